@@ -1,0 +1,2 @@
+//! backend-ami (under construction).
+pub mod codec;

@@ -1,0 +1,1 @@
+//! backend-sim (under construction).

@@ -1,0 +1,13 @@
+//! # dialer-core
+//!
+//! The pure scheduling and pacing core of the outbound dialer. No I/O, no clock, no unseeded
+//! randomness.
+pub mod model;
+pub mod rules;
+
+pub use model::blacklist::{Blacklist, BlacklistEntry, BlacklistScope, Direction};
+pub use model::campaign::*;
+pub use model::ids::*;
+pub use model::outcome::*;
+pub use model::phone::{PhoneError, PhoneNumber};
+pub use model::record::*;

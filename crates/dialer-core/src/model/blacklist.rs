@@ -1,0 +1,144 @@
+//! The do-not-call list: numbers a campaign (or every campaign) must never dial.
+
+use super::ids::CampaignId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Which campaigns an entry covers (`*` in the seeds is `All`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "scope", content = "campaign", rename_all = "snake_case")]
+pub enum BlacklistScope {
+    All,
+    Campaign(CampaignId),
+}
+
+/// Which calls an entry blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+    Both,
+}
+
+impl Direction {
+    pub fn blocks_outbound(self) -> bool {
+        matches!(self, Direction::Outbound | Direction::Both)
+    }
+}
+
+/// One do-not-call entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlacklistEntry {
+    /// E.164 form of the number.
+    pub number: String,
+    pub scope: BlacklistScope,
+    /// The entry stops blocking at this moment; `None` = forever.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub direction: Direction,
+}
+
+impl BlacklistEntry {
+    /// Whether this entry forbids `campaign` to dial out at `now`.
+    pub fn blocks(&self, campaign: &CampaignId, now: DateTime<Utc>) -> bool {
+        let in_scope = match &self.scope {
+            BlacklistScope::All => true,
+            BlacklistScope::Campaign(c) => c == campaign,
+        };
+        let live = self.expires_at.is_none_or(|e| now < e);
+        in_scope && live && self.direction.blocks_outbound()
+    }
+}
+
+/// All entries, indexed by number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blacklist {
+    by_number: HashMap<String, Vec<BlacklistEntry>>,
+}
+
+impl Blacklist {
+    /// Adds an entry; an entry with the same number, scope and direction is replaced
+    /// (so re-adding updates the expiry).
+    pub fn add(&mut self, entry: BlacklistEntry) {
+        let list = self.by_number.entry(entry.number.clone()).or_default();
+        list.retain(|e| !(e.scope == entry.scope && e.direction == entry.direction));
+        list.push(entry);
+    }
+
+    /// Removes the entries of a number in a scope; returns how many were removed.
+    pub fn remove(&mut self, number: &str, scope: &BlacklistScope) -> usize {
+        let Some(list) = self.by_number.get_mut(number) else {
+            return 0;
+        };
+        let before = list.len();
+        list.retain(|e| &e.scope != scope);
+        let removed = before - list.len();
+        if list.is_empty() {
+            self.by_number.remove(number);
+        }
+        removed
+    }
+
+    /// Whether `campaign` may not dial `e164` at `now`.
+    pub fn blocks(&self, e164: &str, campaign: &CampaignId, now: DateTime<Utc>) -> bool {
+        self.by_number
+            .get(e164)
+            .is_some_and(|l| l.iter().any(|e| e.blocks(campaign, now)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_number.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_number.is_empty()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &BlacklistEntry> {
+        self.by_number.values().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn entry(scope: BlacklistScope, expires: Option<DateTime<Utc>>, d: Direction) -> BlacklistEntry {
+        BlacklistEntry {
+            number: "+12125550123".into(),
+            scope,
+            expires_at: expires,
+            direction: d,
+        }
+    }
+
+    #[test]
+    fn entry_for_all_campaigns_blocks_every_campaign() {
+        let mut b = Blacklist::default();
+        b.add(entry(BlacklistScope::All, None, Direction::Both));
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!(b.blocks("+12125550123", &"x".into(), now));
+        assert!(!b.blocks("+12125550124", &"x".into(), now));
+    }
+
+    #[test]
+    fn campaign_entry_blocks_only_its_campaign_and_expires() {
+        let mut b = Blacklist::default();
+        let exp = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        b.add(entry(BlacklistScope::Campaign("a".into()), Some(exp), Direction::Outbound));
+        let before = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 59).unwrap();
+        assert!(b.blocks("+12125550123", &"a".into(), before));
+        assert!(!b.blocks("+12125550123", &"b".into(), before));
+        assert!(!b.blocks("+12125550123", &"a".into(), exp));
+    }
+
+    #[test]
+    fn inbound_only_entry_does_not_block_dialing() {
+        let mut b = Blacklist::default();
+        b.add(entry(BlacklistScope::All, None, Direction::Inbound));
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!(!b.blocks("+12125550123", &"a".into(), now));
+    }
+}

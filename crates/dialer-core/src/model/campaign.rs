@@ -1,0 +1,404 @@
+//! Campaign settings: how, when and how often a campaign may dial.
+
+use super::ids::CampaignId;
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use serde::{Deserialize, Serialize};
+
+/// How lines are opened for agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum DialMode {
+    /// The agent sees the record first and asks for the dial.
+    Preview,
+    /// One call per free agent, the agent reserved before dialing: never abandons.
+    Progressive,
+    /// A fixed number of lines per free agent.
+    Power { ratio: f64 },
+    /// Dial ahead of free agents, bounded by the abandonment budget.
+    Predictive,
+}
+
+/// A local time-of-day interval `[start, end)`, interpreted in the callee's zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl TimeRange {
+    /// `start` must be before `end`; windows never wrap past midnight (split them instead).
+    pub fn new(start: NaiveTime, end: NaiveTime) -> Result<TimeRange, ConfigError> {
+        if start >= end {
+            return Err(ConfigError::new(
+                "calling_hours",
+                format!("interval {start}-{end} must start before it ends"),
+            ));
+        }
+        Ok(TimeRange { start, end })
+    }
+
+    fn hm(sh: u32, sm: u32, eh: u32, em: u32) -> TimeRange {
+        // Only used with literal constants below, all valid.
+        TimeRange {
+            start: NaiveTime::from_hms_opt(sh, sm, 0).expect("valid literal time"),
+            end: NaiveTime::from_hms_opt(eh, em, 0).expect("valid literal time"),
+        }
+    }
+}
+
+/// Calling hours per weekday (Monday first), several intervals a day allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallingHours {
+    pub days: [Vec<TimeRange>; 7],
+}
+
+impl CallingHours {
+    /// Same hours every day of the week.
+    pub fn every_day(ranges: Vec<TimeRange>) -> CallingHours {
+        CallingHours {
+            days: std::array::from_fn(|_| ranges.clone()),
+        }
+    }
+
+    /// US Telemarketing Sales Rule: 08:00–21:00 callee local time, every day.
+    pub fn us_tsr() -> CallingHours {
+        CallingHours::every_day(vec![TimeRange::hm(8, 0, 21, 0)])
+    }
+
+    /// Canada CRTC: 09:00–21:30 on weekdays, 10:00–18:00 on weekends.
+    pub fn canada_crtc() -> CallingHours {
+        let mut h = CallingHours::every_day(vec![TimeRange::hm(9, 0, 21, 30)]);
+        h.days[5] = vec![TimeRange::hm(10, 0, 18, 0)];
+        h.days[6] = vec![TimeRange::hm(10, 0, 18, 0)];
+        h
+    }
+
+    /// France (Décret 2022-1313): Mon–Fri 10:00–13:00 and 14:00–20:00, never on weekends.
+    pub fn france() -> CallingHours {
+        let mut h = CallingHours::every_day(vec![
+            TimeRange::hm(10, 0, 13, 0),
+            TimeRange::hm(14, 0, 20, 0),
+        ]);
+        h.days[5].clear();
+        h.days[6].clear();
+        h
+    }
+
+    /// Around the clock (simulations and tests).
+    pub fn always() -> CallingHours {
+        CallingHours::every_day(vec![TimeRange {
+            start: NaiveTime::MIN,
+            end: NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).expect("valid literal time"),
+        }])
+    }
+
+    pub fn on(&self, day: Weekday) -> &[TimeRange] {
+        &self.days[day.num_days_from_monday() as usize]
+    }
+}
+
+/// Delay before retrying the same number, per classified outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryDelays {
+    pub busy_s: u32,
+    pub no_answer_s: u32,
+    pub congestion_s: u32,
+    pub machine_s: u32,
+    pub abandoned_s: u32,
+    pub short_call_s: u32,
+    /// After a call whose fate is unknown (backend lost it): never redial at once.
+    pub unknown_s: u32,
+}
+
+impl Default for RetryDelays {
+    fn default() -> Self {
+        RetryDelays {
+            busy_s: 600,
+            no_answer_s: 3600,
+            congestion_s: 300,
+            machine_s: 4 * 3600,
+            abandoned_s: 72 * 3600,
+            short_call_s: 3600,
+            unknown_s: 3600,
+        }
+    }
+}
+
+/// Which window the abandonment cap is measured over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AbandonWindow {
+    /// Rolling window of whole days (US: 30), in the campaign's zone.
+    RollingDays { days: u32 },
+    /// Each calendar day on its own (UK Ofcom), in the campaign's zone.
+    CalendarDay,
+}
+
+/// The abandonment rule: what counts as abandoned, and the cap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbandonPolicy {
+    /// A live answer not connected to an agent within this many seconds is abandoned.
+    pub threshold_s: f64,
+    /// Maximum abandoned / live answers over the window (0.03 = 3%).
+    pub cap: f64,
+    pub window: AbandonWindow,
+}
+
+impl Default for AbandonPolicy {
+    fn default() -> Self {
+        AbandonPolicy {
+            threshold_s: 2.0,
+            cap: 0.03,
+            window: AbandonWindow::RollingDays { days: 30 },
+        }
+    }
+}
+
+/// Frequency caps beyond attempt counts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FrequencyCaps {
+    /// At most `max_attempts` per record within `days` days (Reg F: 7 in 7).
+    pub per_record: Option<AttemptsInDays>,
+    /// No redial of a record within this many hours after an abandoned call (Ofcom: 72).
+    pub no_redial_after_abandon_h: Option<u32>,
+    /// No redial the same local day after an answering machine (Ofcom).
+    pub no_redial_same_day_after_machine: bool,
+    /// No redial within this many hours after a conversation (Reg F: 7 days = 168).
+    pub no_redial_after_conversation_h: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptsInDays {
+    pub max_attempts: u32,
+    pub days: u32,
+}
+
+/// What to do with a call the backend classified as an answering machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachinePolicy {
+    /// Hang up and retry later (the machine delay).
+    #[default]
+    HangUp,
+    /// Pass it to an agent like a live answer.
+    ToAgent,
+}
+
+/// Opaque strings the backend needs to route a call. The core never interprets them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Routing {
+    /// e.g. `SIP/trunk/` or `Local/` + `@callees`: the backend builds the channel from these.
+    pub channel_prefix: String,
+    pub channel_suffix: String,
+    pub context: String,
+    pub exten: String,
+    /// Digits prepended to every dial string (trunk access code).
+    pub dial_prefix: String,
+    /// Asterisk queue whose members are this campaign's agents.
+    pub queue: String,
+}
+
+/// A campaign's complete settings. Build with [`Campaign::new`] and adjust fields, then
+/// [`Campaign::validate`] (the engine refuses an invalid campaign).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub dial_mode: DialMode,
+    /// IANA zone of the campaign (date range, abandonment days, records without a zone).
+    pub time_zone: String,
+    /// ISO alpha-2 country for numbers written in national format.
+    pub default_country: String,
+    pub calling_hours: CallingHours,
+    /// No dial starts later than this before a window closes, so a call never rings past it.
+    pub last_dial_before_close_s: u32,
+    /// First and last day the campaign may dial, in the campaign's zone.
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    /// Days never dialed, as the callee's local date.
+    pub holidays: Vec<NaiveDate>,
+    /// Maximum simultaneous channels (maxchan).
+    pub max_lines: u32,
+    /// Ring time before giving up; at least 15 s (FTC, Ofcom).
+    pub ring_timeout_s: u32,
+    pub caller_id: String,
+    pub retry: RetryDelays,
+    pub max_attempts_per_number: u32,
+    pub max_attempts_per_record: u32,
+    pub abandon: AbandonPolicy,
+    pub frequency: FrequencyCaps,
+    /// A connected call shorter than this is a short call (ECCP ShortCall), retried.
+    pub short_call_s: u32,
+    pub machine: MachinePolicy,
+    pub routing: Routing,
+}
+
+/// A setting that cannot work, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("campaign setting `{field}`: {problem}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(field: &'static str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Campaign {
+    /// A campaign with conservative defaults: progressive, US calling hours, 3% over 30 days.
+    pub fn new(id: impl Into<String>, time_zone: impl Into<String>) -> Campaign {
+        Campaign {
+            id: CampaignId(id.into()),
+            dial_mode: DialMode::Progressive,
+            time_zone: time_zone.into(),
+            default_country: "US".into(),
+            calling_hours: CallingHours::us_tsr(),
+            last_dial_before_close_s: 120,
+            start_date: None,
+            end_date: None,
+            holidays: Vec::new(),
+            max_lines: 30,
+            ring_timeout_s: 25,
+            caller_id: String::new(),
+            retry: RetryDelays::default(),
+            max_attempts_per_number: 3,
+            max_attempts_per_record: 6,
+            abandon: AbandonPolicy::default(),
+            frequency: FrequencyCaps::default(),
+            short_call_s: 10,
+            machine: MachinePolicy::default(),
+            routing: Routing::default(),
+        }
+    }
+
+    /// Checks every setting; the error names the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id.0.trim().is_empty() {
+            return Err(ConfigError::new("id", "must not be empty"));
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::new(
+                "time_zone",
+                format!("{:?} is not an IANA time zone", self.time_zone),
+            ));
+        }
+        if self.ring_timeout_s < 15 {
+            return Err(ConfigError::new(
+                "ring_timeout_s",
+                format!(
+                    "{} s is below the 15 s minimum ring time required by the FTC and Ofcom",
+                    self.ring_timeout_s
+                ),
+            ));
+        }
+        if self.max_lines == 0 {
+            return Err(ConfigError::new("max_lines", "must be at least 1"));
+        }
+        if self.max_attempts_per_number == 0 || self.max_attempts_per_record == 0 {
+            return Err(ConfigError::new(
+                "max_attempts_per_number",
+                "attempt caps must be at least 1",
+            ));
+        }
+        if let DialMode::Power { ratio } = self.dial_mode {
+            if !(ratio.is_finite() && (1.0..=10.0).contains(&ratio)) {
+                return Err(ConfigError::new(
+                    "dial_mode.ratio",
+                    format!("{ratio} must be between 1 and 10"),
+                ));
+            }
+        }
+        let a = &self.abandon;
+        if !(a.cap.is_finite() && (0.0..=1.0).contains(&a.cap)) {
+            return Err(ConfigError::new("abandon.cap", format!("{} must be within 0..1", a.cap)));
+        }
+        if !(a.threshold_s.is_finite() && a.threshold_s > 0.0) {
+            return Err(ConfigError::new("abandon.threshold_s", "must be positive"));
+        }
+        if let AbandonWindow::RollingDays { days } = a.window {
+            if days == 0 || days > 366 {
+                return Err(ConfigError::new("abandon.window.days", "must be within 1..=366"));
+            }
+        }
+        if let Some(f) = self.frequency.per_record {
+            if f.max_attempts == 0 || f.days == 0 {
+                return Err(ConfigError::new("frequency.per_record", "needs max_attempts and days ≥ 1"));
+            }
+        }
+        if let (Some(s), Some(e)) = (self.start_date, self.end_date) {
+            if s > e {
+                return Err(ConfigError::new("end_date", format!("{e} is before start_date {s}")));
+            }
+        }
+        for day in &self.calling_hours.days {
+            for r in day {
+                if r.start >= r.end {
+                    return Err(ConfigError::new(
+                        "calling_hours",
+                        format!("interval {}-{} must start before it ends", r.start, r.end),
+                    ));
+                }
+            }
+        }
+        for (field, value) in [
+            ("caller_id", &self.caller_id),
+            ("routing.channel_prefix", &self.routing.channel_prefix),
+            ("routing.channel_suffix", &self.routing.channel_suffix),
+            ("routing.context", &self.routing.context),
+            ("routing.exten", &self.routing.exten),
+            ("routing.dial_prefix", &self.routing.dial_prefix),
+            ("routing.queue", &self.routing.queue),
+        ] {
+            if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+                return Err(ConfigError::new(field, "must not contain CR, LF or NUL"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        // validate() guarantees it parses; the engine only holds validated campaigns.
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_timeout_below_fifteen_seconds_is_refused_naming_the_field() {
+        let mut c = Campaign::new("c", "America/New_York");
+        c.ring_timeout_s = 10;
+        assert_eq!(c.validate().unwrap_err().field, "ring_timeout_s");
+    }
+
+    #[test]
+    fn unknown_campaign_zone_is_refused() {
+        let c = Campaign::new("c", "Mars/Olympus");
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "time_zone");
+        assert!(e.to_string().contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn default_campaign_is_valid_and_serializes() {
+        let c = Campaign::new("c", "America/New_York");
+        c.validate().unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Campaign = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn caller_id_with_line_break_is_refused() {
+        let mut c = Campaign::new("c", "UTC");
+        c.caller_id = "x\r\nAction: Command".into();
+        assert_eq!(c.validate().unwrap_err().field, "caller_id");
+    }
+}

@@ -1,0 +1,69 @@
+//! Identifiers. Newtypes so a record id can never be passed where a call id is expected.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $inner:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A campaign's name, unique in a deployment.
+    CampaignId,
+    String
+);
+id_type!(
+    /// An agent's login name.
+    AgentId,
+    String
+);
+id_type!(
+    /// A spool record. Assigned by the store.
+    RecordId,
+    u64
+);
+id_type!(
+    /// A scheduled call (callback). Assigned by the store.
+    ScheduleId,
+    u64
+);
+id_type!(
+    /// A dialer task. Assigned by the store.
+    TaskId,
+    u64
+);
+
+/// One dial attempt, minted by the engine. Also names the attempt in the ledger and is the
+/// seed of the backend's channel ids, so every event of a call can be traced back to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+impl From<&str> for CampaignId {
+    fn from(s: &str) -> Self {
+        CampaignId(s.to_owned())
+    }
+}
+
+impl From<&str> for AgentId {
+    fn from(s: &str) -> Self {
+        AgentId(s.to_owned())
+    }
+}

@@ -1,0 +1,8 @@
+//! The domain model: typed, serde-serializable, validated at the boundary.
+
+pub mod blacklist;
+pub mod campaign;
+pub mod ids;
+pub mod outcome;
+pub mod phone;
+pub mod record;

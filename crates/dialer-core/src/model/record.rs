@@ -1,0 +1,212 @@
+//! Spool records and what can be attached to them: schedules and dialer tasks.
+
+use super::ids::{AgentId, CallId, CampaignId, RecordId, ScheduleId, TaskId};
+use super::phone::PhoneNumber;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Priority reserved for scheduled calls (uContact); normal records use 2 and above.
+pub const SCHEDULE_PRIORITY: u32 = 1;
+
+/// One of a record's numbers and how far it has been tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberSlot {
+    pub number: PhoneNumber,
+    pub attempts: u32,
+    pub state: NumberState,
+}
+
+impl NumberSlot {
+    pub fn new(number: PhoneNumber) -> NumberSlot {
+        NumberSlot {
+            number,
+            attempts: 0,
+            state: NumberState::Active,
+        }
+    }
+}
+
+/// Whether a number may still be dialed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberState {
+    Active,
+    /// Its attempts are used up.
+    Spent,
+    /// The network said it does not exist (or refused it): never retried.
+    Invalid,
+    /// Blacklisted when its turn came.
+    Blacklisted,
+}
+
+/// Where a record is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RecordStatus {
+    /// Waiting for its next eligible time.
+    Pending,
+    /// A call is being placed on it.
+    InFlight { call: CallId },
+    /// No more dialing.
+    Finished { reason: FinishReason },
+}
+
+/// Why a record left the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// Connected to an agent (ECCP Success).
+    Completed,
+    /// Every number used its attempts, or the record cap was hit (EXCEEDEDNUMBEROFATTEMPTS).
+    AttemptsExhausted,
+    /// No number left that may be dialed (invalid or blacklisted).
+    NoDialableNumber,
+    /// A disposition blacklisted it.
+    Blacklisted,
+    /// Removed by an operator.
+    Removed,
+}
+
+/// When a scheduled call is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScheduleWhen {
+    /// An exact moment (uContact ScheduleDialerCall).
+    At { at: DateTime<Utc> },
+    /// Any time within a daily time range over a date range, callee local time (ECCP schedulecall).
+    Range {
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+        start_time: NaiveTime,
+        end_time: NaiveTime,
+    },
+}
+
+/// A callback promised to a callee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub when: ScheduleWhen,
+    /// Only this agent may take it (ECCP sameagent, VICIdial USERONLY); `None` = anyone.
+    pub agent: Option<AgentId>,
+    /// Dial this number instead of the record's current one (ECCP new phone).
+    pub number: Option<PhoneNumber>,
+}
+
+/// When a dialer task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskTiming {
+    /// `calldate` set: at that moment.
+    At { at: DateTime<Utc> },
+    /// `calldate` null: when nothing dated is due.
+    WhenFree,
+}
+
+/// How a dialer task is placed (uContact `automatic` / `bulk` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Top priority, ahead of the spool.
+    Automatic,
+    /// Normal spool priority.
+    Bulk,
+    /// Click-to-call: placed at once for its agent, outside pacing.
+    Manual,
+}
+
+/// A dialer task attached to a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialerTask {
+    pub id: TaskId,
+    pub timing: TaskTiming,
+    pub kind: TaskKind,
+}
+
+/// What the frequency caps need to know about past attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AttemptHistory {
+    /// Start times of recent attempts, oldest first, kept as long as a cap looks at them.
+    pub recent: Vec<DateTime<Utc>>,
+    pub last_abandoned_at: Option<DateTime<Utc>>,
+    pub last_machine_at: Option<DateTime<Utc>>,
+    pub last_conversation_at: Option<DateTime<Utc>>,
+}
+
+/// A record in the call spool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolRecord {
+    pub id: RecordId,
+    pub campaign: CampaignId,
+    /// Main number first, then the alternatives in order.
+    pub numbers: Vec<NumberSlot>,
+    /// Index into `numbers` of the number dialed next.
+    pub current: usize,
+    /// Free `key=value` data for scripts and forms, order kept.
+    pub data: Vec<(String, String)>,
+    /// Lower dials first; 1 is reserved for schedules.
+    pub priority: u32,
+    /// Progressive ownership (uContact agentphone): only dialed when this agent is free.
+    pub owner_agent: Option<AgentId>,
+    pub contact_id: Option<String>,
+    pub base_id: Option<u64>,
+    /// IANA zone of the callee; `None` uses the campaign's. An unknown zone is never dialed.
+    pub time_zone: Option<String>,
+    /// Attempts on the record, all numbers together.
+    pub attempts: u32,
+    pub status: RecordStatus,
+    /// Not dialed before this moment (retry delay).
+    pub next_eligible_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub history: AttemptHistory,
+    pub schedule: Option<Schedule>,
+    pub task: Option<DialerTask>,
+}
+
+impl SpoolRecord {
+    /// A fresh pending record with its main number and alternatives.
+    pub fn new(
+        id: RecordId,
+        campaign: CampaignId,
+        main: PhoneNumber,
+        alternatives: Vec<PhoneNumber>,
+        created_at: DateTime<Utc>,
+    ) -> SpoolRecord {
+        let mut numbers = vec![NumberSlot::new(main)];
+        numbers.extend(alternatives.into_iter().map(NumberSlot::new));
+        SpoolRecord {
+            id,
+            campaign,
+            numbers,
+            current: 0,
+            data: Vec::new(),
+            priority: 2,
+            owner_agent: None,
+            contact_id: None,
+            base_id: None,
+            time_zone: None,
+            attempts: 0,
+            status: RecordStatus::Pending,
+            next_eligible_at: None,
+            created_at,
+            history: AttemptHistory::default(),
+            schedule: None,
+            task: None,
+        }
+    }
+
+    /// The number the next dial would use: a schedule's new phone, else the current slot.
+    pub fn number_to_dial(&self) -> Option<&PhoneNumber> {
+        if let Some(n) = self.schedule.as_ref().and_then(|s| s.number.as_ref()) {
+            return Some(n);
+        }
+        self.numbers
+            .get(self.current)
+            .filter(|s| s.state == NumberState::Active)
+            .map(|s| &s.number)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status, RecordStatus::Finished { .. })
+    }
+}

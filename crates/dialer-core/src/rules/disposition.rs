@@ -1,0 +1,179 @@
+//! Dispositions: what an agent (or an operator) decides about a record after a call.
+
+use super::next_step::advance_if_current_unusable;
+use crate::model::blacklist::{BlacklistEntry, BlacklistScope, Direction};
+use crate::model::campaign::Campaign;
+use crate::model::ids::{AgentId, CampaignId};
+use crate::model::phone::PhoneNumber;
+use crate::model::record::{
+    FinishReason, NumberSlot, NumberState, RecordStatus, Schedule, SpoolRecord, SCHEDULE_PRIORITY,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// New values for a respooled record (uContact Respool): anything left `None` is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Respool {
+    /// New number order, main first. Attempts of numbers already on the record are kept.
+    pub numbers: Option<Vec<PhoneNumber>>,
+    /// Attempts to set on the main number (e.g. 0 when an alternative becomes main).
+    pub main_attempts: Option<u32>,
+    pub priority: Option<u32>,
+    pub data: Option<Vec<(String, String)>>,
+    /// Give the record to another agent (progressive ownership); `Some(None)` frees it.
+    pub owner_agent: Option<Option<AgentId>>,
+}
+
+/// What to do with a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Disposition {
+    /// Nothing more to do: the record stays as the call left it.
+    Done,
+    /// Put the record back in the spool with changes (retries reset as given).
+    Respool(Respool),
+    /// Dial the next alternative number.
+    RespoolAlternative,
+    /// Never call this number again (from this campaign or all).
+    Blacklist {
+        scope: BlacklistScope,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// Call back later, optionally only by the same agent and from another campaign.
+    Schedule {
+        schedule: Schedule,
+        campaign: Option<CampaignId>,
+    },
+}
+
+/// A disposition that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispositionError {
+    #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
+    ReservedPriority(u32),
+    #[error("a respool needs at least one number")]
+    NoNumbers,
+    #[error("number {0} appears twice in the respool")]
+    DuplicateNumber(String),
+    #[error("record has no alternative number left to respool to")]
+    NoAlternative,
+    #[error("a call on this record is in flight; dispose of it after the call")]
+    InFlight,
+}
+
+/// What applying a disposition produced besides the record change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DispositionEffect {
+    pub blacklist: Option<BlacklistEntry>,
+}
+
+/// Applies `d` to `rec` at `now`.
+pub fn apply(
+    rec: &mut SpoolRecord,
+    campaign: &Campaign,
+    d: &Disposition,
+    now: DateTime<Utc>,
+) -> Result<DispositionEffect, DispositionError> {
+    if matches!(rec.status, RecordStatus::InFlight { .. }) {
+        return Err(DispositionError::InFlight);
+    }
+    let mut effect = DispositionEffect::default();
+    match d {
+        Disposition::Done => {}
+        Disposition::Respool(r) => {
+            if let Some(p) = r.priority {
+                if p <= SCHEDULE_PRIORITY {
+                    return Err(DispositionError::ReservedPriority(p));
+                }
+            }
+            if let Some(nums) = &r.numbers {
+                if nums.is_empty() {
+                    return Err(DispositionError::NoNumbers);
+                }
+                let mut slots = Vec::with_capacity(nums.len());
+                for n in nums {
+                    if slots.iter().any(|s: &NumberSlot| s.number.e164() == n.e164()) {
+                        return Err(DispositionError::DuplicateNumber(n.e164().to_owned()));
+                    }
+                    let attempts = rec
+                        .numbers
+                        .iter()
+                        .find(|s| s.number.e164() == n.e164())
+                        .map_or(0, |s| s.attempts);
+                    slots.push(NumberSlot {
+                        number: n.clone(),
+                        attempts,
+                        state: NumberState::Active,
+                    });
+                }
+                rec.numbers = slots;
+                rec.current = 0;
+            }
+            if let Some(a) = r.main_attempts {
+                rec.numbers[0].attempts = a;
+                rec.current = 0;
+            }
+            for s in &mut rec.numbers {
+                // A respool revives spent numbers within their cap; invalid numbers stay dead.
+                if s.state == NumberState::Spent && s.attempts < campaign.max_attempts_per_number {
+                    s.state = NumberState::Active;
+                }
+                if s.state == NumberState::Active && s.attempts >= campaign.max_attempts_per_number {
+                    s.state = NumberState::Spent;
+                }
+            }
+            // Retry budgets restart from the numbers' counts; the legal history (frequency
+            // caps, lockouts) is never reset.
+            rec.attempts = rec.numbers.iter().map(|s| s.attempts).sum();
+            if let Some(p) = r.priority {
+                rec.priority = p;
+            }
+            if let Some(data) = &r.data {
+                rec.data = data.clone();
+            }
+            if let Some(owner) = &r.owner_agent {
+                rec.owner_agent = owner.clone();
+            }
+            rec.status = RecordStatus::Pending;
+            rec.next_eligible_at = None;
+            advance_if_current_unusable(rec);
+        }
+        Disposition::RespoolAlternative => {
+            let n = rec.numbers.len();
+            let next = (1..n)
+                .map(|k| (rec.current + k) % n)
+                .find(|&i| rec.numbers[i].state == NumberState::Active)
+                .ok_or(DispositionError::NoAlternative)?;
+            rec.current = next;
+            rec.status = RecordStatus::Pending;
+            rec.next_eligible_at = None;
+        }
+        Disposition::Blacklist { scope, expires_at } => {
+            let number = rec
+                .numbers
+                .get(rec.current)
+                .map(|s| s.number.e164().to_owned())
+                .unwrap_or_default();
+            effect.blacklist = Some(BlacklistEntry {
+                number,
+                scope: scope.clone(),
+                expires_at: *expires_at,
+                direction: Direction::Outbound,
+            });
+            rec.status = RecordStatus::Finished {
+                reason: FinishReason::Blacklisted,
+            };
+            rec.next_eligible_at = None;
+        }
+        Disposition::Schedule { schedule, campaign } => {
+            if let Some(c) = campaign {
+                rec.campaign = c.clone();
+            }
+            rec.schedule = Some(schedule.clone());
+            rec.status = RecordStatus::Pending;
+            rec.next_eligible_at = None;
+            let _ = now;
+        }
+    }
+    Ok(effect)
+}

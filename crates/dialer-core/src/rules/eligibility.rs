@@ -1,0 +1,267 @@
+//! Whether a record may be dialed now, and if not, why and until when.
+
+use super::calling_window::{first_instant_at_or_after, CallingWindow};
+use crate::model::blacklist::Blacklist;
+use crate::model::campaign::Campaign;
+use crate::model::ids::AgentId;
+use crate::model::phone::PhoneNumber;
+use crate::model::record::{NumberState, RecordStatus, ScheduleWhen, SpoolRecord, TaskTiming};
+use crate::model::campaign::{CallingHours, TimeRange};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Why a record was not dialed. Every skip is reported so a run can be audited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Finished or already in flight.
+    NotPending,
+    /// Its retry delay, schedule or task date has not come.
+    NotDue { until: DateTime<Utc> },
+    /// The number to dial is on the do-not-call list for this campaign.
+    Blacklisted { number: String },
+    /// Outside the callee's local calling hours, a holiday, or outside campaign dates.
+    OutsideCallingWindow { next: Option<DateTime<Utc>> },
+    /// The record's zone is not an IANA zone: never dialed until fixed.
+    UnknownTimeZone { zone: String },
+    /// The record used all its attempts.
+    AttemptCapReached,
+    /// No number of the record can be dialed any more.
+    NoDialableNumber,
+    /// A frequency cap (attempts in days) holds until then.
+    FrequencyCap { until: DateTime<Utc> },
+    /// No redial so soon after an abandoned call.
+    LockoutAfterAbandon { until: DateTime<Utc> },
+    /// No redial the same day after an answering machine.
+    LockoutAfterMachine { until: DateTime<Utc> },
+    /// No redial so soon after a conversation.
+    LockoutAfterConversation { until: DateTime<Utc> },
+    /// The owner (or scheduled) agent is not free.
+    AgentNotFree { agent: AgentId },
+    /// The same number is already being called.
+    NumberInFlight { number: String },
+}
+
+impl SkipReason {
+    /// When it is worth looking at the record again, if the reason is about time.
+    pub fn retry_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            SkipReason::NotDue { until }
+            | SkipReason::FrequencyCap { until }
+            | SkipReason::LockoutAfterAbandon { until }
+            | SkipReason::LockoutAfterMachine { until }
+            | SkipReason::LockoutAfterConversation { until } => Some(*until),
+            SkipReason::OutsideCallingWindow { next } => *next,
+            _ => None,
+        }
+    }
+
+    /// A stable code for logs and the store.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::NotPending => "not_pending",
+            SkipReason::NotDue { .. } => "not_due",
+            SkipReason::Blacklisted { .. } => "blacklisted",
+            SkipReason::OutsideCallingWindow { .. } => "outside_calling_window",
+            SkipReason::UnknownTimeZone { .. } => "unknown_time_zone",
+            SkipReason::AttemptCapReached => "attempt_cap_reached",
+            SkipReason::NoDialableNumber => "no_dialable_number",
+            SkipReason::FrequencyCap { .. } => "frequency_cap",
+            SkipReason::LockoutAfterAbandon { .. } => "lockout_after_abandon",
+            SkipReason::LockoutAfterMachine { .. } => "lockout_after_machine",
+            SkipReason::LockoutAfterConversation { .. } => "lockout_after_conversation",
+            SkipReason::AgentNotFree { .. } => "agent_not_free",
+            SkipReason::NumberInFlight { .. } => "number_in_flight",
+        }
+    }
+}
+
+/// What the eligibility check needs besides the record.
+pub struct EligibilityContext<'a> {
+    pub campaign: &'a Campaign,
+    pub blacklist: &'a Blacklist,
+    pub now: DateTime<Utc>,
+    /// E.164 numbers with a call in flight, in any campaign.
+    pub number_in_flight: &'a dyn Fn(&str) -> bool,
+    /// Whether an agent is logged in to the campaign and free to take a call now.
+    pub agent_free: &'a dyn Fn(&AgentId) -> bool,
+}
+
+/// What to dial when a record is eligible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialPlan {
+    pub number: PhoneNumber,
+    /// The agent the call is reserved for (owner or same-agent schedule).
+    pub agent: Option<AgentId>,
+}
+
+/// The callee's zone: the record's, else the campaign's. Unknown zone = do not dial.
+pub fn callee_zone(rec: &SpoolRecord, campaign: &Campaign) -> Result<Tz, SkipReason> {
+    let name = rec.time_zone.as_deref().unwrap_or(&campaign.time_zone);
+    name.parse::<Tz>().map_err(|_| SkipReason::UnknownTimeZone {
+        zone: name.to_owned(),
+    })
+}
+
+/// The earliest moment at or after `t` the record could be dialed if nothing else changed,
+/// considering only time rules (window, schedule range, caps, lockouts). `None` = never.
+pub fn next_time_allowed(rec: &SpoolRecord, campaign: &Campaign, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let zone = callee_zone(rec, campaign).ok()?;
+    let window = CallingWindow::for_campaign(campaign, zone);
+    let schedule_hours;
+    let schedule_window = match rec.schedule.as_ref().map(|s| &s.when) {
+        Some(ScheduleWhen::Range {
+            start_date,
+            end_date,
+            start_time,
+            end_time,
+        }) => {
+            schedule_hours = CallingHours::every_day(vec![TimeRange {
+                start: *start_time,
+                end: *end_time,
+            }]);
+            Some(CallingWindow {
+                hours: &schedule_hours,
+                zone,
+                margin: Duration::zero(),
+                holidays: &[],
+                // Dates of a range schedule are the callee's, not the campaign's.
+                from: Some(first_instant_at_or_after(zone, start_date.and_time(NaiveTime::MIN))),
+                until: end_date
+                    .succ_opt()
+                    .map(|d| first_instant_at_or_after(zone, d.and_time(NaiveTime::MIN))),
+            })
+        }
+        _ => None,
+    };
+    let mut t = t;
+    // Each rule only moves t forward; a fixpoint is reached quickly in practice. Bounded.
+    for _ in 0..64 {
+        let mut next = t;
+        if let Some(until) = time_lockout(rec, campaign, zone, next) {
+            next = next.max(until);
+        }
+        next = window.next_allowed(next)?;
+        if let Some(sw) = &schedule_window {
+            next = sw.next_allowed(next)?;
+        }
+        if next == t {
+            return Some(t);
+        }
+        t = next;
+    }
+    None
+}
+
+/// The latest "not before" among retry delay, schedule date, task date, caps and lockouts.
+fn time_lockout(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    time_skip(rec, campaign, zone, now).and_then(|s| s.retry_at())
+}
+
+/// The first time-based reason not to dial at `now`, if any.
+fn time_skip(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc>) -> Option<SkipReason> {
+    if let Some(t) = rec.next_eligible_at.filter(|&t| t > now) {
+        return Some(SkipReason::NotDue { until: t });
+    }
+    if let Some(ScheduleWhen::At { at }) = rec.schedule.as_ref().map(|s| &s.when) {
+        if *at > now {
+            return Some(SkipReason::NotDue { until: *at });
+        }
+    }
+    if let Some(TaskTiming::At { at }) = rec.task.as_ref().map(|t| t.timing) {
+        if at > now {
+            return Some(SkipReason::NotDue { until: at });
+        }
+    }
+    let f = &campaign.frequency;
+    if let Some(cap) = f.per_record {
+        let span = Duration::days(i64::from(cap.days));
+        let in_span: Vec<_> = rec.history.recent.iter().filter(|&&a| a > now - span).collect();
+        if in_span.len() >= cap.max_attempts as usize {
+            // The oldest attempt in the span must leave it before another is allowed.
+            let idx = in_span.len() - cap.max_attempts as usize;
+            return Some(SkipReason::FrequencyCap {
+                until: *in_span[idx] + span,
+            });
+        }
+    }
+    if let (Some(h), Some(at)) = (f.no_redial_after_abandon_h, rec.history.last_abandoned_at) {
+        let until = at + Duration::hours(i64::from(h));
+        if until > now {
+            return Some(SkipReason::LockoutAfterAbandon { until });
+        }
+    }
+    if let (Some(h), Some(at)) = (f.no_redial_after_conversation_h, rec.history.last_conversation_at) {
+        let until = at + Duration::hours(i64::from(h));
+        if until > now {
+            return Some(SkipReason::LockoutAfterConversation { until });
+        }
+    }
+    if f.no_redial_same_day_after_machine {
+        if let Some(at) = rec.history.last_machine_at {
+            let machine_day = at.with_timezone(&zone).date_naive();
+            if now.with_timezone(&zone).date_naive() <= machine_day {
+                let next_day = machine_day.succ_opt()?;
+                let until = first_instant_at_or_after(
+                    zone,
+                    next_day.and_time(NaiveTime::MIN),
+                );
+                return Some(SkipReason::LockoutAfterMachine { until });
+            }
+        }
+    }
+    None
+}
+
+/// Checks every rule; `Ok` says what to dial. The order of checks puts the hard compliance
+/// rules (blacklist, zone, window, caps) before the soft ones (agent availability).
+pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan, SkipReason> {
+    let campaign = ctx.campaign;
+    if rec.status != RecordStatus::Pending || rec.campaign != campaign.id {
+        return Err(SkipReason::NotPending);
+    }
+    let Some(number) = rec.number_to_dial().cloned() else {
+        return Err(SkipReason::NoDialableNumber);
+    };
+    if ctx.blacklist.blocks(number.e164(), &campaign.id, ctx.now) {
+        return Err(SkipReason::Blacklisted {
+            number: number.e164().to_owned(),
+        });
+    }
+    let zone = callee_zone(rec, campaign)?;
+    if rec.attempts >= campaign.max_attempts_per_record {
+        return Err(SkipReason::AttemptCapReached);
+    }
+    let from_schedule = rec.schedule.as_ref().and_then(|s| s.number.as_ref()).is_some();
+    if !from_schedule {
+        let slot = &rec.numbers[rec.current];
+        if slot.attempts >= campaign.max_attempts_per_number || slot.state != NumberState::Active {
+            return Err(SkipReason::AttemptCapReached);
+        }
+    }
+    if let Some(skip) = time_skip(rec, campaign, zone, ctx.now) {
+        return Err(skip);
+    }
+    if next_time_allowed(rec, campaign, ctx.now) != Some(ctx.now) {
+        return Err(SkipReason::OutsideCallingWindow {
+            next: next_time_allowed(rec, campaign, ctx.now),
+        });
+    }
+    if (ctx.number_in_flight)(number.e164()) {
+        return Err(SkipReason::NumberInFlight {
+            number: number.e164().to_owned(),
+        });
+    }
+    let agent = rec
+        .schedule
+        .as_ref()
+        .and_then(|s| s.agent.clone())
+        .or_else(|| rec.owner_agent.clone());
+    if let Some(a) = &agent {
+        if !(ctx.agent_free)(a) {
+            return Err(SkipReason::AgentNotFree { agent: a.clone() });
+        }
+    }
+    Ok(DialPlan { number, agent })
+}
