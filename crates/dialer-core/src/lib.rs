@@ -11,3 +11,11 @@ pub use model::ids::*;
 pub use model::outcome::*;
 pub use model::phone::{PhoneError, PhoneNumber};
 pub use model::record::*;
+pub mod engine;
+pub mod pacing;
+#[cfg(feature = "proptest")]
+pub mod testing;
+
+pub use engine::*;
+pub use rules::disposition::{Disposition, DispositionError, Respool};
+pub use rules::eligibility::SkipReason;

@@ -58,11 +58,21 @@ pub struct Blacklist {
 }
 
 impl Blacklist {
-    /// Adds an entry; an entry with the same number, scope and direction is replaced
-    /// (so re-adding updates the expiry).
+    /// Adds an entry. Adding never shortens a block: an existing entry with the same number,
+    /// scope and direction keeps the later expiry (no expiry wins). Use [`Blacklist::remove`]
+    /// to lift a block.
     pub fn add(&mut self, entry: BlacklistEntry) {
         let list = self.by_number.entry(entry.number.clone()).or_default();
-        list.retain(|e| !(e.scope == entry.scope && e.direction == entry.direction));
+        if let Some(old) = list
+            .iter_mut()
+            .find(|e| e.scope == entry.scope && e.direction == entry.direction)
+        {
+            old.expires_at = match (old.expires_at, entry.expires_at) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+            return;
+        }
         list.push(entry);
     }
 
@@ -105,7 +115,11 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn entry(scope: BlacklistScope, expires: Option<DateTime<Utc>>, d: Direction) -> BlacklistEntry {
+    fn entry(
+        scope: BlacklistScope,
+        expires: Option<DateTime<Utc>>,
+        d: Direction,
+    ) -> BlacklistEntry {
         BlacklistEntry {
             number: "+12125550123".into(),
             scope,
@@ -127,11 +141,25 @@ mod tests {
     fn campaign_entry_blocks_only_its_campaign_and_expires() {
         let mut b = Blacklist::default();
         let exp = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
-        b.add(entry(BlacklistScope::Campaign("a".into()), Some(exp), Direction::Outbound));
+        b.add(entry(
+            BlacklistScope::Campaign("a".into()),
+            Some(exp),
+            Direction::Outbound,
+        ));
         let before = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 59).unwrap();
         assert!(b.blocks("+12125550123", &"a".into(), before));
         assert!(!b.blocks("+12125550123", &"b".into(), before));
         assert!(!b.blocks("+12125550123", &"a".into(), exp));
+    }
+
+    #[test]
+    fn re_adding_with_an_expiry_never_shortens_a_permanent_block() {
+        let mut b = Blacklist::default();
+        b.add(entry(BlacklistScope::All, None, Direction::Both));
+        let exp = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        b.add(entry(BlacklistScope::All, Some(exp), Direction::Both));
+        let later = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        assert!(b.blocks("+12125550123", &"x".into(), later));
     }
 
     #[test]

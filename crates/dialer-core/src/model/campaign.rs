@@ -315,24 +315,36 @@ impl Campaign {
         }
         let a = &self.abandon;
         if !(a.cap.is_finite() && (0.0..=1.0).contains(&a.cap)) {
-            return Err(ConfigError::new("abandon.cap", format!("{} must be within 0..1", a.cap)));
+            return Err(ConfigError::new(
+                "abandon.cap",
+                format!("{} must be within 0..1", a.cap),
+            ));
         }
         if !(a.threshold_s.is_finite() && a.threshold_s > 0.0) {
             return Err(ConfigError::new("abandon.threshold_s", "must be positive"));
         }
         if let AbandonWindow::RollingDays { days } = a.window {
             if days == 0 || days > 366 {
-                return Err(ConfigError::new("abandon.window.days", "must be within 1..=366"));
+                return Err(ConfigError::new(
+                    "abandon.window.days",
+                    "must be within 1..=366",
+                ));
             }
         }
         if let Some(f) = self.frequency.per_record {
             if f.max_attempts == 0 || f.days == 0 {
-                return Err(ConfigError::new("frequency.per_record", "needs max_attempts and days ≥ 1"));
+                return Err(ConfigError::new(
+                    "frequency.per_record",
+                    "needs max_attempts and days ≥ 1",
+                ));
             }
         }
         if let (Some(s), Some(e)) = (self.start_date, self.end_date) {
             if s > e {
-                return Err(ConfigError::new("end_date", format!("{e} is before start_date {s}")));
+                return Err(ConfigError::new(
+                    "end_date",
+                    format!("{e} is before start_date {s}"),
+                ));
             }
         }
         for day in &self.calling_hours.days {

@@ -13,7 +13,9 @@ use std::str::FromStr;
 pub enum PhoneError {
     #[error("empty phone number")]
     Empty,
-    #[error("phone number {value:?} contains {found:?}, only digits, spaces, + - . ( ) are allowed")]
+    #[error(
+        "phone number {value:?} contains {found:?}, only digits, spaces, + - . ( ) are allowed"
+    )]
     BadCharacter { value: String, found: char },
     #[error("phone number {value:?} has {digits} digits, expected 3 to 15")]
     BadLength { value: String, digits: usize },

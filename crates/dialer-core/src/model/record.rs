@@ -174,7 +174,7 @@ impl SpoolRecord {
     ) -> SpoolRecord {
         let mut numbers = vec![NumberSlot::new(main)];
         numbers.extend(alternatives.into_iter().map(NumberSlot::new));
-        SpoolRecord {
+        let mut rec = SpoolRecord {
             id,
             campaign,
             numbers,
@@ -192,7 +192,40 @@ impl SpoolRecord {
             history: AttemptHistory::default(),
             schedule: None,
             task: None,
+        };
+        rec.merge_duplicate_numbers();
+        rec
+    }
+
+    /// Merges slots that hold the same callee (by E.164), keeping the first position and
+    /// adding up attempts, so a number listed twice can never get twice its attempt cap.
+    /// Returns whether anything was merged.
+    pub fn merge_duplicate_numbers(&mut self) -> bool {
+        let mut merged = false;
+        let mut i = 1;
+        while i < self.numbers.len() {
+            let e164 = self.numbers[i].number.e164().to_owned();
+            if let Some(first) = self.numbers[..i]
+                .iter()
+                .position(|s| s.number.e164() == e164)
+            {
+                let dup = self.numbers.remove(i);
+                let keep = &mut self.numbers[first];
+                keep.attempts += dup.attempts;
+                if dup.state != NumberState::Active && keep.state == NumberState::Active {
+                    keep.state = dup.state;
+                }
+                if self.current == i {
+                    self.current = first;
+                } else if self.current > i {
+                    self.current -= 1;
+                }
+                merged = true;
+            } else {
+                i += 1;
+            }
         }
+        merged
     }
 
     /// The number the next dial would use: a schedule's new phone, else the current slot.

@@ -7,8 +7,10 @@
 //! forward) maps to the moment the clocks jump. So a window is never wider than the local
 //! reading of the rule, on any day, in any zone.
 
-use crate::model::campaign::{Campaign, CallingHours, TimeRange};
-use chrono::{DateTime, Datelike, Days, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use crate::model::campaign::{CallingHours, Campaign, TimeRange};
+use chrono::{
+    DateTime, Datelike, Days, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 /// How far ahead [`CallingWindow::next_allowed`] looks before giving up.
@@ -55,11 +57,11 @@ impl<'a> CallingWindow<'a> {
         }
         let local_date = t.with_timezone(&self.zone).date_naive();
         // An interval of local date d maps within a day of d's UTC span, so d-1..=d+1 covers t.
-        [local_date.pred_opt(), Some(local_date), local_date.succ_opt()]
+        let Some(first) = local_date.pred_opt() else {
+            return false;
+        };
+        self.merged_intervals(first, 3)
             .into_iter()
-            .flatten()
-            .filter(|d| !self.holidays.contains(d))
-            .flat_map(|d| self.utc_intervals(d))
             .any(|(s, e)| s <= t && t + self.margin < e)
     }
 
@@ -71,18 +73,18 @@ impl<'a> CallingWindow<'a> {
             _ => t,
         };
         let start = t.with_timezone(&self.zone).date_naive().pred_opt()?;
-        for offset in 0..SEARCH_DAYS {
-            let day = start.checked_add_days(Days::new(offset))?;
-            if self.holidays.contains(&day) {
-                continue;
-            }
-            let mut best: Option<DateTime<Utc>> = None;
-            for (s, e) in self.utc_intervals(day) {
-                let candidate = s.max(t);
-                if candidate + self.margin < e && best.is_none_or(|b| candidate < b) {
-                    best = Some(candidate);
-                }
-            }
+        // Chunks of a week, overlapping by a day so an interval running across midnight into
+        // the next chunk is seen whole.
+        for chunk in 0..SEARCH_DAYS / 7 {
+            let first = start.checked_add_days(Days::new(chunk * 7))?;
+            let best = self
+                .merged_intervals(first, 8)
+                .into_iter()
+                .filter_map(|(s, e)| {
+                    let candidate = s.max(t);
+                    (candidate + self.margin < e).then_some(candidate)
+                })
+                .min();
             if let Some(b) = best {
                 if self.until.is_some_and(|u| b >= u) {
                     return None;
@@ -93,8 +95,32 @@ impl<'a> CallingWindow<'a> {
         None
     }
 
+    /// The UTC intervals of `days` local days from `first`, holidays left out, sorted, with
+    /// touching intervals merged: a window to 23:59:59.999… and one from 00:00 the next day
+    /// are one window, so the closing margin does not cut them at midnight.
+    fn merged_intervals(&self, first: NaiveDate, days: u64) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut all: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..days)
+            .filter_map(|k| first.checked_add_days(Days::new(k)))
+            .filter(|d| !self.holidays.contains(d))
+            .flat_map(|d| self.utc_intervals(d).collect::<Vec<_>>())
+            .collect();
+        all.sort();
+        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(all.len());
+        for (s, e) in all {
+            match merged.last_mut() {
+                // Within a millisecond counts as touching (23:59:59.999… then 00:00).
+                Some(last) if s <= last.1 + Duration::milliseconds(1) => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        merged
+    }
+
     /// The UTC intervals of the calling hours on local date `day`.
-    fn utc_intervals(&self, day: NaiveDate) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+    fn utc_intervals(
+        &self,
+        day: NaiveDate,
+    ) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
         self.hours
             .on(day.weekday())
             .iter()
@@ -250,13 +276,30 @@ mod tests {
     }
 
     #[test]
+    fn always_open_hours_stay_open_across_midnight_despite_the_margin() {
+        let h = CallingHours::always();
+        let w = window(&h, chrono_tz::America::New_York, 120);
+        // 23:59 and 00:00:30 local, on an ordinary day and on the spring-forward night.
+        assert!(w.allows(utc(2026, 1, 16, 4, 59)));
+        assert!(w.allows(utc(2026, 1, 16, 5, 0) + Duration::seconds(30)));
+        assert!(w.allows(utc(2026, 3, 8, 7, 0)));
+        assert_eq!(
+            w.next_allowed(utc(2026, 1, 16, 4, 59)),
+            Some(utc(2026, 1, 16, 4, 59))
+        );
+    }
+
+    #[test]
     fn holidays_and_campaign_end_close_the_window() {
         let h = hours(8, 21);
         let hol = [NaiveDate::from_ymd_opt(2026, 1, 15).unwrap()];
         let mut w = window(&h, chrono_tz::UTC, 0);
         w.holidays = &hol;
         assert!(!w.allows(utc(2026, 1, 15, 12, 0)));
-        assert_eq!(w.next_allowed(utc(2026, 1, 15, 12, 0)), Some(utc(2026, 1, 16, 8, 0)));
+        assert_eq!(
+            w.next_allowed(utc(2026, 1, 15, 12, 0)),
+            Some(utc(2026, 1, 16, 8, 0))
+        );
         w.until = Some(utc(2026, 1, 16, 0, 0));
         assert_eq!(w.next_allowed(utc(2026, 1, 15, 12, 0)), None);
     }

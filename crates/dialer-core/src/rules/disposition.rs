@@ -92,7 +92,10 @@ pub fn apply(
                 }
                 let mut slots = Vec::with_capacity(nums.len());
                 for n in nums {
-                    if slots.iter().any(|s: &NumberSlot| s.number.e164() == n.e164()) {
+                    if slots
+                        .iter()
+                        .any(|s: &NumberSlot| s.number.e164() == n.e164())
+                    {
                         return Err(DispositionError::DuplicateNumber(n.e164().to_owned()));
                     }
                     let attempts = rec
@@ -118,7 +121,8 @@ pub fn apply(
                 if s.state == NumberState::Spent && s.attempts < campaign.max_attempts_per_number {
                     s.state = NumberState::Active;
                 }
-                if s.state == NumberState::Active && s.attempts >= campaign.max_attempts_per_number {
+                if s.state == NumberState::Active && s.attempts >= campaign.max_attempts_per_number
+                {
                     s.state = NumberState::Spent;
                 }
             }

@@ -3,10 +3,10 @@
 use super::calling_window::{first_instant_at_or_after, CallingWindow};
 use crate::model::blacklist::Blacklist;
 use crate::model::campaign::Campaign;
+use crate::model::campaign::{CallingHours, TimeRange};
 use crate::model::ids::AgentId;
 use crate::model::phone::PhoneNumber;
 use crate::model::record::{NumberState, RecordStatus, ScheduleWhen, SpoolRecord, TaskTiming};
-use crate::model::campaign::{CallingHours, TimeRange};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -106,7 +106,11 @@ pub fn callee_zone(rec: &SpoolRecord, campaign: &Campaign) -> Result<Tz, SkipRea
 
 /// The earliest moment at or after `t` the record could be dialed if nothing else changed,
 /// considering only time rules (window, schedule range, caps, lockouts). `None` = never.
-pub fn next_time_allowed(rec: &SpoolRecord, campaign: &Campaign, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn next_time_allowed(
+    rec: &SpoolRecord,
+    campaign: &Campaign,
+    t: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let zone = callee_zone(rec, campaign).ok()?;
     let window = CallingWindow::for_campaign(campaign, zone);
     let schedule_hours;
@@ -127,7 +131,10 @@ pub fn next_time_allowed(rec: &SpoolRecord, campaign: &Campaign, t: DateTime<Utc
                 margin: Duration::zero(),
                 holidays: &[],
                 // Dates of a range schedule are the callee's, not the campaign's.
-                from: Some(first_instant_at_or_after(zone, start_date.and_time(NaiveTime::MIN))),
+                from: Some(first_instant_at_or_after(
+                    zone,
+                    start_date.and_time(NaiveTime::MIN),
+                )),
                 until: end_date
                     .succ_opt()
                     .map(|d| first_instant_at_or_after(zone, d.and_time(NaiveTime::MIN))),
@@ -155,12 +162,22 @@ pub fn next_time_allowed(rec: &SpoolRecord, campaign: &Campaign, t: DateTime<Utc
 }
 
 /// The latest "not before" among retry delay, schedule date, task date, caps and lockouts.
-fn time_lockout(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn time_lockout(
+    rec: &SpoolRecord,
+    campaign: &Campaign,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     time_skip(rec, campaign, zone, now).and_then(|s| s.retry_at())
 }
 
 /// The first time-based reason not to dial at `now`, if any.
-fn time_skip(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc>) -> Option<SkipReason> {
+fn time_skip(
+    rec: &SpoolRecord,
+    campaign: &Campaign,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Option<SkipReason> {
     if let Some(t) = rec.next_eligible_at.filter(|&t| t > now) {
         return Some(SkipReason::NotDue { until: t });
     }
@@ -177,7 +194,12 @@ fn time_skip(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc
     let f = &campaign.frequency;
     if let Some(cap) = f.per_record {
         let span = Duration::days(i64::from(cap.days));
-        let in_span: Vec<_> = rec.history.recent.iter().filter(|&&a| a > now - span).collect();
+        let in_span: Vec<_> = rec
+            .history
+            .recent
+            .iter()
+            .filter(|&&a| a > now - span)
+            .collect();
         if in_span.len() >= cap.max_attempts as usize {
             // The oldest attempt in the span must leave it before another is allowed.
             let idx = in_span.len() - cap.max_attempts as usize;
@@ -192,7 +214,10 @@ fn time_skip(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc
             return Some(SkipReason::LockoutAfterAbandon { until });
         }
     }
-    if let (Some(h), Some(at)) = (f.no_redial_after_conversation_h, rec.history.last_conversation_at) {
+    if let (Some(h), Some(at)) = (
+        f.no_redial_after_conversation_h,
+        rec.history.last_conversation_at,
+    ) {
         let until = at + Duration::hours(i64::from(h));
         if until > now {
             return Some(SkipReason::LockoutAfterConversation { until });
@@ -203,10 +228,7 @@ fn time_skip(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, now: DateTime<Utc
             let machine_day = at.with_timezone(&zone).date_naive();
             if now.with_timezone(&zone).date_naive() <= machine_day {
                 let next_day = machine_day.succ_opt()?;
-                let until = first_instant_at_or_after(
-                    zone,
-                    next_day.and_time(NaiveTime::MIN),
-                );
+                let until = first_instant_at_or_after(zone, next_day.and_time(NaiveTime::MIN));
                 return Some(SkipReason::LockoutAfterMachine { until });
             }
         }
@@ -233,7 +255,11 @@ pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan
     if rec.attempts >= campaign.max_attempts_per_record {
         return Err(SkipReason::AttemptCapReached);
     }
-    let from_schedule = rec.schedule.as_ref().and_then(|s| s.number.as_ref()).is_some();
+    let from_schedule = rec
+        .schedule
+        .as_ref()
+        .and_then(|s| s.number.as_ref())
+        .is_some();
     if !from_schedule {
         let slot = &rec.numbers[rec.current];
         if slot.attempts >= campaign.max_attempts_per_number || slot.state != NumberState::Active {

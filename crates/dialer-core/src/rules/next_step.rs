@@ -14,7 +14,11 @@ const HISTORY_DAYS: i64 = 400;
 /// record in flight. Counting at the start (not the end) means a crash mid-call can never
 /// give a record a free attempt.
 pub fn begin_attempt(rec: &mut SpoolRecord, campaign: &Campaign, call: CallId, now: DateTime<Utc>) {
-    let uses_slot = rec.schedule.as_ref().and_then(|s| s.number.as_ref()).is_none();
+    let uses_slot = rec
+        .schedule
+        .as_ref()
+        .and_then(|s| s.number.as_ref())
+        .is_none();
     if uses_slot {
         if let Some(slot) = rec.numbers.get_mut(rec.current) {
             slot.attempts += 1;
@@ -35,12 +39,24 @@ pub fn begin_attempt(rec: &mut SpoolRecord, campaign: &Campaign, call: CallId, n
 /// Applies the outcome of the attempt in flight and decides the record's next step: retry the
 /// same number after its delay, move to the next alternative, or finish. The next eligible
 /// time is moved into the callee's calling window.
-pub fn finish_attempt(rec: &mut SpoolRecord, campaign: &Campaign, outcome: CallOutcome, now: DateTime<Utc>) {
+pub fn finish_attempt(
+    rec: &mut SpoolRecord,
+    campaign: &Campaign,
+    outcome: CallOutcome,
+    now: DateTime<Utc>,
+) {
     let r = &campaign.retry;
     // A schedule's own number replaces the slot only for that call.
-    let slot_dialed = rec.schedule.as_ref().and_then(|s| s.number.as_ref()).is_none();
+    let slot_dialed = rec
+        .schedule
+        .as_ref()
+        .and_then(|s| s.number.as_ref())
+        .is_none();
     // A one-shot schedule or task is used up by the attempt; a range schedule stays while it lasts.
-    if !matches!(rec.schedule.as_ref().map(|s| &s.when), Some(ScheduleWhen::Range { .. })) {
+    if !matches!(
+        rec.schedule.as_ref().map(|s| &s.when),
+        Some(ScheduleWhen::Range { .. })
+    ) {
         rec.schedule = None;
     }
     rec.task = None;
@@ -136,9 +152,9 @@ pub fn advance_if_current_unusable(rec: &mut SpoolRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::campaign::CallingHours;
     use crate::model::ids::{CampaignId, RecordId};
     use crate::model::phone::PhoneNumber;
-    use crate::model::campaign::CallingHours;
     use chrono::TimeZone;
 
     fn record() -> (SpoolRecord, Campaign) {
@@ -149,7 +165,10 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 15, 15, 0, 0).unwrap();
         let main = PhoneNumber::parse("2125550123", "US").unwrap();
         let alt = PhoneNumber::parse("2125550124", "US").unwrap();
-        (SpoolRecord::new(RecordId(1), CampaignId("c".into()), main, vec![alt], t0), c)
+        (
+            SpoolRecord::new(RecordId(1), CampaignId("c".into()), main, vec![alt], t0),
+            c,
+        )
     }
 
     #[test]
@@ -157,7 +176,14 @@ mod tests {
         let (mut rec, c) = record();
         let now = Utc.with_ymd_and_hms(2026, 1, 15, 15, 0, 0).unwrap();
         begin_attempt(&mut rec, &c, CallId(1), now);
-        finish_attempt(&mut rec, &c, CallOutcome::Failed { class: FailureClass::Busy }, now);
+        finish_attempt(
+            &mut rec,
+            &c,
+            CallOutcome::Failed {
+                class: FailureClass::Busy,
+            },
+            now,
+        );
         assert_eq!(rec.current, 0);
         assert_eq!(rec.next_eligible_at, Some(now + Duration::seconds(600)));
         assert_eq!(rec.status, RecordStatus::Pending);
@@ -168,7 +194,14 @@ mod tests {
         let (mut rec, c) = record();
         let now = Utc.with_ymd_and_hms(2026, 1, 15, 15, 0, 0).unwrap();
         begin_attempt(&mut rec, &c, CallId(1), now);
-        finish_attempt(&mut rec, &c, CallOutcome::Failed { class: FailureClass::InvalidNumber }, now);
+        finish_attempt(
+            &mut rec,
+            &c,
+            CallOutcome::Failed {
+                class: FailureClass::InvalidNumber,
+            },
+            now,
+        );
         assert_eq!(rec.current, 1);
         assert_eq!(rec.numbers[0].state, NumberState::Invalid);
         assert_eq!(rec.next_eligible_at, Some(now));
@@ -180,7 +213,14 @@ mod tests {
         let mut now = Utc.with_ymd_and_hms(2026, 1, 15, 15, 0, 0).unwrap();
         for i in 0..4 {
             begin_attempt(&mut rec, &c, CallId(i), now);
-            finish_attempt(&mut rec, &c, CallOutcome::Failed { class: FailureClass::NoAnswer }, now);
+            finish_attempt(
+                &mut rec,
+                &c,
+                CallOutcome::Failed {
+                    class: FailureClass::NoAnswer,
+                },
+                now,
+            );
             now += Duration::hours(1);
         }
         assert_eq!(
@@ -198,7 +238,14 @@ mod tests {
         // < 21:00 so allowed. Use no-answer (1 h) -> 21:40 -> next day 08:00 EST = 13:00 UTC.
         let now = Utc.with_ymd_and_hms(2026, 1, 16, 1, 40, 0).unwrap();
         begin_attempt(&mut rec, &c, CallId(1), now);
-        finish_attempt(&mut rec, &c, CallOutcome::Failed { class: FailureClass::NoAnswer }, now);
+        finish_attempt(
+            &mut rec,
+            &c,
+            CallOutcome::Failed {
+                class: FailureClass::NoAnswer,
+            },
+            now,
+        );
         assert_eq!(
             rec.next_eligible_at,
             Some(Utc.with_ymd_and_hms(2026, 1, 16, 13, 0, 0).unwrap())

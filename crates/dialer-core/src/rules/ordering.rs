@@ -4,8 +4,8 @@
 //! attempts, then oldest. Undated ("when free") tasks come last, so they only take lines that
 //! nothing dated wants.
 
-use crate::model::record::{SpoolRecord, TaskKind, TaskTiming, SCHEDULE_PRIORITY};
 use crate::model::ids::RecordId;
+use crate::model::record::{SpoolRecord, TaskKind, TaskTiming, SCHEDULE_PRIORITY};
 use chrono::{DateTime, Utc};
 
 /// The coarse class of a due record; lower dials first.
@@ -45,7 +45,13 @@ pub fn order_key(rec: &SpoolRecord) -> OrderKey {
     } else {
         rec.priority
     };
-    (class, priority, rec.attempts, rec.created_at, rec.id.clone())
+    (
+        class,
+        priority,
+        rec.attempts,
+        rec.created_at,
+        rec.id.clone(),
+    )
 }
 
 /// Sorts records into dial order.

@@ -1,0 +1,1385 @@
+//! The engine: holds campaigns, agents, calls and the records about to be dialed; turns
+//! inputs into outputs. Never reads a clock: time comes with each input.
+
+use super::input::{AgentEvent, CallEvent, Command, Input, InputKind};
+use super::output::{
+    DialReason, DueClassCode, Event, OriginateIntent, Output, Progress, StoreUpdate,
+};
+use crate::model::blacklist::Blacklist;
+use crate::model::campaign::{Campaign, DialMode, MachinePolicy};
+use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
+use crate::model::outcome::{AnswerKind, CallOutcome, FailureClass};
+use crate::model::phone::PhoneNumber;
+use crate::model::record::{FinishReason, NumberState, RecordStatus, SpoolRecord, TaskKind};
+use crate::pacing::{
+    self, abandonment, AbandonLedger, AgentLoad, AgentPhase, Pacer, PacingEvent, PacingSnapshot,
+};
+use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
+use crate::rules::{disposition, next_step, ordering};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How often to ask the store for due records even when the hopper is not low.
+    pub refill_interval_s: u32,
+    /// Records held per campaign: at least this many, or four per line.
+    pub hopper_min: u32,
+    /// First call id minted (the runtime continues after the ledger's last one).
+    pub first_call_id: u64,
+    /// Records whose call ended are kept this many for late dispositions.
+    pub recent_records: usize,
+    /// The abandonment guard. `false` exists only so a simulator can reproduce peer dialers
+    /// that have no such guard; the `dialer` runtime refuses to start with it.
+    pub abandon_guard: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            refill_interval_s: 30,
+            hopper_min: 50,
+            first_call_id: 1,
+            recent_records: 10_000,
+            abandon_guard: true,
+        }
+    }
+}
+
+/// An agent as the engine tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentState {
+    LoggedOut,
+    Ready,
+    /// Held for a call being placed for it (owner, schedule, preview, manual task).
+    Reserved {
+        call: CallId,
+    },
+    /// Looking at a record offered in preview mode.
+    Previewing {
+        campaign: CampaignId,
+        record: RecordId,
+    },
+    OnCall {
+        call: CallId,
+    },
+    WrapUp,
+    Paused {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AfterCall {
+    Pause(String),
+    Logout,
+}
+
+#[derive(Debug, Clone)]
+struct Agent {
+    campaigns: Vec<CampaignId>,
+    state: AgentState,
+    since: DateTime<Utc>,
+    after_call: Option<AfterCall>,
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    campaign: CampaignId,
+    record: RecordId,
+    number: PhoneNumber,
+    reserved_agent: Option<AgentId>,
+    placed_at: DateTime<Utc>,
+    answered: Option<(DateTime<Utc>, AnswerKind)>,
+    linked: Option<(AgentId, DateTime<Utc>)>,
+    abandon_counted: bool,
+}
+
+impl Call {
+    fn is_live(&self) -> bool {
+        matches!(
+            self.answered,
+            Some((_, AnswerKind::Human | AnswerKind::Unknown))
+        )
+    }
+    fn waiting_since(&self) -> Option<DateTime<Utc>> {
+        match (self.answered, &self.linked) {
+            (Some((at, _)), None) if self.is_live() => Some(at),
+            _ => None,
+        }
+    }
+}
+
+struct CampaignRun {
+    campaign: Campaign,
+    pacer: Box<dyn Pacer>,
+    /// Records offered by the store, in dial order (taken mostly from the front).
+    hopper: VecDeque<SpoolRecord>,
+    /// Whether the hopper may hold manual (click-to-call) tasks, which bypass pacing.
+    has_manual: bool,
+    /// Records with a call in flight.
+    in_flight: HashMap<RecordId, SpoolRecord>,
+    /// Records whose call ended, for dispositions; oldest first.
+    recent: VecDeque<RecordId>,
+    recent_records: HashMap<RecordId, SpoolRecord>,
+    ledger: AbandonLedger,
+    request_outstanding: bool,
+    last_request: Option<DateTime<Utc>>,
+    stopped: bool,
+    /// Last skip code reported per record, so a waiting record is reported once.
+    skip_noted: HashMap<RecordId, &'static str>,
+}
+
+/// The dialer engine. See the crate documentation for the run loop.
+pub struct Engine {
+    cfg: EngineConfig,
+    now: Option<DateTime<Utc>>,
+    campaigns: BTreeMap<CampaignId, CampaignRun>,
+    agents: BTreeMap<AgentId, Agent>,
+    calls: BTreeMap<CallId, Call>,
+    numbers_in_flight: HashMap<String, CallId>,
+    blacklist: Blacklist,
+    next_call: u64,
+    out: VecDeque<Output>,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Engine {
+        Engine {
+            next_call: cfg.first_call_id,
+            cfg,
+            now: None,
+            campaigns: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            numbers_in_flight: HashMap::new(),
+            blacklist: Blacklist::default(),
+            out: VecDeque::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// The time of the latest input.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
+
+    pub fn blacklist(&self) -> &Blacklist {
+        &self.blacklist
+    }
+
+    pub fn agent_state(&self, agent: &AgentId) -> Option<&AgentState> {
+        self.agents.get(agent).map(|a| &a.state)
+    }
+
+    /// Calls in flight (placed and not ended), all campaigns.
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The abandonment position of a campaign's current period.
+    pub fn abandon_status(&mut self, campaign: &CampaignId) -> Option<pacing::AbandonStatus> {
+        let now = self.now?;
+        self.campaigns
+            .get_mut(campaign)
+            .map(|c| c.ledger.status(now))
+    }
+
+    /// Every abandonment period of a campaign so far: (start, live answers, abandoned).
+    pub fn abandon_periods(&self, campaign: &CampaignId) -> Vec<(chrono::NaiveDate, u64, u64)> {
+        self.campaigns
+            .get(campaign)
+            .map(|c| c.ledger.periods())
+            .unwrap_or_default()
+    }
+
+    /// The name of the pacer a campaign runs.
+    pub fn pacer_name(&self, campaign: &CampaignId) -> Option<String> {
+        self.campaigns.get(campaign).map(|c| c.pacer.name())
+    }
+
+    // ----- mutators -----
+
+    /// Replaces a campaign's pacer (simulator baselines, custom policies).
+    pub fn set_pacer(&mut self, campaign: &CampaignId, pacer: Box<dyn Pacer>) -> bool {
+        match self.campaigns.get_mut(campaign) {
+            Some(c) => {
+                c.pacer = pacer;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Loads the do-not-call list at start-up.
+    pub fn load_blacklist(&mut self, blacklist: Blacklist) {
+        self.blacklist = blacklist;
+    }
+
+    // ----- input -----
+
+    /// Applies one input, then decides what to dial. Outputs wait in [`Engine::poll_output`].
+    /// An input that cannot be applied produces an [`Event::Rejected`] and changes nothing.
+    pub fn handle_input(&mut self, input: Input) {
+        // Time never runs backwards inside the engine: a late input is applied "now".
+        let now = match self.now {
+            Some(t) if input.now < t => t,
+            _ => input.now,
+        };
+        self.now = Some(now);
+        let name = input_name(&input.kind);
+        if let Err(error) = self.apply(now, input.kind) {
+            self.out.push_back(Output::Event(Event::Rejected {
+                at: now,
+                input: name,
+                error,
+            }));
+        }
+        self.drive(now);
+    }
+
+    /// The next output; [`Output::Timeout`] when there is nothing more before that time.
+    pub fn poll_output(&mut self) -> Output {
+        match self.out.pop_front() {
+            Some(o) => o,
+            None => Output::Timeout(self.next_wakeup()),
+        }
+    }
+
+    fn apply(&mut self, now: DateTime<Utc>, kind: InputKind) -> Result<(), String> {
+        match kind {
+            InputKind::Tick => Ok(()),
+            InputKind::Campaign(c) => self.add_campaign(now, c),
+            InputKind::StopCampaign { campaign } => {
+                let run = self
+                    .campaigns
+                    .get_mut(&campaign)
+                    .ok_or("unknown campaign")?;
+                run.stopped = true;
+                run.hopper.clear();
+                Ok(())
+            }
+            InputKind::RecordsOffered { campaign, records } => {
+                self.records_offered(now, &campaign, records)
+            }
+            InputKind::Agent { agent, event } => self.agent_event(now, agent, event),
+            InputKind::Call { call, event } => self.call_event(now, call, event),
+            InputKind::Command(c) => self.command(now, c),
+        }
+    }
+
+    fn add_campaign(&mut self, now: DateTime<Utc>, c: Campaign) -> Result<(), String> {
+        c.validate().map_err(|e| e.to_string())?;
+        if let Some(run) = self.campaigns.get_mut(&c.id) {
+            if run.campaign.dial_mode != c.dial_mode {
+                run.pacer = pacing::for_mode(&c.dial_mode);
+            }
+            run.campaign = c;
+            run.stopped = false;
+            return Ok(());
+        }
+        let anchor = c
+            .start_date
+            .or(Some(now.with_timezone(&c.tz()).date_naive()));
+        let run = CampaignRun {
+            pacer: pacing::for_mode(&c.dial_mode),
+            ledger: AbandonLedger::new(c.abandon.clone(), c.tz(), anchor),
+            campaign: c,
+            hopper: VecDeque::new(),
+            has_manual: false,
+            in_flight: HashMap::new(),
+            recent: VecDeque::new(),
+            recent_records: HashMap::new(),
+            request_outstanding: false,
+            last_request: None,
+            stopped: false,
+            skip_noted: HashMap::new(),
+        };
+        self.campaigns.insert(run.campaign.id.clone(), run);
+        Ok(())
+    }
+
+    fn records_offered(
+        &mut self,
+        _now: DateTime<Utc>,
+        campaign: &CampaignId,
+        records: Vec<SpoolRecord>,
+    ) -> Result<(), String> {
+        let run = self.campaigns.get_mut(campaign).ok_or("unknown campaign")?;
+        run.request_outstanding = false;
+        let previewed: Vec<RecordId> = self
+            .agents
+            .values()
+            .filter_map(|a| match &a.state {
+                AgentState::Previewing { record, .. } => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut hopper: Vec<SpoolRecord> = records
+            .into_iter()
+            .map(|mut r| {
+                r.merge_duplicate_numbers();
+                r
+            })
+            .filter(|r| &r.campaign == campaign)
+            .filter(|r| !run.in_flight.contains_key(&r.id) && !previewed.contains(&r.id))
+            .collect();
+        hopper.sort_by_cached_key(ordering::order_key);
+        hopper.dedup_by(|a, b| a.id == b.id);
+        run.has_manual = hopper.iter().any(is_manual);
+        run.hopper = hopper.into();
+        Ok(())
+    }
+
+    // ----- agents -----
+
+    fn agent_event(
+        &mut self,
+        now: DateTime<Utc>,
+        id: AgentId,
+        event: AgentEvent,
+    ) -> Result<(), String> {
+        if let AgentEvent::LoggedIn { campaigns } = &event {
+            let a = self.agents.entry(id.clone()).or_insert(Agent {
+                campaigns: Vec::new(),
+                state: AgentState::LoggedOut,
+                since: now,
+                after_call: None,
+            });
+            a.campaigns = campaigns.clone();
+            if matches!(a.state, AgentState::LoggedOut) {
+                a.state = AgentState::Ready;
+                a.since = now;
+            }
+            return Ok(());
+        }
+        let agent = self.agents.get_mut(&id).ok_or("agent is not logged in")?;
+        let busy = matches!(
+            agent.state,
+            AgentState::OnCall { .. } | AgentState::Reserved { .. } | AgentState::WrapUp
+        );
+        match event {
+            AgentEvent::LoggedIn { .. } => {}
+            AgentEvent::Ready => {
+                match agent.state {
+                    AgentState::WrapUp => {
+                        let wrap_s = secs(now - agent.since);
+                        let home = agent.campaigns.first().cloned();
+                        if let Some(run) = home.and_then(|c| self.campaigns.get_mut(&c)) {
+                            run.pacer.observe(now, &PacingEvent::WrapUpEnded { wrap_s });
+                        }
+                    }
+                    AgentState::OnCall { .. } | AgentState::Reserved { .. } => return Ok(()),
+                    AgentState::LoggedOut => return Err("agent is logged out: log in first".into()),
+                    _ => {}
+                }
+                let agent = self.agents.get_mut(&id).expect("looked up above");
+                agent.state = match agent.after_call.take() {
+                    Some(AfterCall::Pause(reason)) => AgentState::Paused { reason },
+                    Some(AfterCall::Logout) => AgentState::LoggedOut,
+                    None => AgentState::Ready,
+                };
+                agent.since = now;
+            }
+            AgentEvent::Paused { reason } | AgentEvent::PauseAfterCall { reason } => {
+                if busy {
+                    agent.after_call = Some(AfterCall::Pause(reason));
+                } else {
+                    self.release_preview(&id);
+                    let agent = self.agents.get_mut(&id).expect("looked up above");
+                    agent.state = AgentState::Paused { reason };
+                    agent.since = now;
+                }
+            }
+            AgentEvent::LogoutAfterCall => {
+                if busy {
+                    agent.after_call = Some(AfterCall::Logout);
+                } else {
+                    self.release_preview(&id);
+                    let agent = self.agents.get_mut(&id).expect("looked up above");
+                    agent.state = AgentState::LoggedOut;
+                    agent.since = now;
+                }
+            }
+            AgentEvent::WrapUp => {
+                agent.state = AgentState::WrapUp;
+                agent.since = now;
+            }
+            AgentEvent::LoggedOut if busy => {
+                // The call (or its wrap-up) keeps the agent until it ends.
+                agent.after_call = Some(AfterCall::Logout);
+            }
+            AgentEvent::LoggedOut => {
+                self.release_preview(&id);
+                let agent = self.agents.get_mut(&id).expect("looked up above");
+                agent.state = AgentState::LoggedOut;
+                agent.since = now;
+                agent.after_call = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn release_preview(&mut self, id: &AgentId) {
+        if let Some(a) = self.agents.get_mut(id) {
+            if let AgentState::Previewing { .. } = a.state {
+                a.state = AgentState::Ready;
+            }
+        }
+    }
+
+    /// The campaign an agent's free time counts for: its first running campaign, so an agent
+    /// in several campaigns is never counted twice.
+    fn home_campaign<'a>(&self, agent: &'a Agent) -> Option<&'a CampaignId> {
+        if let [only] = agent.campaigns.as_slice() {
+            return self
+                .campaigns
+                .get(only)
+                .filter(|r| !r.stopped)
+                .map(|_| only);
+        }
+        agent
+            .campaigns
+            .iter()
+            .find(|c| self.campaigns.get(*c).is_some_and(|r| !r.stopped))
+    }
+
+    fn agent_free_for(&self, id: &AgentId, campaign: &CampaignId) -> bool {
+        self.agents
+            .get(id)
+            .is_some_and(|a| a.state == AgentState::Ready && a.campaigns.contains(campaign))
+    }
+
+    // ----- calls -----
+
+    fn call_event(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        event: CallEvent,
+    ) -> Result<(), String> {
+        let call = self
+            .calls
+            .get_mut(&id)
+            .ok_or_else(|| format!("unknown call {id}"))?;
+        let campaign = call.campaign.clone();
+        let record = call.record.clone();
+        let progress = |p: Progress| {
+            Output::Event(Event::Progress {
+                at: now,
+                campaign: campaign.clone(),
+                call: id,
+                record: record.clone(),
+                progress: p,
+            })
+        };
+        match event {
+            CallEvent::OriginateAccepted => self.out.push_back(progress(Progress::Dialing)),
+            CallEvent::Ringing => self.out.push_back(progress(Progress::Ringing)),
+            CallEvent::Queued => self.out.push_back(progress(Progress::OnQueue)),
+            CallEvent::Answered { kind } => {
+                if call.answered.is_some() {
+                    return Ok(());
+                }
+                call.answered = Some((now, kind));
+                let dial_s = secs(now - call.placed_at);
+                let live = kind != AnswerKind::Machine;
+                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                run.pacer
+                    .observe(now, &PacingEvent::DialResolved { dial_s, live });
+                if live {
+                    run.ledger.live_answer(now);
+                } else if run.campaign.machine == MachinePolicy::HangUp {
+                    self.out.push_back(Output::Hangup { call: id });
+                }
+            }
+            CallEvent::Linked { agent } => {
+                if call.linked.is_some() {
+                    return Ok(());
+                }
+                call.linked = Some((agent.clone(), now));
+                let wait_s = call.answered.map_or(0.0, |(at, _)| secs(now - at));
+                let late = call.is_live() && !call.abandon_counted;
+                let answered_at = call.answered.map(|a| a.0);
+                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                if late && wait_s > run.campaign.abandon.threshold_s {
+                    // Connected, but later than the rule allows: it counts as abandoned.
+                    run.ledger.abandon(answered_at.unwrap_or(now), now);
+                    run.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.abandon_counted = true;
+                    }
+                } else {
+                    run.pacer.observe(now, &PacingEvent::Linked { wait_s });
+                }
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    a.state = AgentState::OnCall { call: id };
+                    a.since = now;
+                }
+                // If the call was reserved for someone else, free them.
+                self.release_reservation(id, Some(&agent), now);
+                self.out.push_back(progress(Progress::Success {
+                    agent: agent.clone(),
+                }));
+                self.out.push_back(Output::Event(Event::AgentLinked {
+                    at: now,
+                    agent,
+                    call: id,
+                }));
+            }
+            CallEvent::OriginateRefused { .. } => {
+                self.end_call(now, id, Some(FailureClass::OriginateFailed), false)?;
+            }
+            CallEvent::HungUp { failure } => self.end_call(now, id, failure, false)?,
+            CallEvent::Lost => self.end_call(now, id, None, true)?,
+        }
+        Ok(())
+    }
+
+    fn release_reservation(&mut self, call: CallId, except: Option<&AgentId>, now: DateTime<Utc>) {
+        let Some(reserved) = self.calls.get(&call).and_then(|c| c.reserved_agent.clone()) else {
+            return;
+        };
+        if Some(&reserved) == except {
+            return;
+        }
+        if let Some(a) = self.agents.get_mut(&reserved) {
+            if a.state == (AgentState::Reserved { call }) {
+                a.state = match a.after_call.take() {
+                    Some(AfterCall::Pause(reason)) => AgentState::Paused { reason },
+                    Some(AfterCall::Logout) => AgentState::LoggedOut,
+                    None => AgentState::Ready,
+                };
+                a.since = now;
+            }
+        }
+    }
+
+    fn end_call(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        failure: Option<FailureClass>,
+        lost: bool,
+    ) -> Result<(), String> {
+        self.release_reservation(id, None, now);
+        let call = self
+            .calls
+            .remove(&id)
+            .ok_or_else(|| format!("unknown call {id}"))?;
+        if self.numbers_in_flight.get(call.number.e164()) == Some(&id) {
+            self.numbers_in_flight.remove(call.number.e164());
+        }
+        let run = self
+            .campaigns
+            .get_mut(&call.campaign)
+            .ok_or("campaign gone")?;
+        let c = &run.campaign;
+        let (outcome, progress) = if let Some((agent, linked_at)) = &call.linked {
+            let talk_s = secs(now - *linked_at);
+            run.pacer.observe(now, &PacingEvent::TalkEnded { talk_s });
+            if let Some(a) = self.agents.get_mut(agent) {
+                if a.state == (AgentState::OnCall { call: id }) {
+                    a.state = AgentState::WrapUp;
+                    a.since = now;
+                }
+            }
+            self.out.push_back(Output::Event(Event::AgentUnlinked {
+                at: now,
+                agent: agent.clone(),
+                call: id,
+            }));
+            let talk = talk_s.round() as u32;
+            if talk < c.short_call_s {
+                (CallOutcome::ShortCall { talk_s: talk }, Progress::ShortCall)
+            } else {
+                (CallOutcome::Connected { talk_s: talk }, Progress::Hangup)
+            }
+        } else if lost {
+            (CallOutcome::Unknown, Progress::Unknown)
+        } else if let Some((answered_at, kind)) = call.answered {
+            if kind == AnswerKind::Machine {
+                (CallOutcome::Machine, Progress::Machine)
+            } else {
+                if !call.abandon_counted {
+                    let wait_s = secs(now - answered_at);
+                    run.ledger.abandon(answered_at, now);
+                    run.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
+                }
+                (CallOutcome::Abandoned, Progress::Abandoned)
+            }
+        } else {
+            let class = failure.unwrap_or(FailureClass::NoAnswer);
+            run.pacer.observe(
+                now,
+                &PacingEvent::DialResolved {
+                    dial_s: secs(now - call.placed_at),
+                    live: false,
+                },
+            );
+            let p = match class {
+                FailureClass::NoAnswer => Progress::NoAnswer,
+                other => Progress::Failure { class: other },
+            };
+            (CallOutcome::Failed { class }, p)
+        };
+        self.out.push_back(Output::Event(Event::Progress {
+            at: now,
+            campaign: call.campaign.clone(),
+            call: id,
+            record: call.record.clone(),
+            progress,
+        }));
+        self.out.push_back(Output::Store(StoreUpdate::AttemptEnded {
+            call: id,
+            record: call.record.clone(),
+            outcome,
+            at: now,
+        }));
+        if let Some(mut rec) = run.in_flight.remove(&call.record) {
+            next_step::finish_attempt(&mut rec, &run.campaign, outcome, now);
+            if let RecordStatus::Finished { reason } = rec.status {
+                self.out.push_back(Output::Event(Event::RecordFinished {
+                    at: now,
+                    record: rec.id.clone(),
+                    reason,
+                }));
+            }
+            self.out
+                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+            run.recent.push_back(rec.id.clone());
+            run.recent_records.insert(rec.id.clone(), rec);
+            while run.recent.len() > self.cfg.recent_records {
+                if let Some(old) = run.recent.pop_front() {
+                    run.recent_records.remove(&old);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- commands -----
+
+    fn command(&mut self, now: DateTime<Utc>, command: Command) -> Result<(), String> {
+        match command {
+            Command::BlacklistAdd(entry) => {
+                self.blacklist.add(entry);
+                Ok(())
+            }
+            Command::BlacklistRemove { number, scope } => {
+                self.blacklist.remove(&number, &scope);
+                Ok(())
+            }
+            Command::Hangup { call } => {
+                if !self.calls.contains_key(&call) {
+                    return Err(format!("unknown call {call}"));
+                }
+                self.out.push_back(Output::Hangup { call });
+                Ok(())
+            }
+            Command::Dispose {
+                agent,
+                record,
+                disposition: d,
+            } => self.dispose(now, agent, record, d),
+            Command::PreviewDial { agent, record } => {
+                let Some(AgentState::Previewing {
+                    campaign,
+                    record: offered,
+                }) = self.agents.get(&agent).map(|a| a.state.clone())
+                else {
+                    return Err(format!("agent {agent} has no record in preview"));
+                };
+                if offered != record {
+                    return Err(format!(
+                        "agent {agent} was offered record {offered}, not {record}"
+                    ));
+                }
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    a.state = AgentState::Ready;
+                }
+                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                let pos = run
+                    .hopper
+                    .iter()
+                    .position(|r| r.id == record)
+                    .ok_or("record no longer held")?;
+                let rec = run.hopper.remove(pos).expect("position found above");
+                match self.check(&campaign, &rec, now) {
+                    Ok(plan) => {
+                        let plan = eligibility::DialPlan {
+                            agent: Some(agent),
+                            ..plan
+                        };
+                        self.dial(now, &campaign, rec, plan, DueClassCode::Preview, 1);
+                        Ok(())
+                    }
+                    Err(reason) => {
+                        self.skip(now, &campaign, rec, reason);
+                        Err("record is no longer eligible".into())
+                    }
+                }
+            }
+            Command::PreviewSkip { agent, record } => {
+                let Some(AgentState::Previewing {
+                    campaign,
+                    record: offered,
+                }) = self.agents.get(&agent).map(|a| a.state.clone())
+                else {
+                    return Err(format!("agent {agent} has no record in preview"));
+                };
+                if offered != record {
+                    return Err(format!(
+                        "agent {agent} was offered record {offered}, not {record}"
+                    ));
+                }
+                if let Some(a) = self.agents.get_mut(&agent) {
+                    a.state = AgentState::Ready;
+                }
+                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
+                    // Passed over: back of the queue for a while, so others get their turn.
+                    let mut rec = run.hopper.remove(pos).expect("position found above");
+                    rec.next_eligible_at =
+                        Some(now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)));
+                    self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn dispose(
+        &mut self,
+        now: DateTime<Utc>,
+        agent: Option<AgentId>,
+        record: RecordId,
+        d: disposition::Disposition,
+    ) -> Result<(), String> {
+        let (cid, mut rec) = self
+            .campaigns
+            .iter_mut()
+            .find_map(|(cid, run)| {
+                run.recent_records
+                    .remove(&record)
+                    .or_else(|| {
+                        run.hopper
+                            .iter()
+                            .position(|r| r.id == record)
+                            .and_then(|p| run.hopper.remove(p))
+                    })
+                    .map(|r| (cid.clone(), r))
+            })
+            .ok_or_else(|| format!("record {record} is not held by the engine (offer it first)"))?;
+        let run = self.campaigns.get_mut(&cid).expect("found above");
+        let mut d = d;
+        if let disposition::Disposition::Schedule { schedule, .. } = &mut d {
+            // "Same agent" dispositions arrive with the agent who made them.
+            if schedule.agent.is_none() {
+                let _ = &agent;
+            }
+        }
+        match disposition::apply(&mut rec, &run.campaign, &d, now) {
+            Ok(effect) => {
+                if let Some(entry) = effect.blacklist {
+                    self.blacklist.add(entry.clone());
+                    self.out
+                        .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
+                }
+                if let RecordStatus::Finished { reason } = rec.status {
+                    self.out.push_back(Output::Event(Event::RecordFinished {
+                        at: now,
+                        record: rec.id.clone(),
+                        reason,
+                    }));
+                }
+                self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                Ok(())
+            }
+            Err(e) => {
+                run.recent_records.insert(rec.id.clone(), rec);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    // ----- deciding -----
+
+    fn check(
+        &self,
+        cid: &CampaignId,
+        rec: &SpoolRecord,
+        now: DateTime<Utc>,
+    ) -> Result<eligibility::DialPlan, SkipReason> {
+        let run = &self.campaigns[cid];
+        let in_flight = |n: &str| self.numbers_in_flight.contains_key(n);
+        let free = |a: &AgentId| self.agent_free_for(a, cid);
+        let ctx = EligibilityContext {
+            campaign: &run.campaign,
+            blacklist: &self.blacklist,
+            now,
+            number_in_flight: &in_flight,
+            agent_free: &free,
+        };
+        eligibility::check(rec, &ctx)
+    }
+
+    fn drive(&mut self, now: DateTime<Utc>) {
+        self.expire_abandon_timers(now);
+        let ids: Vec<CampaignId> = self.campaigns.keys().cloned().collect();
+        for cid in ids {
+            self.request_records_if_needed(now, &cid);
+            if self.campaigns[&cid].stopped {
+                continue;
+            }
+            self.dial_manual_tasks(now, &cid);
+            if self.campaigns[&cid].campaign.dial_mode == DialMode::Preview {
+                self.offer_previews(now, &cid);
+                continue;
+            }
+            self.pace(now, &cid);
+        }
+    }
+
+    fn expire_abandon_timers(&mut self, now: DateTime<Utc>) {
+        let mut expired = Vec::new();
+        for (id, call) in &self.calls {
+            if call.abandon_counted {
+                continue;
+            }
+            if let Some(at) = call.waiting_since() {
+                let threshold = self
+                    .campaigns
+                    .get(&call.campaign)
+                    .map_or(2.0, |r| r.campaign.abandon.threshold_s);
+                if secs(now - at) > threshold {
+                    expired.push((*id, at));
+                }
+            }
+        }
+        for (id, at) in expired {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            call.abandon_counted = true;
+            let cid = call.campaign.clone();
+            if let Some(run) = self.campaigns.get_mut(&cid) {
+                run.ledger.abandon(at, now);
+                run.pacer.observe(
+                    now,
+                    &PacingEvent::Abandoned {
+                        wait_s: secs(now - at),
+                    },
+                );
+            }
+        }
+    }
+
+    fn hopper_target(&self, run: &CampaignRun) -> u32 {
+        self.cfg
+            .hopper_min
+            .max(run.campaign.max_lines.saturating_mul(4))
+    }
+
+    fn request_records_if_needed(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
+        let target = self.hopper_target(&self.campaigns[cid]);
+        let interval = Duration::seconds(i64::from(self.cfg.refill_interval_s));
+        let run = self
+            .campaigns
+            .get_mut(cid)
+            .expect("iterating known campaigns");
+        if run.stopped || run.request_outstanding {
+            return;
+        }
+        let low = (run.hopper.len() as u32) < target / 2;
+        let stale = run.last_request.is_none_or(|t| now - t >= interval);
+        // A low hopper is refilled at once, but an empty list is not asked again every event.
+        let recently = run
+            .last_request
+            .is_some_and(|t| now - t < Duration::seconds(1));
+        if stale || (low && !recently) {
+            run.request_outstanding = true;
+            run.last_request = Some(now);
+            self.out.push_back(Output::NeedRecords {
+                campaign: cid.clone(),
+                limit: target,
+            });
+        }
+    }
+
+    fn snapshot(&mut self, now: DateTime<Utc>, cid: &CampaignId) -> PacingSnapshot {
+        let mut free = 0;
+        let mut logged = 0;
+        let mut busy = Vec::new();
+        for a in self.agents.values() {
+            if self.home_campaign(a) != Some(cid) {
+                continue;
+            }
+            let elapsed_s = secs(now - a.since);
+            match a.state {
+                AgentState::LoggedOut => continue,
+                AgentState::Ready => free += 1,
+                AgentState::OnCall { .. } => busy.push(AgentLoad {
+                    phase: AgentPhase::Talking,
+                    elapsed_s,
+                }),
+                AgentState::WrapUp => busy.push(AgentLoad {
+                    phase: AgentPhase::WrapUp,
+                    elapsed_s,
+                }),
+                AgentState::Reserved { .. }
+                | AgentState::Previewing { .. }
+                | AgentState::Paused { .. } => {}
+            }
+            logged += 1;
+        }
+        let mut in_flight = 0;
+        let mut waiting = 0;
+        let mut lines_used = 0;
+        for c in self.calls.values().filter(|c| &c.campaign == cid) {
+            lines_used += 1;
+            if c.reserved_agent.is_some() {
+                continue; // covered by its own agent
+            }
+            if c.answered.is_none() {
+                in_flight += 1;
+            } else if c.waiting_since().is_some() {
+                waiting += 1;
+            }
+        }
+        let run = self
+            .campaigns
+            .get_mut(cid)
+            .expect("iterating known campaigns");
+        PacingSnapshot {
+            now,
+            agents_logged_in: logged,
+            agents_free: free,
+            agents_busy: busy,
+            dials_in_flight: in_flight,
+            calls_waiting: waiting,
+            lines_free: run.campaign.max_lines.saturating_sub(lines_used),
+            records_ready: run.hopper.len() as u32,
+            abandon: run.ledger.status(now),
+            abandon_threshold_s: run.campaign.abandon.threshold_s,
+        }
+    }
+
+    fn pace(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
+        let snap = self.snapshot(now, cid);
+        if snap.lines_free == 0 || self.campaigns[cid].hopper.is_empty() {
+            return;
+        }
+        let guard_on = self.cfg.abandon_guard;
+        let run = self
+            .campaigns
+            .get_mut(cid)
+            .expect("iterating known campaigns");
+        let wanted = run.pacer.dials_to_place(&snap).min(snap.lines_free);
+        let mut status = snap.abandon;
+        let horizon = Duration::seconds(i64::from(run.campaign.ring_timeout_s))
+            + Duration::seconds(run.campaign.abandon.threshold_s.ceil() as i64);
+        if run.ledger.period_ends_within(now, horizon) {
+            // Calls placed now may be answered in the next period, whose budget starts at zero.
+            status.budget = status.budget.min(0.0);
+        }
+        let allowed = if guard_on {
+            abandonment::guard(
+                wanted,
+                snap.agents_free,
+                snap.dials_in_flight,
+                snap.calls_waiting,
+                &status,
+            )
+        } else {
+            wanted
+        };
+        if allowed == 0 {
+            return;
+        }
+        let pacer = run.pacer.name();
+        self.place_from_hopper(now, cid, allowed, &pacer, |_| true);
+    }
+
+    /// Dials up to `n` eligible records of the hopper, in order, that pass `filter`.
+    fn place_from_hopper(
+        &mut self,
+        now: DateTime<Utc>,
+        cid: &CampaignId,
+        n: u32,
+        pacer: &str,
+        filter: impl Fn(&SpoolRecord) -> bool,
+    ) -> u32 {
+        let mut placed = 0;
+        let mut i = 0;
+        while placed < n {
+            let run = &self.campaigns[cid];
+            if i >= run.hopper.len() {
+                break;
+            }
+            if !filter(&run.hopper[i]) {
+                i += 1;
+                continue;
+            }
+            match self.check(cid, &self.campaigns[cid].hopper[i], now) {
+                Ok(plan) => {
+                    let rec = self
+                        .campaigns
+                        .get_mut(cid)
+                        .expect("known")
+                        .hopper
+                        .remove(i)
+                        .expect("index checked");
+                    let class = DueClassCode::from(ordering::due_class(&rec));
+                    let class = if rec
+                        .task
+                        .as_ref()
+                        .is_some_and(|t| t.kind == TaskKind::Manual)
+                    {
+                        DueClassCode::Manual
+                    } else {
+                        class
+                    };
+                    let _ = pacer;
+                    self.dial(now, cid, rec, plan, class, n);
+                    placed += 1;
+                }
+                Err(reason) => {
+                    let transient = matches!(
+                        reason,
+                        SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }
+                    );
+                    if transient {
+                        let run = self.campaigns.get_mut(cid).expect("known");
+                        let id = run.hopper[i].id.clone();
+                        if run.skip_noted.insert(id.clone(), reason.code()) != Some(reason.code()) {
+                            self.out.push_back(Output::Event(Event::Skipped {
+                                at: now,
+                                campaign: cid.clone(),
+                                record: id,
+                                reason,
+                            }));
+                        }
+                        i += 1;
+                    } else {
+                        let rec = self
+                            .campaigns
+                            .get_mut(cid)
+                            .expect("known")
+                            .hopper
+                            .remove(i)
+                            .expect("index checked");
+                        self.skip(now, cid, rec, reason);
+                    }
+                }
+            }
+        }
+        placed
+    }
+
+    /// Takes a record out of the hopper for a reason that will not pass soon, and tells the
+    /// store when to offer it again (or that it is finished).
+    fn skip(
+        &mut self,
+        now: DateTime<Utc>,
+        cid: &CampaignId,
+        mut rec: SpoolRecord,
+        reason: SkipReason,
+    ) {
+        let run = self.campaigns.get_mut(cid).expect("known");
+        run.skip_noted.remove(&rec.id);
+        self.out.push_back(Output::Event(Event::Skipped {
+            at: now,
+            campaign: cid.clone(),
+            record: rec.id.clone(),
+            reason: reason.clone(),
+        }));
+        let before = rec.clone();
+        match &reason {
+            SkipReason::NotPending => return,
+            SkipReason::Blacklisted { .. } => {
+                if let Some(slot) = rec.numbers.get_mut(rec.current) {
+                    slot.state = NumberState::Blacklisted;
+                }
+                if rec.schedule.as_ref().is_some_and(|s| s.number.is_some()) {
+                    rec.schedule = None;
+                }
+                next_step::advance_if_current_unusable(&mut rec);
+            }
+            SkipReason::AttemptCapReached => {
+                if let Some(slot) = rec.numbers.get_mut(rec.current) {
+                    if slot.state == NumberState::Active {
+                        slot.state = NumberState::Spent;
+                    }
+                }
+                if rec.attempts >= run.campaign.max_attempts_per_record {
+                    rec.status = RecordStatus::Finished {
+                        reason: FinishReason::AttemptsExhausted,
+                    };
+                } else {
+                    next_step::advance_if_current_unusable(&mut rec);
+                }
+            }
+            SkipReason::NoDialableNumber => {
+                rec.status = RecordStatus::Finished {
+                    reason: FinishReason::NoDialableNumber,
+                };
+            }
+            SkipReason::UnknownTimeZone { .. } => {
+                // Reported again daily until someone fixes the zone: never dialed meanwhile.
+                rec.next_eligible_at = Some(now + Duration::days(1));
+            }
+            other => {
+                rec.next_eligible_at = Some(other.retry_at().unwrap_or(now + Duration::days(1)));
+            }
+        }
+        if let RecordStatus::Finished { reason } = rec.status {
+            rec.next_eligible_at = None;
+            self.out.push_back(Output::Event(Event::RecordFinished {
+                at: now,
+                record: rec.id.clone(),
+                reason,
+            }));
+        }
+        if rec != before {
+            self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+        }
+    }
+
+    fn dial(
+        &mut self,
+        now: DateTime<Utc>,
+        cid: &CampaignId,
+        mut rec: SpoolRecord,
+        plan: eligibility::DialPlan,
+        class: DueClassCode,
+        wanted: u32,
+    ) {
+        let call = CallId(self.next_call);
+        self.next_call += 1;
+        let run = self.campaigns.get_mut(cid).expect("known");
+        run.skip_noted.remove(&rec.id);
+        next_step::begin_attempt(&mut rec, &run.campaign, call, now);
+        let c = &run.campaign;
+        let mut variables = Vec::with_capacity(rec.data.len());
+        for (k, v) in &rec.data {
+            if is_safe_variable(k, v) {
+                variables.push((k.clone(), v.clone()));
+            } else {
+                self.out.push_back(Output::Event(Event::Rejected {
+                    at: now,
+                    input: format!("record {} data", rec.id),
+                    error: format!("variable {k:?} dropped: names are letters, digits and _; values carry no CR, LF or NUL"),
+                }));
+            }
+        }
+        let intent = OriginateIntent {
+            call,
+            campaign: cid.clone(),
+            record: rec.id.clone(),
+            number: plan.number.clone(),
+            dial_string: format!("{}{}", c.routing.dial_prefix, plan.number.dial_string()),
+            caller_id: c.caller_id.clone(),
+            ring_timeout_s: c.ring_timeout_s,
+            agent: plan.agent.clone(),
+            variables,
+            routing: c.routing.clone(),
+        };
+        let pacer = run.pacer.name();
+        run.pacer.observe(now, &PacingEvent::DialPlaced);
+        run.in_flight.insert(rec.id.clone(), rec.clone());
+        if let Some(a) = &plan.agent {
+            if let Some(agent) = self.agents.get_mut(a) {
+                agent.state = AgentState::Reserved { call };
+                agent.since = now;
+            }
+        }
+        self.numbers_in_flight
+            .insert(plan.number.e164().to_owned(), call);
+        self.calls.insert(
+            call,
+            Call {
+                campaign: cid.clone(),
+                record: rec.id.clone(),
+                number: plan.number.clone(),
+                reserved_agent: plan.agent.clone(),
+                placed_at: now,
+                answered: None,
+                linked: None,
+                abandon_counted: false,
+            },
+        );
+        self.out
+            .push_back(Output::Store(StoreUpdate::AttemptStarted {
+                call,
+                campaign: cid.clone(),
+                record: rec.id.clone(),
+                number: plan.number.clone(),
+                agent: plan.agent.clone(),
+                at: now,
+            }));
+        self.out
+            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+        self.out.push_back(Output::Event(Event::Dialed {
+            at: now,
+            campaign: cid.clone(),
+            record: rec.id.clone(),
+            call,
+            number: plan.number.e164().to_owned(),
+            reason: DialReason {
+                class,
+                pacer,
+                wanted,
+            },
+        }));
+        self.out.push_back(Output::Originate(intent));
+        self.out.push_back(Output::Event(Event::Progress {
+            at: now,
+            campaign: cid.clone(),
+            call,
+            record: rec.id,
+            progress: Progress::Placing,
+        }));
+    }
+
+    /// Manual (click-to-call) tasks go out at once for their agent, outside pacing but
+    /// within the line limit and every compliance rule.
+    fn dial_manual_tasks(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
+        let run = &self.campaigns[cid];
+        let used = self.calls.values().filter(|c| &c.campaign == cid).count() as u32;
+        let lines = run.campaign.max_lines.saturating_sub(used);
+        if lines == 0 || !run.has_manual {
+            return;
+        }
+        if !run.hopper.iter().any(is_manual) {
+            self.campaigns.get_mut(cid).expect("known").has_manual = false;
+            return;
+        }
+        self.place_from_hopper(now, cid, lines, "manual", is_manual);
+    }
+
+    /// Preview mode: each free agent is offered the next eligible record.
+    fn offer_previews(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
+        let free: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.state == AgentState::Ready && self.home_campaign(a) == Some(cid))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let offered: Vec<RecordId> = self
+            .agents
+            .values()
+            .filter_map(|a| match &a.state {
+                AgentState::Previewing { record, .. } => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
+        for agent in free {
+            let mut i = 0;
+            loop {
+                let run = &self.campaigns[cid];
+                let Some(rec) = run.hopper.get(i) else { break };
+                if offered.contains(&rec.id)
+                    || rec.owner_agent.as_ref().is_some_and(|o| o != &agent)
+                {
+                    i += 1;
+                    continue;
+                }
+                // Check as if the agent were free to take it; it is.
+                match self.check(cid, rec, now) {
+                    Ok(_) => {
+                        let record = rec.id.clone();
+                        if let Some(a) = self.agents.get_mut(&agent) {
+                            a.state = AgentState::Previewing {
+                                campaign: cid.clone(),
+                                record: record.clone(),
+                            };
+                            a.since = now;
+                        }
+                        self.out.push_back(Output::Event(Event::PreviewOffered {
+                            at: now,
+                            agent: agent.clone(),
+                            record,
+                        }));
+                        break;
+                    }
+                    Err(SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }) => {
+                        i += 1
+                    }
+                    Err(reason) => {
+                        let rec = self
+                            .campaigns
+                            .get_mut(cid)
+                            .expect("known")
+                            .hopper
+                            .remove(i)
+                            .expect("index checked");
+                        self.skip(now, cid, rec, reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<DateTime<Utc>> {
+        let now = self.now?;
+        let mut next: Option<DateTime<Utc>> = None;
+        let mut consider = |t: DateTime<Utc>| {
+            let t = t.max(now);
+            if next.is_none_or(|n| t < n) {
+                next = Some(t);
+            }
+        };
+        for call in self.calls.values() {
+            if call.abandon_counted {
+                continue;
+            }
+            if let (Some(at), Some(run)) =
+                (call.waiting_since(), self.campaigns.get(&call.campaign))
+            {
+                let ms = (run.campaign.abandon.threshold_s * 1000.0).ceil() as i64 + 1;
+                consider(at + Duration::milliseconds(ms));
+            }
+        }
+        for run in self.campaigns.values().filter(|r| !r.stopped) {
+            if let Some(t) = run.pacer.next_decision_at(now) {
+                consider(t);
+            }
+            if !run.request_outstanding {
+                let base = run.last_request.unwrap_or(now);
+                consider(base + Duration::seconds(i64::from(self.cfg.refill_interval_s)));
+            }
+        }
+        next
+    }
+}
+
+fn is_manual(r: &SpoolRecord) -> bool {
+    r.task.as_ref().is_some_and(|t| t.kind == TaskKind::Manual)
+}
+
+/// Variable names the dialplan may see, and values that cannot break a protocol line.
+fn is_safe_variable(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !value.chars().any(|c| matches!(c, '\r' | '\n' | '\0'))
+}
+
+fn secs(d: Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+fn input_name(k: &InputKind) -> String {
+    match k {
+        InputKind::Tick => "tick".into(),
+        InputKind::Campaign(c) => format!("campaign {}", c.id),
+        InputKind::StopCampaign { campaign } => format!("stop campaign {campaign}"),
+        InputKind::RecordsOffered { campaign, .. } => format!("records offered to {campaign}"),
+        InputKind::Agent { agent, .. } => format!("agent {agent}"),
+        InputKind::Call { call, .. } => format!("{call}"),
+        InputKind::Command(c) => format!("command {c:?}").chars().take(120).collect(),
+    }
+}

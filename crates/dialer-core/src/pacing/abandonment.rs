@@ -1,0 +1,245 @@
+//! Abandonment accounting and the guard that keeps every legal period under its cap.
+//!
+//! Periods follow the rules: the FTC measures "each successive 30-day period" of a campaign
+//! (not a rolling window); Ofcom measures each calendar day. Periods are counted in the
+//! campaign's zone from the first day the campaign dialed.
+//!
+//! The budget of the current period is `cap × live − abandoned`. Every abandoned live answer
+//! lowers it by `1 − cap`, so allowing at most `floor(budget)` calls at risk of abandonment
+//! at any moment keeps the period at or under the cap, whatever happens to those calls.
+
+use crate::model::campaign::{AbandonPolicy, AbandonWindow};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// The abandonment position of the current period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AbandonStatus {
+    pub live_answers: u64,
+    pub abandoned: u64,
+    pub cap: f64,
+    /// `cap × live − abandoned`: how many more abandons the period can absorb now.
+    pub budget: f64,
+    pub period_start: Option<NaiveDate>,
+}
+
+impl AbandonStatus {
+    pub fn rate(&self) -> f64 {
+        if self.live_answers == 0 {
+            0.0
+        } else {
+            self.abandoned as f64 / self.live_answers as f64
+        }
+    }
+}
+
+/// Live answers and abandons per period of a campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbandonLedger {
+    policy: AbandonPolicy,
+    zone: Tz,
+    /// First day of the first period.
+    anchor: Option<NaiveDate>,
+    period_start: Option<NaiveDate>,
+    live: u64,
+    abandoned: u64,
+    /// Closed periods: start, live answers, abandoned.
+    history: Vec<(NaiveDate, u64, u64)>,
+    /// UTC bounds of the current period, so most inputs skip the calendar arithmetic.
+    #[serde(skip)]
+    bounds: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl AbandonLedger {
+    pub fn new(policy: AbandonPolicy, zone: Tz, anchor: Option<NaiveDate>) -> AbandonLedger {
+        AbandonLedger {
+            policy,
+            zone,
+            anchor,
+            period_start: None,
+            live: 0,
+            abandoned: 0,
+            history: Vec::new(),
+            bounds: None,
+        }
+    }
+
+    /// Restores counts of a period already under way (from the store, after a restart).
+    pub fn restore(&mut self, period_start: NaiveDate, live: u64, abandoned: u64) {
+        self.bounds = None;
+        self.anchor.get_or_insert(period_start);
+        self.period_start = Some(period_start);
+        self.live = live;
+        self.abandoned = abandoned;
+    }
+
+    fn period_of(&mut self, now: DateTime<Utc>) -> NaiveDate {
+        let day = now.with_timezone(&self.zone).date_naive();
+        match self.policy.window {
+            AbandonWindow::CalendarDay => day,
+            AbandonWindow::RollingDays { days } => {
+                let anchor = *self.anchor.get_or_insert(day);
+                let n = (day - anchor).num_days().max(0) / i64::from(days.max(1));
+                anchor + chrono::Duration::days(n * i64::from(days.max(1)))
+            }
+        }
+    }
+
+    /// Moves to the period of `now`, closing the previous one.
+    fn roll(&mut self, now: DateTime<Utc>) {
+        if self.bounds.is_some_and(|(b, e)| b <= now && now < e) {
+            return;
+        }
+        let p = self.period_of(now);
+        let len = match self.policy.window {
+            AbandonWindow::CalendarDay => 1,
+            AbandonWindow::RollingDays { days } => i64::from(days.max(1)),
+        };
+        let start = crate::rules::calling_window::first_instant_at_or_after(
+            self.zone,
+            p.and_time(chrono::NaiveTime::MIN),
+        );
+        let end = crate::rules::calling_window::first_instant_at_or_after(
+            self.zone,
+            (p + chrono::Duration::days(len)).and_time(chrono::NaiveTime::MIN),
+        );
+        self.bounds = Some((start, end));
+        if self.period_start != Some(p) {
+            if let Some(old) = self.period_start {
+                self.history.push((old, self.live, self.abandoned));
+            }
+            self.period_start = Some(p);
+            self.live = 0;
+            self.abandoned = 0;
+        }
+    }
+
+    /// A live answer (human or unknown) at `now`.
+    pub fn live_answer(&mut self, now: DateTime<Utc>) {
+        self.roll(now);
+        self.live += 1;
+    }
+
+    /// A live answer made at `answered_at` was abandoned. It counts in the period of the
+    /// answer, with its live answer, even if the period has closed since.
+    pub fn abandon(&mut self, answered_at: DateTime<Utc>, now: DateTime<Utc>) {
+        self.roll(now);
+        let p = self.period_of(answered_at);
+        if Some(p) == self.period_start {
+            self.abandoned += 1;
+        } else if let Some(h) = self.history.iter_mut().rev().find(|h| h.0 == p) {
+            h.2 += 1;
+        } else {
+            self.abandoned += 1;
+        }
+    }
+
+    /// Whether the period changes between `now` and `now + horizon`: a dial placed now could
+    /// then be answered in a period whose budget is not known yet.
+    pub fn period_ends_within(&mut self, now: DateTime<Utc>, horizon: chrono::Duration) -> bool {
+        let a = self.period_of(now);
+        self.period_of(now + horizon) != a
+    }
+
+    pub fn status(&mut self, now: DateTime<Utc>) -> AbandonStatus {
+        self.roll(now);
+        AbandonStatus {
+            live_answers: self.live,
+            abandoned: self.abandoned,
+            cap: self.policy.cap,
+            budget: self.policy.cap * self.live as f64 - self.abandoned as f64,
+            period_start: self.period_start,
+        }
+    }
+
+    /// Every period so far, the current one last: (start, live answers, abandoned).
+    pub fn periods(&self) -> Vec<(NaiveDate, u64, u64)> {
+        let mut all = self.history.clone();
+        if let Some(p) = self.period_start {
+            all.push((p, self.live, self.abandoned));
+        }
+        all
+    }
+}
+
+/// The most dials the guard allows now, given what the pacer wants.
+///
+/// Calls at risk of abandonment are live answers waiting for an agent plus dials in flight
+/// beyond the agents free to take them. Their number after dialing may not exceed
+/// `floor(budget)`. A period with no budget therefore dials progressively.
+pub fn guard(
+    wanted: u32,
+    agents_free: u32,
+    dials_in_flight: u32,
+    calls_waiting: u32,
+    status: &AbandonStatus,
+) -> u32 {
+    let allowance = status.budget.max(0.0).floor() as i64;
+    let covered = i64::from(agents_free);
+    let pending = i64::from(dials_in_flight) + i64::from(calls_waiting);
+    // Largest n with (pending + n - covered)^+ + waiting-at-risk <= allowance.
+    let max_total = covered + allowance;
+    let n = (max_total - pending).max(0);
+    wanted.min(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn status(live: u64, abandoned: u64) -> AbandonStatus {
+        AbandonStatus {
+            live_answers: live,
+            abandoned,
+            cap: 0.03,
+            budget: 0.03 * live as f64 - abandoned as f64,
+            period_start: None,
+        }
+    }
+
+    #[test]
+    fn guard_without_budget_dials_progressively() {
+        assert_eq!(guard(10, 3, 1, 0, &status(0, 0)), 2);
+    }
+
+    #[test]
+    fn guard_allows_over_dial_up_to_the_budget() {
+        // 200 live answers, 2 abandoned: budget 4.
+        assert_eq!(guard(10, 3, 1, 0, &status(200, 2)), 6);
+    }
+
+    #[test]
+    fn guard_never_goes_negative_when_over_budget() {
+        assert_eq!(guard(10, 0, 5, 2, &status(100, 5)), 0);
+    }
+
+    #[test]
+    fn calendar_day_periods_reset_at_local_midnight() {
+        let policy = AbandonPolicy {
+            window: AbandonWindow::CalendarDay,
+            ..AbandonPolicy::default()
+        };
+        let mut l = AbandonLedger::new(policy, chrono_tz::Europe::London, None);
+        let t = Utc.with_ymd_and_hms(2026, 6, 1, 22, 0, 0).unwrap(); // 23:00 BST
+        l.live_answer(t);
+        l.abandon(t, t);
+        assert_eq!(l.status(t).abandoned, 1);
+        let next = Utc.with_ymd_and_hms(2026, 6, 1, 23, 0, 0).unwrap(); // 00:00 BST
+        assert_eq!(l.status(next).abandoned, 0);
+        assert_eq!(l.periods().len(), 2);
+    }
+
+    #[test]
+    fn thirty_day_periods_are_successive_from_the_first_day() {
+        let mut l = AbandonLedger::new(AbandonPolicy::default(), chrono_tz::UTC, None);
+        let d0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        l.live_answer(d0);
+        let d29 = d0 + chrono::Duration::days(29);
+        l.live_answer(d29);
+        assert_eq!(l.status(d29).live_answers, 2);
+        let d30 = d0 + chrono::Duration::days(30);
+        assert_eq!(l.status(d30).live_answers, 0);
+    }
+}

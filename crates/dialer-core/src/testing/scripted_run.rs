@@ -1,0 +1,328 @@
+//! Runs the engine through a generated script of events, with an in-memory spool and the
+//! trace checker watching: the harness of the property tests, exported for users' own.
+
+use super::memory_spool::MemorySpool;
+use super::trace_checker::TraceChecker;
+use crate::engine::{
+    AgentEvent, CallEvent, Command, Engine, EngineConfig, Input, InputKind, Output,
+};
+use crate::model::blacklist::{BlacklistEntry, BlacklistScope, Direction};
+use crate::model::campaign::Campaign;
+use crate::model::ids::{AgentId, CallId};
+use crate::model::outcome::{AnswerKind, FailureClass};
+use crate::model::record::SpoolRecord;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+
+/// What the script does to a call in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptCall {
+    Accept,
+    Ring,
+    Answer(AnswerKind),
+    /// Link to a free agent (the call's own agent if it has one).
+    Link,
+    Fail(FailureClass),
+    HangUp,
+    Refuse,
+    Lose,
+}
+
+/// What the script does to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptAgent {
+    Ready,
+    Pause,
+    PauseAfterCall,
+    LogOut,
+    LogIn,
+}
+
+/// One step of a script.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Let time pass.
+    Advance {
+        secs: u32,
+    },
+    /// Something happens to the `pick`-th call in flight (modulo their number).
+    Call {
+        pick: usize,
+        event: ScriptCall,
+    },
+    Agent {
+        pick: usize,
+        event: ScriptAgent,
+    },
+    /// Blacklist the `pick`-th number of the pool.
+    Blacklist {
+        pick: usize,
+        all_campaigns: bool,
+        expires_after_h: Option<u32>,
+    },
+    Unblacklist {
+        pick: usize,
+    },
+}
+
+/// A generated world: a campaign, its records, agents, numbers, and what happens.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub campaign: Campaign,
+    pub records: Vec<SpoolRecord>,
+    pub agents: usize,
+    /// E.164 numbers the records use (blacklist steps pick from them).
+    pub pool: Vec<String>,
+    pub initial_blacklist: Vec<BlacklistEntry>,
+    pub start: DateTime<Utc>,
+    pub steps: Vec<Step>,
+}
+
+/// The outcome of a run: the checker's findings and the trace.
+pub struct RunReport {
+    pub checker: TraceChecker,
+    pub outputs: Vec<Output>,
+    pub spool: MemorySpool,
+}
+
+#[derive(Debug, Clone)]
+struct FlightCall {
+    id: CallId,
+    agent: Option<AgentId>,
+    answered: bool,
+    linked: bool,
+}
+
+/// Executes a world. Never panics on engine behaviour: findings go to the checker.
+pub fn run(world: &World) -> RunReport {
+    let mut h = Harness {
+        engine: Engine::new(EngineConfig::default()),
+        spool: MemorySpool::default(),
+        checker: TraceChecker::new(),
+        outputs: Vec::new(),
+        flights: Vec::new(),
+        agents_busy: BTreeMap::new(),
+        now: world.start,
+    };
+    for r in &world.records {
+        h.spool.insert(r.clone());
+    }
+    let cid = world.campaign.id.clone();
+    h.feed(InputKind::Campaign(world.campaign.clone()));
+    for e in &world.initial_blacklist {
+        h.feed(InputKind::Command(Command::BlacklistAdd(e.clone())));
+    }
+    let agents: Vec<AgentId> = (0..world.agents)
+        .map(|i| AgentId(format!("agent{i}")))
+        .collect();
+    for a in &agents {
+        h.agents_busy.insert(a.clone(), false);
+        h.feed(InputKind::Agent {
+            agent: a.clone(),
+            event: AgentEvent::LoggedIn {
+                campaigns: vec![cid.clone()],
+            },
+        });
+    }
+    for step in &world.steps {
+        match step {
+            Step::Advance { secs } => {
+                h.now += Duration::seconds(i64::from(*secs));
+                h.feed(InputKind::Tick);
+            }
+            Step::Call { pick, event } => h.call_step(*pick, *event),
+            Step::Agent { pick, event } => {
+                if agents.is_empty() {
+                    continue;
+                }
+                let a = agents[pick % agents.len()].clone();
+                let busy = h.agents_busy.get(&a).copied().unwrap_or(false);
+                let ev = match event {
+                    ScriptAgent::Ready => {
+                        h.agents_busy.insert(a.clone(), false);
+                        AgentEvent::Ready
+                    }
+                    ScriptAgent::Pause if !busy => AgentEvent::Paused {
+                        reason: "break".into(),
+                    },
+                    ScriptAgent::Pause | ScriptAgent::PauseAfterCall => {
+                        AgentEvent::PauseAfterCall {
+                            reason: "break".into(),
+                        }
+                    }
+                    ScriptAgent::LogOut if !busy => AgentEvent::LoggedOut,
+                    ScriptAgent::LogOut => AgentEvent::LogoutAfterCall,
+                    ScriptAgent::LogIn => AgentEvent::LoggedIn {
+                        campaigns: vec![cid.clone()],
+                    },
+                };
+                h.feed(InputKind::Agent {
+                    agent: a,
+                    event: ev,
+                });
+            }
+            Step::Blacklist {
+                pick,
+                all_campaigns,
+                expires_after_h,
+            } => {
+                if world.pool.is_empty() {
+                    continue;
+                }
+                let entry = BlacklistEntry {
+                    number: world.pool[pick % world.pool.len()].clone(),
+                    scope: if *all_campaigns {
+                        BlacklistScope::All
+                    } else {
+                        BlacklistScope::Campaign(cid.clone())
+                    },
+                    expires_at: expires_after_h.map(|x| h.now + Duration::hours(i64::from(x))),
+                    direction: Direction::Both,
+                };
+                h.feed(InputKind::Command(Command::BlacklistAdd(entry)));
+            }
+            Step::Unblacklist { pick } => {
+                if world.pool.is_empty() {
+                    continue;
+                }
+                let number = world.pool[pick % world.pool.len()].clone();
+                for scope in [BlacklistScope::All, BlacklistScope::Campaign(cid.clone())] {
+                    h.feed(InputKind::Command(Command::BlacklistRemove {
+                        number: number.clone(),
+                        scope,
+                    }));
+                }
+            }
+        }
+    }
+    RunReport {
+        checker: h.checker,
+        outputs: h.outputs,
+        spool: h.spool,
+    }
+}
+
+struct Harness {
+    engine: Engine,
+    spool: MemorySpool,
+    checker: TraceChecker,
+    outputs: Vec<Output>,
+    flights: Vec<FlightCall>,
+    /// Agents linked to a call or in wrap-up, as the telephone system sees them.
+    agents_busy: BTreeMap<AgentId, bool>,
+    now: DateTime<Utc>,
+}
+
+impl Harness {
+    fn feed(&mut self, kind: InputKind) {
+        let mut queue = vec![kind];
+        // Bounded: each round answers at most the record requests of the previous one.
+        for _ in 0..16 {
+            let Some(kind) = queue.pop() else { break };
+            let input = Input::new(self.now, kind);
+            self.checker.input(&input);
+            self.engine.handle_input(input);
+            loop {
+                let out = self.engine.poll_output();
+                if let Output::Timeout(_) = out {
+                    break;
+                }
+                self.checker.output(&out);
+                if let Some(reply) = self.spool.serve(&out, self.now) {
+                    queue.push(reply);
+                }
+                if let Output::Originate(o) = &out {
+                    self.flights.push(FlightCall {
+                        id: o.call,
+                        agent: o.agent.clone(),
+                        answered: false,
+                        linked: false,
+                    });
+                }
+                if let Output::Hangup { call } = &out {
+                    // The telephone system obeys: the call ends.
+                    let call = *call;
+                    queue.push(InputKind::Call {
+                        call,
+                        event: CallEvent::HungUp { failure: None },
+                    });
+                }
+                self.outputs.push(out);
+            }
+        }
+    }
+
+    fn call_step(&mut self, pick: usize, event: ScriptCall) {
+        if self.flights.is_empty() {
+            return;
+        }
+        let idx = pick % self.flights.len();
+        let f = self.flights[idx].clone();
+        let ev = match event {
+            ScriptCall::Accept => CallEvent::OriginateAccepted,
+            ScriptCall::Ring => CallEvent::Ringing,
+            ScriptCall::Answer(kind) => {
+                self.flights[idx].answered = true;
+                CallEvent::Answered { kind }
+            }
+            ScriptCall::Link => {
+                if !f.answered || f.linked {
+                    return;
+                }
+                let agent = match &f.agent {
+                    Some(a) => a.clone(),
+                    None => {
+                        let free = self.agents_busy.iter().find(|(a, busy)| {
+                            !**busy
+                                && matches!(
+                                    self.engine.agent_state(a),
+                                    Some(crate::engine::AgentState::Ready)
+                                )
+                        });
+                        match free {
+                            Some((a, _)) => a.clone(),
+                            None => return,
+                        }
+                    }
+                };
+                self.agents_busy.insert(agent.clone(), true);
+                self.flights[idx].linked = true;
+                CallEvent::Linked { agent }
+            }
+            ScriptCall::Fail(class) => {
+                if f.answered {
+                    return;
+                }
+                self.flights.remove(idx);
+                CallEvent::HungUp {
+                    failure: Some(class),
+                }
+            }
+            ScriptCall::HangUp => {
+                self.flights.remove(idx);
+                CallEvent::HungUp { failure: None }
+            }
+            ScriptCall::Refuse => {
+                self.flights.remove(idx);
+                CallEvent::OriginateRefused {
+                    reason: "refused".into(),
+                }
+            }
+            ScriptCall::Lose => {
+                self.flights.remove(idx);
+                CallEvent::Lost
+            }
+        };
+        self.feed(InputKind::Call {
+            call: f.id,
+            event: ev,
+        });
+        // Hangup intents end calls; drop those from the flight list too.
+        let live = self.engine_calls();
+        self.flights.retain(|f| live.contains(&f.id));
+    }
+
+    fn engine_calls(&self) -> Vec<CallId> {
+        self.checker.calls_in_flight().into_iter().collect()
+    }
+}

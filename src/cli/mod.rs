@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod compare;
+pub mod import;
+pub mod simulate;
+pub mod status;

@@ -1,0 +1,41 @@
+//! The `dialer` command line: pacing simulations and comparisons, base imports, status.
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(name = "dialer", version, about = "Outbound dialer engine: simulate pacing, import bases, show campaign status")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pacing simulation (an embedded default scenario when given no arguments).
+    Simulate(cli::simulate::SimulateArgs),
+    /// Run several pacers on the same simulated callees and compare them side by side.
+    Compare(cli::compare::CompareArgs),
+    /// Import a base file into a spool database.
+    Import(cli::import::ImportArgs),
+    /// Show ECCP-style campaign counters from a spool database.
+    Status(cli::status::StatusArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(a) => cli::simulate::run(a),
+        Command::Compare(a) => cli::compare::run(a),
+        Command::Import(a) => cli::import::run(a),
+        Command::Status(a) => cli::status::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
