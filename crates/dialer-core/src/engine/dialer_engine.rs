@@ -78,10 +78,54 @@ enum AfterCall {
 
 #[derive(Debug, Clone)]
 struct Agent {
+    id: AgentId,
     campaigns: Vec<CampaignId>,
+    /// The campaign this agent's free time counts for (cached; see `recompute_homes`).
+    home: Option<CampaignId>,
     state: AgentState,
     since: DateTime<Utc>,
     after_call: Option<AfterCall>,
+}
+
+/// Agents by numeric handle: the per-input pacing snapshot walks a campaign's agents by index
+/// instead of comparing names.
+#[derive(Debug, Default)]
+struct Agents {
+    list: Vec<Agent>,
+    index: HashMap<AgentId, usize>,
+}
+
+impl Agents {
+    fn get(&self, id: &AgentId) -> Option<&Agent> {
+        self.index.get(id).map(|&i| &self.list[i])
+    }
+    fn get_mut(&mut self, id: &AgentId) -> Option<&mut Agent> {
+        self.index.get(id).map(|&i| &mut self.list[i])
+    }
+    fn values(&self) -> impl Iterator<Item = &Agent> {
+        self.list.iter()
+    }
+    fn iter(&self) -> impl Iterator<Item = (&AgentId, &Agent)> {
+        self.list.iter().map(|a| (&a.id, a))
+    }
+    fn get_or_insert(&mut self, id: AgentId, now: DateTime<Utc>) -> &mut Agent {
+        let i = match self.index.get(&id) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(id.clone(), self.list.len());
+                self.list.push(Agent {
+                    id,
+                    campaigns: Vec::new(),
+                    home: None,
+                    state: AgentState::LoggedOut,
+                    since: now,
+                    after_call: None,
+                });
+                self.list.len() - 1
+            }
+        };
+        &mut self.list[i]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -94,9 +138,33 @@ struct Call {
     answered: Option<(DateTime<Utc>, AnswerKind)>,
     linked: Option<(AgentId, DateTime<Utc>)>,
     abandon_counted: bool,
+    /// A live answer not linked within this long counts as abandoned.
+    abandon_threshold: Duration,
+}
+
+/// How a call counts for pacing: (dialing, waiting). Calls reserved for an agent are covered
+/// by that agent and count as neither.
+fn pacing_class(c: &Call) -> (bool, bool) {
+    if c.reserved_agent.is_some() {
+        return (false, false);
+    }
+    (c.answered.is_none(), c.waiting_since().is_some())
+}
+
+fn recount(run: &mut CampaignRun, before: (bool, bool), after: (bool, bool)) {
+    run.dialing = (run.dialing + u32::from(after.0)).saturating_sub(u32::from(before.0));
+    run.waiting = (run.waiting + u32::from(after.1)).saturating_sub(u32::from(before.1));
 }
 
 impl Call {
+    /// When this call becomes an abandon if nobody takes it.
+    fn abandon_deadline(&self) -> Option<DateTime<Utc>> {
+        if self.abandon_counted {
+            return None;
+        }
+        self.waiting_since().map(|at| at + self.abandon_threshold)
+    }
+
     fn is_live(&self) -> bool {
         matches!(
             self.answered,
@@ -129,6 +197,14 @@ struct CampaignRun {
     stopped: bool,
     /// Last skip code reported per record, so a waiting record is reported once.
     skip_noted: HashMap<RecordId, &'static str>,
+    /// Handles of the agents whose home is this campaign.
+    home_agents: Vec<usize>,
+    /// Calls of this campaign in flight.
+    calls: std::collections::BTreeSet<CallId>,
+    /// Calls not reserved for an agent that are unanswered / answered live and waiting.
+    /// Kept up to date in `call_event` and `dial`, so a snapshot needs no walk over calls.
+    dialing: u32,
+    waiting: u32,
 }
 
 /// The dialer engine. See the crate documentation for the run loop.
@@ -136,9 +212,11 @@ pub struct Engine {
     cfg: EngineConfig,
     now: Option<DateTime<Utc>>,
     campaigns: BTreeMap<CampaignId, CampaignRun>,
-    agents: BTreeMap<AgentId, Agent>,
+    agents: Agents,
     calls: BTreeMap<CallId, Call>,
     numbers_in_flight: HashMap<String, CallId>,
+    /// When each waiting live answer turns into an abandon, soonest first.
+    abandon_deadlines: std::collections::BTreeSet<(DateTime<Utc>, CallId)>,
     blacklist: Blacklist,
     next_call: u64,
     out: VecDeque<Output>,
@@ -151,9 +229,10 @@ impl Engine {
             cfg,
             now: None,
             campaigns: BTreeMap::new(),
-            agents: BTreeMap::new(),
+            agents: Agents::default(),
             calls: BTreeMap::new(),
             numbers_in_flight: HashMap::new(),
+            abandon_deadlines: std::collections::BTreeSet::new(),
             blacklist: Blacklist::default(),
             out: VecDeque::new(),
         }
@@ -259,6 +338,7 @@ impl Engine {
                     .ok_or("unknown campaign")?;
                 run.stopped = true;
                 run.hopper.clear();
+                self.recompute_homes();
                 Ok(())
             }
             InputKind::RecordsOffered { campaign, records } => {
@@ -278,6 +358,7 @@ impl Engine {
             }
             run.campaign = c;
             run.stopped = false;
+            self.recompute_homes();
             return Ok(());
         }
         let anchor = c
@@ -296,8 +377,13 @@ impl Engine {
             last_request: None,
             stopped: false,
             skip_noted: HashMap::new(),
+            home_agents: Vec::new(),
+            calls: std::collections::BTreeSet::new(),
+            dialing: 0,
+            waiting: 0,
         };
         self.campaigns.insert(run.campaign.id.clone(), run);
+        self.recompute_homes();
         Ok(())
     }
 
@@ -342,17 +428,13 @@ impl Engine {
         event: AgentEvent,
     ) -> Result<(), String> {
         if let AgentEvent::LoggedIn { campaigns } = &event {
-            let a = self.agents.entry(id.clone()).or_insert(Agent {
-                campaigns: Vec::new(),
-                state: AgentState::LoggedOut,
-                since: now,
-                after_call: None,
-            });
+            let a = self.agents.get_or_insert(id.clone(), now);
             a.campaigns = campaigns.clone();
             if matches!(a.state, AgentState::LoggedOut) {
                 a.state = AgentState::Ready;
                 a.since = now;
             }
+            self.recompute_homes();
             return Ok(());
         }
         let agent = self.agents.get_mut(&id).ok_or("agent is not logged in")?;
@@ -433,17 +515,26 @@ impl Engine {
     /// The campaign an agent's free time counts for: its first running campaign, so an agent
     /// in several campaigns is never counted twice.
     fn home_campaign<'a>(&self, agent: &'a Agent) -> Option<&'a CampaignId> {
-        if let [only] = agent.campaigns.as_slice() {
-            return self
-                .campaigns
-                .get(only)
-                .filter(|r| !r.stopped)
-                .map(|_| only);
+        agent.home.as_ref()
+    }
+
+    /// Recomputes every agent's home campaign (its first running campaign, so an agent in
+    /// several campaigns is never counted twice) and each campaign's agent list. Runs on
+    /// logins and campaign changes only, so the per-input snapshot needs no lookups.
+    fn recompute_homes(&mut self) {
+        for run in self.campaigns.values_mut() {
+            run.home_agents.clear();
         }
-        agent
-            .campaigns
-            .iter()
-            .find(|c| self.campaigns.get(*c).is_some_and(|r| !r.stopped))
+        for (i, a) in self.agents.list.iter_mut().enumerate() {
+            a.home = a
+                .campaigns
+                .iter()
+                .find(|c| self.campaigns.get(*c).is_some_and(|r| !r.stopped))
+                .cloned();
+            if let Some(run) = a.home.as_ref().and_then(|h| self.campaigns.get_mut(h)) {
+                run.home_agents.push(i);
+            }
+        }
     }
 
     fn agent_free_for(&self, id: &AgentId, campaign: &CampaignId) -> bool {
@@ -455,6 +546,35 @@ impl Engine {
     // ----- calls -----
 
     fn call_event(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        event: CallEvent,
+    ) -> Result<(), String> {
+        let Some(call) = self.calls.get(&id) else {
+            return Err(format!("unknown call {id}"));
+        };
+        let before = pacing_class(call);
+        let deadline_before = call.abandon_deadline();
+        let cid = call.campaign.clone();
+        let result = self.call_event_inner(now, id, event);
+        let after = self.calls.get(&id).map(pacing_class).unwrap_or_default();
+        let deadline_after = self.calls.get(&id).and_then(Call::abandon_deadline);
+        if deadline_before != deadline_after {
+            if let Some(d) = deadline_before {
+                self.abandon_deadlines.remove(&(d, id));
+            }
+            if let Some(d) = deadline_after {
+                self.abandon_deadlines.insert((d, id));
+            }
+        }
+        if let Some(run) = self.campaigns.get_mut(&cid) {
+            recount(run, before, after);
+        }
+        result
+    }
+
+    fn call_event_inner(
         &mut self,
         now: DateTime<Utc>,
         id: CallId,
@@ -576,6 +696,7 @@ impl Engine {
             .campaigns
             .get_mut(&call.campaign)
             .ok_or("campaign gone")?;
+        run.calls.remove(&id);
         let c = &run.campaign;
         let (outcome, progress) = if let Some((agent, linked_at)) = &call.linked {
             let talk_s = secs(now - *linked_at);
@@ -845,18 +966,13 @@ impl Engine {
 
     fn expire_abandon_timers(&mut self, now: DateTime<Utc>) {
         let mut expired = Vec::new();
-        for (id, call) in &self.calls {
-            if call.abandon_counted {
-                continue;
+        while let Some(&(deadline, id)) = self.abandon_deadlines.first() {
+            if deadline >= now {
+                break;
             }
-            if let Some(at) = call.waiting_since() {
-                let threshold = self
-                    .campaigns
-                    .get(&call.campaign)
-                    .map_or(2.0, |r| r.campaign.abandon.threshold_s);
-                if secs(now - at) > threshold {
-                    expired.push((*id, at));
-                }
+            self.abandon_deadlines.pop_first();
+            if let Some(at) = self.calls.get(&id).and_then(|c| c.waiting_since()) {
+                expired.push((id, at));
             }
         }
         for (id, at) in expired {
@@ -913,42 +1029,42 @@ impl Engine {
         let mut free = 0;
         let mut logged = 0;
         let mut busy = Vec::new();
-        for a in self.agents.values() {
-            if self.home_campaign(a) != Some(cid) {
-                continue;
-            }
-            let elapsed_s = secs(now - a.since);
-            match a.state {
+        let run = &self.campaigns[cid];
+        for &i in &run.home_agents {
+            let a = &self.agents.list[i];
+            let phase = match a.state {
                 AgentState::LoggedOut => continue,
-                AgentState::Ready => free += 1,
-                AgentState::OnCall { .. } => busy.push(AgentLoad {
-                    phase: AgentPhase::Talking,
-                    elapsed_s,
-                }),
-                AgentState::WrapUp => busy.push(AgentLoad {
-                    phase: AgentPhase::WrapUp,
-                    elapsed_s,
-                }),
+                AgentState::Ready => {
+                    free += 1;
+                    None
+                }
+                AgentState::OnCall { .. } => Some(AgentPhase::Talking),
+                AgentState::WrapUp => Some(AgentPhase::WrapUp),
                 AgentState::Reserved { .. }
                 | AgentState::Previewing { .. }
-                | AgentState::Paused { .. } => {}
+                | AgentState::Paused { .. } => None,
+            };
+            if let Some(phase) = phase {
+                busy.push(AgentLoad {
+                    phase,
+                    elapsed_s: secs(now - a.since),
+                });
             }
             logged += 1;
         }
-        let mut in_flight = 0;
-        let mut waiting = 0;
-        let mut lines_used = 0;
-        for c in self.calls.values().filter(|c| &c.campaign == cid) {
-            lines_used += 1;
-            if c.reserved_agent.is_some() {
-                continue; // covered by its own agent
+        let in_flight = run.dialing;
+        let waiting = run.waiting;
+        #[cfg(debug_assertions)]
+        {
+            let mut slow = (0, 0);
+            for c in run.calls.iter().filter_map(|id| self.calls.get(id)) {
+                let (d, w) = pacing_class(c);
+                slow.0 += u32::from(d);
+                slow.1 += u32::from(w);
             }
-            if c.answered.is_none() {
-                in_flight += 1;
-            } else if c.waiting_since().is_some() {
-                waiting += 1;
-            }
+            debug_assert_eq!(slow, (in_flight, waiting), "pacing counters drifted");
         }
+        let lines_used = run.calls.len() as u32;
         let run = self
             .campaigns
             .get_mut(cid)
@@ -1198,6 +1314,9 @@ impl Engine {
         }
         self.numbers_in_flight
             .insert(plan.number.e164().to_owned(), call);
+        let run = self.campaigns.get_mut(cid).expect("known");
+        let threshold_ms = (run.campaign.abandon.threshold_s * 1000.0).ceil() as i64;
+        run.calls.insert(call);
         self.calls.insert(
             call,
             Call {
@@ -1209,8 +1328,12 @@ impl Engine {
                 answered: None,
                 linked: None,
                 abandon_counted: false,
+                abandon_threshold: Duration::milliseconds(threshold_ms),
             },
         );
+        if plan.agent.is_none() {
+            self.campaigns.get_mut(cid).expect("known").dialing += 1;
+        }
         self.out
             .push_back(Output::Store(StoreUpdate::AttemptStarted {
                 call,
@@ -1248,7 +1371,7 @@ impl Engine {
     /// within the line limit and every compliance rule.
     fn dial_manual_tasks(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
         let run = &self.campaigns[cid];
-        let used = self.calls.values().filter(|c| &c.campaign == cid).count() as u32;
+        let used = run.calls.len() as u32;
         let lines = run.campaign.max_lines.saturating_sub(used);
         if lines == 0 || !run.has_manual {
             return;
@@ -1332,16 +1455,8 @@ impl Engine {
                 next = Some(t);
             }
         };
-        for call in self.calls.values() {
-            if call.abandon_counted {
-                continue;
-            }
-            if let (Some(at), Some(run)) =
-                (call.waiting_since(), self.campaigns.get(&call.campaign))
-            {
-                let ms = (run.campaign.abandon.threshold_s * 1000.0).ceil() as i64 + 1;
-                consider(at + Duration::milliseconds(ms));
-            }
+        if let Some(&(deadline, _)) = self.abandon_deadlines.first() {
+            consider(deadline + Duration::milliseconds(1));
         }
         for run in self.campaigns.values().filter(|r| !r.stopped) {
             if let Some(t) = run.pacer.next_decision_at(now) {
