@@ -100,7 +100,12 @@ impl Message {
     }
 
     /// The `Response` value (`Success`, `Error`, `Follows`, `Goodbye`), if this is a response.
+    ///
+    /// Events are never responses, even those with a `Response` header (`OriginateResponse` has one).
     pub fn response(&self) -> Option<&str> {
+        if self.event().is_some() {
+            return None;
+        }
         self.get("Response")
     }
 
@@ -359,7 +364,9 @@ enum DecoderState {
     AwaitBanner,
     Messages,
     /// Skipping the rest of a refused message; `line_len` counts non-CR bytes on the current line.
-    Discarding { line_len: usize },
+    Discarding {
+        line_len: usize,
+    },
 }
 
 /// Streaming decoder: feed it what the socket gave, then drain frames.
@@ -369,6 +376,9 @@ enum DecoderState {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Bytes of `buf` already decoded; dropped lazily so a read holding many messages is not
+    /// shifted once per message.
+    start: usize,
     limits: DecodeLimits,
     state: DecoderState,
 }
@@ -378,6 +388,7 @@ impl Decoder {
     pub fn new(limits: DecodeLimits) -> Decoder {
         Decoder {
             buf: Vec::new(),
+            start: 0,
             limits,
             state: DecoderState::AwaitBanner,
         }
@@ -393,12 +404,20 @@ impl Decoder {
 
     /// Appends received bytes. Call [`Decoder::decode`] until it returns `Ok(None)` afterwards.
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held waiting for the rest of a frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
     }
 
     /// Drops bytes up to the blank line that ends the refused message. Returns true once that line
@@ -431,6 +450,9 @@ impl Decoder {
     /// continues after it.
     pub fn decode(&mut self) -> Result<Option<Frame>, ParseError> {
         loop {
+            if self.state != DecoderState::Messages {
+                self.compact();
+            }
             match self.state {
                 DecoderState::AwaitBanner => {
                     let Some(line) = next_line(&self.buf, 0) else {
@@ -455,12 +477,13 @@ impl Decoder {
                     }
                 }
                 DecoderState::Messages => {
-                    return match parse_message(&self.buf, &self.limits) {
+                    return match parse_message(&self.buf[self.start..], &self.limits) {
                         Ok(Status::Complete((n, msg))) => {
-                            self.buf.drain(..n);
+                            self.start += n;
                             Ok(Some(Frame::Message(msg)))
                         }
                         Ok(Status::Partial) => {
+                            self.compact();
                             // Blank lines alone need not be kept.
                             if self.buf.iter().all(|b| *b == b'\r' || *b == b'\n') {
                                 let keep = usize::from(self.buf.last() == Some(&b'\r'));
@@ -470,6 +493,7 @@ impl Decoder {
                             Ok(None)
                         }
                         Err(e) => {
+                            self.compact();
                             let skip = self
                                 .buf
                                 .iter()
@@ -493,7 +517,9 @@ impl Decoder {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     /// CR, LF or NUL inside a header name or value: the classic AMI header injection.
-    #[error("header `{header}` contains a forbidden byte {byte:#04x} (CR, LF and NUL are refused)")]
+    #[error(
+        "header `{header}` contains a forbidden byte {byte:#04x} (CR, LF and NUL are refused)"
+    )]
     ForbiddenByte { header: String, byte: u8 },
     /// A header name outside `[A-Za-z0-9_-]`.
     #[error("header name `{name}` is not made of letters, digits, `-` or `_`")]
@@ -523,8 +549,15 @@ pub enum EncodeError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Action {
     name: String,
-    headers: Vec<Header>,
-    variables: Vec<(String, String)>,
+    items: Vec<Item>,
+}
+
+/// One line of an action before encoding, in the order it was added.
+#[derive(Clone, PartialEq, Eq)]
+enum Item {
+    Header(Header),
+    /// A channel variable, validated and escaped on encoding.
+    Variable(String, String),
 }
 
 /// Header names whose values must never reach a log.
@@ -534,15 +567,22 @@ impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
         map.entry(&"Action", &self.name);
-        for h in &self.headers {
-            if SECRET_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(&h.name)) {
-                map.entry(&h.name, &"<redacted>");
-            } else {
-                map.entry(&h.name, &h.value);
+        for item in &self.items {
+            match item {
+                Item::Header(h)
+                    if SECRET_HEADERS
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&h.name)) =>
+                {
+                    map.entry(&h.name, &"<redacted>");
+                }
+                Item::Header(h) => {
+                    map.entry(&h.name, &h.value);
+                }
+                Item::Variable(n, v) => {
+                    map.entry(&"Variable", &format_args!("{n}={v}"));
+                }
             }
-        }
-        for (n, v) in &self.variables {
-            map.entry(&"Variable", &format_args!("{n}={v}"));
         }
         map.finish()
     }
@@ -553,24 +593,23 @@ impl Action {
     pub fn new(name: impl Into<String>) -> Action {
         Action {
             name: name.into(),
-            headers: Vec::new(),
-            variables: Vec::new(),
+            items: Vec::new(),
         }
     }
 
     /// Adds a header (kept in order; repeats allowed).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Action {
-        self.headers.push(Header {
+        self.items.push(Item::Header(Header {
             name: name.into(),
             value: value.into(),
-        });
+        }));
         self
     }
 
     /// Adds a channel variable; its value is escaped on encoding so `,` or `"` cannot start another
     /// variable.
     pub fn variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Action {
-        self.variables.push((name.into(), value.into()));
+        self.items.push(Item::Variable(name.into(), value.into()));
         self
     }
 
@@ -581,10 +620,18 @@ impl Action {
 
     /// The first value of a header, case-insensitively.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+        self.items.iter().find_map(|item| match item {
+            Item::Header(h) if h.name.eq_ignore_ascii_case(name) => Some(h.value.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Channel variables in order, unescaped.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Variable(n, v) => Some((n.as_str(), v.as_str())),
+            Item::Header(_) => None,
+        })
     }
 
     /// The `ActionID`, if set.
@@ -594,13 +641,15 @@ impl Action {
 
     /// Sets the `ActionID`, replacing any previous one; it is always written right after `Action`.
     pub fn set_action_id(&mut self, id: impl Into<String>) {
-        self.headers.retain(|h| !h.name.eq_ignore_ascii_case("ActionID"));
-        self.headers.insert(
+        self.items.retain(
+            |item| !matches!(item, Item::Header(h) if h.name.eq_ignore_ascii_case("ActionID")),
+        );
+        self.items.insert(
             0,
-            Header {
+            Item::Header(Header {
                 name: "ActionID".into(),
                 value: id.into(),
-            },
+            }),
         );
     }
 
@@ -609,32 +658,37 @@ impl Action {
     /// Returns the number of bytes appended.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
         let mut lines: Vec<(&str, std::borrow::Cow<'_, str>)> =
-            Vec::with_capacity(1 + self.headers.len() + self.variables.len());
+            Vec::with_capacity(1 + self.items.len());
         if self.name.is_empty() || !self.name.bytes().all(is_name_byte) {
             return Err(EncodeError::InvalidActionName {
                 name: printable(&self.name),
             });
         }
         lines.push(("Action", self.name.as_str().into()));
-        for h in &self.headers {
-            check_bytes(&h.name, &h.name)?;
-            if h.name.is_empty() || !h.name.bytes().all(is_name_byte) {
-                return Err(EncodeError::InvalidHeaderName {
-                    name: printable(&h.name),
-                });
+        for item in &self.items {
+            match item {
+                Item::Header(h) => {
+                    check_bytes(&h.name, &h.name)?;
+                    if h.name.is_empty() || !h.name.bytes().all(is_name_byte) {
+                        return Err(EncodeError::InvalidHeaderName {
+                            name: printable(&h.name),
+                        });
+                    }
+                    check_bytes(&h.name, &h.value)?;
+                    lines.push((h.name.as_str(), h.value.as_str().into()));
+                }
+                Item::Variable(name, value) => {
+                    check_bytes("Variable", name)?;
+                    check_bytes("Variable", value)?;
+                    if !is_variable_name(name) {
+                        return Err(EncodeError::InvalidVariableName {
+                            name: printable(name),
+                        });
+                    }
+                    let line = format!("{name}={}", escape_variable_value(value));
+                    lines.push(("Variable", line.into()));
+                }
             }
-            check_bytes(&h.name, &h.value)?;
-            lines.push((h.name.as_str(), h.value.as_str().into()));
-        }
-        for (name, value) in &self.variables {
-            check_bytes("Variable", name)?;
-            check_bytes("Variable", value)?;
-            if !is_variable_name(name) {
-                return Err(EncodeError::InvalidVariableName {
-                    name: printable(name),
-                });
-            }
-            lines.push(("Variable", format!("{name}={}", escape_variable_value(value)).into()));
         }
         if lines.len() > ASTERISK_MAX_HEADERS {
             return Err(EncodeError::TooManyHeaders {
@@ -813,7 +867,10 @@ SIP/100-0001         s@default:1\n\
 
     #[test]
     fn empty_value_is_kept_as_empty_string() {
-        match parse_message(b"Output: \r\nPausedReason:\r\n\r\n", &DecodeLimits::default()) {
+        match parse_message(
+            b"Output: \r\nPausedReason:\r\n\r\n",
+            &DecodeLimits::default(),
+        ) {
             Ok(Status::Complete((_, m))) => {
                 assert_eq!(m.get("Output"), Some(""));
                 assert_eq!(m.get("PausedReason"), Some(""));
@@ -841,10 +898,7 @@ SIP/100-0001         s@default:1\n\
         d.feed(b"Event: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_eq!(
             d.decode(),
-            Err(ParseError::LineTooLong {
-                line: 1,
-                limit: 16
-            })
+            Err(ParseError::LineTooLong { line: 1, limit: 16 })
         );
         assert_eq!(d.buffered(), 0, "the refused bytes are not kept");
         d.feed(b"aaaa\r\nK: v\r\n\r\nEvent: Ok\r\n\r\n");
@@ -873,10 +927,7 @@ SIP/100-0001         s@default:1\n\
         for _ in 0..10 {
             d.feed(b"Header: 0123456789\r\n");
         }
-        assert_eq!(
-            d.decode(),
-            Err(ParseError::MessageTooLarge { limit: 64 })
-        );
+        assert_eq!(d.decode(), Err(ParseError::MessageTooLarge { limit: 64 }));
         assert_eq!(d.buffered(), 0);
     }
 
@@ -902,7 +953,9 @@ SIP/100-0001         s@default:1\n\
                 .header("CallerID", bad)
                 .encode(&mut out)
                 .unwrap_err();
-            assert!(matches!(err, EncodeError::ForbiddenByte { ref header, .. } if header == "CallerID"));
+            assert!(
+                matches!(err, EncodeError::ForbiddenByte { ref header, .. } if header == "CallerID")
+            );
             assert_eq!(out, b"untouched");
             let err = Action::new("Originate")
                 .header(bad, "v")
@@ -939,7 +992,10 @@ SIP/100-0001         s@default:1\n\
                 .variable(bad, "v")
                 .encode(&mut Vec::new())
                 .unwrap_err();
-            assert!(matches!(err, EncodeError::InvalidVariableName { .. }), "{bad:?}: {err:?}");
+            assert!(
+                matches!(err, EncodeError::InvalidVariableName { .. }),
+                "{bad:?}: {err:?}"
+            );
         }
         for good in ["A", "__INHERIT", "_X1", "CAMPAIGN_ID"] {
             Action::new("Originate")
@@ -953,7 +1009,9 @@ SIP/100-0001         s@default:1\n\
     fn lines_over_1024_bytes_and_more_than_128_headers_are_refused() {
         let long = "x".repeat(ASTERISK_MAX_LINE_BYTES);
         assert!(matches!(
-            Action::new("Originate").header("Data", long).encode(&mut Vec::new()),
+            Action::new("Originate")
+                .header("Data", long)
+                .encode(&mut Vec::new()),
             Err(EncodeError::LineTooLong { .. })
         ));
         // "Data: " + value + CRLF == 1024 exactly fits.

@@ -1,0 +1,333 @@
+//! The one place where this crate meets `dialer_core`'s types, so the core's changes stay here.
+//!
+//! - [`originate_from_intent`]: the core's [`OriginateIntent`] → [`AmiOriginate`]. The channel is
+//!   `routing.channel_prefix + dial_string + routing.channel_suffix`; the core's dial string already
+//!   carries the routing dial prefix and is digits only (the tracker checks again).
+//! - [`call_event`]: [`CallProgress`] → the core's [`CallEvent`] (some progress has no core
+//!   counterpart and maps to `None`).
+//! - [`agent_event`]: queue member updates → the core's [`AgentEvent`], conservatively: only pauses,
+//!   unpauses and logouts. Device-state changes during and after calls are not agent decisions
+//!   (mapping "not in use" to `Ready` would end an agent's wrap-up early).
+
+use std::time::Duration;
+
+use dialer_core::{
+    AgentEvent, AgentId, AnswerKind as CoreAnswer, CallEvent, CallId, FailureClass, OriginateIntent,
+};
+
+use crate::tracker::{
+    AgentRef, AgentUpdate, AmiOriginate, AnswerKind, CallProgress, CallRef, CallerId, Outcome,
+    Routing,
+};
+
+/// Channel variables the backend adds so the dialplan can route and report.
+pub const VAR_CALL: &str = "DIALER_CALL";
+pub const VAR_AGENT: &str = "DIALER_AGENT";
+pub const VAR_QUEUE: &str = "DIALER_QUEUE";
+
+/// Which AMI field names an agent in the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AgentNaming {
+    /// The queue member's `MemberName` (as configured in queues.conf / QueueAdd).
+    #[default]
+    MemberName,
+    /// The member's interface (`PJSIP/agent1`), for deployments that log agents in by device.
+    Interface,
+}
+
+/// The core's call id as the tracker's.
+pub fn call_ref(call: CallId) -> CallRef {
+    CallRef(call.0)
+}
+
+/// The tracker's call id as the core's.
+pub fn call_id(call: CallRef) -> CallId {
+    CallId(call.0)
+}
+
+/// Splits `"Name" <number>` (or `Name <number>`, or a bare number) into its parts.
+pub fn parse_caller_id(raw: &str) -> CallerId {
+    match raw.rsplit_once('<') {
+        Some((name, rest)) => CallerId {
+            name: name.trim().trim_matches('"').trim().to_owned(),
+            number: rest.trim_end().trim_end_matches('>').trim().to_owned(),
+        },
+        None => CallerId {
+            name: String::new(),
+            number: raw.trim().to_owned(),
+        },
+    }
+}
+
+/// Builds the backend request for an intent. `amd` says whether the campaign's dialplan runs AMD
+/// (and the answer should wait for its verdict).
+pub fn originate_from_intent(intent: &OriginateIntent, amd: bool) -> AmiOriginate {
+    let r = &intent.routing;
+    let mut variables = intent.variables.clone();
+    variables.push((VAR_CALL.into(), intent.call.0.to_string()));
+    if let Some(agent) = &intent.agent {
+        variables.push((VAR_AGENT.into(), agent.0.clone()));
+    }
+    if !r.queue.is_empty() {
+        variables.push((VAR_QUEUE.into(), r.queue.clone()));
+    }
+    AmiOriginate {
+        call: call_ref(intent.call),
+        number: intent.dial_string.clone(),
+        caller_id: parse_caller_id(&intent.caller_id),
+        ring_timeout: Duration::from_secs(u64::from(intent.ring_timeout_s)),
+        variables,
+        routing: Routing {
+            channel: format!("{}{{number}}{}", r.channel_prefix, r.channel_suffix),
+            context: r.context.clone(),
+            exten: r.exten.clone(),
+            priority: 1,
+        },
+        amd,
+    }
+}
+
+fn answer_kind(kind: AnswerKind) -> CoreAnswer {
+    match kind {
+        AnswerKind::Human => CoreAnswer::Human,
+        AnswerKind::Machine => CoreAnswer::Machine,
+        AnswerKind::Unknown => CoreAnswer::Unknown,
+    }
+}
+
+/// The agent id of a queue member.
+pub fn agent_id(agent: &AgentRef, naming: AgentNaming) -> AgentId {
+    match naming {
+        AgentNaming::MemberName => AgentId(agent.name.clone()),
+        AgentNaming::Interface => AgentId(agent.interface.clone()),
+    }
+}
+
+/// The core's event for a piece of call progress, if it has one.
+pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEvent> {
+    Some(match progress {
+        CallProgress::OriginateAccepted => CallEvent::OriginateAccepted,
+        CallProgress::OriginateRefused(reason) => CallEvent::OriginateRefused {
+            reason: reason.to_string(),
+        },
+        CallProgress::Ringing => CallEvent::Ringing,
+        CallProgress::Answered(kind) => CallEvent::Answered {
+            kind: answer_kind(*kind),
+        },
+        CallProgress::Queued { .. } => CallEvent::Queued,
+        CallProgress::LinkedToAgent { agent, .. } => CallEvent::Linked {
+            agent: agent_id(agent, naming),
+        },
+        CallProgress::Finished { outcome, .. } => match outcome {
+            Outcome::Answered { .. } => CallEvent::HungUp { failure: None },
+            Outcome::Busy => failed(FailureClass::Busy),
+            Outcome::NoAnswer => failed(FailureClass::NoAnswer),
+            Outcome::Rejected => failed(FailureClass::Rejected),
+            Outcome::Congestion => failed(FailureClass::Congestion),
+            Outcome::InvalidNumber => failed(FailureClass::InvalidNumber),
+            // Hung up by the dialer before answer (ring limit, supervisor): not answered.
+            Outcome::Cancelled => failed(FailureClass::NoAnswer),
+            Outcome::Failed { .. } => failed(FailureClass::OriginateFailed),
+            Outcome::Unknown => CallEvent::Lost,
+        },
+        CallProgress::AmdResult { .. }
+        | CallProgress::LeftQueue { .. }
+        | CallProgress::AgentCompleted { .. } => return None,
+    })
+}
+
+fn failed(class: FailureClass) -> CallEvent {
+    CallEvent::HungUp {
+        failure: Some(class),
+    }
+}
+
+/// The core's agent input for a queue member update, if it is one the core models.
+pub fn agent_event(update: &AgentUpdate, naming: AgentNaming) -> Option<(AgentId, AgentEvent)> {
+    /// Asterisk device states meaning the member cannot take calls at all.
+    const INVALID: u8 = 4;
+    const UNAVAILABLE: u8 = 5;
+    match update {
+        AgentUpdate::Paused {
+            agent,
+            paused: true,
+            reason,
+            ..
+        } => Some((
+            agent_id(agent, naming),
+            AgentEvent::Paused {
+                reason: reason.clone(),
+            },
+        )),
+        AgentUpdate::Paused {
+            agent,
+            paused: false,
+            ..
+        } => Some((agent_id(agent, naming), AgentEvent::Ready)),
+        AgentUpdate::Removed { agent, .. } => {
+            Some((agent_id(agent, naming), AgentEvent::LoggedOut))
+        }
+        AgentUpdate::State(s) if matches!(s.status, INVALID | UNAVAILABLE) => {
+            Some((agent_id(&s.agent, naming), AgentEvent::LoggedOut))
+        }
+        AgentUpdate::State(_) | AgentUpdate::Added(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::{AgentState, RefusalReason};
+    use dialer_core::{CampaignId, PhoneNumber, RecordId};
+
+    fn intent() -> OriginateIntent {
+        OriginateIntent {
+            call: CallId(42),
+            campaign: CampaignId("demo".into()),
+            record: RecordId(7),
+            number: PhoneNumber::from_trusted("+15550001001", "1001").expect("valid number"),
+            dial_string: "91001".into(),
+            caller_id: "\"Dialer\" <5550100>".into(),
+            ring_timeout_s: 25,
+            agent: Some(AgentId("alice".into())),
+            variables: vec![("LEADID".into(), "7".into())],
+            routing: dialer_core::Routing {
+                channel_prefix: "Local/".into(),
+                channel_suffix: "@callees".into(),
+                context: "dialer".into(),
+                exten: "amd".into(),
+                dial_prefix: "9".into(),
+                queue: "sales".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn intent_becomes_a_local_originate_with_the_core_call_id_in_its_channel_ids() {
+        let req = originate_from_intent(&intent(), true);
+        assert_eq!(req.call, CallRef(42));
+        assert_eq!(req.number, "91001");
+        assert_eq!(
+            req.caller_id,
+            CallerId {
+                name: "Dialer".into(),
+                number: "5550100".into()
+            }
+        );
+        assert_eq!(req.ring_timeout, Duration::from_secs(25));
+        assert_eq!(req.routing.channel, "Local/{number}@callees");
+        assert_eq!(req.variables[0], ("LEADID".into(), "7".into()));
+        assert!(req.variables.contains(&(VAR_AGENT.into(), "alice".into())));
+        let mut tracker = crate::tracker::CallTracker::new(Default::default());
+        let action = tracker.begin_originate(&req).expect("valid");
+        assert_eq!(action.get("Channel"), Some("Local/91001@callees"));
+        assert_eq!(action.get("ChannelId"), Some("dlr-42"));
+        assert_eq!(action.get("OtherChannelId"), Some("dlr-42-o"));
+        assert_eq!(action.get("Timeout"), Some("25000"));
+    }
+
+    #[test]
+    fn bare_number_caller_id_has_no_name() {
+        assert_eq!(
+            parse_caller_id("5550100"),
+            CallerId {
+                name: String::new(),
+                number: "5550100".into()
+            }
+        );
+    }
+
+    #[test]
+    fn outcomes_map_to_the_core_failure_classes() {
+        let fin = |outcome| CallProgress::Finished {
+            outcome,
+            cause_text: None,
+        };
+        let n = AgentNaming::MemberName;
+        assert_eq!(
+            call_event(&fin(Outcome::Busy), n),
+            Some(failed(FailureClass::Busy))
+        );
+        assert_eq!(
+            call_event(&fin(Outcome::InvalidNumber), n),
+            Some(failed(FailureClass::InvalidNumber))
+        );
+        assert_eq!(call_event(&fin(Outcome::Unknown), n), Some(CallEvent::Lost));
+        assert_eq!(
+            call_event(
+                &fin(Outcome::Answered {
+                    kind: AnswerKind::Machine,
+                    cause: Some(16)
+                }),
+                n
+            ),
+            Some(CallEvent::HungUp { failure: None })
+        );
+        assert_eq!(
+            call_event(&CallProgress::Answered(AnswerKind::Machine), n),
+            Some(CallEvent::Answered {
+                kind: CoreAnswer::Machine
+            })
+        );
+        let refused = CallProgress::OriginateRefused(RefusalReason::LineLimit { limit: 3 });
+        assert!(
+            matches!(call_event(&refused, n), Some(CallEvent::OriginateRefused { reason }) if reason.contains("line limit"))
+        );
+        let agent = AgentRef {
+            interface: "PJSIP/agent1".into(),
+            name: "Agent One".into(),
+        };
+        let linked = CallProgress::LinkedToAgent {
+            queue: "sales".into(),
+            agent,
+        };
+        assert_eq!(
+            call_event(&linked, AgentNaming::Interface),
+            Some(CallEvent::Linked {
+                agent: AgentId("PJSIP/agent1".into())
+            })
+        );
+    }
+
+    #[test]
+    fn only_pauses_and_logouts_become_agent_events() {
+        let agent = AgentRef {
+            interface: "PJSIP/a".into(),
+            name: "a".into(),
+        };
+        let n = AgentNaming::MemberName;
+        let pause = AgentUpdate::Paused {
+            queue: "q".into(),
+            agent: agent.clone(),
+            paused: true,
+            reason: "lunch".into(),
+        };
+        assert_eq!(
+            agent_event(&pause, n),
+            Some((
+                AgentId("a".into()),
+                AgentEvent::Paused {
+                    reason: "lunch".into()
+                }
+            ))
+        );
+        let state = |status| {
+            AgentUpdate::State(AgentState {
+                queue: "q".into(),
+                agent: agent.clone(),
+                status,
+                paused: false,
+                in_call: false,
+            })
+        };
+        assert_eq!(
+            agent_event(&state(1), n),
+            None,
+            "not in use after a call is not Ready"
+        );
+        assert_eq!(
+            agent_event(&state(5), n),
+            Some((AgentId("a".into()), AgentEvent::LoggedOut))
+        );
+    }
+}
