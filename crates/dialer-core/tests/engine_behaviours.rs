@@ -1,0 +1,447 @@
+//! Engine behaviours one at a time: preview, click-to-call tasks, owned records, machines,
+//! late links, the abandonment guard, pause after call, and inputs that cannot be applied.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use dialer_core::testing::MemorySpool;
+use dialer_core::*;
+
+struct Bench {
+    engine: Engine,
+    spool: MemorySpool,
+    now: DateTime<Utc>,
+    out: Vec<Output>,
+    cid: CampaignId,
+}
+
+impl Bench {
+    fn new(mut c: Campaign, records: Vec<SpoolRecord>) -> Bench {
+        c.calling_hours = CallingHours::always();
+        c.last_dial_before_close_s = 0;
+        let mut spool = MemorySpool::default();
+        for r in records {
+            spool.insert(r);
+        }
+        let mut b = Bench {
+            engine: Engine::new(EngineConfig::default()),
+            spool,
+            now: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
+            out: Vec::new(),
+            cid: c.id.clone(),
+        };
+        b.feed(InputKind::Campaign(c));
+        b
+    }
+
+    fn feed(&mut self, kind: InputKind) {
+        let mut queue = vec![kind];
+        while let Some(kind) = queue.pop() {
+            self.engine.handle_input(Input::new(self.now, kind));
+            loop {
+                let o = self.engine.poll_output();
+                if let Output::Timeout(_) = o {
+                    break;
+                }
+                if let Some(reply) = self.spool.serve(&o, self.now) {
+                    queue.push(reply);
+                }
+                self.out.push(o);
+            }
+        }
+    }
+
+    fn login(&mut self, agent: &str) {
+        let campaigns = vec![self.cid.clone()];
+        self.feed(InputKind::Agent {
+            agent: agent.into(),
+            event: AgentEvent::LoggedIn { campaigns },
+        });
+    }
+
+    fn call(&mut self, call: CallId, event: CallEvent) {
+        self.feed(InputKind::Call { call, event });
+    }
+
+    fn advance(&mut self, secs: i64) {
+        self.now += Duration::seconds(secs);
+        self.feed(InputKind::Tick);
+    }
+
+    fn originates(&self) -> Vec<OriginateIntent> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Originate(i) => Some(i.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn record(id: u64, n: u32) -> SpoolRecord {
+    let national = format!("212555{n:04}");
+    let number = PhoneNumber::from_trusted(&format!("+1{national}"), &national).unwrap();
+    let created = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap() + Duration::seconds(id as i64);
+    SpoolRecord::new(RecordId(id), "c".into(), number, vec![], created)
+}
+
+#[test]
+fn preview_offers_a_record_and_dials_only_when_the_agent_asks() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Preview;
+    let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    assert!(b.originates().is_empty(), "preview never dials on its own");
+    let offered: Vec<_> = b
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PreviewOffered { agent, record, .. } => Some((agent, record)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, vec![(AgentId::from("alice"), RecordId(1))]);
+    b.feed(InputKind::Command(Command::PreviewDial {
+        agent: "alice".into(),
+        record: RecordId(1),
+    }));
+    let dials = b.originates();
+    assert_eq!(dials.len(), 1);
+    assert_eq!(
+        dials[0].agent,
+        Some(AgentId::from("alice")),
+        "the call goes to the agent who asked"
+    );
+}
+
+#[test]
+fn preview_dial_for_another_record_is_rejected_and_changes_nothing() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Preview;
+    let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    b.feed(InputKind::Command(Command::PreviewDial {
+        agent: "alice".into(),
+        record: RecordId(2),
+    }));
+    assert!(b.originates().is_empty());
+    assert!(b.events().iter().any(
+        |e| matches!(e, Event::Rejected { error, .. } if error.contains("was offered record 1"))
+    ));
+}
+
+#[test]
+fn owned_record_waits_for_its_agent_and_goes_only_to_it() {
+    let mut owned = record(1, 1);
+    owned.owner_agent = Some("bob".into());
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![owned, record(2, 2)]);
+    b.login("alice");
+    let dials = b.originates();
+    assert_eq!(
+        dials.iter().map(|d| d.record.clone()).collect::<Vec<_>>(),
+        vec![RecordId(2)],
+        "alice does not get bob's record"
+    );
+    assert!(b.events().iter().any(|e| matches!(e, Event::Skipped { record, reason: SkipReason::AgentNotFree { .. }, .. } if *record == RecordId(1))));
+    b.login("bob");
+    let dials = b.originates();
+    assert_eq!(dials.len(), 2);
+    assert_eq!(dials[1].record, RecordId(1));
+    assert_eq!(dials[1].agent, Some(AgentId::from("bob")));
+    assert_eq!(
+        b.engine.agent_state(&"bob".into()),
+        Some(&AgentState::Reserved {
+            call: dials[1].call
+        })
+    );
+}
+
+#[test]
+fn manual_task_is_placed_at_once_outside_pacing() {
+    let mut task = record(1, 1);
+    task.owner_agent = Some("alice".into());
+    task.task = Some(DialerTask {
+        id: TaskId(1),
+        timing: TaskTiming::WhenFree,
+        kind: TaskKind::Manual,
+    });
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Preview; // preview never dials by itself: only the task can
+    let mut b = Bench::new(c, vec![task]);
+    b.login("alice");
+    let dials = b.originates();
+    assert_eq!(dials.len(), 1);
+    assert_eq!(dials[0].agent, Some(AgentId::from("alice")));
+    assert!(b.events().iter().any(
+        |e| matches!(e, Event::Dialed { reason, .. } if reason.class == DueClassCode::Manual)
+    ));
+}
+
+#[test]
+fn answering_machine_is_hung_up_and_retried_after_the_machine_delay() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    b.call(
+        call,
+        CallEvent::Answered {
+            kind: AnswerKind::Machine,
+        },
+    );
+    assert!(b.out.iter().any(|o| *o == Output::Hangup { call }));
+    b.call(call, CallEvent::HungUp { failure: None });
+    let rec = &b.spool.records[&RecordId(1)];
+    assert_eq!(rec.history.last_machine_at, Some(b.now));
+    assert_eq!(
+        rec.next_eligible_at,
+        Some(b.now + Duration::seconds(4 * 3600))
+    );
+    let status = b.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!(
+        (status.live_answers, status.abandoned),
+        (0, 0),
+        "a machine is not a live answer"
+    );
+}
+
+#[test]
+fn a_live_answer_linked_after_the_threshold_counts_as_abandoned_but_completes() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Power { ratio: 2.0 };
+    let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    b.call(
+        call,
+        CallEvent::Answered {
+            kind: AnswerKind::Human,
+        },
+    );
+    b.advance(3);
+    b.call(
+        call,
+        CallEvent::Linked {
+            agent: "alice".into(),
+        },
+    );
+    let status = b.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!((status.live_answers, status.abandoned), (1, 1));
+    b.advance(60);
+    b.call(call, CallEvent::HungUp { failure: None });
+    assert_eq!(
+        b.spool.records[&RecordId(1)].status,
+        RecordStatus::Finished {
+            reason: FinishReason::Completed
+        }
+    );
+}
+
+#[test]
+fn power_dialing_is_held_to_progressive_while_the_abandon_budget_is_empty() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Power { ratio: 3.0 };
+    let records = (1..=10).map(|i| record(i, i as u32)).collect();
+    let mut b = Bench::new(c, records);
+    b.login("alice");
+    b.login("bob");
+    assert_eq!(
+        b.originates().len(),
+        2,
+        "no live answers yet: budget 0, one call per free agent"
+    );
+}
+
+#[test]
+fn guard_off_lets_a_pacer_overdial_as_peers_do() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Power { ratio: 3.0 };
+    c.calling_hours = CallingHours::always();
+    c.last_dial_before_close_s = 0;
+    let mut spool = MemorySpool::default();
+    for i in 1..=10 {
+        spool.insert(record(i, i as u32));
+    }
+    let mut b = Bench {
+        engine: Engine::new(EngineConfig {
+            abandon_guard: false,
+            ..EngineConfig::default()
+        }),
+        spool,
+        now: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
+        out: vec![],
+        cid: c.id.clone(),
+    };
+    b.feed(InputKind::Campaign(c));
+    b.login("alice");
+    b.login("bob");
+    assert_eq!(b.originates().len(), 6, "ratio 3 with 2 free agents");
+}
+
+#[test]
+fn pause_after_call_takes_effect_when_wrap_up_ends() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    b.call(
+        call,
+        CallEvent::Answered {
+            kind: AnswerKind::Human,
+        },
+    );
+    b.call(
+        call,
+        CallEvent::Linked {
+            agent: "alice".into(),
+        },
+    );
+    b.feed(InputKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::PauseAfterCall {
+            reason: "coffee".into(),
+        },
+    });
+    assert_eq!(
+        b.engine.agent_state(&"alice".into()),
+        Some(&AgentState::OnCall { call })
+    );
+    b.advance(30);
+    b.call(call, CallEvent::HungUp { failure: None });
+    assert_eq!(
+        b.engine.agent_state(&"alice".into()),
+        Some(&AgentState::WrapUp)
+    );
+    b.feed(InputKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::Ready,
+    });
+    assert_eq!(
+        b.engine.agent_state(&"alice".into()),
+        Some(&AgentState::Paused {
+            reason: "coffee".into()
+        })
+    );
+    assert_eq!(b.originates().len(), 1, "a paused agent gets no new call");
+}
+
+#[test]
+fn events_for_unknown_calls_and_agents_are_rejected_without_side_effects() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1)]);
+    b.call(
+        CallId(999),
+        CallEvent::Answered {
+            kind: AnswerKind::Human,
+        },
+    );
+    b.feed(InputKind::Agent {
+        agent: "ghost".into(),
+        event: AgentEvent::Ready,
+    });
+    let rejected = b
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Rejected { .. }))
+        .count();
+    assert_eq!(rejected, 2);
+    assert!(b.originates().is_empty());
+}
+
+#[test]
+fn an_invalid_campaign_is_rejected_naming_the_field() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![]);
+    let mut bad = Campaign::new("d", "UTC");
+    bad.ring_timeout_s = 5;
+    b.feed(InputKind::Campaign(bad));
+    assert!(b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Rejected { error, .. } if error.contains("ring_timeout_s"))));
+}
+
+#[test]
+fn record_variables_that_could_break_a_protocol_line_are_dropped() {
+    let mut r = record(1, 1);
+    r.data = vec![
+        ("name".into(), "Ann".into()),
+        ("evil".into(), "x\r\nAction: Command".into()),
+        ("bad name".into(), "v".into()),
+    ];
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![r]);
+    b.login("alice");
+    let dials = b.originates();
+    assert_eq!(
+        dials[0].variables,
+        vec![("name".to_string(), "Ann".to_string())]
+    );
+    let dropped = b
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Rejected { error, .. } if error.contains("dropped")))
+        .count();
+    assert_eq!(dropped, 2);
+}
+
+#[test]
+fn the_ledger_row_is_emitted_before_its_originate() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1)]);
+    b.login("alice");
+    let started = b
+        .out
+        .iter()
+        .position(|o| matches!(o, Output::Store(StoreUpdate::AttemptStarted { .. })))
+        .unwrap();
+    let originate = b
+        .out
+        .iter()
+        .position(|o| matches!(o, Output::Originate(_)))
+        .unwrap();
+    assert!(started < originate);
+}
+
+#[test]
+fn respool_disposition_resets_retries_but_not_the_legal_history() {
+    let mut c = Campaign::new("c", "UTC");
+    c.max_attempts_per_number = 1;
+    let mut b = Bench::new(c, vec![record(1, 1)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: Some(FailureClass::NoAnswer),
+        },
+    );
+    assert!(
+        b.spool.records[&RecordId(1)].is_finished(),
+        "one attempt per number: exhausted"
+    );
+    let alt = PhoneNumber::from_trusted("+12125559999", "2125559999").unwrap();
+    let main = b.spool.records[&RecordId(1)].numbers[0].number.clone();
+    b.feed(InputKind::Command(Command::Dispose {
+        agent: None,
+        record: RecordId(1),
+        disposition: Disposition::Respool(Respool {
+            numbers: Some(vec![alt.clone(), main]),
+            priority: Some(3),
+            ..Respool::default()
+        }),
+    }));
+    let rec = &b.spool.records[&RecordId(1)];
+    assert_eq!(rec.status, RecordStatus::Pending);
+    assert_eq!(rec.numbers[0].number, alt);
+    assert_eq!(rec.numbers[1].attempts, 1, "the old number keeps its count");
+    assert_eq!(
+        rec.history.recent.len(),
+        1,
+        "frequency history survives a respool"
+    );
+    assert_eq!(rec.priority, 3);
+}
