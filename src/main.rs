@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "dialer", version, about = "Outbound dialer engine: simulate pacing, import bases, show campaign status")]
+#[command(
+    name = "dialer",
+    version,
+    about = "Outbound dialer engine: simulate pacing, import bases, show campaign status"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

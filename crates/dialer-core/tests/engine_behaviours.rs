@@ -197,7 +197,7 @@ fn answering_machine_is_hung_up_and_retried_after_the_machine_delay() {
             kind: AnswerKind::Machine,
         },
     );
-    assert!(b.out.iter().any(|o| *o == Output::Hangup { call }));
+    assert!(b.out.contains(&Output::Hangup { call }));
     b.call(call, CallEvent::HungUp { failure: None });
     let rec = &b.spool.records[&RecordId(1)];
     assert_eq!(rec.history.last_machine_at, Some(b.now));

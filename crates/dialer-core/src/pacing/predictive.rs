@@ -77,6 +77,16 @@ const NODES: [(f64, f64); 5] = [
     (12.640_800_844_276, 0.000_023_369_972_385_8),
 ];
 
+/// `1 − e^{−x}` at each node: the chance that another dial (same resolution-time law,
+/// memoryless) resolves before this one does, if this one resolves at node `x`.
+const BEFORE: [f64; 5] = [
+    0.231_688_723_3,
+    0.756_686_138_8,
+    0.972_578_441_6,
+    0.999_163_103_4,
+    0.999_996_762_8,
+];
+
 /// The predictive pacer. See the module doc.
 #[derive(Debug, Clone)]
 pub struct Predictive {
@@ -233,9 +243,8 @@ impl Pacer for Predictive {
         while n < limit {
             let others = (in_flight + n) as f64;
             let mut risk = 0.0;
-            for (k, (x, w)) in NODES.iter().enumerate() {
-                // Each other dial resolves before this one with probability 1 − e^{−x}.
-                let pr = p * (1.0 - (-x).exp());
+            for (k, (_, w)) in NODES.iter().enumerate() {
+                let pr = p * BEFORE[k];
                 let mean = base + freed[k].0 - others * pr;
                 let var = freed[k].1 + others * pr * (1.0 - pr) + 0.25;
                 risk += w * phi((0.5 - mean) / var.sqrt());
@@ -313,6 +322,13 @@ mod tests {
         }
         let after = p.dials_to_place(&snapshot(3, 17, 0, 30.0));
         assert!(after < before, "{after} vs {before}");
+    }
+
+    #[test]
+    fn node_constants_match_their_definition() {
+        for (k, (x, _)) in NODES.iter().enumerate() {
+            assert!((BEFORE[k] - (1.0 - (-x).exp())).abs() < 1e-9, "node {k}");
+        }
     }
 
     #[test]
