@@ -800,11 +800,12 @@ impl Engine {
                 self.out.push_back(Output::Hangup { call });
                 Ok(())
             }
+            // The disposing agent is for the campaign log; the rules do not depend on it.
             Command::Dispose {
-                agent,
+                agent: _,
                 record,
                 disposition: d,
-            } => self.dispose(now, agent, record, d),
+            } => self.dispose(now, record, d),
             Command::PreviewDial { agent, record } => {
                 let Some(AgentState::Previewing {
                     campaign,
@@ -834,7 +835,15 @@ impl Engine {
                             agent: Some(agent),
                             ..plan
                         };
-                        self.dial(now, &campaign, rec, plan, DueClassCode::Preview, 1);
+                        self.dial(
+                            now,
+                            &campaign,
+                            rec,
+                            plan,
+                            DueClassCode::Preview,
+                            "preview",
+                            1,
+                        );
                         Ok(())
                     }
                     Err(reason) => {
@@ -875,7 +884,6 @@ impl Engine {
     fn dispose(
         &mut self,
         now: DateTime<Utc>,
-        agent: Option<AgentId>,
         record: RecordId,
         d: disposition::Disposition,
     ) -> Result<(), String> {
@@ -895,13 +903,6 @@ impl Engine {
             })
             .ok_or_else(|| format!("record {record} is not held by the engine (offer it first)"))?;
         let run = self.campaigns.get_mut(&cid).expect("found above");
-        let mut d = d;
-        if let disposition::Disposition::Schedule { schedule, .. } = &mut d {
-            // "Same agent" dispositions arrive with the agent who made them.
-            if schedule.agent.is_none() {
-                let _ = &agent;
-            }
-        }
         match disposition::apply(&mut rec, &run.campaign, &d, now) {
             Ok(effect) => {
                 if let Some(entry) = effect.blacklist {
@@ -1158,8 +1159,7 @@ impl Engine {
                     } else {
                         class
                     };
-                    let _ = pacer;
-                    self.dial(now, cid, rec, plan, class, n);
+                    self.dial(now, cid, rec, plan, class, pacer, n);
                     placed += 1;
                 }
                 Err(reason) => {
@@ -1271,6 +1271,7 @@ impl Engine {
         mut rec: SpoolRecord,
         plan: eligibility::DialPlan,
         class: DueClassCode,
+        pacer: &str,
         wanted: u32,
     ) {
         let call = CallId(self.next_call);
@@ -1303,7 +1304,7 @@ impl Engine {
             variables,
             routing: c.routing.clone(),
         };
-        let pacer = run.pacer.name();
+        let pacer = pacer.to_owned();
         run.pacer.observe(now, &PacingEvent::DialPlaced);
         run.in_flight.insert(rec.id.clone(), rec.clone());
         if let Some(a) = &plan.agent {

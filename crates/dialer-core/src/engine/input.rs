@@ -110,6 +110,8 @@ pub enum CallEvent {
 pub enum Command {
     /// An agent's result for a record, with what the agent does next.
     Dispose {
+        /// Who disposed, for the campaign log (a same-agent callback names its agent in the
+        /// schedule itself).
         agent: Option<AgentId>,
         record: RecordId,
         disposition: Disposition,

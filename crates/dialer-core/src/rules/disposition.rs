@@ -59,6 +59,8 @@ pub enum DispositionError {
     NoAlternative,
     #[error("a call on this record is in flight; dispose of it after the call")]
     InFlight,
+    #[error("the callback time {0} is already past")]
+    ScheduleInPast(DateTime<Utc>),
 }
 
 /// What applying a disposition produced besides the record change.
@@ -170,13 +172,17 @@ pub fn apply(
             rec.next_eligible_at = None;
         }
         Disposition::Schedule { schedule, campaign } => {
+            if let crate::model::record::ScheduleWhen::At { at } = schedule.when {
+                if at < now {
+                    return Err(DispositionError::ScheduleInPast(at));
+                }
+            }
             if let Some(c) = campaign {
                 rec.campaign = c.clone();
             }
             rec.schedule = Some(schedule.clone());
             rec.status = RecordStatus::Pending;
             rec.next_eligible_at = None;
-            let _ = now;
         }
     }
     Ok(effect)
