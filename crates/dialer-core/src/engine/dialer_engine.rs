@@ -1159,7 +1159,12 @@ impl Engine {
                     } else {
                         class
                     };
-                    self.dial(now, cid, rec, plan, class, pacer, n);
+                    let reason = DialReason {
+                        class,
+                        pacer: pacer.to_owned(),
+                        wanted: n,
+                    };
+                    self.dial(now, cid, rec, plan, reason);
                     placed += 1;
                 }
                 Err(reason) => {
@@ -1270,9 +1275,7 @@ impl Engine {
         cid: &CampaignId,
         mut rec: SpoolRecord,
         plan: eligibility::DialPlan,
-        class: DueClassCode,
-        pacer: &str,
-        wanted: u32,
+        reason: DialReason,
     ) {
         let call = CallId(self.next_call);
         self.next_call += 1;
@@ -1304,7 +1307,6 @@ impl Engine {
             variables,
             routing: c.routing.clone(),
         };
-        let pacer = pacer.to_owned();
         run.pacer.observe(now, &PacingEvent::DialPlaced);
         run.in_flight.insert(rec.id.clone(), rec.clone());
         if let Some(a) = &plan.agent {
@@ -1352,11 +1354,7 @@ impl Engine {
             record: rec.id.clone(),
             call,
             number: plan.number.e164().to_owned(),
-            reason: DialReason {
-                class,
-                pacer,
-                wanted,
-            },
+            reason,
         }));
         self.out.push_back(Output::Originate(intent));
         self.out.push_back(Output::Event(Event::Progress {
