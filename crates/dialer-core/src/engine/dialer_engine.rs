@@ -835,15 +835,12 @@ impl Engine {
                             agent: Some(agent),
                             ..plan
                         };
-                        self.dial(
-                            now,
-                            &campaign,
-                            rec,
-                            plan,
-                            DueClassCode::Preview,
-                            "preview",
-                            1,
-                        );
+                        let reason = DialReason {
+                            class: DueClassCode::Preview,
+                            pacer: "preview".into(),
+                            wanted: 1,
+                        };
+                        self.dial(now, &campaign, rec, plan, reason);
                         Ok(())
                     }
                     Err(reason) => {
