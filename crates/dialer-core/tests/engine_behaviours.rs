@@ -445,3 +445,83 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
     );
     assert_eq!(rec.priority, 3);
 }
+
+#[test]
+fn an_idle_agent_covering_a_dial_in_flight_pauses_only_once_it_is_no_longer_needed() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    // Budget is zero: if alice left now, an answer would have nobody and be abandoned.
+    b.feed(InputKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::Paused {
+            reason: "break".into(),
+        },
+    });
+    assert_eq!(
+        b.engine.agent_state(&"alice".into()),
+        Some(&AgentState::Ready),
+        "still covering the call"
+    );
+    assert!(!b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::AgentAway { .. })));
+    b.advance(5);
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: Some(FailureClass::Busy),
+        },
+    );
+    assert_eq!(
+        b.engine.agent_state(&"alice".into()),
+        Some(&AgentState::Paused {
+            reason: "break".into()
+        })
+    );
+    assert!(b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::AgentAway { paused: Some(r), .. } if r == "break")));
+    assert_eq!(b.originates().len(), 1, "no new dial for a leaving agent");
+}
+
+#[test]
+fn a_leaving_agent_still_takes_the_call_it_covers_then_pauses_after_it() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    b.feed(InputKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::Paused {
+            reason: "break".into(),
+        },
+    });
+    b.call(
+        call,
+        CallEvent::Answered {
+            kind: AnswerKind::Human,
+        },
+    );
+    b.call(
+        call,
+        CallEvent::Linked {
+            agent: "alice".into(),
+        },
+    );
+    b.advance(40);
+    b.call(call, CallEvent::HungUp { failure: None });
+    b.feed(InputKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::Ready,
+    });
+    assert_eq!(
+        b.engine.agent_state(&"alice".into()),
+        Some(&AgentState::Paused {
+            reason: "break".into()
+        })
+    );
+    let status = b.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!((status.live_answers, status.abandoned), (1, 0));
+}

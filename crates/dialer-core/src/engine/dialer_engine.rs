@@ -85,6 +85,9 @@ struct Agent {
     state: AgentState,
     since: DateTime<Utc>,
     after_call: Option<AfterCall>,
+    /// Ready, but asked to pause or log out while dials it covers are in flight: takes calls,
+    /// is not counted for new dials, and leaves (`after_call`) once it is no longer needed.
+    leaving: bool,
 }
 
 /// Agents by numeric handle: the per-input pacing snapshot walks a campaign's agents by index
@@ -120,6 +123,7 @@ impl Agents {
                     state: AgentState::LoggedOut,
                     since: now,
                     after_call: None,
+                    leaving: false,
                 });
                 self.list.len() - 1
             }
@@ -430,6 +434,10 @@ impl Engine {
         if let AgentEvent::LoggedIn { campaigns } = &event {
             let a = self.agents.get_or_insert(id.clone(), now);
             a.campaigns = campaigns.clone();
+            if a.leaving {
+                a.leaving = false;
+                a.after_call = None;
+            }
             if matches!(a.state, AgentState::LoggedOut) {
                 a.state = AgentState::Ready;
                 a.since = now;
@@ -455,34 +463,35 @@ impl Engine {
                     }
                     AgentState::OnCall { .. } | AgentState::Reserved { .. } => return Ok(()),
                     AgentState::LoggedOut => return Err("agent is logged out: log in first".into()),
+                    AgentState::Ready if agent.leaving => {
+                        // Back before the pause took effect: it simply stays.
+                        agent.leaving = false;
+                        agent.after_call = None;
+                        return Ok(());
+                    }
                     _ => {}
                 }
                 let agent = self.agents.get_mut(&id).expect("looked up above");
-                agent.state = match agent.after_call.take() {
-                    Some(AfterCall::Pause(reason)) => AgentState::Paused { reason },
-                    Some(AfterCall::Logout) => AgentState::LoggedOut,
-                    None => AgentState::Ready,
-                };
-                agent.since = now;
+                match agent.after_call.take() {
+                    Some(how) => self.depart(now, &id, how),
+                    None => {
+                        agent.state = AgentState::Ready;
+                        agent.since = now;
+                    }
+                }
             }
             AgentEvent::Paused { reason } | AgentEvent::PauseAfterCall { reason } => {
                 if busy {
                     agent.after_call = Some(AfterCall::Pause(reason));
                 } else {
-                    self.release_preview(&id);
-                    let agent = self.agents.get_mut(&id).expect("looked up above");
-                    agent.state = AgentState::Paused { reason };
-                    agent.since = now;
+                    self.leave(now, &id, AfterCall::Pause(reason));
                 }
             }
             AgentEvent::LogoutAfterCall => {
                 if busy {
                     agent.after_call = Some(AfterCall::Logout);
                 } else {
-                    self.release_preview(&id);
-                    let agent = self.agents.get_mut(&id).expect("looked up above");
-                    agent.state = AgentState::LoggedOut;
-                    agent.since = now;
+                    self.leave(now, &id, AfterCall::Logout);
                 }
             }
             AgentEvent::WrapUp => {
@@ -493,15 +502,101 @@ impl Engine {
                 // The call (or its wrap-up) keeps the agent until it ends.
                 agent.after_call = Some(AfterCall::Logout);
             }
-            AgentEvent::LoggedOut => {
-                self.release_preview(&id);
-                let agent = self.agents.get_mut(&id).expect("looked up above");
-                agent.state = AgentState::LoggedOut;
-                agent.since = now;
-                agent.after_call = None;
-            }
+            AgentEvent::LoggedOut => self.leave(now, &id, AfterCall::Logout),
         }
         Ok(())
+    }
+
+    /// An idle agent asks to pause or log out. If the dials in flight of its campaign need it
+    /// to stay within the abandonment budget, it leaves once they no longer do; otherwise now.
+    fn leave(&mut self, now: DateTime<Utc>, id: &AgentId, how: AfterCall) {
+        let Some(agent) = self.agents.get(id) else {
+            return;
+        };
+        let needed = agent.state == AgentState::Ready
+            && agent
+                .home
+                .clone()
+                .is_some_and(|cid| self.coverage_short(now, &cid, 1));
+        if needed {
+            let agent = self.agents.get_mut(id).expect("looked up above");
+            agent.after_call = Some(how);
+            agent.leaving = true;
+        } else {
+            self.release_preview(id);
+            self.depart(now, id, how);
+        }
+    }
+
+    /// Applies a departure and reports it.
+    fn depart(&mut self, now: DateTime<Utc>, id: &AgentId, how: AfterCall) {
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        agent.leaving = false;
+        agent.after_call = None;
+        agent.since = now;
+        let paused = match how {
+            AfterCall::Pause(reason) => {
+                agent.state = AgentState::Paused {
+                    reason: reason.clone(),
+                };
+                Some(reason)
+            }
+            AfterCall::Logout => {
+                agent.state = AgentState::LoggedOut;
+                None
+            }
+        };
+        self.out.push_back(Output::Event(Event::AgentAway {
+            at: now,
+            agent: id.clone(),
+            paused,
+        }));
+    }
+
+    /// Whether the campaign's calls at risk would exceed its abandonment budget if `leavers`
+    /// more free agents went away.
+    fn coverage_short(&mut self, now: DateTime<Utc>, cid: &CampaignId, leavers: u32) -> bool {
+        let free = self.free_agents(cid);
+        let Some(run) = self.campaigns.get_mut(cid) else {
+            return false;
+        };
+        let allowance = run.ledger.status(now).budget.max(0.0).floor() as u32;
+        run.dialing + run.waiting > free.saturating_sub(leavers) + allowance
+    }
+
+    /// Ready agents of the campaign not on their way out.
+    fn free_agents(&self, cid: &CampaignId) -> u32 {
+        self.campaigns.get(cid).map_or(0, |run| {
+            run.home_agents
+                .iter()
+                .filter(|&&i| {
+                    let a = &self.agents.list[i];
+                    a.state == AgentState::Ready && !a.leaving
+                })
+                .count() as u32
+        })
+    }
+
+    /// Lets leaving agents go once the dials they covered no longer need them.
+    fn release_leavers(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
+        let leavers: Vec<AgentId> = self.campaigns[cid]
+            .home_agents
+            .iter()
+            .map(|&i| &self.agents.list[i])
+            .filter(|a| a.leaving && a.state == AgentState::Ready)
+            .map(|a| a.id.clone())
+            .collect();
+        if leavers.is_empty() || self.coverage_short(now, cid, 0) {
+            return;
+        }
+        for id in leavers {
+            let how = self.agents.get_mut(&id).and_then(|a| a.after_call.take());
+            if let Some(how) = how {
+                self.depart(now, &id, how);
+            }
+        }
     }
 
     fn release_preview(&mut self, id: &AgentId) {
@@ -538,9 +633,9 @@ impl Engine {
     }
 
     fn agent_free_for(&self, id: &AgentId, campaign: &CampaignId) -> bool {
-        self.agents
-            .get(id)
-            .is_some_and(|a| a.state == AgentState::Ready && a.campaigns.contains(campaign))
+        self.agents.get(id).is_some_and(|a| {
+            a.state == AgentState::Ready && !a.leaving && a.campaigns.contains(campaign)
+        })
     }
 
     // ----- calls -----
@@ -667,12 +762,13 @@ impl Engine {
         }
         if let Some(a) = self.agents.get_mut(&reserved) {
             if a.state == (AgentState::Reserved { call }) {
-                a.state = match a.after_call.take() {
-                    Some(AfterCall::Pause(reason)) => AgentState::Paused { reason },
-                    Some(AfterCall::Logout) => AgentState::LoggedOut,
-                    None => AgentState::Ready,
-                };
-                a.since = now;
+                match a.after_call.take() {
+                    Some(how) => self.depart(now, &reserved, how),
+                    None => {
+                        a.state = AgentState::Ready;
+                        a.since = now;
+                    }
+                }
             }
         }
     }
@@ -950,6 +1046,7 @@ impl Engine {
         let ids: Vec<CampaignId> = self.campaigns.keys().cloned().collect();
         for cid in ids {
             self.request_records_if_needed(now, &cid);
+            self.release_leavers(now, &cid);
             if self.campaigns[&cid].stopped {
                 continue;
             }
@@ -1032,6 +1129,7 @@ impl Engine {
             let a = &self.agents.list[i];
             let phase = match a.state {
                 AgentState::LoggedOut => continue,
+                AgentState::Ready if a.leaving => None,
                 AgentState::Ready => {
                     free += 1;
                     None

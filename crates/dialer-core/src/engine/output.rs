@@ -163,6 +163,13 @@ pub enum Event {
         agent: AgentId,
         call: CallId,
     },
+    /// An agent's pause or logout took effect (perhaps later than asked, when dials in flight
+    /// needed it to keep the abandonment budget). `paused` is the reason; `None` = logged out.
+    AgentAway {
+        at: DateTime<Utc>,
+        agent: AgentId,
+        paused: Option<String>,
+    },
     PreviewOffered {
         at: DateTime<Utc>,
         agent: AgentId,
