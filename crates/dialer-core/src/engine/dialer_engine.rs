@@ -903,21 +903,7 @@ impl Engine {
                 disposition: d,
             } => self.dispose(now, record, d),
             Command::PreviewDial { agent, record } => {
-                let Some(AgentState::Previewing {
-                    campaign,
-                    record: offered,
-                }) = self.agents.get(&agent).map(|a| a.state.clone())
-                else {
-                    return Err(format!("agent {agent} has no record in preview"));
-                };
-                if offered != record {
-                    return Err(format!(
-                        "agent {agent} was offered record {offered}, not {record}"
-                    ));
-                }
-                if let Some(a) = self.agents.get_mut(&agent) {
-                    a.state = AgentState::Ready;
-                }
+                let campaign = self.end_preview(&agent, &record)?;
                 let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
                 let pos = run
                     .hopper
@@ -946,21 +932,7 @@ impl Engine {
                 }
             }
             Command::PreviewSkip { agent, record } => {
-                let Some(AgentState::Previewing {
-                    campaign,
-                    record: offered,
-                }) = self.agents.get(&agent).map(|a| a.state.clone())
-                else {
-                    return Err(format!("agent {agent} has no record in preview"));
-                };
-                if offered != record {
-                    return Err(format!(
-                        "agent {agent} was offered record {offered}, not {record}"
-                    ));
-                }
-                if let Some(a) = self.agents.get_mut(&agent) {
-                    a.state = AgentState::Ready;
-                }
+                let campaign = self.end_preview(&agent, &record)?;
                 let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
                     // Passed over: back of the queue for a while, so others get their turn.
@@ -972,6 +944,26 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Ends an agent's preview of `record` (it answered the offer); returns the campaign.
+    fn end_preview(&mut self, agent: &AgentId, record: &RecordId) -> Result<CampaignId, String> {
+        let Some(AgentState::Previewing {
+            campaign,
+            record: offered,
+        }) = self.agents.get(agent).map(|a| a.state.clone())
+        else {
+            return Err(format!("agent {agent} has no record in preview"));
+        };
+        if &offered != record {
+            return Err(format!(
+                "agent {agent} was offered record {offered}, not {record}"
+            ));
+        }
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.state = AgentState::Ready;
+        }
+        Ok(campaign)
     }
 
     fn dispose(
