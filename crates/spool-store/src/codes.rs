@@ -1,0 +1,170 @@
+//! The closed sets of codes enums are persisted as. Each mapping is total both ways; an
+//! unknown code read back is corruption, never a guess.
+
+use crate::error::{Result, StoreError};
+use chrono::{DateTime, Utc};
+use dialer_core::{
+    CallOutcome, Direction, FailureClass, FinishReason, NumberState, Progress, TaskKind,
+};
+
+fn corrupt<T>(what: &str, code: &str) -> Result<T> {
+    Err(StoreError::Corrupt(format!("unknown {what} code {code:?}")))
+}
+
+pub fn finish_reason(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Completed => "completed",
+        FinishReason::AttemptsExhausted => "attempts_exhausted",
+        FinishReason::NoDialableNumber => "no_dialable_number",
+        FinishReason::Blacklisted => "blacklisted",
+        FinishReason::Removed => "removed",
+    }
+}
+
+pub fn parse_finish_reason(s: &str) -> Result<FinishReason> {
+    Ok(match s {
+        "completed" => FinishReason::Completed,
+        "attempts_exhausted" => FinishReason::AttemptsExhausted,
+        "no_dialable_number" => FinishReason::NoDialableNumber,
+        "blacklisted" => FinishReason::Blacklisted,
+        "removed" => FinishReason::Removed,
+        _ => return corrupt("finish reason", s),
+    })
+}
+
+pub fn number_state(s: NumberState) -> &'static str {
+    match s {
+        NumberState::Active => "active",
+        NumberState::Spent => "spent",
+        NumberState::Invalid => "invalid",
+        NumberState::Blacklisted => "blacklisted",
+    }
+}
+
+pub fn parse_number_state(s: &str) -> Result<NumberState> {
+    Ok(match s {
+        "active" => NumberState::Active,
+        "spent" => NumberState::Spent,
+        "invalid" => NumberState::Invalid,
+        "blacklisted" => NumberState::Blacklisted,
+        _ => return corrupt("number state", s),
+    })
+}
+
+pub fn task_kind(k: TaskKind) -> &'static str {
+    match k {
+        TaskKind::Automatic => "automatic",
+        TaskKind::Bulk => "bulk",
+        TaskKind::Manual => "manual",
+    }
+}
+
+pub fn parse_task_kind(s: &str) -> Result<TaskKind> {
+    Ok(match s {
+        "automatic" => TaskKind::Automatic,
+        "bulk" => TaskKind::Bulk,
+        "manual" => TaskKind::Manual,
+        _ => return corrupt("task kind", s),
+    })
+}
+
+pub fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Inbound => "I",
+        Direction::Outbound => "O",
+        Direction::Both => "B",
+    }
+}
+
+pub fn parse_direction(s: &str) -> Result<Direction> {
+    Ok(match s {
+        "I" => Direction::Inbound,
+        "O" => Direction::Outbound,
+        "B" => Direction::Both,
+        _ => return corrupt("direction", s),
+    })
+}
+
+/// The ledger's outcome code is the core's own stable code.
+pub fn outcome(o: &CallOutcome) -> &'static str {
+    o.code()
+}
+
+/// Rebuilds an outcome from its code and the talk time kept beside it.
+pub fn parse_outcome(s: &str, talk_s: Option<u32>) -> Result<CallOutcome> {
+    let failed = |class| CallOutcome::Failed { class };
+    Ok(match s {
+        "connected" => CallOutcome::Connected {
+            talk_s: talk_s.unwrap_or(0),
+        },
+        "short_call" => CallOutcome::ShortCall {
+            talk_s: talk_s.unwrap_or(0),
+        },
+        "abandoned" => CallOutcome::Abandoned,
+        "machine" => CallOutcome::Machine,
+        "busy" => failed(FailureClass::Busy),
+        "no_answer" => failed(FailureClass::NoAnswer),
+        "rejected" => failed(FailureClass::Rejected),
+        "congestion" => failed(FailureClass::Congestion),
+        "invalid_number" => failed(FailureClass::InvalidNumber),
+        "originate_failed" => failed(FailureClass::OriginateFailed),
+        "unknown" => CallOutcome::Unknown,
+        _ => return corrupt("outcome", s),
+    })
+}
+
+pub fn talk_s(o: &CallOutcome) -> Option<u32> {
+    match o {
+        CallOutcome::Connected { talk_s } | CallOutcome::ShortCall { talk_s } => Some(*talk_s),
+        _ => None,
+    }
+}
+
+/// The campaign-log status of a progress report (ECCP names, snake case).
+pub fn progress_log_status(p: &Progress) -> &'static str {
+    match p {
+        Progress::Placing => "placing",
+        Progress::Dialing => "dialing",
+        Progress::Ringing => "ringing",
+        Progress::OnQueue => "on_queue",
+        Progress::Success { .. } => "success",
+        Progress::Hangup => "hangup",
+        Progress::ShortCall => "short_call",
+        Progress::Failure { .. } => "failure",
+        Progress::NoAnswer => "no_answer",
+        Progress::Abandoned => "abandoned",
+        Progress::Machine => "machine",
+        Progress::Unknown => "unknown",
+    }
+}
+
+/// The ledger's in-call progress after a report, if the report moves it.
+pub fn progress_ledger_state(p: &Progress) -> Option<&'static str> {
+    match p {
+        Progress::Placing => Some("placing"),
+        Progress::Dialing => Some("dialing"),
+        Progress::Ringing => Some("ringing"),
+        Progress::OnQueue => Some("on_queue"),
+        Progress::Success { .. } => Some("linked"),
+        _ => None,
+    }
+}
+
+/// Milliseconds since the epoch, the unit every time column uses.
+pub fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(v: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {v} ms out of range")))
+}
+
+/// Ids are u64 in the core and signed in SQLite.
+pub fn id_to_sql(what: &'static str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::IdOutOfRange { what, value: v })
+}
+
+pub fn id_from_sql(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative id {v}")))
+}

@@ -1,0 +1,85 @@
+//! Typed errors. Every error carries what is needed to find the culprit: a record id, a call
+//! id, a campaign name, a line number.
+
+use dialer_core::{CallId, DispositionError, RecordId};
+
+/// Everything the store can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("schema migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error(
+        "database schema version {found} is newer than this program knows ({known}); \
+         refusing to open it, use a newer build"
+    )]
+    DatabaseTooNew { found: i64, known: i64 },
+    #[error(
+        "database schema version {found} is older than this program's ({known}); open it once \
+         read-write (import, or start the dialer) to upgrade it"
+    )]
+    NeedsUpgrade { found: i64, known: i64 },
+    #[error("campaign {0:?} does not exist")]
+    UnknownCampaign(String),
+    #[error("campaign {name:?} is invalid: {problem}")]
+    InvalidCampaign { name: String, problem: String },
+    #[error("record {0} does not exist")]
+    UnknownRecord(RecordId),
+    #[error("call {0} has no row in the attempt ledger")]
+    UnknownAttempt(CallId),
+    #[error("call {0} is already in the attempt ledger")]
+    DuplicateAttempt(CallId),
+    #[error("number {number} is already in the spool of campaign {campaign:?} (record {record})")]
+    DuplicateDestination {
+        campaign: String,
+        number: String,
+        record: RecordId,
+    },
+    #[error("found duplicate scheduled call for {number} at the same time (record {record})")]
+    DuplicateSchedule { number: String, record: RecordId },
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(String),
+    #[error("record {0} has a call in flight; try again after the call")]
+    RecordInFlight(RecordId),
+    #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
+    ReservedPriority(u32),
+    #[error("record {record}: {source}")]
+    Disposition {
+        record: RecordId,
+        #[source]
+        source: DispositionError,
+    },
+    #[error("{what} {value} does not fit in SQLite's signed 64-bit integer")]
+    IdOutOfRange { what: &'static str, value: u64 },
+    #[error("record {record}: {problem}")]
+    InvalidRecord { record: RecordId, problem: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("blacklist number {0:?} is not in E.164 form (+ and digits)")]
+    BadBlacklistNumber(String),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// Why an upload as a whole was refused (single bad lines are rejects, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("unknown time zone {0:?}: expected an IANA name such as America/Montevideo")]
+    UnknownTimeZone(String),
+    #[error("unknown country {0:?}: expected an ISO 3166 alpha-2 code such as UY")]
+    UnknownCountry(String),
+    #[error("reading the base after line {line}: {source}")]
+    Io {
+        line: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "base {base} ({file:?}) was interrupted after {bytes} bytes, but the file given now \
+         starts differently; import it under another name or mark the old upload failed"
+    )]
+    ResumeMismatch { base: u64, file: String, bytes: u64 },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

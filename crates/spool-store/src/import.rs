@@ -1,0 +1,974 @@
+//! Uploads of base files (uContact format), streamed, validated line by line, committed in
+//! batches, resumable after a crash.
+//!
+//! # Format
+//!
+//! One record a line: `campaign;number;k1=v1:k2=v2;alt1:alt2;priority;agentphone`, the last
+//! two fields optional (4 to 6 fields). A field may be wrapped in double quotes to hold `;`
+//! (`"a;b"`, a doubled `""` is a quote); a record never spans lines.
+//!
+//! # Policies
+//!
+//! - **Encoding**: UTF-8, with or without a byte-order mark, LF or CRLF line ends. A line that
+//!   is not valid UTF-8 is *rejected* (reason `invalid_utf8`, with the byte column), never
+//!   transcoded: guessing a legacy encoding could silently change names in the data. Its raw
+//!   text is kept with the bad bytes shown as U+FFFD.
+//! - **Blank lines** (empty or only spaces) are skipped and counted, not rejected.
+//! - **Numbers** are validated and normalized with `dialer_core::PhoneNumber::parse`, national
+//!   forms read with the upload's country (default: the campaign's `default_country`).
+//!   Identical number strings are validated once per upload (a bounded cache).
+//! - **Duplicates**: a line with a number already on a live record of the campaign is
+//!   rejected: `duplicate_in_file` when that record came from an earlier line of the same
+//!   upload, `duplicate_in_spool` otherwise. A number twice in one line is
+//!   `number_repeated_in_line`.
+//! - **Blacklist**: a line with a number the campaign may not dial now is `blacklisted`.
+//! - **Priority**: empty = 2; otherwise an integer of at least 2 (1 is reserved for schedules).
+//! - **Time zone**: the upload's IANA zone (if given) is stored on every record it creates; an
+//!   unknown zone refuses the whole upload before anything is read.
+//! - **Limits**: a line longer than 64 KiB is rejected (`line_too_long`) without being held.
+//!
+//! # Crash safety
+//!
+//! Lines are committed in batches (default 10,000): the batch's records, its rejects and the
+//! upload's progress (bytes and lines consumed, plus a hash of the consumed prefix) in one
+//! transaction. A crash loses at most the batch in progress, which rolls back whole. Importing
+//! the same file name into the same campaign again resumes after the last committed batch,
+//! after checking that the file starts with the same bytes.
+
+use crate::codes::{id_from_sql, ms};
+use crate::error::{ImportError, Result, StoreError};
+use crate::ops::is_blacklisted;
+use crate::records::{self, insert_record, Origin, Provenance};
+use crate::store::SpoolStore;
+use chrono::{DateTime, Utc};
+use dialer_core::{AgentId, CampaignId, PhoneNumber, RecordId, SpoolRecord, SCHEDULE_PRIORITY};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc;
+
+/// Longest line accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Most distinct number strings remembered per upload (the cache is cleared when full).
+const PHONE_CACHE_MAX: usize = 100_000;
+/// Batches parsed ahead of the writer.
+const PIPELINE_DEPTH: usize = 2;
+/// Raw text kept for a rejected line.
+const MAX_RAW_KEPT: usize = 1024;
+
+/// Why a line was not imported. Stored as its [`RejectReason::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    InvalidUtf8,
+    LineTooLong,
+    UnterminatedQuote,
+    TooFewFields,
+    TooManyFields,
+    CampaignMismatch,
+    InvalidNumber,
+    InvalidAlternative,
+    NumberRepeatedInLine,
+    BadData,
+    BadPriority,
+    BadAgent,
+    DuplicateInFile,
+    DuplicateInSpool,
+    Blacklisted,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 15] = [
+        RejectReason::InvalidUtf8,
+        RejectReason::LineTooLong,
+        RejectReason::UnterminatedQuote,
+        RejectReason::TooFewFields,
+        RejectReason::TooManyFields,
+        RejectReason::CampaignMismatch,
+        RejectReason::InvalidNumber,
+        RejectReason::InvalidAlternative,
+        RejectReason::NumberRepeatedInLine,
+        RejectReason::BadData,
+        RejectReason::BadPriority,
+        RejectReason::BadAgent,
+        RejectReason::DuplicateInFile,
+        RejectReason::DuplicateInSpool,
+        RejectReason::Blacklisted,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::InvalidUtf8 => "invalid_utf8",
+            RejectReason::LineTooLong => "line_too_long",
+            RejectReason::UnterminatedQuote => "unterminated_quote",
+            RejectReason::TooFewFields => "too_few_fields",
+            RejectReason::TooManyFields => "too_many_fields",
+            RejectReason::CampaignMismatch => "campaign_mismatch",
+            RejectReason::InvalidNumber => "invalid_number",
+            RejectReason::InvalidAlternative => "invalid_alternative",
+            RejectReason::NumberRepeatedInLine => "number_repeated_in_line",
+            RejectReason::BadData => "bad_data",
+            RejectReason::BadPriority => "bad_priority",
+            RejectReason::BadAgent => "bad_agent",
+            RejectReason::DuplicateInFile => "duplicate_in_file",
+            RejectReason::DuplicateInSpool => "duplicate_in_spool",
+            RejectReason::Blacklisted => "blacklisted",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|r| r.code() == s)
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A rejected line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub reason: RejectReason,
+    /// Human-readable explanation (the bad value, the duplicate's line...).
+    pub detail: String,
+    /// The line as read, without its line end (bad UTF-8 shown as U+FFFD, long lines cut).
+    pub raw: String,
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub campaign: String,
+    /// Name of the uploaded file; with the campaign, identifies an upload to resume.
+    pub file_name: String,
+    pub user: String,
+    /// File-wide IANA zone of the callees (`uploadbasewithtimezone`); `None` = campaign's.
+    pub time_zone: Option<String>,
+    /// ISO alpha-2 country for national numbers; `None` = the campaign's `default_country`.
+    pub country: Option<String>,
+    /// Lines per transaction.
+    pub batch_lines: usize,
+    /// Resume an interrupted upload of the same file name (default true).
+    pub resume: bool,
+    /// Creation time of the records.
+    pub now: DateTime<Utc>,
+}
+
+impl ImportOptions {
+    pub fn new(
+        campaign: impl Into<String>,
+        file_name: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> ImportOptions {
+        ImportOptions {
+            campaign: campaign.into(),
+            file_name: file_name.into(),
+            user: String::new(),
+            time_zone: None,
+            country: None,
+            batch_lines: 10_000,
+            resume: true,
+            now,
+        }
+    }
+}
+
+/// Progress reported after each committed batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportProgress {
+    pub bytes_read: u64,
+    pub lines: u64,
+    pub imported: u64,
+    pub rejected: u64,
+}
+
+/// The result of an upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    pub base_id: u64,
+    /// Lines read in the whole file (including those of an earlier interrupted run).
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub imported: u64,
+    pub rejected: u64,
+    pub rejected_by_reason: BTreeMap<RejectReason, u64>,
+    /// Set when an interrupted upload was resumed: the first line read by this run.
+    pub resumed_at_line: Option<u64>,
+}
+
+/// An upload as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BaseInfo {
+    pub id: u64,
+    pub campaign: String,
+    pub file_name: String,
+    pub user: String,
+    pub time_zone: Option<String>,
+    pub country: String,
+    /// `importing` (in progress or interrupted), `done` or `failed`.
+    pub state: String,
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub imported: u64,
+    pub rejected: u64,
+}
+
+/// A line after parsing, before the checks that need the database.
+enum Parsed {
+    Blank,
+    Rejected(Reject),
+    Good(GoodLine),
+}
+
+struct GoodLine {
+    line: u64,
+    raw: String,
+    numbers: Vec<PhoneNumber>,
+    data: Vec<(String, String)>,
+    priority: Option<u32>,
+    agent: Option<String>,
+}
+
+struct Batch {
+    lines: Vec<Parsed>,
+    end_offset: u64,
+    end_hash: u64,
+    end_line: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Reads one line (up to and including `\n`) into `buf`, holding at most `MAX_LINE_BYTES`.
+/// Returns (bytes consumed, whether the line was cut).
+fn read_line<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    hash: &mut u64,
+) -> std::io::Result<(usize, bool)> {
+    buf.clear();
+    let mut consumed = 0;
+    let mut cut = false;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok((consumed, cut));
+        }
+        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..=i], true),
+            None => (avail, false),
+        };
+        let room = (MAX_LINE_BYTES + 2).saturating_sub(buf.len());
+        if chunk.len() > room {
+            cut = true;
+        }
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        *hash = fnv(*hash, chunk);
+        let n = chunk.len();
+        consumed += n;
+        r.consume(n);
+        if done {
+            return Ok((consumed, cut));
+        }
+    }
+}
+
+/// Splits on `;`, honouring double-quoted fields. `None` = a quote left open.
+pub fn split_fields(line: &str) -> Option<Vec<String>> {
+    let mut out = Vec::with_capacity(6);
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_quotes = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    cur.push('"');
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                cur.push(c);
+            }
+            continue;
+        }
+        match c {
+            ';' => {
+                out.push(std::mem::take(&mut cur));
+                at_start = true;
+                continue;
+            }
+            '"' if at_start && cur.trim().is_empty() => {
+                cur.clear();
+                in_quotes = true;
+            }
+            _ => cur.push(c),
+        }
+        at_start = false;
+    }
+    if in_quotes {
+        return None;
+    }
+    out.push(cur);
+    Some(out)
+}
+
+struct Parser<'a> {
+    campaign: &'a str,
+    country: &'a str,
+    cache: HashMap<String, std::result::Result<PhoneNumber, String>>,
+}
+
+impl Parser<'_> {
+    fn phone(&mut self, raw: &str) -> std::result::Result<PhoneNumber, String> {
+        if let Some(r) = self.cache.get(raw) {
+            return r.clone();
+        }
+        if self.cache.len() >= PHONE_CACHE_MAX {
+            self.cache.clear();
+        }
+        let r = PhoneNumber::parse(raw, self.country).map_err(|e| e.to_string());
+        self.cache.insert(raw.to_owned(), r.clone());
+        r
+    }
+
+    fn parse(&mut self, line_no: u64, bytes: &[u8], cut: bool) -> Parsed {
+        let reject = |reason, detail: String, raw: String| {
+            Parsed::Rejected(Reject {
+                line: line_no,
+                reason,
+                detail,
+                raw: truncate(raw),
+            })
+        };
+        if cut {
+            return reject(
+                RejectReason::LineTooLong,
+                format!("line longer than {MAX_LINE_BYTES} bytes"),
+                String::from_utf8_lossy(bytes).into_owned(),
+            );
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                return reject(
+                    RejectReason::InvalidUtf8,
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+                    String::from_utf8_lossy(bytes).into_owned(),
+                )
+            }
+        };
+        if text.trim().is_empty() {
+            return Parsed::Blank;
+        }
+        let raw = || text.to_owned();
+        let Some(fields) = split_fields(text) else {
+            return reject(
+                RejectReason::UnterminatedQuote,
+                "a quoted field is not closed".into(),
+                raw(),
+            );
+        };
+        if fields.len() < 4 {
+            return reject(
+                RejectReason::TooFewFields,
+                format!(
+                    "{} fields, expected campaign;number;data;alternatives[;priority[;agentphone]]",
+                    fields.len()
+                ),
+                raw(),
+            );
+        }
+        if fields.len() > 6 {
+            return reject(
+                RejectReason::TooManyFields,
+                format!("{} fields, at most 6 expected", fields.len()),
+                raw(),
+            );
+        }
+        let camp = fields[0].trim();
+        if camp != self.campaign {
+            return reject(
+                RejectReason::CampaignMismatch,
+                format!("campaign {camp:?}, the upload is for {:?}", self.campaign),
+                raw(),
+            );
+        }
+        let main = match self.phone(fields[1].trim()) {
+            Ok(n) => n,
+            Err(e) => return reject(RejectReason::InvalidNumber, e, raw()),
+        };
+        let mut data = Vec::new();
+        for pair in fields[2].split(':').filter(|p| !p.trim().is_empty()) {
+            let Some((k, v)) = pair.split_once('=') else {
+                return reject(
+                    RejectReason::BadData,
+                    format!("{pair:?} is not key=value"),
+                    raw(),
+                );
+            };
+            let k = k.trim();
+            if k.is_empty() {
+                return reject(
+                    RejectReason::BadData,
+                    format!("{pair:?} has an empty key"),
+                    raw(),
+                );
+            }
+            if pair.chars().any(char::is_control) {
+                return reject(
+                    RejectReason::BadData,
+                    format!("{pair:?} contains a control character"),
+                    raw(),
+                );
+            }
+            data.push((k.to_owned(), v.to_owned()));
+        }
+        let mut numbers = vec![main];
+        for alt in fields[3]
+            .split(':')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match self.phone(alt) {
+                Ok(n) => {
+                    if numbers.iter().any(|m| m.e164() == n.e164()) {
+                        return reject(
+                            RejectReason::NumberRepeatedInLine,
+                            format!("{} appears twice in the line", n.e164()),
+                            raw(),
+                        );
+                    }
+                    numbers.push(n);
+                }
+                Err(e) => return reject(RejectReason::InvalidAlternative, e, raw()),
+            }
+        }
+        let priority = match fields.get(4).map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => match p.parse::<u32>() {
+                Ok(v) if v > SCHEDULE_PRIORITY => Some(v),
+                Ok(v) => {
+                    return reject(
+                        RejectReason::BadPriority,
+                        format!("priority {v} is reserved for schedules; use 2 or more"),
+                        raw(),
+                    )
+                }
+                Err(_) => {
+                    return reject(
+                        RejectReason::BadPriority,
+                        format!("priority {p:?} is not a whole number"),
+                        raw(),
+                    )
+                }
+            },
+        };
+        let agent = match fields.get(5).map(|a| a.trim()).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => {
+                let ok = a.len() <= 64
+                    && a.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '/')
+                    });
+                if !ok {
+                    return reject(
+                        RejectReason::BadAgent,
+                        format!("agent {a:?} is not a valid agent or extension"),
+                        raw(),
+                    );
+                }
+                Some(a.to_owned())
+            }
+        };
+        Parsed::Good(GoodLine {
+            line: line_no,
+            raw: raw(),
+            numbers,
+            data,
+            priority,
+            agent,
+        })
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_RAW_KEPT {
+        let mut cut = MAX_RAW_KEPT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// Where an interrupted upload stopped.
+struct ResumePoint {
+    base_id: i64,
+    bytes: u64,
+    hash: u64,
+    lines: u64,
+    summary: ImportSummary,
+}
+
+impl SpoolStore {
+    /// Imports a base file. See the [module docs](crate::import) for the format and policies.
+    /// `progress` is called after every committed batch.
+    pub fn import_base<R: Read + Send>(
+        &mut self,
+        reader: R,
+        opts: &ImportOptions,
+        progress: &mut dyn FnMut(&ImportProgress),
+    ) -> Result<ImportSummary> {
+        if let Some(z) = &opts.time_zone {
+            if z.parse::<chrono_tz::Tz>().is_err() {
+                return Err(ImportError::UnknownTimeZone(z.clone()).into());
+            }
+        }
+        let (cid, camp) = records::campaign_row(&self.conn, &opts.campaign)?;
+        let country = opts
+            .country
+            .clone()
+            .unwrap_or_else(|| camp.default_country.clone());
+        if let Err(dialer_core::PhoneError::UnknownCountry(c)) =
+            PhoneNumber::parse("+12125550123", &country)
+        {
+            return Err(ImportError::UnknownCountry(c).into());
+        }
+        let resume = if opts.resume {
+            self.find_resume(cid, &opts.file_name)?
+        } else {
+            None
+        };
+        let (base_id, start_bytes, start_hash, start_line, mut summary) = match resume {
+            Some(r) => {
+                let mut s = r.summary;
+                s.resumed_at_line = Some(r.lines + 1);
+                (r.base_id, r.bytes, r.hash, r.lines, s)
+            }
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO base (campaign_id, file_name, user_name, time_zone, country, state,
+                             started_ms, prefix_hash)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'importing', ?6, ?7)",
+                    )?
+                    .execute(params![cid, opts.file_name, opts.user, opts.time_zone, country, ms(opts.now), FNV_OFFSET as i64])?;
+                let id = self.conn.last_insert_rowid();
+                (id, 0, FNV_OFFSET, 0, ImportSummary::default())
+            }
+        };
+        summary.base_id = id_from_sql(base_id)?;
+        let batch_lines = opts.batch_lines.max(1);
+        let conn = &mut self.conn;
+        let campaign_name = opts.campaign.as_str();
+
+        std::thread::scope(|scope| -> Result<ImportSummary> {
+            let (tx, rx) =
+                mpsc::sync_channel::<std::result::Result<Batch, StoreError>>(PIPELINE_DEPTH);
+            let country = country.as_str();
+            scope.spawn(move || {
+                let mut reader = BufReader::with_capacity(256 * 1024, reader);
+                let mut hash = FNV_OFFSET;
+                // Skip the committed prefix, checking it is the same file.
+                if start_bytes > 0 {
+                    let mut left = start_bytes;
+                    while left > 0 {
+                        let buf = match reader.fill_buf() {
+                            Ok(b) => b,
+                            Err(e) => {
+                                let _ = tx.send(Err(ImportError::Io {
+                                    line: start_line,
+                                    source: e,
+                                }
+                                .into()));
+                                return;
+                            }
+                        };
+                        if buf.is_empty() {
+                            break;
+                        }
+                        let n = buf.len().min(left as usize);
+                        hash = fnv(hash, &buf[..n]);
+                        reader.consume(n);
+                        left -= n as u64;
+                    }
+                    if left > 0 || hash != start_hash {
+                        let _ = tx.send(Err(ImportError::ResumeMismatch {
+                            base: base_id as u64,
+                            file: opts.file_name.clone(),
+                            bytes: start_bytes,
+                        }
+                        .into()));
+                        return;
+                    }
+                }
+                let mut parser = Parser {
+                    campaign: campaign_name,
+                    country,
+                    cache: HashMap::new(),
+                };
+                let mut offset = start_bytes;
+                let mut line_no = start_line;
+                let mut buf = Vec::with_capacity(256);
+                loop {
+                    let mut lines = Vec::with_capacity(batch_lines);
+                    let mut eof = false;
+                    while lines.len() < batch_lines {
+                        let (n, cut) = match read_line(&mut reader, &mut buf, &mut hash) {
+                            Ok(x) => x,
+                            Err(e) => {
+                                let _ = tx.send(Err(ImportError::Io {
+                                    line: line_no,
+                                    source: e,
+                                }
+                                .into()));
+                                return;
+                            }
+                        };
+                        if n == 0 {
+                            eof = true;
+                            break;
+                        }
+                        let at_start = offset == 0;
+                        offset += n as u64;
+                        line_no += 1;
+                        let mut body: &[u8] = &buf;
+                        if let Some(b) = body.strip_suffix(b"\n") {
+                            body = b;
+                        }
+                        if let Some(b) = body.strip_suffix(b"\r") {
+                            body = b;
+                        }
+                        if at_start {
+                            if let Some(b) = body.strip_prefix(b"\xEF\xBB\xBF") {
+                                body = b;
+                            }
+                        }
+                        lines.push(parser.parse(line_no, body, cut));
+                    }
+                    let batch = Batch {
+                        lines,
+                        end_offset: offset,
+                        end_hash: hash,
+                        end_line: line_no,
+                    };
+                    if tx.send(Ok(batch)).is_err() || eof {
+                        return;
+                    }
+                }
+            });
+
+            let mut ctx = WriteCtx {
+                campaign_id: cid,
+                campaign: campaign_name,
+                base_id,
+                time_zone: opts.time_zone.clone(),
+                now: opts.now,
+            };
+            for batch in rx {
+                let batch = batch?;
+                let bytes_read = batch.end_offset;
+                let t = conn.transaction()?;
+                ctx.write_batch(&t, batch, &mut summary)?;
+                t.commit()?;
+                progress(&ImportProgress {
+                    bytes_read,
+                    lines: summary.lines,
+                    imported: summary.imported,
+                    rejected: summary.rejected,
+                });
+            }
+            conn.prepare_cached("UPDATE base SET state = 'done', finished_ms = ?2 WHERE id = ?1")?
+                .execute(params![base_id, ms(opts.now)])?;
+            Ok(summary)
+        })
+    }
+
+    fn find_resume(&self, cid: i64, file_name: &str) -> Result<Option<ResumePoint>> {
+        let row: Option<(i64, i64, i64, i64, i64, i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, bytes_read, prefix_hash, lines_read, blank_lines, imported, rejected FROM base
+                 WHERE campaign_id = ?1 AND file_name = ?2 AND state = 'importing'
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![cid, file_name], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .optional()?;
+        let Some((id, bytes, hash, lines, blank, imported, rejected)) = row else {
+            return Ok(None);
+        };
+        let mut summary = ImportSummary {
+            base_id: id_from_sql(id)?,
+            lines: lines as u64,
+            blank_lines: blank as u64,
+            imported: imported as u64,
+            rejected: rejected as u64,
+            ..ImportSummary::default()
+        };
+        let mut st = self.conn.prepare_cached(
+            "SELECT reason, COUNT(*) FROM import_reject WHERE base_id = ?1 GROUP BY reason",
+        )?;
+        for row in st.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (reason, n) = row?;
+            if let Some(r) = RejectReason::from_code(&reason) {
+                summary.rejected_by_reason.insert(r, n as u64);
+            }
+        }
+        Ok(Some(ResumePoint {
+            base_id: id,
+            bytes: bytes as u64,
+            hash: hash as u64,
+            lines: lines as u64,
+            summary,
+        }))
+    }
+
+    /// Marks an interrupted upload failed, so the same file name starts afresh next time.
+    pub fn abandon_base(&mut self, base_id: u64, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE base SET state = 'failed', finished_ms = ?2 WHERE id = ?1 AND state = 'importing'")?
+            .execute(params![base_id as i64, ms(now)])?;
+        Ok(())
+    }
+
+    /// The interrupted upload of this file name into this campaign, if any.
+    pub fn unfinished_base(&self, campaign: &str, file_name: &str) -> Result<Option<BaseInfo>> {
+        let cid = records::campaign_id(&self.conn, campaign)?;
+        match self.find_resume(cid, file_name)? {
+            Some(r) => self.base(id_from_sql(r.base_id)?),
+            None => Ok(None),
+        }
+    }
+
+    /// An upload's record.
+    pub fn base(&self, base_id: u64) -> Result<Option<BaseInfo>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT b.id, c.name, b.file_name, b.user_name, b.time_zone, b.country, b.state,
+                     b.lines_read, b.blank_lines, b.imported, b.rejected
+                 FROM base b JOIN campaign c ON c.id = b.campaign_id WHERE b.id = ?1",
+            )?
+            .query_row([base_id as i64], |r| {
+                Ok(BaseInfo {
+                    id: r.get::<_, i64>(0)? as u64,
+                    campaign: r.get(1)?,
+                    file_name: r.get(2)?,
+                    user: r.get(3)?,
+                    time_zone: r.get(4)?,
+                    country: r.get(5)?,
+                    state: r.get(6)?,
+                    lines: r.get::<_, i64>(7)? as u64,
+                    blank_lines: r.get::<_, i64>(8)? as u64,
+                    imported: r.get::<_, i64>(9)? as u64,
+                    rejected: r.get::<_, i64>(10)? as u64,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Calls `f` with each rejected line of an upload, in line order (streamed).
+    pub fn for_each_reject(
+        &self,
+        base_id: u64,
+        f: &mut dyn FnMut(Reject) -> Result<()>,
+    ) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT line_no, reason, detail, raw FROM import_reject WHERE base_id = ?1 ORDER BY line_no")?;
+        let mut rows = st.query([base_id as i64])?;
+        while let Some(r) = rows.next()? {
+            let reason: String = r.get(1)?;
+            f(Reject {
+                line: r.get::<_, i64>(0)? as u64,
+                reason: RejectReason::from_code(&reason)
+                    .ok_or_else(|| StoreError::Corrupt(format!("reject reason {reason:?}")))?,
+                detail: r.get(2)?,
+                raw: r.get(3)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every rejected line of an upload, in line order.
+    pub fn rejects(&self, base_id: u64) -> Result<Vec<Reject>> {
+        let mut out = Vec::new();
+        self.for_each_reject(base_id, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+struct WriteCtx<'a> {
+    campaign_id: i64,
+    campaign: &'a str,
+    base_id: i64,
+    time_zone: Option<String>,
+    now: DateTime<Utc>,
+}
+
+impl WriteCtx<'_> {
+    fn write_batch(
+        &mut self,
+        conn: &Connection,
+        batch: Batch,
+        summary: &mut ImportSummary,
+    ) -> Result<()> {
+        // An empty blacklist (the common case) needs no lookups.
+        let any_blacklist: bool = conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM blacklist)")?
+            .query_row([], |r| r.get(0))?;
+        for parsed in batch.lines {
+            summary.lines += 1;
+            let good = match parsed {
+                Parsed::Blank => {
+                    summary.blank_lines += 1;
+                    continue;
+                }
+                Parsed::Rejected(r) => {
+                    store_reject(conn, self.base_id, &r, summary)?;
+                    continue;
+                }
+                Parsed::Good(g) => g,
+            };
+            if let Some(r) = self.db_check(conn, &good, any_blacklist)? {
+                store_reject(conn, self.base_id, &r, summary)?;
+                continue;
+            }
+            let (main, alts) = good
+                .numbers
+                .split_first()
+                .expect("a good line has its main number");
+            let mut rec = SpoolRecord::new(
+                RecordId(0),
+                CampaignId(self.campaign.to_owned()),
+                main.clone(),
+                alts.to_vec(),
+                self.now,
+            );
+            rec.data = good.data;
+            if let Some(p) = good.priority {
+                rec.priority = p;
+            }
+            rec.owner_agent = good.agent.map(AgentId);
+            rec.time_zone = self.time_zone.clone();
+            rec.base_id = Some(self.base_id as u64);
+            insert_record(
+                conn,
+                self.campaign_id,
+                &rec,
+                Some(self.base_id),
+                Provenance {
+                    origin: Origin::Import,
+                    source_line: Some(good.line),
+                },
+            )?;
+            summary.imported += 1;
+        }
+        conn.prepare_cached(
+            "UPDATE base SET lines_read = ?2, blank_lines = ?3, imported = ?4, rejected = ?5,
+                 bytes_read = ?6, prefix_hash = ?7 WHERE id = ?1",
+        )?
+        .execute(params![
+            self.base_id,
+            batch.end_line as i64,
+            summary.blank_lines as i64,
+            summary.imported as i64,
+            summary.rejected as i64,
+            batch.end_offset as i64,
+            batch.end_hash as i64
+        ])?;
+        debug_assert_eq!(summary.lines, batch.end_line);
+        Ok(())
+    }
+
+    fn db_check(
+        &self,
+        conn: &Connection,
+        g: &GoodLine,
+        any_blacklist: bool,
+    ) -> Result<Option<Reject>> {
+        let reject = |reason, detail| {
+            Some(Reject {
+                line: g.line,
+                reason,
+                detail,
+                raw: truncate(g.raw.clone()),
+            })
+        };
+        for n in &g.numbers {
+            if any_blacklist && is_blacklisted(conn, n.e164(), self.campaign, self.now)? {
+                return Ok(reject(
+                    RejectReason::Blacklisted,
+                    format!("{} is on the do-not-call list", n.e164()),
+                ));
+            }
+            // The common case (no duplicate) reads only the destination index.
+            let Some(rid) = records::live_record_with_number(conn, self.campaign_id, n.e164())?
+            else {
+                continue;
+            };
+            let (base, line): (Option<i64>, Option<i64>) = conn
+                .prepare_cached("SELECT base_id, source_line FROM record WHERE id = ?1")?
+                .query_row([rid.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            {
+                return Ok(if base == Some(self.base_id) {
+                    reject(
+                        RejectReason::DuplicateInFile,
+                        format!(
+                            "{} already on line {} (record {rid})",
+                            n.e164(),
+                            line.unwrap_or(0)
+                        ),
+                    )
+                } else {
+                    reject(
+                        RejectReason::DuplicateInSpool,
+                        format!("{} already in the spool (record {rid})", n.e164()),
+                    )
+                });
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn store_reject(
+    conn: &Connection,
+    base_id: i64,
+    r: &Reject,
+    summary: &mut ImportSummary,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO import_reject (base_id, line_no, reason, detail, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![base_id, r.line as i64, r.reason.code(), r.detail, r.raw])?;
+    summary.rejected += 1;
+    *summary.rejected_by_reason.entry(r.reason).or_insert(0) += 1;
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The attempt ledger and the core's store updates.
+//!
+//! An attempt row is written (and committed) by `StoreUpdate::AttemptStarted` before the
+//! driver lets the Originate leave, and closed by `StoreUpdate::AttemptEnded`. Each of the two
+//! also moves the record with the core's own rules (`begin_attempt` / `finish_attempt`) in the
+//! same transaction, so the record and the ledger agree after every commit even if the
+//! engine's following `StoreUpdate::Record` snapshot never arrives (crash). When the snapshot
+//! does arrive it simply overwrites the record with the engine's view.
+//!
+//! After a crash, [`SpoolStore::reconcile`] closes every attempt without an outcome as
+//! `unknown` and reschedules its record after a safety delay: the call may have reached the
+//! callee, so it is neither redialed at once nor forgotten.
+
+use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
+use crate::error::{Result, StoreError};
+use crate::records::{self, load_record, update_record};
+use crate::store::SpoolStore;
+use chrono::{DateTime, Duration, Utc};
+use dialer_core::rules::next_step::{begin_attempt, finish_attempt};
+use dialer_core::{CallId, CallOutcome, RecordId, RecordStatus, StoreUpdate};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// The shortest delay before a record whose call was lost in a crash may be dialed again,
+/// whatever the campaign's `retry.unknown_s` says.
+pub const MIN_RECONCILE_DELAY_S: i64 = 300;
+
+/// What [`SpoolStore::reconcile`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Attempts that had no outcome, now closed as `unknown`.
+    pub attempts_closed: Vec<CallId>,
+    /// Records moved out of "in flight" (or held back) after a safety delay.
+    pub records_rescheduled: Vec<RecordId>,
+}
+
+/// One row of the attempt ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub call: CallId,
+    pub campaign: String,
+    pub record: RecordId,
+    pub e164: String,
+    pub agent: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub outcome: Option<CallOutcome>,
+    /// Closed by reconciliation after a crash, not by a report from the backend.
+    pub reconciled: bool,
+}
+
+impl SpoolStore {
+    /// Applies one output of the core in one transaction.
+    pub fn apply(&mut self, update: &StoreUpdate) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        apply_in(&tx, update)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies several outputs in one transaction (all or none).
+    pub fn apply_all<'a>(
+        &mut self,
+        updates: impl IntoIterator<Item = &'a StoreUpdate>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for u in updates {
+            apply_in(&tx, u)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Closes the attempts a crash left open and makes their records consistent with the
+    /// ledger. Run by [`SpoolStore::open`]; safe to run again (it finds nothing to do).
+    pub fn reconcile(&mut self, now: DateTime<Utc>) -> Result<ReconcileReport> {
+        let tx = self.conn.transaction()?;
+        let report = reconcile_in(&tx, now)?;
+        tx.commit()?;
+        if !report.attempts_closed.is_empty() || !report.records_rescheduled.is_empty() {
+            tracing::warn!(
+                attempts = report.attempts_closed.len(),
+                records = report.records_rescheduled.len(),
+                "reconciled attempts left open by a crash"
+            );
+        }
+        Ok(report)
+    }
+
+    /// A ledger row.
+    pub fn attempt(&self, call: CallId) -> Result<AttemptRow> {
+        let id = id_to_sql("call id", call.0)?;
+        self.conn
+            .prepare_cached(&format!("{ATTEMPT_SELECT} WHERE a.call_id = ?1"))?
+            .query_row([id], map_attempt)
+            .optional()?
+            .ok_or(StoreError::UnknownAttempt(call))?
+    }
+
+    /// Every ledger row of a campaign, oldest call first.
+    pub fn attempts(&self, campaign: &str) -> Result<Vec<AttemptRow>> {
+        let cid = records::campaign_id(&self.conn, campaign)?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "{ATTEMPT_SELECT} WHERE a.campaign_id = ?1 ORDER BY a.call_id"
+        ))?;
+        let rows: Vec<_> = st
+            .query_map([cid], map_attempt)?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// The largest call id in the ledger, so a restarted engine mints fresh ones.
+    pub fn max_call_id(&self) -> Result<Option<CallId>> {
+        let v: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MAX(call_id) FROM attempt")?
+            .query_row([], |r| r.get(0))?;
+        v.map(|v| id_from_sql(v).map(CallId)).transpose()
+    }
+}
+
+const ATTEMPT_SELECT: &str = "SELECT a.call_id, c.name, a.record_id, a.e164, a.agent, a.started_ms, \
+    a.ended_ms, a.outcome, a.talk_s, a.reconciled FROM attempt a JOIN campaign c ON c.id = a.campaign_id";
+
+fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
+    let call: i64 = r.get(0)?;
+    let campaign: String = r.get(1)?;
+    let record: i64 = r.get(2)?;
+    let e164: String = r.get(3)?;
+    let agent: Option<String> = r.get(4)?;
+    let started: i64 = r.get(5)?;
+    let ended: Option<i64> = r.get(6)?;
+    let outcome: Option<String> = r.get(7)?;
+    let talk: Option<i64> = r.get(8)?;
+    let reconciled: i64 = r.get(9)?;
+    Ok((|| {
+        Ok(AttemptRow {
+            call: CallId(id_from_sql(call)?),
+            campaign,
+            record: RecordId(id_from_sql(record)?),
+            e164,
+            agent,
+            started_at: from_ms(started)?,
+            ended_at: ended.map(from_ms).transpose()?,
+            outcome: outcome
+                .map(|o| codes::parse_outcome(&o, talk.and_then(|t| u32::try_from(t).ok())))
+                .transpose()?,
+            reconciled: reconciled != 0,
+        })
+    })())
+}
+
+pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
+    match update {
+        StoreUpdate::AttemptStarted {
+            call,
+            campaign,
+            record,
+            number,
+            agent,
+            at,
+        } => {
+            let (cid, camp) = records::campaign_row(conn, &campaign.0)?;
+            let call_sql = id_to_sql("call id", call.0)?;
+            let exists: bool = conn
+                .prepare_cached("SELECT EXISTS(SELECT 1 FROM attempt WHERE call_id = ?1)")?
+                .query_row([call_sql], |r| r.get(0))?;
+            if exists {
+                return Err(StoreError::DuplicateAttempt(*call));
+            }
+            let mut rec = load_record(conn, record)?;
+            match &rec.status {
+                RecordStatus::Pending => {
+                    begin_attempt(&mut rec, &camp, *call, *at);
+                    update_record(conn, &rec)?;
+                }
+                RecordStatus::InFlight { call: c } if c == call => {}
+                RecordStatus::InFlight { .. } => {
+                    return Err(StoreError::RecordInFlight(record.clone()))
+                }
+                RecordStatus::Finished { .. } => {
+                    return Err(StoreError::InvalidRecord {
+                        record: record.clone(),
+                        problem: format!("{call} started on a finished record"),
+                    })
+                }
+            }
+            conn.prepare_cached(
+                "INSERT INTO attempt (call_id, campaign_id, record_id, e164, dial, agent, started_ms,
+                     progress)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'placing')",
+            )?
+            .execute(params![
+                call_sql,
+                cid,
+                id_to_sql("record id", record.0)?,
+                number.e164(),
+                number.dial_string(),
+                agent.as_ref().map(|a| a.0.as_str()),
+                ms(*at)
+            ])?;
+        }
+        StoreUpdate::AttemptEnded {
+            call,
+            record,
+            outcome,
+            at,
+        } => {
+            let call_sql = id_to_sql("call id", call.0)?;
+            let row: Option<(i64, Option<String>)> = conn
+                .prepare_cached("SELECT record_id, outcome FROM attempt WHERE call_id = ?1")?
+                .query_row([call_sql], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((rid, old)) = row else {
+                return Err(StoreError::UnknownAttempt(*call));
+            };
+            if id_from_sql(rid)? != record.0 {
+                return Err(StoreError::InvalidRecord {
+                    record: record.clone(),
+                    problem: format!("{call} belongs to record {rid}"),
+                });
+            }
+            if let Some(old) = old {
+                // Replayed after a restart: the same outcome is a no-op, another is a conflict.
+                if old == codes::outcome(outcome) {
+                    return Ok(());
+                }
+                return Err(StoreError::InvalidRecord {
+                    record: record.clone(),
+                    problem: format!("{call} already ended as {old}"),
+                });
+            }
+            conn.prepare_cached(
+                "UPDATE attempt SET outcome = ?2, ended_ms = ?3, talk_s = ?4, progress = 'ended'
+                 WHERE call_id = ?1",
+            )?
+            .execute(params![
+                call_sql,
+                codes::outcome(outcome),
+                ms(*at),
+                codes::talk_s(outcome).map(i64::from)
+            ])?;
+            let mut rec = load_record(conn, record)?;
+            if rec.status == (RecordStatus::InFlight { call: *call }) {
+                let (_, camp) = records::campaign_row(conn, &rec.campaign.0)?;
+                finish_attempt(&mut rec, &camp, *outcome, *at);
+                update_record(conn, &rec)?;
+            }
+        }
+        StoreUpdate::Record(rec) => update_record(conn, rec)?,
+        // The update carries no time; `added_ms` is informational, the wall clock will do.
+        StoreUpdate::BlacklistAdded(entry) => {
+            crate::ops::blacklist_upsert(conn, entry, Utc::now())?
+        }
+    }
+    Ok(())
+}
+
+fn hold_back(rec: &mut dialer_core::SpoolRecord, until: DateTime<Utc>) {
+    if rec.status == RecordStatus::Pending && rec.next_eligible_at.is_none_or(|t| t < until) {
+        rec.next_eligible_at = Some(until);
+    }
+}
+
+fn reconcile_in(conn: &Connection, now: DateTime<Utc>) -> Result<ReconcileReport> {
+    let mut report = ReconcileReport::default();
+    let open: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT call_id, record_id FROM attempt WHERE outcome IS NULL ORDER BY call_id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (call_sql, rid) in open {
+        let call = CallId(id_from_sql(call_sql)?);
+        conn.prepare_cached(
+            "UPDATE attempt SET outcome = 'unknown', ended_ms = ?2, progress = 'ended',
+                 reconciled = 1 WHERE call_id = ?1",
+        )?
+        .execute(params![call_sql, ms(now)])?;
+        report.attempts_closed.push(call);
+        let rid = RecordId(id_from_sql(rid)?);
+        let mut rec = load_record(conn, &rid)?;
+        let (_, camp) = records::campaign_row(conn, &rec.campaign.0)?;
+        let delay = i64::from(camp.retry.unknown_s).max(MIN_RECONCILE_DELAY_S);
+        if rec.status == (RecordStatus::InFlight { call }) {
+            finish_attempt(&mut rec, &camp, CallOutcome::Unknown, now);
+        }
+        hold_back(&mut rec, now + Duration::seconds(delay));
+        update_record(conn, &rec)?;
+        report.records_rescheduled.push(rid);
+    }
+    // Records left in flight whose ledger row is closed (or missing): finish them from the
+    // ledger, or as unknown.
+    let stuck: Vec<(i64, i64)> = conn
+        .prepare_cached("SELECT id, call_id FROM record WHERE status = 'in_flight'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (rid, call_sql) in stuck {
+        let rid = RecordId(id_from_sql(rid)?);
+        let call = CallId(id_from_sql(call_sql)?);
+        let mut rec = load_record(conn, &rid)?;
+        let (cid, camp) = records::campaign_row(conn, &rec.campaign.0)?;
+        let ended: Option<(String, Option<i64>, i64)> = conn
+            .prepare_cached("SELECT outcome, talk_s, ended_ms FROM attempt WHERE call_id = ?1")?
+            .query_row([call_sql], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        match ended {
+            Some((o, talk, at)) => {
+                let outcome = codes::parse_outcome(&o, talk.and_then(|t| u32::try_from(t).ok()))?;
+                finish_attempt(&mut rec, &camp, outcome, from_ms(at)?);
+            }
+            None => {
+                let number = rec.number_to_dial().cloned();
+                let (e164, dial) = number
+                    .as_ref()
+                    .map_or(("", ""), |n| (n.e164(), n.dial_string()));
+                conn.prepare_cached(
+                    "INSERT INTO attempt (call_id, campaign_id, record_id, e164, dial, started_ms,
+                         progress, ended_ms, outcome, reconciled)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'ended', ?6, 'unknown', 1)",
+                )?
+                .execute(params![
+                    call_sql,
+                    cid,
+                    id_to_sql("record id", rid.0)?,
+                    e164,
+                    dial,
+                    ms(now)
+                ])?;
+                report.attempts_closed.push(call);
+                finish_attempt(&mut rec, &camp, CallOutcome::Unknown, now);
+                let delay = i64::from(camp.retry.unknown_s).max(MIN_RECONCILE_DELAY_S);
+                hold_back(&mut rec, now + Duration::seconds(delay));
+            }
+        }
+        update_record(conn, &rec)?;
+        report.records_rescheduled.push(rid);
+    }
+    Ok(report)
+}

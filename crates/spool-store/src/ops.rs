@@ -1,0 +1,578 @@
+//! Operations the seed APIs describe: respool, schedule call, dialer task, remove contact,
+//! remove schedules, blacklist maintenance, dispositions.
+
+use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
+use crate::error::{Result, StoreError};
+use crate::records::{self, insert_record, load_record, update_record, Origin, Provenance};
+use crate::store::SpoolStore;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use dialer_core::rules::disposition;
+use dialer_core::{
+    AgentId, Blacklist, BlacklistEntry, BlacklistScope, CampaignId, Disposition, FinishReason,
+    PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleId, ScheduleWhen, SpoolRecord, TaskId,
+    TaskKind, TaskTiming, SCHEDULE_PRIORITY,
+};
+use rusqlite::{params, Connection};
+
+/// A record to put into the spool (uContact Respool / ScheduleDialerCall / DialerTask body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    pub campaign: CampaignId,
+    /// Main number first, then the alternatives.
+    pub numbers: Vec<PhoneNumber>,
+    pub data: Vec<(String, String)>,
+    /// `None` = 2, the first priority open to normal records.
+    pub priority: Option<u32>,
+    pub owner_agent: Option<AgentId>,
+    pub contact_id: Option<String>,
+    /// Callee's IANA zone; `None` = the campaign's.
+    pub time_zone: Option<String>,
+}
+
+impl NewRecord {
+    /// A record with just numbers (main first).
+    pub fn new(campaign: impl Into<String>, numbers: Vec<PhoneNumber>) -> NewRecord {
+        NewRecord {
+            campaign: CampaignId(campaign.into()),
+            numbers,
+            data: Vec::new(),
+            priority: None,
+            owner_agent: None,
+            contact_id: None,
+            time_zone: None,
+        }
+    }
+
+    fn to_record(&self, now: DateTime<Utc>) -> Result<SpoolRecord> {
+        let (main, alts) = self
+            .numbers
+            .split_first()
+            .ok_or_else(|| StoreError::InvalidRecord {
+                record: RecordId(0),
+                problem: "a record needs at least one number".into(),
+            })?;
+        let mut rec = SpoolRecord::new(
+            RecordId(0),
+            self.campaign.clone(),
+            main.clone(),
+            alts.to_vec(),
+            now,
+        );
+        rec.data = self.data.clone();
+        if let Some(p) = self.priority {
+            if p <= SCHEDULE_PRIORITY {
+                return Err(StoreError::ReservedPriority(p));
+            }
+            rec.priority = p;
+        }
+        rec.owner_agent = self.owner_agent.clone();
+        rec.contact_id = self.contact_id.clone();
+        rec.time_zone = self.time_zone.clone();
+        Ok(rec)
+    }
+}
+
+/// Refuses numbers repeated in the list or already live in the campaign's spool (other than
+/// on `except`).
+fn check_numbers_free(
+    conn: &Connection,
+    campaign_id: i64,
+    campaign: &str,
+    numbers: impl IntoIterator<Item = impl AsRef<str>>,
+    except: Option<&RecordId>,
+) -> Result<()> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut st = conn.prepare_cached(
+        "SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 ORDER BY record_id",
+    )?;
+    for n in numbers {
+        let n = n.as_ref();
+        if seen.iter().any(|s| s == n) {
+            return Err(StoreError::DuplicateDestination {
+                campaign: campaign.to_owned(),
+                number: n.to_owned(),
+                record: except.cloned().unwrap_or(RecordId(0)),
+            });
+        }
+        seen.push(n.to_owned());
+        let owners: Vec<i64> = st
+            .query_map(params![campaign_id, n], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for o in owners {
+            let o = RecordId(id_from_sql(o)?);
+            if Some(&o) != except {
+                return Err(StoreError::DuplicateDestination {
+                    campaign: campaign.to_owned(),
+                    number: n.to_owned(),
+                    record: o,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn naive_start(when: &ScheduleWhen) -> NaiveDateTime {
+    match when {
+        ScheduleWhen::At { at } => at.naive_utc(),
+        ScheduleWhen::Range {
+            start_date,
+            start_time,
+            ..
+        } => start_date.and_time(*start_time),
+    }
+}
+
+impl SpoolStore {
+    /// Puts a new record into the spool (uContact Respool). Never spools a destination that
+    /// is already live in the campaign: any of its numbers on a pending or in-flight record
+    /// is refused with [`StoreError::DuplicateDestination`].
+    pub fn respool(&mut self, new: &NewRecord, now: DateTime<Utc>) -> Result<RecordId> {
+        let tx = self.conn.transaction()?;
+        let cid = records::campaign_id(&tx, &new.campaign.0)?;
+        let rec = new.to_record(now)?;
+        check_numbers_free(
+            &tx,
+            cid,
+            &new.campaign.0,
+            new.numbers.iter().map(|n| n.e164()),
+            None,
+        )?;
+        let id = insert_record(
+            &tx,
+            cid,
+            &rec,
+            None,
+            Provenance {
+                origin: Origin::Respool,
+                source_line: None,
+            },
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Schedules a callback to `new.numbers[0]` (uContact ScheduleDialerCall with an exact
+    /// `At`, ECCP schedulecall with a `Range`). If a live record of the campaign already has
+    /// that number, the schedule is put on it (replacing an older one); otherwise a record is
+    /// created from `new`. The same number at the same time twice is refused
+    /// ([`StoreError::DuplicateSchedule`], ECCP 417).
+    pub fn schedule_call(
+        &mut self,
+        new: &NewRecord,
+        when: ScheduleWhen,
+        agent: Option<AgentId>,
+        new_phone: Option<PhoneNumber>,
+        now: DateTime<Utc>,
+    ) -> Result<(RecordId, ScheduleId)> {
+        let tx = self.conn.transaction()?;
+        let (cid, camp) = records::campaign_row(&tx, &new.campaign.0)?;
+        if let ScheduleWhen::Range {
+            start_date,
+            end_date,
+            start_time,
+            end_time,
+        } = &when
+        {
+            if start_date > end_date {
+                return Err(StoreError::InvalidSchedule(format!(
+                    "date_end {end_date} before date_init {start_date}"
+                )));
+            }
+            if start_time >= end_time {
+                return Err(StoreError::InvalidSchedule(format!(
+                    "time_end {end_time} not after time_init {start_time}"
+                )));
+            }
+            let today = now.with_timezone(&camp.tz()).date_naive();
+            if *start_date < today {
+                return Err(StoreError::InvalidSchedule(format!(
+                    "date_init {start_date} before current date {today}"
+                )));
+            }
+        }
+        let main = new
+            .numbers
+            .first()
+            .ok_or_else(|| StoreError::InvalidSchedule("no number to call back".into()))?;
+        let sid = records::next_schedule_id(&tx)?;
+        let schedule = Schedule {
+            id: sid.clone(),
+            when,
+            agent,
+            number: new_phone,
+        };
+        let rid = match records::live_record_with_number(&tx, cid, main.e164())? {
+            Some(rid) => {
+                let mut rec = load_record(&tx, &rid)?;
+                if matches!(rec.status, RecordStatus::InFlight { .. }) {
+                    return Err(StoreError::RecordInFlight(rid));
+                }
+                if rec
+                    .schedule
+                    .as_ref()
+                    .is_some_and(|s| s.when == schedule.when)
+                {
+                    return Err(StoreError::DuplicateSchedule {
+                        number: main.e164().to_owned(),
+                        record: rid,
+                    });
+                }
+                rec.schedule = Some(schedule);
+                update_record(&tx, &rec)?;
+                rid
+            }
+            None => {
+                check_numbers_free(
+                    &tx,
+                    cid,
+                    &new.campaign.0,
+                    new.numbers.iter().map(|n| n.e164()),
+                    None,
+                )?;
+                let mut rec = new.to_record(now)?;
+                rec.schedule = Some(schedule);
+                insert_record(
+                    &tx,
+                    cid,
+                    &rec,
+                    None,
+                    Provenance {
+                        origin: Origin::Schedule,
+                        source_line: None,
+                    },
+                )?
+            }
+        };
+        tx.commit()?;
+        Ok((rid, sid))
+    }
+
+    /// Adds a dialer task (uContact DialerTask): `timing` At = `calldate` set, WhenFree =
+    /// `calldate` null; `kind` from the `automatic` / `bulk` flags. Attached to the live record
+    /// holding `new.numbers[0]` (replacing its task), or to a new record.
+    pub fn add_task(
+        &mut self,
+        new: &NewRecord,
+        timing: TaskTiming,
+        kind: TaskKind,
+        now: DateTime<Utc>,
+    ) -> Result<(RecordId, TaskId)> {
+        let tx = self.conn.transaction()?;
+        let cid = records::campaign_id(&tx, &new.campaign.0)?;
+        let main = new
+            .numbers
+            .first()
+            .ok_or_else(|| StoreError::InvalidRecord {
+                record: RecordId(0),
+                problem: "a dialer task needs a number".into(),
+            })?;
+        let tid = records::next_task_id(&tx)?;
+        let task = dialer_core::DialerTask {
+            id: tid.clone(),
+            timing,
+            kind,
+        };
+        let rid = match records::live_record_with_number(&tx, cid, main.e164())? {
+            Some(rid) => {
+                let mut rec = load_record(&tx, &rid)?;
+                if matches!(rec.status, RecordStatus::InFlight { .. }) {
+                    return Err(StoreError::RecordInFlight(rid));
+                }
+                rec.task = Some(task);
+                update_record(&tx, &rec)?;
+                rid
+            }
+            None => {
+                check_numbers_free(
+                    &tx,
+                    cid,
+                    &new.campaign.0,
+                    new.numbers.iter().map(|n| n.e164()),
+                    None,
+                )?;
+                let mut rec = new.to_record(now)?;
+                rec.task = Some(task);
+                insert_record(
+                    &tx,
+                    cid,
+                    &rec,
+                    None,
+                    Provenance {
+                        origin: Origin::Task,
+                        source_line: None,
+                    },
+                )?
+            }
+        };
+        tx.commit()?;
+        Ok((rid, tid))
+    }
+
+    /// Takes every live record of the campaign holding `e164` out of the spool (uContact
+    /// RemoveContact): finished as `removed`, schedule and task dropped. Refused while a call
+    /// is in flight on one of them (nothing changes then).
+    pub fn remove_contact(&mut self, campaign: &str, e164: &str) -> Result<Vec<RecordId>> {
+        let tx = self.conn.transaction()?;
+        let cid = records::campaign_id(&tx, campaign)?;
+        let ids = live_records_with_number(&tx, cid, e164)?;
+        let mut recs = Vec::new();
+        for id in &ids {
+            let rec = load_record(&tx, id)?;
+            if matches!(rec.status, RecordStatus::InFlight { .. }) {
+                return Err(StoreError::RecordInFlight(id.clone()));
+            }
+            recs.push(rec);
+        }
+        for mut rec in recs {
+            rec.status = RecordStatus::Finished {
+                reason: FinishReason::Removed,
+            };
+            rec.schedule = None;
+            rec.task = None;
+            rec.next_eligible_at = None;
+            update_record(&tx, &rec)?;
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Drops the schedules of `e164` in the campaign whose time falls in `[from, to]`
+    /// (uContact RemoveScheduleDialerCall). An exact schedule is matched by its moment; a
+    /// range schedule by its first day and start time read as UTC. A record that existed only
+    /// for its callback (created by [`SpoolStore::schedule_call`]) is finished as `removed`;
+    /// any other record stays in the spool without the schedule. Returns how many schedules
+    /// were dropped.
+    pub fn remove_schedules(
+        &mut self,
+        campaign: &str,
+        e164: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let cid = records::campaign_id(&tx, campaign)?;
+        let mut removed = 0;
+        for id in live_records_with_number(&tx, cid, e164)? {
+            let mut rec = load_record(&tx, &id)?;
+            let Some(s) = &rec.schedule else { continue };
+            let start = naive_start(&s.when);
+            if start < from.naive_utc() || start > to.naive_utc() {
+                continue;
+            }
+            if matches!(rec.status, RecordStatus::InFlight { .. }) {
+                return Err(StoreError::RecordInFlight(id));
+            }
+            let origin: String = tx
+                .prepare_cached("SELECT origin FROM record WHERE id = ?1")?
+                .query_row([id_to_sql("record id", id.0)?], |r| r.get(0))?;
+            rec.schedule = None;
+            if origin == Origin::Schedule.code() {
+                rec.status = RecordStatus::Finished {
+                    reason: FinishReason::Removed,
+                };
+                rec.task = None;
+                rec.next_eligible_at = None;
+            }
+            update_record(&tx, &rec)?;
+            removed += 1;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Applies an agent's or operator's disposition with the core's rules, in one
+    /// transaction with its blacklist effect. A respool to numbers live on another record of
+    /// the campaign is refused.
+    pub fn apply_disposition(
+        &mut self,
+        record: &RecordId,
+        d: &Disposition,
+        now: DateTime<Utc>,
+    ) -> Result<SpoolRecord> {
+        let tx = self.conn.transaction()?;
+        let mut rec = load_record(&tx, record)?;
+        let (_, camp) = records::campaign_row(&tx, &rec.campaign.0)?;
+        let mut d = d.clone();
+        if let Disposition::Schedule { schedule, .. } = &mut d {
+            if schedule.id.0 == 0 {
+                schedule.id = records::next_schedule_id(&tx)?;
+            }
+        }
+        let effect =
+            disposition::apply(&mut rec, &camp, &d, now).map_err(|e| StoreError::Disposition {
+                record: record.clone(),
+                source: e,
+            })?;
+        if !rec.is_finished() {
+            let cid = records::campaign_id(&tx, &rec.campaign.0)?;
+            check_numbers_free(
+                &tx,
+                cid,
+                &rec.campaign.0,
+                rec.numbers.iter().map(|s| s.number.e164()),
+                Some(record),
+            )?;
+        }
+        update_record(&tx, &rec)?;
+        if let Some(entry) = &effect.blacklist {
+            blacklist_upsert(&tx, entry, now)?;
+        }
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    /// Adds a do-not-call entry (uContact addblack). As in the core's `Blacklist::add`,
+    /// adding never shortens a block: re-adding keeps the later expiry, no expiry wins; use
+    /// [`SpoolStore::blacklist_remove`] to lift one.
+    pub fn blacklist_add(&mut self, entry: &BlacklistEntry, now: DateTime<Utc>) -> Result<()> {
+        blacklist_upsert(&self.conn, entry, now)
+    }
+
+    /// Adds many entries in one transaction (uContact addblackbulk): all or none.
+    pub fn blacklist_add_bulk(
+        &mut self,
+        entries: &[BlacklistEntry],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        for e in entries {
+            blacklist_upsert(&tx, e, now)?;
+        }
+        tx.commit()?;
+        Ok(entries.len())
+    }
+
+    /// Removes the entries of a number in a scope, every direction (uContact deleteblack).
+    pub fn blacklist_remove(&mut self, e164: &str, scope: &BlacklistScope) -> Result<usize> {
+        blacklist_delete(&self.conn, e164, scope)
+    }
+
+    /// Removes many in one transaction (uContact deleteblackbulk); returns entries removed.
+    pub fn blacklist_remove_bulk(&mut self, items: &[(String, BlacklistScope)]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for (num, scope) in items {
+            n += blacklist_delete(&tx, num, scope)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Deletes entries whose expiry is at or before `now`; returns how many.
+    pub fn blacklist_purge_expired(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM blacklist WHERE expires_ms IS NOT NULL AND expires_ms <= ?1",
+            )?
+            .execute([ms(now)])?)
+    }
+
+    /// The entries in force at `now`, for the core.
+    pub fn blacklist(&self, now: DateTime<Utc>) -> Result<Blacklist> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT e164, scope, direction, expires_ms FROM blacklist
+             WHERE expires_ms IS NULL OR expires_ms > ?1",
+        )?;
+        let rows: Vec<(String, String, String, Option<i64>)> = st
+            .query_map([ms(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut b = Blacklist::default();
+        for (number, scope, dir, exp) in rows {
+            b.add(BlacklistEntry {
+                number,
+                scope: scope_from_sql(scope),
+                expires_at: exp.map(from_ms).transpose()?,
+                direction: codes::parse_direction(&dir)?,
+            });
+        }
+        Ok(b)
+    }
+
+    /// Whether `campaign` may not dial `e164` at `now`.
+    pub fn is_blacklisted(&self, e164: &str, campaign: &str, now: DateTime<Utc>) -> Result<bool> {
+        is_blacklisted(&self.conn, e164, campaign, now)
+    }
+}
+
+pub(crate) fn is_blacklisted(
+    conn: &Connection,
+    e164: &str,
+    campaign: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM blacklist WHERE e164 = ?1 AND scope IN ('*', ?2)
+                 AND direction IN ('O', 'B') AND (expires_ms IS NULL OR expires_ms > ?3))",
+        )?
+        .query_row(params![e164, campaign, ms(now)], |r| r.get(0))?)
+}
+
+fn live_records_with_number(
+    conn: &Connection,
+    campaign_id: i64,
+    e164: &str,
+) -> Result<Vec<RecordId>> {
+    let ids: Vec<i64> = conn
+        .prepare_cached("SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 ORDER BY record_id")?
+        .query_map(params![campaign_id, e164], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.into_iter()
+        .map(|i| id_from_sql(i).map(RecordId))
+        .collect()
+}
+
+fn scope_sql(scope: &BlacklistScope) -> &str {
+    match scope {
+        BlacklistScope::All => "*",
+        BlacklistScope::Campaign(c) => &c.0,
+    }
+}
+
+fn scope_from_sql(s: String) -> BlacklistScope {
+    if s == "*" {
+        BlacklistScope::All
+    } else {
+        BlacklistScope::Campaign(CampaignId(s))
+    }
+}
+
+fn check_e164(n: &str) -> Result<()> {
+    let digits = n.strip_prefix('+').unwrap_or("");
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::BadBlacklistNumber(n.to_owned()));
+    }
+    Ok(())
+}
+
+pub(crate) fn blacklist_upsert(
+    conn: &Connection,
+    e: &BlacklistEntry,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    check_e164(&e.number)?;
+    conn.prepare_cached(
+        "INSERT INTO blacklist (e164, scope, direction, expires_ms, added_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (e164, scope, direction) DO UPDATE SET expires_ms =
+             CASE WHEN expires_ms IS NULL OR excluded.expires_ms IS NULL THEN NULL
+                  ELSE MAX(expires_ms, excluded.expires_ms) END",
+    )?
+    .execute(params![
+        e.number,
+        scope_sql(&e.scope),
+        codes::direction(e.direction),
+        e.expires_at.map(ms),
+        ms(now)
+    ])?;
+    Ok(())
+}
+
+fn blacklist_delete(conn: &Connection, e164: &str, scope: &BlacklistScope) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM blacklist WHERE e164 = ?1 AND scope = ?2")?
+        .execute(params![e164, scope_sql(scope)])?)
+}

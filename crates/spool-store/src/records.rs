@@ -1,0 +1,628 @@
+//! Reading and writing spool records (one row, its numbers, schedule and task) and the
+//! denormalized columns the ready-set index is built on.
+
+use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
+use crate::error::{Result, StoreError};
+use chrono::{Duration, NaiveDate, NaiveTime};
+use dialer_core::rules::ordering::{due_class, DueClass};
+use dialer_core::{
+    AgentId, AttemptHistory, CallId, Campaign, CampaignId, DialerTask, NumberSlot, PhoneNumber,
+    RecordId, RecordStatus, Schedule, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskTiming,
+    SCHEDULE_PRIORITY,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+/// How a record came into the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Import,
+    Respool,
+    Schedule,
+    Task,
+}
+
+impl Origin {
+    pub fn code(self) -> &'static str {
+        match self {
+            Origin::Import => "import",
+            Origin::Respool => "respool",
+            Origin::Schedule => "schedule",
+            Origin::Task => "task",
+        }
+    }
+}
+
+/// Where a new record came from, beyond what `SpoolRecord` holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Provenance {
+    pub origin: Origin,
+    pub source_line: Option<u64>,
+}
+
+/// Earliest UTC offset in use (+14:00): a range schedule's local start can be no earlier
+/// than its naive start minus this, whatever the callee's zone.
+const MAX_ZONE_AHEAD_H: i64 = 14;
+
+/// The moment before which the record cannot be due, from the rules that are pure time:
+/// retry delay, exact schedule, dated task, start of a range schedule. The ready set offers
+/// records at or after it; the core's eligibility still has the last word.
+pub fn due_ms(rec: &SpoolRecord) -> i64 {
+    let mut due = rec.next_eligible_at.map_or(i64::MIN, ms);
+    if let Some(s) = &rec.schedule {
+        let t = match &s.when {
+            ScheduleWhen::At { at } => ms(*at),
+            ScheduleWhen::Range {
+                start_date,
+                start_time,
+                ..
+            } => ms(start_date.and_time(*start_time).and_utc() - Duration::hours(MAX_ZONE_AHEAD_H)),
+        };
+        due = due.max(t);
+    }
+    if let Some(DialerTask {
+        timing: TaskTiming::At { at },
+        ..
+    }) = &rec.task
+    {
+        due = due.max(ms(*at));
+    }
+    due
+}
+
+/// `(due_class, order_priority)` of the core's `order_key`.
+pub fn order_columns(rec: &SpoolRecord) -> (i64, i64) {
+    let class = due_class(rec);
+    let prio = if class == DueClass::Schedule {
+        SCHEDULE_PRIORITY
+    } else {
+        rec.priority
+    };
+    (class as i64, i64::from(prio))
+}
+
+fn status_columns(rec: &SpoolRecord) -> Result<(&'static str, Option<i64>, Option<&'static str>)> {
+    Ok(match &rec.status {
+        RecordStatus::Pending => ("pending", None, None),
+        RecordStatus::InFlight { call } => ("in_flight", Some(id_to_sql("call id", call.0)?), None),
+        RecordStatus::Finished { reason } => {
+            ("finished", None, Some(codes::finish_reason(*reason)))
+        }
+    })
+}
+
+fn check_shape(rec: &SpoolRecord) -> Result<()> {
+    if rec.numbers.is_empty() {
+        return Err(StoreError::InvalidRecord {
+            record: rec.id.clone(),
+            problem: "a record needs at least one number".into(),
+        });
+    }
+    if rec.current >= rec.numbers.len() {
+        return Err(StoreError::InvalidRecord {
+            record: rec.id.clone(),
+            problem: format!("current number {} of {}", rec.current, rec.numbers.len()),
+        });
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))
+}
+
+/// The campaign's row id and settings.
+pub fn campaign_row(conn: &Connection, name: &str) -> Result<(i64, Campaign)> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT id, settings FROM campaign WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (id, settings) = row.ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))?;
+    let c: Campaign = serde_json::from_str(&settings)
+        .map_err(|e| StoreError::Corrupt(format!("campaign {name:?} settings: {e}")))?;
+    Ok((id, c))
+}
+
+pub fn campaign_id(conn: &Connection, name: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT id FROM campaign WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))
+}
+
+/// Inserts a new record; the store assigns its id (the one in `rec` is ignored).
+pub fn insert_record(
+    conn: &Connection,
+    campaign_id: i64,
+    rec: &SpoolRecord,
+    base_id: Option<i64>,
+    prov: Provenance,
+) -> Result<RecordId> {
+    check_shape(rec)?;
+    let (status, call, reason) = status_columns(rec)?;
+    let (class, prio) = order_columns(rec);
+    conn.prepare_cached(
+        "INSERT INTO record (campaign_id, status, call_id, finish_reason, current_slot, priority,
+             attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
+             next_eligible_ms, created_ms, data, history, due_class, order_priority, due_ms,
+             has_task)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21)",
+    )?
+    .execute(params![
+        campaign_id,
+        status,
+        call,
+        reason,
+        rec.current as i64,
+        i64::from(rec.priority),
+        i64::from(rec.attempts),
+        rec.owner_agent.as_ref().map(|a| a.0.as_str()),
+        rec.contact_id,
+        base_id,
+        prov.source_line.map(|l| l as i64),
+        prov.origin.code(),
+        rec.time_zone,
+        rec.next_eligible_at.map(ms),
+        ms(rec.created_at),
+        json(&rec.data)?,
+        json(&rec.history)?,
+        class,
+        prio,
+        due_ms(rec),
+        rec.task.is_some() as i64,
+    ])?;
+    let id = conn.last_insert_rowid();
+    let rid = RecordId(id_from_sql(id)?);
+    write_numbers(conn, id, rec)?;
+    if !rec.is_finished() {
+        add_destinations(conn, campaign_id, id, rec)?;
+    }
+    if rec.schedule.is_some() {
+        write_schedule(conn, id, rec.schedule.as_ref())?;
+    }
+    if rec.task.is_some() {
+        write_task(conn, id, rec.task.as_ref())?;
+    }
+    Ok(rid)
+}
+
+fn write_numbers(conn: &Connection, id: i64, rec: &SpoolRecord) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT INTO record_number (record_id, pos, e164, dial, attempts, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (pos, s) in rec.numbers.iter().enumerate() {
+        st.execute(params![
+            id,
+            pos as i64,
+            s.number.e164(),
+            s.number.dial_string(),
+            i64::from(s.attempts),
+            codes::number_state(s.state)
+        ])?;
+    }
+    Ok(())
+}
+
+fn add_destinations(conn: &Connection, campaign_id: i64, id: i64, rec: &SpoolRecord) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "INSERT OR IGNORE INTO destination (campaign_id, e164, record_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for s in &rec.numbers {
+        st.execute(params![campaign_id, s.number.e164(), id])?;
+    }
+    Ok(())
+}
+
+fn write_schedule(conn: &Connection, id: i64, s: Option<&Schedule>) -> Result<()> {
+    conn.prepare_cached("DELETE FROM schedule WHERE record_id = ?1")?
+        .execute([id])?;
+    let Some(s) = s else { return Ok(()) };
+    let (kind, at, sd, ed, st, et) = match &s.when {
+        ScheduleWhen::At { at } => ("at", Some(ms(*at)), None, None, None, None),
+        ScheduleWhen::Range {
+            start_date,
+            end_date,
+            start_time,
+            end_time,
+        } => (
+            "range",
+            None,
+            Some(start_date.to_string()),
+            Some(end_date.to_string()),
+            Some(start_time.format("%H:%M:%S%.f").to_string()),
+            Some(end_time.format("%H:%M:%S%.f").to_string()),
+        ),
+    };
+    conn.prepare_cached(
+        "INSERT INTO schedule (record_id, schedule_id, kind, at_ms, start_date, end_date,
+             start_time, end_time, agent, number_e164, number_dial)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        id,
+        id_to_sql("schedule id", s.id.0)?,
+        kind,
+        at,
+        sd,
+        ed,
+        st,
+        et,
+        s.agent.as_ref().map(|a| a.0.as_str()),
+        s.number.as_ref().map(|n| n.e164()),
+        s.number.as_ref().map(|n| n.dial_string()),
+    ])?;
+    Ok(())
+}
+
+fn write_task(conn: &Connection, id: i64, t: Option<&DialerTask>) -> Result<()> {
+    conn.prepare_cached("DELETE FROM task WHERE record_id = ?1")?
+        .execute([id])?;
+    let Some(t) = t else { return Ok(()) };
+    let (timing, at) = match t.timing {
+        TaskTiming::At { at } => ("at", Some(ms(at))),
+        TaskTiming::WhenFree => ("when_free", None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO task (record_id, task_id, timing, at_ms, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        id,
+        id_to_sql("task id", t.id.0)?,
+        timing,
+        at,
+        codes::task_kind(t.kind)
+    ])?;
+    Ok(())
+}
+
+/// A fresh schedule id (ids are unique across the store's lifetime of current rows).
+pub fn next_schedule_id(conn: &Connection) -> Result<ScheduleId> {
+    let v: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(schedule_id), 0) + 1 FROM schedule")?
+        .query_row([], |r| r.get(0))?;
+    Ok(ScheduleId(id_from_sql(v)?))
+}
+
+pub fn next_task_id(conn: &Connection) -> Result<TaskId> {
+    let v: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(task_id), 0) + 1 FROM task")?
+        .query_row([], |r| r.get(0))?;
+    Ok(TaskId(id_from_sql(v)?))
+}
+
+/// Overwrites a record with a snapshot (the core's `StoreUpdate::Record`).
+pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
+    check_shape(rec)?;
+    let id = id_to_sql("record id", rec.id.0)?;
+    let old: Option<(i64, String)> = conn
+        .prepare_cached("SELECT campaign_id, status FROM record WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((old_campaign, old_status)) = old else {
+        return Err(StoreError::UnknownRecord(rec.id.clone()));
+    };
+    let campaign_id = campaign_id(conn, &rec.campaign.0)?;
+    let (status, call, reason) = status_columns(rec)?;
+    let (class, prio) = order_columns(rec);
+    conn.prepare_cached(
+        "UPDATE record SET campaign_id = ?2, status = ?3, call_id = ?4, finish_reason = ?5,
+             current_slot = ?6, priority = ?7, attempts = ?8, owner_agent = ?9, contact_id = ?10,
+             time_zone = ?11, next_eligible_ms = ?12, data = ?13, history = ?14, due_class = ?15,
+             order_priority = ?16, due_ms = ?17, has_task = ?18
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        campaign_id,
+        status,
+        call,
+        reason,
+        rec.current as i64,
+        i64::from(rec.priority),
+        i64::from(rec.attempts),
+        rec.owner_agent.as_ref().map(|a| a.0.as_str()),
+        rec.contact_id,
+        rec.time_zone,
+        rec.next_eligible_at.map(ms),
+        json(&rec.data)?,
+        json(&rec.history)?,
+        class,
+        prio,
+        due_ms(rec),
+        rec.task.is_some() as i64,
+    ])?;
+    // Numbers: rewrite in place; the destination index follows the live numbers.
+    let old_numbers = load_numbers(conn, id)?;
+    let same_numbers = old_numbers.len() == rec.numbers.len()
+        && old_numbers
+            .iter()
+            .zip(&rec.numbers)
+            .all(|(a, b)| a.number == b.number);
+    if same_numbers {
+        let mut st = conn.prepare_cached(
+            "UPDATE record_number SET attempts = ?3, state = ?4 WHERE record_id = ?1 AND pos = ?2",
+        )?;
+        for (pos, (a, b)) in old_numbers.iter().zip(&rec.numbers).enumerate() {
+            if a != b {
+                st.execute(params![
+                    id,
+                    pos as i64,
+                    i64::from(b.attempts),
+                    codes::number_state(b.state)
+                ])?;
+            }
+        }
+    } else {
+        conn.prepare_cached("DELETE FROM record_number WHERE record_id = ?1")?
+            .execute([id])?;
+        write_numbers(conn, id, rec)?;
+    }
+    let was_live = old_status != "finished";
+    let live = !rec.is_finished();
+    if !(same_numbers && was_live == live && old_campaign == campaign_id) {
+        if was_live {
+            let mut st = conn.prepare_cached(
+                "DELETE FROM destination WHERE campaign_id = ?1 AND e164 = ?2 AND record_id = ?3",
+            )?;
+            for s in &old_numbers {
+                st.execute(params![old_campaign, s.number.e164(), id])?;
+            }
+        }
+        if live {
+            add_destinations(conn, campaign_id, id, rec)?;
+        }
+    }
+    write_schedule(conn, id, rec.schedule.as_ref())?;
+    write_task(conn, id, rec.task.as_ref())?;
+    Ok(())
+}
+
+pub const RECORD_COLUMNS: &str = "r.id, c.name, r.status, r.call_id, r.finish_reason, \
+    r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
+    r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
+    (SELECT json_group_array(json_array(n.e164, n.dial, n.attempts, n.state)) \
+     FROM record_number n WHERE n.record_id = r.id)";
+
+/// A record row before its numbers, schedule and task are attached.
+pub struct RowRecord {
+    rec: SpoolRecord,
+    row_id: i64,
+    has_schedule: bool,
+    has_task: bool,
+}
+
+pub fn map_record_row(r: &Row<'_>) -> rusqlite::Result<Result<RowRecord>> {
+    let id: i64 = r.get(0)?;
+    let campaign: String = r.get(1)?;
+    let status: String = r.get(2)?;
+    let call: Option<i64> = r.get(3)?;
+    let reason: Option<String> = r.get(4)?;
+    let current: i64 = r.get(5)?;
+    let priority: i64 = r.get(6)?;
+    let attempts: i64 = r.get(7)?;
+    let owner: Option<String> = r.get(8)?;
+    let contact: Option<String> = r.get(9)?;
+    let base: Option<i64> = r.get(10)?;
+    let tz: Option<String> = r.get(11)?;
+    let next: Option<i64> = r.get(12)?;
+    let created: i64 = r.get(13)?;
+    let data: String = r.get(14)?;
+    let history: String = r.get(15)?;
+    let class: i64 = r.get(16)?;
+    let has_task: i64 = r.get(17)?;
+    let numbers: String = r.get(18)?;
+    Ok((|| {
+        let numbers: Vec<(String, String, u32, String)> = serde_json::from_str(&numbers)
+            .map_err(|e| StoreError::Corrupt(format!("record {id} numbers: {e}")))?;
+        let numbers = numbers
+            .into_iter()
+            .map(|(e164, dial, attempts, state)| {
+                Ok(NumberSlot {
+                    number: phone(&e164, &dial)?,
+                    attempts,
+                    state: codes::parse_number_state(&state)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let status = match (status.as_str(), call, reason) {
+            ("pending", None, None) => RecordStatus::Pending,
+            ("in_flight", Some(c), None) => RecordStatus::InFlight {
+                call: CallId(id_from_sql(c)?),
+            },
+            ("finished", None, Some(r)) => RecordStatus::Finished {
+                reason: codes::parse_finish_reason(&r)?,
+            },
+            (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s:?}"))),
+        };
+        let data: Vec<(String, String)> = serde_json::from_str(&data)
+            .map_err(|e| StoreError::Corrupt(format!("record {id} data: {e}")))?;
+        let history: AttemptHistory = serde_json::from_str(&history)
+            .map_err(|e| StoreError::Corrupt(format!("record {id} history: {e}")))?;
+        let to_u32 = |v: i64, what: &str| {
+            u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("record {id} {what} {v}")))
+        };
+        Ok(RowRecord {
+            rec: SpoolRecord {
+                id: RecordId(id_from_sql(id)?),
+                campaign: CampaignId(campaign),
+                numbers,
+                current: usize::try_from(current)
+                    .map_err(|_| StoreError::Corrupt(format!("record {id} current {current}")))?,
+                data,
+                priority: to_u32(priority, "priority")?,
+                owner_agent: owner.map(AgentId),
+                contact_id: contact,
+                base_id: base.map(id_from_sql).transpose()?,
+                time_zone: tz,
+                attempts: to_u32(attempts, "attempts")?,
+                status,
+                next_eligible_at: next.map(from_ms).transpose()?,
+                created_at: from_ms(created)?,
+                history,
+                schedule: None,
+                task: None,
+            },
+            row_id: id,
+            has_schedule: class == DueClass::Schedule as i64,
+            has_task: has_task != 0,
+        })
+    })())
+}
+
+fn phone(e164: &str, dial: &str) -> Result<PhoneNumber> {
+    PhoneNumber::from_trusted(e164, dial).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub fn load_numbers(conn: &Connection, id: i64) -> Result<Vec<NumberSlot>> {
+    let mut st = conn.prepare_cached(
+        "SELECT e164, dial, attempts, state FROM record_number WHERE record_id = ?1 ORDER BY pos",
+    )?;
+    let rows = st.query_map([id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (e164, dial, attempts, state) = row?;
+        out.push(NumberSlot {
+            number: phone(&e164, &dial)?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| StoreError::Corrupt(format!("record {id} number attempts")))?,
+            state: codes::parse_number_state(&state)?,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("date {s:?}")))
+}
+
+fn parse_time(s: &str) -> Result<NaiveTime> {
+    NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+        .map_err(|_| StoreError::Corrupt(format!("time {s:?}")))
+}
+
+fn load_schedule(conn: &Connection, id: i64) -> Result<Option<Schedule>> {
+    type Raw = (
+        i64,
+        String,
+        Option<i64>,
+        [Option<String>; 4],
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let raw: Option<Raw> = conn
+        .prepare_cached(
+            "SELECT schedule_id, kind, at_ms, start_date, end_date, start_time, end_time, agent,
+                 number_e164, number_dial FROM schedule WHERE record_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })
+        .optional()?;
+    let Some((sid, kind, at, [sd, ed, st, et], agent, e164, dial)) = raw else {
+        return Ok(None);
+    };
+    let when = match (kind.as_str(), at, sd, ed, st, et) {
+        ("at", Some(at), ..) => ScheduleWhen::At { at: from_ms(at)? },
+        ("range", None, Some(sd), Some(ed), Some(st), Some(et)) => ScheduleWhen::Range {
+            start_date: parse_date(&sd)?,
+            end_date: parse_date(&ed)?,
+            start_time: parse_time(&st)?,
+            end_time: parse_time(&et)?,
+        },
+        _ => return Err(StoreError::Corrupt(format!("schedule of record {id}"))),
+    };
+    let number = match (e164, dial) {
+        (Some(e), Some(d)) => Some(phone(&e, &d)?),
+        _ => None,
+    };
+    Ok(Some(Schedule {
+        id: ScheduleId(id_from_sql(sid)?),
+        when,
+        agent: agent.map(AgentId),
+        number,
+    }))
+}
+
+fn load_task(conn: &Connection, id: i64) -> Result<Option<DialerTask>> {
+    let raw: Option<(i64, String, Option<i64>, String)> = conn
+        .prepare_cached("SELECT task_id, timing, at_ms, kind FROM task WHERE record_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((tid, timing, at, kind)) = raw else {
+        return Ok(None);
+    };
+    let timing = match (timing.as_str(), at) {
+        ("at", Some(at)) => TaskTiming::At { at: from_ms(at)? },
+        ("when_free", None) => TaskTiming::WhenFree,
+        _ => return Err(StoreError::Corrupt(format!("task of record {id}"))),
+    };
+    Ok(Some(DialerTask {
+        id: TaskId(id_from_sql(tid)?),
+        timing,
+        kind: codes::parse_task_kind(&kind)?,
+    }))
+}
+
+/// Attaches schedule and task to a row (numbers come with the row).
+pub fn complete(conn: &Connection, row: RowRecord) -> Result<SpoolRecord> {
+    let mut rec = row.rec;
+    if rec.numbers.is_empty() || rec.current >= rec.numbers.len() {
+        return Err(StoreError::Corrupt(format!(
+            "record {} numbers",
+            row.row_id
+        )));
+    }
+    if row.has_schedule {
+        rec.schedule = load_schedule(conn, row.row_id)?;
+    }
+    if row.has_task {
+        rec.task = load_task(conn, row.row_id)?;
+    }
+    Ok(rec)
+}
+
+pub fn load_record(conn: &Connection, id: &RecordId) -> Result<SpoolRecord> {
+    let rid = id_to_sql("record id", id.0)?;
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM record r JOIN campaign c ON c.id = r.campaign_id
+             WHERE r.id = ?1"
+        ))?
+        .query_row([rid], map_record_row)
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownRecord(id.clone()))??;
+    complete(conn, row)
+}
+
+/// The live record of a campaign that has `e164` among its numbers.
+pub fn live_record_with_number(
+    conn: &Connection,
+    campaign_id: i64,
+    e164: &str,
+) -> Result<Option<RecordId>> {
+    let id: Option<i64> = conn
+        .prepare_cached(
+            "SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 LIMIT 1",
+        )?
+        .query_row(params![campaign_id, e164], |r| r.get(0))
+        .optional()?;
+    id.map(|v| id_from_sql(v).map(RecordId)).transpose()
+}

@@ -1,0 +1,242 @@
+//! Schema and migrations.
+//!
+//! Migrations are a const list applied with `rusqlite_migration`, which tracks the version in
+//! `PRAGMA user_version` and applies pending steps in one transaction. A released step is
+//! never edited: change the schema by appending a step. Pragmas (WAL, foreign keys, busy
+//! timeout) are connection settings and are set in [`configure`], outside migrations.
+//!
+//! Enums are stored as short text codes guarded by `CHECK` constraints (see `codes.rs`), times
+//! as integer milliseconds since the Unix epoch (UTC).
+
+use crate::error::{Result, StoreError};
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+/// The migration steps, oldest first. Never edit a released step; append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: campaigns, spool, schedules, tasks, blacklist, bases, rejects, attempt ledger.
+    r#"
+CREATE TABLE campaign (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE CHECK (name <> '' AND name <> '*'),
+    time_zone   TEXT NOT NULL,
+    settings    TEXT NOT NULL,            -- JSON of dialer_core::Campaign
+    created_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE base (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    file_name    TEXT NOT NULL,
+    user_name    TEXT NOT NULL,
+    time_zone    TEXT,                    -- file-wide IANA zone, NULL = campaign's
+    country      TEXT NOT NULL,           -- default country for national numbers
+    state        TEXT NOT NULL CHECK (state IN ('importing', 'done', 'failed')),
+    started_ms   INTEGER NOT NULL,
+    finished_ms  INTEGER,
+    lines_read   INTEGER NOT NULL DEFAULT 0,
+    blank_lines  INTEGER NOT NULL DEFAULT 0,
+    imported     INTEGER NOT NULL DEFAULT 0,
+    rejected     INTEGER NOT NULL DEFAULT 0,
+    bytes_read   INTEGER NOT NULL DEFAULT 0,   -- committed prefix of the file
+    prefix_hash  INTEGER NOT NULL DEFAULT 0    -- FNV-1a of that prefix, checked on resume
+);
+CREATE INDEX base_unfinished ON base(campaign_id, file_name) WHERE state = 'importing';
+
+CREATE TABLE import_reject (
+    base_id  INTEGER NOT NULL REFERENCES base(id),
+    line_no  INTEGER NOT NULL,
+    reason   TEXT NOT NULL CHECK (reason IN (
+        'invalid_utf8', 'line_too_long', 'unterminated_quote', 'too_few_fields',
+        'too_many_fields', 'campaign_mismatch', 'invalid_number', 'invalid_alternative',
+        'number_repeated_in_line', 'bad_data', 'bad_priority', 'bad_agent',
+        'duplicate_in_file', 'duplicate_in_spool', 'blacklisted')),
+    detail   TEXT NOT NULL,
+    raw      TEXT NOT NULL,
+    PRIMARY KEY (base_id, line_no)
+) WITHOUT ROWID;
+
+CREATE TABLE record (
+    id               INTEGER PRIMARY KEY,
+    campaign_id      INTEGER NOT NULL REFERENCES campaign(id),
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'in_flight', 'finished')),
+    call_id          INTEGER,
+    finish_reason    TEXT CHECK (finish_reason IN (
+        'completed', 'attempts_exhausted', 'no_dialable_number', 'blacklisted', 'removed')),
+    current_slot     INTEGER NOT NULL CHECK (current_slot >= 0),
+    priority         INTEGER NOT NULL CHECK (priority >= 0),
+    attempts         INTEGER NOT NULL CHECK (attempts >= 0),
+    owner_agent      TEXT,
+    contact_id       TEXT,
+    base_id          INTEGER REFERENCES base(id),
+    source_line      INTEGER,
+    origin           TEXT NOT NULL CHECK (origin IN ('import', 'respool', 'schedule', 'task')),
+    time_zone        TEXT,
+    next_eligible_ms INTEGER,
+    created_ms       INTEGER NOT NULL,
+    data             TEXT NOT NULL,       -- JSON [[key, value], ...], order kept
+    history          TEXT NOT NULL,       -- JSON of dialer_core::AttemptHistory
+    -- Denormalized dial order (dialer_core::rules::ordering::order_key) and due time.
+    due_class        INTEGER NOT NULL CHECK (due_class BETWEEN 0 AND 3),
+    order_priority   INTEGER NOT NULL,
+    due_ms           INTEGER NOT NULL,
+    has_task         INTEGER NOT NULL CHECK (has_task IN (0, 1)),
+    CHECK ((status = 'in_flight') = (call_id IS NOT NULL)),
+    CHECK ((status = 'finished') = (finish_reason IS NOT NULL))
+);
+-- The ready set: due records of a campaign in dial order, read straight off this index.
+CREATE INDEX record_ready ON record(
+    campaign_id, due_class, order_priority, attempts, created_ms, id, due_ms)
+    WHERE status = 'pending';
+CREATE INDEX record_campaign_status ON record(campaign_id, status, attempts);
+
+CREATE TABLE record_number (
+    record_id  INTEGER NOT NULL REFERENCES record(id),
+    pos        INTEGER NOT NULL,
+    e164       TEXT NOT NULL,
+    dial       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL CHECK (attempts >= 0),
+    state      TEXT NOT NULL CHECK (state IN ('active', 'spent', 'invalid', 'blacklisted')),
+    PRIMARY KEY (record_id, pos)
+) WITHOUT ROWID;
+
+-- Every number of every live (not finished) record: "never spool a destination twice".
+CREATE TABLE destination (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    e164         TEXT NOT NULL,
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    PRIMARY KEY (campaign_id, e164, record_id)
+) WITHOUT ROWID;
+
+CREATE TABLE schedule (
+    record_id    INTEGER PRIMARY KEY REFERENCES record(id),
+    schedule_id  INTEGER NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('at', 'range')),
+    at_ms        INTEGER,
+    start_date   TEXT,
+    end_date     TEXT,
+    start_time   TEXT,
+    end_time     TEXT,
+    agent        TEXT,
+    number_e164  TEXT,
+    number_dial  TEXT,
+    CHECK ((kind = 'at') = (at_ms IS NOT NULL)),
+    CHECK ((kind = 'range') = (start_date IS NOT NULL AND end_date IS NOT NULL
+                               AND start_time IS NOT NULL AND end_time IS NOT NULL)),
+    CHECK ((number_e164 IS NULL) = (number_dial IS NULL))
+);
+CREATE INDEX schedule_id ON schedule(schedule_id);
+
+CREATE TABLE task (
+    record_id  INTEGER PRIMARY KEY REFERENCES record(id),
+    task_id    INTEGER NOT NULL,
+    timing     TEXT NOT NULL CHECK (timing IN ('at', 'when_free')),
+    at_ms      INTEGER,
+    kind       TEXT NOT NULL CHECK (kind IN ('automatic', 'bulk', 'manual')),
+    CHECK ((timing = 'at') = (at_ms IS NOT NULL))
+);
+CREATE INDEX task_id ON task(task_id);
+
+CREATE TABLE blacklist (
+    e164        TEXT NOT NULL,
+    scope       TEXT NOT NULL,            -- campaign name, or '*' for every campaign
+    direction   TEXT NOT NULL CHECK (direction IN ('I', 'O', 'B')),
+    expires_ms  INTEGER,
+    added_ms    INTEGER NOT NULL,
+    PRIMARY KEY (e164, scope, direction)
+) WITHOUT ROWID;
+CREATE INDEX blacklist_expiry ON blacklist(expires_ms) WHERE expires_ms IS NOT NULL;
+
+-- The attempt ledger: a row is committed before its Originate leaves.
+CREATE TABLE attempt (
+    call_id      INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    e164         TEXT NOT NULL,
+    dial         TEXT NOT NULL,
+    agent        TEXT,
+    started_ms   INTEGER NOT NULL,
+    progress     TEXT NOT NULL CHECK (progress IN (
+        'placing', 'dialing', 'ringing', 'on_queue', 'linked', 'ended')),
+    ended_ms     INTEGER,
+    outcome      TEXT CHECK (outcome IN (
+        'connected', 'short_call', 'abandoned', 'machine', 'busy', 'no_answer', 'rejected',
+        'congestion', 'invalid_number', 'originate_failed', 'unknown')),
+    talk_s       INTEGER,
+    reconciled   INTEGER NOT NULL DEFAULT 0 CHECK (reconciled IN (0, 1)),
+    CHECK ((outcome IS NULL) = (ended_ms IS NULL)),
+    CHECK ((outcome IS NULL) = (progress <> 'ended'))
+);
+CREATE INDEX attempt_open ON attempt(campaign_id, progress) WHERE outcome IS NULL;
+CREATE INDEX attempt_outcome ON attempt(campaign_id, outcome);
+CREATE INDEX attempt_record ON attempt(record_id);
+"#,
+    // 2: campaign progress log (ECCP campaignlog) and queue-wait times (getcampaignqueuewait).
+    r#"
+ALTER TABLE attempt ADD COLUMN queued_ms INTEGER;
+ALTER TABLE attempt ADD COLUMN linked_ms INTEGER;
+
+CREATE TABLE campaign_log (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    at_ms        INTEGER NOT NULL,
+    call_id      INTEGER,
+    record_id    INTEGER,
+    status       TEXT NOT NULL CHECK (status IN (
+        'placing', 'dialing', 'ringing', 'on_queue', 'success', 'hangup', 'short_call',
+        'failure', 'no_answer', 'abandoned', 'machine', 'unknown')),
+    retry        INTEGER,
+    phone        TEXT,
+    agent        TEXT,
+    detail       TEXT
+);
+CREATE INDEX campaign_log_at ON campaign_log(campaign_id, at_ms);
+"#,
+];
+
+/// The migration set of this build.
+pub fn migrations() -> Migrations<'static> {
+    migrations_up_to(MIGRATIONS.len())
+}
+
+/// The first `n` steps only: how an older build's database looked (used by upgrade tests).
+pub fn migrations_up_to(n: usize) -> Migrations<'static> {
+    Migrations::new(MIGRATIONS[..n].iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Connection settings; not part of the schema, so set on every open.
+pub fn configure(conn: &Connection, file_backed: bool) -> Result<()> {
+    if file_backed {
+        // WAL: readers (status) do not block the dialer's writer; NORMAL sync is durable
+        // across process crashes (the case the ledger guards), at most the last commits can
+        // be lost on power failure.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // 64 MiB of page cache: the spool's indexes stay in memory during imports.
+        conn.pragma_update(None, "cache_size", -65_536)?;
+    }
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // Every statement is prepared once and cached; the default cache (16) is smaller than
+    // the store's working set, and re-preparing dominated imports.
+    conn.set_prepared_statement_cache_capacity(128);
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Brings the schema to the latest version, refusing a database written by a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > latest_version() {
+        return Err(StoreError::DatabaseTooNew {
+            found,
+            known: latest_version(),
+        });
+    }
+    migrations().to_latest(conn)?;
+    Ok(())
+}

@@ -1,0 +1,317 @@
+use super::common::*;
+use dialer_core::{BlacklistEntry, BlacklistScope, Direction};
+use spool_store::{ImportError, ImportOptions, NewRecord, RejectReason, SpoolStore, StoreError};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+fn hostile_file() -> Vec<u8> {
+    let mut f: Vec<u8> = Vec::new();
+    f.extend_from_slice(b"\xEF\xBB\xBF");
+    f.extend_from_slice(b"c;098000001;name=Ana:plan=gold;098000002;9999;1001\r\n"); // 1 good
+    f.extend_from_slice(b"c;098000003;;;;\n"); // 2 good, 6 fields
+    f.extend_from_slice(b"\r\n"); // 3 blank
+    f.extend_from_slice(b"c;098000004;name=Jos\xe9;;\r\n"); // 4 Latin-1
+    f.extend_from_slice(b"c;098000005;;;5;1001;extra\n"); // 5
+    f.extend_from_slice(b"c;098000006;name=x\n"); // 6
+    f.extend_from_slice(b"c;098000007;;;abc\n"); // 7
+    f.extend_from_slice(b"c;098000008;;;1\n"); // 8
+    f.extend_from_slice(b"c;12;;\n"); // 9
+    f.extend_from_slice(b"c;098000010;;12345678901234567890\n"); // 10
+    f.extend_from_slice(b"c;098000001;;\n"); // 11 dup of line 1 main
+    f.extend_from_slice(b"c;098000012;;098000002\n"); // 12 dup of line 1 alternative
+    f.extend_from_slice(b"c;098000013;;\n"); // 13 already in spool
+    f.extend_from_slice(b"c;098000014;;\n"); // 14 blacklisted
+    f.extend_from_slice(b"other;098000015;;\n"); // 15
+    f.extend_from_slice(b"c;\"098000016\";\"note=a;b\";;7\n"); // 16 good, quoted
+    f.extend_from_slice(b"c;098000017;\"unterminated;;\n"); // 17
+    f.extend_from_slice(b"c;098000018;novalue;;\n"); // 18
+    f.extend_from_slice(b"c;098000019;;;;agent with space\n"); // 19
+    f.extend_from_slice(b"c;098000020;;098000020\n"); // 20
+    f.extend_from_slice(b"   \n"); // 21 blank
+    f.extend_from_slice(b"c;+598 98 000 022;k=v;;"); // 22 good, no final newline
+    f
+}
+
+#[test]
+fn hostile_file_imports_every_good_line_and_reports_every_bad_one() {
+    let mut s = store();
+    s.respool(&NewRecord::new("c", vec![phone(13)]), t0())
+        .unwrap();
+    s.blacklist_add(
+        &BlacklistEntry {
+            number: uy_e164(14),
+            scope: BlacklistScope::All,
+            expires_at: None,
+            direction: Direction::Both,
+        },
+        t0(),
+    )
+    .unwrap();
+    let opts = ImportOptions::new("c", "hostile.txt", t0());
+    let sum = s
+        .import_base(&hostile_file()[..], &opts, &mut |_| {})
+        .unwrap();
+
+    assert_eq!(
+        (sum.lines, sum.blank_lines, sum.imported, sum.rejected),
+        (22, 2, 4, 16)
+    );
+    let got: BTreeMap<u64, RejectReason> = s
+        .rejects(sum.base_id)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.line, r.reason))
+        .collect();
+    use RejectReason::*;
+    let want: BTreeMap<u64, RejectReason> = [
+        (4, InvalidUtf8),
+        (5, TooManyFields),
+        (6, TooFewFields),
+        (7, BadPriority),
+        (8, BadPriority),
+        (9, InvalidNumber),
+        (10, InvalidAlternative),
+        (11, DuplicateInFile),
+        (12, DuplicateInFile),
+        (13, DuplicateInSpool),
+        (14, Blacklisted),
+        (15, CampaignMismatch),
+        (17, UnterminatedQuote),
+        (18, BadData),
+        (19, BadAgent),
+        (20, NumberRepeatedInLine),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+
+    let rejects = s.rejects(sum.base_id).unwrap();
+    let latin1 = rejects.iter().find(|r| r.line == 4).unwrap();
+    assert_eq!(latin1.raw, "c;098000004;name=Jos\u{FFFD};;");
+    assert!(latin1.detail.contains("byte 21"), "{}", latin1.detail);
+    let dup = rejects.iter().find(|r| r.line == 11).unwrap();
+    assert!(dup.detail.contains("line 1"), "{}", dup.detail);
+
+    let recs = s.records("c").unwrap();
+    let mains: Vec<&str> = recs.iter().map(|r| r.numbers[0].number.e164()).collect();
+    assert_eq!(
+        mains,
+        [
+            uy_e164(13),
+            uy_e164(1),
+            uy_e164(3),
+            uy_e164(16),
+            uy_e164(22)
+        ]
+    );
+    let first = &recs[1];
+    assert_eq!(first.numbers[1].number.e164(), uy_e164(2));
+    assert_eq!(
+        first.data,
+        [
+            ("name".into(), "Ana".into()),
+            ("plan".into(), "gold".into())
+        ]
+    );
+    assert_eq!(first.priority, 9999);
+    assert_eq!(
+        first.owner_agent.as_ref().map(|a| a.0.as_str()),
+        Some("1001")
+    );
+    assert_eq!(recs[3].data, [("note".into(), "a;b".into())]);
+    assert_eq!(recs[3].priority, 7);
+    assert_eq!(recs[4].numbers[0].number.dial_string(), "+59898000022");
+    let base = s.base(sum.base_id).unwrap().unwrap();
+    assert_eq!(
+        (base.state.as_str(), base.imported, base.rejected),
+        ("done", 4, 16)
+    );
+}
+
+#[test]
+fn unknown_file_time_zone_refuses_the_upload_before_reading_it() {
+    let mut s = store();
+    let mut opts = ImportOptions::new("c", "b.txt", t0());
+    opts.time_zone = Some("Mars/Olympus".into());
+    let err = s
+        .import_base(&b"c;098000001;;\n"[..], &opts, &mut |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Import(ImportError::UnknownTimeZone(ref z)) if z == "Mars/Olympus"),
+        "{err}"
+    );
+    assert!(s.base(1).unwrap().is_none());
+    assert!(s.records("c").unwrap().is_empty());
+}
+
+#[test]
+fn file_time_zone_is_stored_on_every_record_it_creates() {
+    let mut s = store();
+    let mut opts = ImportOptions::new("c", "b.txt", t0());
+    opts.time_zone = Some("Europe/Madrid".into());
+    s.import_base(&b"c;098000001;;\nc;098000002;;\n"[..], &opts, &mut |_| {})
+        .unwrap();
+    let zones: Vec<_> = s
+        .records("c")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.time_zone)
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            Some("Europe/Madrid".to_string()),
+            Some("Europe/Madrid".to_string())
+        ]
+    );
+}
+
+#[test]
+fn national_numbers_use_the_upload_country() {
+    let mut s = store();
+    let mut opts = ImportOptions::new("c", "b.txt", t0());
+    opts.country = Some("US".into());
+    let sum = s
+        .import_base(
+            &b"c;(212) 555-0123;;\nc;098000001;;\n"[..],
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((sum.imported, sum.rejected), (1, 1));
+    assert_eq!(
+        s.records("c").unwrap()[0].numbers[0].number.e164(),
+        "+12125550123"
+    );
+}
+
+#[test]
+fn overlong_line_is_rejected_without_stopping_the_upload() {
+    let mut s = store();
+    let mut text = format!("c;098000001;note={};;\n", "x".repeat(100_000));
+    text.push_str("c;098000002;;\n");
+    let sum = import(&mut s, &text);
+    assert_eq!((sum.imported, sum.rejected), (1, 1));
+    let r = &s.rejects(sum.base_id).unwrap()[0];
+    assert_eq!((r.line, r.reason), (1, RejectReason::LineTooLong));
+    assert!(r.raw.len() < 2000);
+}
+
+/// A reader that fails (like a dying process or disk) after `fail_at` bytes.
+struct FailAfter {
+    data: Vec<u8>,
+    pos: usize,
+    fail_at: usize,
+}
+
+impl Read for FailAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.fail_at {
+            return Err(std::io::Error::other("disk gone"));
+        }
+        let n = buf.len().min(self.fail_at - self.pos).min(7);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn numbered_file(n: u32) -> Vec<u8> {
+    let mut t = String::new();
+    for i in 1..=n {
+        if i % 5 == 0 {
+            t.push_str(&format!("c;bad{i};;\n"));
+        } else {
+            t.push_str(&format!("c;{};id={i};;\n", uy(i)));
+        }
+    }
+    t.into_bytes()
+}
+
+#[test]
+fn interrupted_upload_resumes_after_its_last_batch_without_duplicates() {
+    let mut s = store();
+    let file = numbered_file(40);
+    let mut opts = ImportOptions::new("c", "big.txt", t0());
+    opts.batch_lines = 6;
+    let cut = file.len() / 2;
+    let err = s
+        .import_base(
+            FailAfter {
+                data: file.clone(),
+                pos: 0,
+                fail_at: cut,
+            },
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Import(ImportError::Io { .. })),
+        "{err}"
+    );
+    let partial = s.records("c").unwrap().len();
+    assert!(partial > 0 && partial < 32, "{partial}");
+    assert_eq!(partial % 5, 0, "whole batches only (6 lines, 5 good each)");
+
+    let sum = s.import_base(&file[..], &opts, &mut |_| {}).unwrap();
+    assert_eq!(sum.resumed_at_line, Some(partial as u64 / 5 * 6 + 1));
+    assert_eq!((sum.lines, sum.imported, sum.rejected), (40, 32, 8));
+    let recs = s.records("c").unwrap();
+    let ids: Vec<String> = recs.iter().map(|r| r.data[0].1.clone()).collect();
+    let want: Vec<String> = (1..=40)
+        .filter(|i| i % 5 != 0)
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(ids, want);
+    assert_eq!(s.rejects(sum.base_id).unwrap().len(), 8);
+}
+
+#[test]
+fn resuming_with_a_different_file_under_the_same_name_is_refused() {
+    let mut s = store();
+    let file = numbered_file(40);
+    let mut opts = ImportOptions::new("c", "big.txt", t0());
+    opts.batch_lines = 6;
+    let _ = s.import_base(
+        FailAfter {
+            data: file.clone(),
+            pos: 0,
+            fail_at: file.len() / 2,
+        },
+        &opts,
+        &mut |_| {},
+    );
+    let mut other = file.clone();
+    other[3] = b'7';
+    let err = s.import_base(&other[..], &opts, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Import(ImportError::ResumeMismatch { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn reimporting_a_finished_file_reports_every_line_as_already_in_the_spool() {
+    let mut s = store();
+    import(&mut s, "c;098000001;;\nc;098000002;;\n");
+    let sum = import(&mut s, "c;098000001;;\nc;098000002;;\n");
+    assert_eq!((sum.imported, sum.rejected), (0, 2));
+    assert_eq!(
+        sum.rejected_by_reason.get(&RejectReason::DuplicateInSpool),
+        Some(&2)
+    );
+}
+
+#[test]
+fn upload_into_an_unknown_campaign_is_an_error() {
+    let mut s = SpoolStore::open_in_memory().unwrap();
+    let err = s
+        .import_base(
+            &b"x;098000001;;\n"[..],
+            &ImportOptions::new("x", "b", t0()),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownCampaign(ref c) if c == "x"));
+}

@@ -1,0 +1,169 @@
+use super::common::*;
+use chrono::Duration;
+use dialer_core::rules::next_step::{begin_attempt, finish_attempt};
+use dialer_core::{CallId, CallOutcome, FailureClass, RecordStatus, StoreUpdate};
+use spool_store::{NewRecord, SpoolStore, StoreError, MIN_RECONCILE_DELAY_S};
+
+fn started(s: &SpoolStore, call: u64) -> StoreUpdate {
+    let rec = &s.records("c").unwrap()[0];
+    StoreUpdate::AttemptStarted {
+        call: CallId(call),
+        campaign: "c".into(),
+        record: rec.id.clone(),
+        number: rec.numbers[rec.current].number.clone(),
+        agent: None,
+        at: t0(),
+    }
+}
+
+fn one_record() -> SpoolStore {
+    let mut s = store();
+    s.respool(&NewRecord::new("c", vec![phone(1), phone(2)]), t0())
+        .unwrap();
+    s
+}
+
+#[test]
+fn attempt_start_is_committed_with_the_record_in_flight_and_counted() {
+    let mut s = one_record();
+    let before = s.records("c").unwrap()[0].clone();
+    s.apply(&started(&s, 7)).unwrap();
+    let rec = s.record(&before.id).unwrap();
+    let mut want = before.clone();
+    begin_attempt(&mut want, &campaign("c"), CallId(7), t0());
+    assert_eq!(rec, want);
+    let row = s.attempt(CallId(7)).unwrap();
+    assert_eq!(
+        (row.outcome, row.ended_at, row.e164.as_str()),
+        (None, None, uy_e164(1).as_str())
+    );
+    assert!(s
+        .ready_set("c", t0() + Duration::days(1), 10)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn engine_snapshot_after_attempt_start_does_not_count_the_attempt_twice() {
+    let mut s = one_record();
+    let mut rec = s.records("c").unwrap()[0].clone();
+    s.apply(&started(&s, 7)).unwrap();
+    begin_attempt(&mut rec, &campaign("c"), CallId(7), t0());
+    s.apply(&StoreUpdate::Record(rec.clone())).unwrap();
+    assert_eq!(s.record(&rec.id).unwrap().attempts, 1);
+}
+
+#[test]
+fn attempt_end_closes_the_row_and_moves_the_record_by_the_core_rules() {
+    let mut s = one_record();
+    let mut want = s.records("c").unwrap()[0].clone();
+    s.apply(&started(&s, 7)).unwrap();
+    let busy = CallOutcome::Failed {
+        class: FailureClass::Busy,
+    };
+    let end = t0() + Duration::seconds(30);
+    s.apply(&StoreUpdate::AttemptEnded {
+        call: CallId(7),
+        record: want.id.clone(),
+        outcome: busy,
+        at: end,
+    })
+    .unwrap();
+    begin_attempt(&mut want, &campaign("c"), CallId(7), t0());
+    finish_attempt(&mut want, &campaign("c"), busy, end);
+    assert_eq!(s.record(&want.id).unwrap(), want);
+    assert_eq!(want.next_eligible_at, Some(end + Duration::seconds(600)));
+    let row = s.attempt(CallId(7)).unwrap();
+    assert_eq!(
+        (row.outcome, row.ended_at, row.reconciled),
+        (Some(busy), Some(end), false)
+    );
+}
+
+#[test]
+fn replayed_attempt_end_is_harmless_but_a_conflicting_one_is_refused() {
+    let mut s = one_record();
+    let id = s.records("c").unwrap()[0].id.clone();
+    s.apply(&started(&s, 7)).unwrap();
+    let end = |o| StoreUpdate::AttemptEnded {
+        call: CallId(7),
+        record: id.clone(),
+        outcome: o,
+        at: t0(),
+    };
+    s.apply(&end(CallOutcome::Machine)).unwrap();
+    let rec = s.record(&id).unwrap();
+    s.apply(&end(CallOutcome::Machine)).unwrap();
+    assert_eq!(s.record(&id).unwrap(), rec);
+    assert!(s.apply(&end(CallOutcome::Abandoned)).is_err());
+}
+
+#[test]
+fn the_same_call_id_cannot_start_twice() {
+    let mut s = one_record();
+    s.apply(&started(&s, 7)).unwrap();
+    assert!(matches!(
+        s.apply(&started(&s, 7)),
+        Err(StoreError::DuplicateAttempt(CallId(7)))
+    ));
+}
+
+#[test]
+fn attempt_left_open_by_a_crash_is_closed_unknown_and_held_back_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let id;
+    {
+        let mut s = SpoolStore::open_at(&path, t0()).unwrap().0;
+        s.upsert_campaign(&campaign("c"), t0()).unwrap();
+        id = s
+            .respool(&NewRecord::new("c", vec![phone(1)]), t0())
+            .unwrap();
+        s.apply(&started(&s, 7)).unwrap();
+        // The process dies here: no AttemptEnded.
+    }
+    let restart = t0() + Duration::minutes(2);
+    let (s, report) = SpoolStore::open_at(&path, restart).unwrap();
+    assert_eq!(report.attempts_closed, [CallId(7)]);
+    assert_eq!(report.records_rescheduled, std::slice::from_ref(&id));
+    let row = s.attempt(CallId(7)).unwrap();
+    assert_eq!(
+        (row.outcome, row.ended_at, row.reconciled),
+        (Some(CallOutcome::Unknown), Some(restart), true)
+    );
+    let rec = s.record(&id).unwrap();
+    assert_eq!(rec.status, RecordStatus::Pending);
+    assert_eq!(rec.attempts, 1, "the lost attempt still counts");
+    let until = rec.next_eligible_at.unwrap();
+    assert!(
+        until >= restart + Duration::seconds(MIN_RECONCILE_DELAY_S),
+        "{until}"
+    );
+    assert!(
+        s.ready_set("c", restart, 10).unwrap().is_empty(),
+        "never redialed at once"
+    );
+    assert_eq!(s.ready_set("c", until, 10).unwrap().len(), 1, "never lost");
+    drop(s);
+    let (_, again) = SpoolStore::open_at(&path, restart).unwrap();
+    assert!(again.attempts_closed.is_empty() && again.records_rescheduled.is_empty());
+}
+
+#[test]
+fn record_left_in_flight_after_its_attempt_ended_is_finished_from_the_ledger() {
+    let mut s = one_record();
+    let mut rec = s.records("c").unwrap()[0].clone();
+    s.apply(&started(&s, 7)).unwrap();
+    s.apply(&StoreUpdate::AttemptEnded {
+        call: CallId(7),
+        record: rec.id.clone(),
+        outcome: CallOutcome::Connected { talk_s: 60 },
+        at: t0(),
+    })
+    .unwrap();
+    // A stale snapshot (written before the end) puts the record back in flight.
+    begin_attempt(&mut rec, &campaign("c"), CallId(7), t0());
+    s.apply(&StoreUpdate::Record(rec.clone())).unwrap();
+    s.reconcile(t0() + Duration::minutes(1)).unwrap();
+    assert!(s.record(&rec.id).unwrap().is_finished());
+}
