@@ -1,0 +1,166 @@
+//! The simulated store's call spool: records in memory, indexed so a refill costs
+//! O(limit · log n) rather than a scan of the list.
+
+use crate::rng::{self, Topic};
+use crate::scenario::ListSpec;
+use chrono::{DateTime, Utc};
+use dialer_core::rules::ordering::{order_key, OrderKey};
+use dialer_core::{CampaignId, PhoneNumber, RecordId, RecordStatus, SpoolRecord};
+use rand::Rng;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Records of one campaign, as a store would hold them.
+pub struct Spool {
+    campaign: CampaignId,
+    seed: u64,
+    list: ListSpec,
+    created_at: DateTime<Utc>,
+    /// Every record that is not finished.
+    records: BTreeMap<u64, SpoolRecord>,
+    /// Pending and due (or due once their time comes, see `waiting`), in dial order.
+    ready: BTreeSet<OrderKey>,
+    /// Pending with a next eligible time not reached yet: (time, id).
+    waiting: BTreeSet<(DateTime<Utc>, u64)>,
+    next_id: u64,
+    /// Records made so far.
+    pub made: u64,
+    /// Records that reached a finished state.
+    pub finished: u64,
+}
+
+impl Spool {
+    pub fn new(
+        campaign: CampaignId,
+        seed: u64,
+        list: ListSpec,
+        created_at: DateTime<Utc>,
+    ) -> Spool {
+        let mut s = Spool {
+            campaign,
+            seed,
+            list,
+            created_at,
+            records: BTreeMap::new(),
+            ready: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            next_id: 1,
+            made: 0,
+            finished: 0,
+        };
+        if s.list.size > 0 {
+            for _ in 0..s.list.size {
+                s.make_record();
+            }
+        }
+        s
+    }
+
+    /// A fresh record: a unique synthetic number, alternatives and zone from its own stream.
+    fn make_record(&mut self) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.made += 1;
+        let mut r = rng::stream(self.seed, Topic::Record, id, 0);
+        let number = |k: u64| {
+            // Unique per (record, slot): 1 + 10 digits.
+            let digits = format!("1{:010}", 2_000_000_000 + id * 8 + k);
+            PhoneNumber::from_trusted(&format!("+{digits}"), &digits).expect("digits only")
+        };
+        let alternatives =
+            if self.list.max_alternatives > 0 && r.gen::<f64>() < self.list.alternatives_prob {
+                r.gen_range(1..=self.list.max_alternatives)
+            } else {
+                let _ = r.gen::<u32>();
+                0
+            };
+        let alts = (1..=u64::from(alternatives)).map(number).collect();
+        let mut rec = SpoolRecord::new(
+            RecordId(id),
+            self.campaign.clone(),
+            number(0),
+            alts,
+            self.created_at,
+        );
+        if !self.list.time_zones.is_empty() {
+            let total: f64 = self.list.time_zones.iter().map(|z| z.weight).sum();
+            let mut u = r.gen::<f64>() * total;
+            let mut zone = &self.list.time_zones[self.list.time_zones.len() - 1].zone;
+            for z in &self.list.time_zones {
+                if u < z.weight {
+                    zone = &z.zone;
+                    break;
+                }
+                u -= z.weight;
+            }
+            rec.time_zone = Some(zone.clone());
+        }
+        self.insert(rec);
+    }
+
+    fn insert(&mut self, rec: SpoolRecord) {
+        let id = rec.id.0;
+        match (&rec.status, rec.next_eligible_at) {
+            (RecordStatus::Finished { .. }, _) => {
+                self.finished += 1;
+                return;
+            }
+            (RecordStatus::Pending, Some(t)) => {
+                self.waiting.insert((t, id));
+            }
+            (RecordStatus::Pending, None) => {
+                self.ready.insert(order_key(&rec));
+            }
+            (RecordStatus::InFlight { .. }, _) => {}
+        }
+        self.records.insert(id, rec);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(old) = self.records.remove(&id) {
+            self.ready.remove(&order_key(&old));
+            if let Some(t) = old.next_eligible_at {
+                self.waiting.remove(&(t, id));
+            }
+        }
+    }
+
+    /// The store persists the engine's new copy of a record.
+    pub fn update(&mut self, rec: SpoolRecord) {
+        self.remove(rec.id.0);
+        self.insert(rec);
+    }
+
+    /// The first `limit` due records in dial order. An unlimited list makes fresh records
+    /// when the due ones run short.
+    pub fn due(&mut self, now: DateTime<Utc>, limit: usize) -> Vec<SpoolRecord> {
+        while let Some(&(t, id)) = self.waiting.first() {
+            if t > now {
+                break;
+            }
+            self.waiting.pop_first();
+            if let Some(rec) = self.records.get(&id) {
+                self.ready.insert(order_key(rec));
+            }
+        }
+        if self.list.size == 0 {
+            while self.ready.len() < limit {
+                self.make_record();
+            }
+        }
+        self.ready
+            .iter()
+            .take(limit)
+            .filter_map(|k| self.records.get(&k.4 .0).cloned())
+            .collect()
+    }
+
+    /// Records neither finished nor in flight.
+    pub fn pending(&self) -> usize {
+        self.ready.len() + self.waiting.len()
+    }
+
+    /// A record's current copy.
+    pub fn get(&self, id: &RecordId) -> Option<&SpoolRecord> {
+        self.records.get(&id.0)
+    }
+}

@@ -1,0 +1,12 @@
+//! backend-sim integration tests: one binary, one module per concern.
+
+/// The simulator reproduces the closed forms of the reference model.
+mod calibration;
+/// Same seed, same bytes; and the simulator agrees with the engine's ledger.
+mod determinism;
+/// The abandonment cap holds in every run and every period, over many seeds.
+mod hard_cap;
+/// The predictive pacer against the bound and the baselines.
+mod pacing;
+/// Shipped scenario files parse and match the built-ins.
+mod scenarios;

@@ -1,0 +1,228 @@
+//! `dialer simulate`: run one pacer on a scenario (an embedded default with no arguments), or
+//! on many seeds to check that the abandonment cap holds in every run.
+
+use anyhow::{bail, Context};
+use backend_sim::{report, run_one, run_seeds, Scenario, DEFAULT_SCENARIO};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// A scenario file (TOML) or a built-in name (reference-markov, small-team, large-floor,
+    /// low-answer, machines, multi-tz, realistic).
+    #[arg(long, default_value = DEFAULT_SCENARIO)]
+    pub scenario: String,
+    /// predictive, progressive, power:<ratio>, vicidial, issabel, poisson, poisson:<dials/h>.
+    #[arg(long, default_value = "predictive")]
+    pub pacer: String,
+    /// Seed of every random stream (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run many seeds: a count (`200`, starting at --seed or 1) or a range (`1..200`, inclusive).
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// Simulated hours (overrides the scenario).
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Number of agents (overrides the scenario).
+    #[arg(long)]
+    pub agents: Option<u32>,
+    /// Window the abandonment cap is measured over (overrides the scenario).
+    #[arg(long, value_parser = ["30-days", "calendar-day"])]
+    pub abandon_window: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Applies `--abandon-window`.
+pub fn set_window(s: &mut Scenario, window: Option<&str>) {
+    use backend_sim::scenario::WindowSpec;
+    match window {
+        Some("calendar-day") => s.campaign.abandon_window = WindowSpec::CalendarDay,
+        Some("30-days") => s.campaign.abandon_window = WindowSpec::ThirtyDays,
+        _ => {}
+    }
+}
+
+/// Reads a scenario file, or a built-in by name, and applies the overrides.
+pub fn load_scenario(
+    arg: &str,
+    agents: Option<u32>,
+    hours: Option<f64>,
+) -> anyhow::Result<Scenario> {
+    let path = std::path::Path::new(arg);
+    let mut s = if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Scenario::from_toml(&text, &path.display().to_string())?
+    } else if arg.ends_with(".toml") || arg.contains('/') {
+        bail!("scenario file {arg} not found");
+    } else {
+        Scenario::builtin(arg)?
+    };
+    if let Some(a) = agents {
+        s.agents.count = a;
+    }
+    if let Some(h) = hours {
+        s.hours = h;
+    }
+    if let Err((field, problem)) = s.validate() {
+        bail!("scenario {}: field `{field}`: {problem}", s.name);
+    }
+    Ok(s)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let r = out.write_all(text.as_bytes()).and_then(|()| {
+        if text.ends_with('\n') {
+            Ok(())
+        } else {
+            out.write_all(b"\n")
+        }
+    });
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Parses `--seeds`: `N` (N seeds from `first`) or `A..B` (inclusive).
+pub fn parse_seeds(spec: &str, first: u64) -> anyhow::Result<Vec<u64>> {
+    let bad = || {
+        anyhow::anyhow!("--seeds {spec:?}: expected a count such as 200 or a range such as 1..200")
+    };
+    let seeds: Vec<u64> = match spec.split_once("..") {
+        Some((a, b)) => {
+            let a: u64 = a.trim().parse().map_err(|_| bad())?;
+            let b: u64 = b
+                .trim()
+                .trim_start_matches('=')
+                .parse()
+                .map_err(|_| bad())?;
+            (a..=b).collect()
+        }
+        None => {
+            let n: u64 = spec.trim().parse().map_err(|_| bad())?;
+            (first..first.saturating_add(n)).collect()
+        }
+    };
+    if seeds.is_empty() || seeds.len() > 100_000 {
+        bail!("--seeds {spec:?}: between 1 and 100000 seeds");
+    }
+    Ok(seeds)
+}
+
+/// A progress bar on stderr, shown only on a terminal and once a run has lasted a second.
+pub struct Progress {
+    started: Instant,
+    bar: Option<ProgressBar>,
+    enabled: bool,
+    label: String,
+}
+
+impl Progress {
+    pub fn new(label: impl Into<String>) -> Progress {
+        Progress {
+            started: Instant::now(),
+            bar: None,
+            enabled: std::io::stderr().is_terminal(),
+            label: label.into(),
+        }
+    }
+
+    /// `fraction` of the whole job is done.
+    pub fn set(&mut self, fraction: f64) {
+        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(1000);
+            b.set_style(
+                ProgressStyle::with_template("{msg} [{bar:40}] {percent}% ({elapsed}, eta {eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b.set_message(self.label.clone());
+            b
+        });
+        bar.set_position((fraction.clamp(0.0, 1.0) * 1000.0) as u64);
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let mut sc = load_scenario(&args.scenario, args.agents, args.hours)?;
+    set_window(&mut sc, args.abandon_window.as_deref());
+    let seed = args.seed.unwrap_or(sc.seed);
+    if let Some(spec) = &args.seeds {
+        let seeds = parse_seeds(spec, args.seed.unwrap_or(1))?;
+        let n = seeds.len() as f64;
+        let mut progress = Progress::new(format!("{} × {} seeds", args.pacer, seeds.len()));
+        let (reports, summary) = run_seeds(&sc, &args.pacer, &seeds, &mut |i, f| {
+            progress.set((i as f64 + f) / n)
+        })
+        .map_err(anyhow::Error::msg)?;
+        progress.finish();
+        if args.json {
+            emit(&serde_json::to_string_pretty(
+                &serde_json::json!({ "summary": summary, "runs": reports }),
+            )?)?;
+        } else {
+            println!("scenario          {}", summary.scenario);
+            println!("pacer             {}", summary.pacer);
+            println!(
+                "seeds             {} ({}..={})",
+                summary.runs,
+                seeds[0],
+                seeds[seeds.len() - 1]
+            );
+            println!("periods checked   {}", summary.periods_checked);
+            println!(
+                "worst period      {:.3}% (seed {}), cap {:.1}%",
+                100.0 * summary.worst_period_rate,
+                summary.worst_seed,
+                100.0 * summary.cap
+            );
+            println!(
+                "violating runs    {} {:?}",
+                summary.violating_runs, summary.violating_seeds
+            );
+            println!(
+                "mean abandonment  {:.3}%",
+                100.0 * summary.mean_abandonment_rate
+            );
+            println!(
+                "occupancy         mean {:.3}, min {:.3}",
+                summary.mean_occupancy, summary.min_occupancy
+            );
+        }
+        if summary.violating_runs > 0 {
+            bail!(
+                "{} of {} runs ended a period above the cap",
+                summary.violating_runs,
+                summary.runs
+            );
+        }
+        return Ok(());
+    }
+    let mut progress = Progress::new(format!("{} on {}", args.pacer, sc.name));
+    let r =
+        run_one(&sc, &args.pacer, seed, &mut |f| progress.set(f)).map_err(anyhow::Error::msg)?;
+    progress.finish();
+    if args.json {
+        emit(&serde_json::to_string_pretty(&r)?)?;
+    } else {
+        emit(&report::summary(&r))?;
+    }
+    Ok(())
+}
