@@ -8,7 +8,7 @@ use crate::spool::Spool;
 use chrono::{DateTime, Duration, Utc};
 use dialer_core::pacing::Pacer;
 use dialer_core::{
-    AgentEvent, AgentId, AnswerKind, CallEvent, CallId, CampaignId, Engine, EngineConfig,
+    AgentEvent, AgentId, AnswerKind, CallEvent, CallId, CampaignId, Engine, EngineConfig, Event,
     FailureClass, Input, InputKind, MachinePolicy, OriginateIntent, Output, StoreUpdate,
 };
 use rand::Rng;
@@ -612,9 +612,11 @@ impl Simulator {
                 }
             }
             Ev::Logout(i) => match self.agents[i].state {
+                // The engine may keep an idle agent while dials it covers are in flight; it
+                // says when the agent has gone (`Event::AgentAway`).
                 AState::Idle => {
-                    self.agent_input(i, AgentEvent::LogoutAfterCall);
-                    self.set_agent(i, AState::Offline);
+                    self.agent_input(i, AgentEvent::LoggedOut);
+                    self.agents[i].after_call = Some(AfterCall::Logout);
                 }
                 AState::Paused => {
                     self.agent_input(i, AgentEvent::LoggedOut);
@@ -634,8 +636,8 @@ impl Simulator {
                             reason: "break".into(),
                         },
                     );
+                    // Takes calls until the engine lets it go (`Event::AgentAway`).
                     self.agents[i].after_call = Some(AfterCall::Break);
-                    self.agent_done(i);
                 }
                 AState::Reserved | AState::Talking | AState::Wrap => {
                     if self.agents[i].after_call.is_none() {
@@ -673,6 +675,15 @@ impl Simulator {
                 Output::Originate(intent) => self.originate(intent),
                 // Machines hung up by policy, or a supervisor's hang-up: the call ends now.
                 Output::Hangup { call } => self.end_call(call, None),
+                Output::Event(Event::AgentAway { agent, .. }) => {
+                    if let Some(&i) = self.agent_index.get(&agent) {
+                        if self.agents[i].state == AState::Idle
+                            && self.agents[i].after_call.is_some()
+                        {
+                            self.agent_done(i);
+                        }
+                    }
+                }
                 Output::Event(_) => {}
             }
         }
