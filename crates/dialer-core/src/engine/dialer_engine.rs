@@ -399,14 +399,7 @@ impl Engine {
     ) -> Result<(), String> {
         let run = self.campaigns.get_mut(campaign).ok_or("unknown campaign")?;
         run.request_outstanding = false;
-        let previewed: Vec<RecordId> = self
-            .agents
-            .values()
-            .filter_map(|a| match &a.state {
-                AgentState::Previewing { record, .. } => Some(record.clone()),
-                _ => None,
-            })
-            .collect();
+        let previewed = self.records_in_preview();
         let mut hopper: Vec<SpoolRecord> = records
             .into_iter()
             .map(|mut r| {
@@ -597,6 +590,17 @@ impl Engine {
                 self.depart(now, &id, how);
             }
         }
+    }
+
+    /// Records currently offered to agents in preview mode.
+    fn records_in_preview(&self) -> Vec<RecordId> {
+        self.agents
+            .values()
+            .filter_map(|a| match &a.state {
+                AgentState::Previewing { record, .. } => Some(record.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn release_preview(&mut self, id: &AgentId) {
@@ -1477,14 +1481,7 @@ impl Engine {
             .filter(|(_, a)| a.state == AgentState::Ready && self.home_campaign(a) == Some(cid))
             .map(|(id, _)| id.clone())
             .collect();
-        let offered: Vec<RecordId> = self
-            .agents
-            .values()
-            .filter_map(|a| match &a.state {
-                AgentState::Previewing { record, .. } => Some(record.clone()),
-                _ => None,
-            })
-            .collect();
+        let offered = self.records_in_preview();
         for agent in free {
             let mut i = 0;
             loop {

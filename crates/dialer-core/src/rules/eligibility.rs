@@ -269,10 +269,9 @@ pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan
     if let Some(skip) = time_skip(rec, campaign, zone, ctx.now) {
         return Err(skip);
     }
-    if next_time_allowed(rec, campaign, ctx.now) != Some(ctx.now) {
-        return Err(SkipReason::OutsideCallingWindow {
-            next: next_time_allowed(rec, campaign, ctx.now),
-        });
+    let next = next_time_allowed(rec, campaign, ctx.now);
+    if next != Some(ctx.now) {
+        return Err(SkipReason::OutsideCallingWindow { next });
     }
     if (ctx.number_in_flight)(number.e164()) {
         return Err(SkipReason::NumberInFlight {
