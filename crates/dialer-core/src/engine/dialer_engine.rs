@@ -397,9 +397,9 @@ impl Engine {
         campaign: &CampaignId,
         records: Vec<SpoolRecord>,
     ) -> Result<(), String> {
+        let previewed = self.records_in_preview();
         let run = self.campaigns.get_mut(campaign).ok_or("unknown campaign")?;
         run.request_outstanding = false;
-        let previewed = self.records_in_preview();
         let mut hopper: Vec<SpoolRecord> = records
             .into_iter()
             .map(|mut r| {
