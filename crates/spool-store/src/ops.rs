@@ -222,27 +222,9 @@ impl SpoolStore {
                 update_record(&tx, &rec)?;
                 rid
             }
-            None => {
-                check_numbers_free(
-                    &tx,
-                    cid,
-                    &new.campaign.0,
-                    new.numbers.iter().map(|n| n.e164()),
-                    None,
-                )?;
-                let mut rec = new.to_record(now)?;
-                rec.schedule = Some(schedule);
-                insert_record(
-                    &tx,
-                    cid,
-                    &rec,
-                    None,
-                    Provenance {
-                        origin: Origin::Schedule,
-                        source_line: None,
-                    },
-                )?
-            }
+            None => insert_new(&tx, cid, new, now, Origin::Schedule, |rec| {
+                rec.schedule = Some(schedule)
+            })?,
         };
         tx.commit()?;
         Ok((rid, sid))
@@ -283,27 +265,9 @@ impl SpoolStore {
                 update_record(&tx, &rec)?;
                 rid
             }
-            None => {
-                check_numbers_free(
-                    &tx,
-                    cid,
-                    &new.campaign.0,
-                    new.numbers.iter().map(|n| n.e164()),
-                    None,
-                )?;
-                let mut rec = new.to_record(now)?;
-                rec.task = Some(task);
-                insert_record(
-                    &tx,
-                    cid,
-                    &rec,
-                    None,
-                    Provenance {
-                        origin: Origin::Task,
-                        source_line: None,
-                    },
-                )?
-            }
+            None => insert_new(&tx, cid, new, now, Origin::Task, |rec| {
+                rec.task = Some(task)
+            })?,
         };
         tx.commit()?;
         Ok((rid, tid))
@@ -575,4 +539,35 @@ fn blacklist_delete(conn: &Connection, e164: &str, scope: &BlacklistScope) -> Re
     Ok(conn
         .prepare_cached("DELETE FROM blacklist WHERE e164 = ?1 AND scope = ?2")?
         .execute(params![e164, scope_sql(scope)])?)
+}
+
+/// Inserts `new` as a fresh record (its numbers must not be live in the campaign), after
+/// `attach` has set what the operation adds (a schedule, a task).
+fn insert_new(
+    tx: &rusqlite::Transaction<'_>,
+    cid: i64,
+    new: &NewRecord,
+    now: DateTime<Utc>,
+    origin: Origin,
+    attach: impl FnOnce(&mut SpoolRecord),
+) -> Result<RecordId> {
+    check_numbers_free(
+        tx,
+        cid,
+        &new.campaign.0,
+        new.numbers.iter().map(|n| n.e164()),
+        None,
+    )?;
+    let mut rec = new.to_record(now)?;
+    attach(&mut rec);
+    insert_record(
+        tx,
+        cid,
+        &rec,
+        None,
+        Provenance {
+            origin,
+            source_line: None,
+        },
+    )
 }
