@@ -725,9 +725,12 @@ impl Simulator {
                     });
                 }
             }
-            if let Some(kind) = self.inputs.pop_front() {
+            if !self.inputs.is_empty() {
+                // Everything that happened at this instant reaches the engine as one burst, as
+                // events read off one socket would: one dialing decision, with all of it known.
+                let at = self.at(self.now_ms);
                 self.engine
-                    .handle_input(Input::new(self.at(self.now_ms), kind));
+                    .handle_inputs(self.inputs.drain(..).map(|kind| Input::new(at, kind)));
                 continue;
             }
             let ev_t = self.events.first_key_value().map(|(k, _)| k.0);
@@ -752,8 +755,13 @@ impl Simulator {
                 next_progress = next + step;
             }
             if ev_t == Some(next) {
-                let (_, ev) = self.events.pop_first().expect("peeked above");
-                self.handle_event(ev);
+                while let Some(entry) = self.events.first_entry() {
+                    if entry.key().0 != next {
+                        break;
+                    }
+                    let ev = entry.remove();
+                    self.handle_event(ev);
+                }
             } else {
                 self.inputs.push_back(InputKind::Tick);
             }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use dialer_core::rules::ordering::{order_key, OrderKey};
 use dialer_core::{CampaignId, PhoneNumber, RecordId, RecordStatus, SpoolRecord};
 use rand::Rng;
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 
 /// Records of one campaign, as a store would hold them.
 pub struct Spool {
@@ -15,8 +16,8 @@ pub struct Spool {
     seed: u64,
     list: ListSpec,
     created_at: DateTime<Utc>,
-    /// Every record that is not finished.
-    records: BTreeMap<u64, SpoolRecord>,
+    /// Every record that is not finished (boxed: updates overwrite in place).
+    records: FxHashMap<u64, Box<SpoolRecord>>,
     /// Pending and due (or due once their time comes, see `waiting`), in dial order.
     ready: BTreeSet<OrderKey>,
     /// Pending with a next eligible time not reached yet: (time, id).
@@ -40,7 +41,7 @@ impl Spool {
             seed,
             list,
             created_at,
-            records: BTreeMap::new(),
+            records: FxHashMap::default(),
             ready: BTreeSet::new(),
             waiting: BTreeSet::new(),
             next_id: 1,
@@ -102,6 +103,7 @@ impl Spool {
         match (&rec.status, rec.next_eligible_at) {
             (RecordStatus::Finished { .. }, _) => {
                 self.finished += 1;
+                self.records.remove(&id);
                 return;
             }
             (RecordStatus::Pending, Some(t)) => {
@@ -112,12 +114,18 @@ impl Spool {
             }
             (RecordStatus::InFlight { .. }, _) => {}
         }
-        self.records.insert(id, rec);
+        match self.records.get_mut(&id) {
+            Some(slot) => **slot = rec,
+            None => {
+                self.records.insert(id, Box::new(rec));
+            }
+        }
     }
 
-    fn remove(&mut self, id: u64) {
-        if let Some(old) = self.records.remove(&id) {
-            self.ready.remove(&order_key(&old));
+    /// Takes a record out of the ready and waiting indexes (it stays in `records`).
+    fn unindex(&mut self, id: u64) {
+        if let Some(old) = self.records.get(&id) {
+            self.ready.remove(&order_key(old));
             if let Some(t) = old.next_eligible_at {
                 self.waiting.remove(&(t, id));
             }
@@ -126,7 +134,7 @@ impl Spool {
 
     /// The store persists the engine's new copy of a record.
     pub fn update(&mut self, rec: SpoolRecord) {
-        self.remove(rec.id.0);
+        self.unindex(rec.id.0);
         self.insert(rec);
     }
 
@@ -150,7 +158,7 @@ impl Spool {
         self.ready
             .iter()
             .take(limit)
-            .filter_map(|k| self.records.get(&k.4 .0).cloned())
+            .filter_map(|k| self.records.get(&k.4 .0).map(|r| SpoolRecord::clone(r)))
             .collect()
     }
 
@@ -161,6 +169,6 @@ impl Spool {
 
     /// A record's current copy.
     pub fn get(&self, id: &RecordId) -> Option<&SpoolRecord> {
-        self.records.get(&id.0)
+        self.records.get(&id.0).map(|r| &**r)
     }
 }

@@ -17,7 +17,8 @@ use crate::pacing::{
 use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
 use crate::rules::{disposition, next_step, ordering};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -84,6 +85,8 @@ struct Agent {
     home: Option<CampaignId>,
     state: AgentState,
     since: DateTime<Utc>,
+    /// `since` in Unix milliseconds: the per-input snapshot subtracts integers, not dates.
+    since_ms: i64,
     after_call: Option<AfterCall>,
     /// Ready, but asked to pause or log out while dials it covers are in flight: takes calls,
     /// is not counted for new dials, and leaves (`after_call`) once it is no longer needed.
@@ -96,6 +99,13 @@ struct Agent {
 struct Agents {
     list: Vec<Agent>,
     index: HashMap<AgentId, usize>,
+}
+
+impl Agent {
+    fn set_since(&mut self, now: DateTime<Utc>) {
+        self.since = now;
+        self.since_ms = now.timestamp_millis();
+    }
 }
 
 impl Agents {
@@ -122,6 +132,7 @@ impl Agents {
                     home: None,
                     state: AgentState::LoggedOut,
                     since: now,
+                    since_ms: now.timestamp_millis(),
                     after_call: None,
                     leaving: false,
                 });
@@ -187,14 +198,14 @@ struct CampaignRun {
     campaign: Campaign,
     pacer: Box<dyn Pacer>,
     /// Records offered by the store, in dial order (taken mostly from the front).
-    hopper: VecDeque<SpoolRecord>,
+    hopper: VecDeque<Box<SpoolRecord>>,
     /// Whether the hopper may hold manual (click-to-call) tasks, which bypass pacing.
     has_manual: bool,
     /// Records with a call in flight.
-    in_flight: HashMap<RecordId, SpoolRecord>,
+    in_flight: HashMap<RecordId, Box<SpoolRecord>>,
     /// Records whose call ended, for dispositions; oldest first.
     recent: VecDeque<RecordId>,
-    recent_records: HashMap<RecordId, SpoolRecord>,
+    recent_records: HashMap<RecordId, Box<SpoolRecord>>,
     ledger: AbandonLedger,
     request_outstanding: bool,
     last_request: Option<DateTime<Utc>>,
@@ -224,6 +235,10 @@ pub struct Engine {
     blacklist: Blacklist,
     next_call: u64,
     out: VecDeque<Output>,
+    /// Buffer of the pacing snapshot's busy agents, kept between inputs.
+    busy_scratch: Vec<AgentLoad>,
+    /// The keys of `campaigns`, in order.
+    campaign_ids: Vec<CampaignId>,
 }
 
 impl Engine {
@@ -235,10 +250,12 @@ impl Engine {
             campaigns: BTreeMap::new(),
             agents: Agents::default(),
             calls: BTreeMap::new(),
-            numbers_in_flight: HashMap::new(),
+            numbers_in_flight: HashMap::default(),
             abandon_deadlines: std::collections::BTreeSet::new(),
             blacklist: Blacklist::default(),
             out: VecDeque::new(),
+            busy_scratch: Vec::new(),
+            campaign_ids: Vec::new(),
         }
     }
 
@@ -306,21 +323,34 @@ impl Engine {
     /// Applies one input, then decides what to dial. Outputs wait in [`Engine::poll_output`].
     /// An input that cannot be applied produces an [`Event::Rejected`] and changes nothing.
     pub fn handle_input(&mut self, input: Input) {
-        // Time never runs backwards inside the engine: a late input is applied "now".
-        let now = match self.now {
-            Some(t) if input.now < t => t,
-            _ => input.now,
-        };
-        self.now = Some(now);
-        let name = input_name(&input.kind);
-        if let Err(error) = self.apply(now, input.kind) {
-            self.out.push_back(Output::Event(Event::Rejected {
-                at: now,
-                input: name,
-                error,
-            }));
+        self.handle_inputs(std::iter::once(input));
+    }
+
+    /// Applies a burst of inputs (events that arrived together), then decides what to dial
+    /// once, with all of them known. Same as [`Engine::handle_input`] for each, except that no
+    /// dialing decision is taken between them.
+    pub fn handle_inputs(&mut self, inputs: impl IntoIterator<Item = Input>) {
+        let mut last = None;
+        for input in inputs {
+            // Time never runs backwards inside the engine: a late input is applied "now".
+            let now = match self.now {
+                Some(t) if input.now < t => t,
+                _ => input.now,
+            };
+            self.now = Some(now);
+            let label = input_label(&input.kind);
+            if let Err(error) = self.apply(now, input.kind) {
+                self.out.push_back(Output::Event(Event::Rejected {
+                    at: now,
+                    input: label.to_string(),
+                    error,
+                }));
+            }
+            last = Some(now);
         }
-        self.drive(now);
+        if let Some(now) = last {
+            self.drive(now);
+        }
     }
 
     /// The next output; [`Output::Timeout`] when there is nothing more before that time.
@@ -374,19 +404,20 @@ impl Engine {
             campaign: c,
             hopper: VecDeque::new(),
             has_manual: false,
-            in_flight: HashMap::new(),
+            in_flight: HashMap::default(),
             recent: VecDeque::new(),
-            recent_records: HashMap::new(),
+            recent_records: HashMap::default(),
             request_outstanding: false,
             last_request: None,
             stopped: false,
-            skip_noted: HashMap::new(),
+            skip_noted: HashMap::default(),
             home_agents: Vec::new(),
             calls: std::collections::BTreeSet::new(),
             dialing: 0,
             waiting: 0,
         };
         self.campaigns.insert(run.campaign.id.clone(), run);
+        self.campaign_ids = self.campaigns.keys().cloned().collect();
         self.recompute_homes();
         Ok(())
     }
@@ -400,18 +431,20 @@ impl Engine {
         let previewed = self.records_in_preview();
         let run = self.campaigns.get_mut(campaign).ok_or("unknown campaign")?;
         run.request_outstanding = false;
-        let mut hopper: Vec<SpoolRecord> = records
+        // Boxed: records move between the hopper, the calls in flight and the recent ones,
+        // and a pointer moves cheaper than a whole record.
+        let mut hopper: Vec<Box<SpoolRecord>> = records
             .into_iter()
             .map(|mut r| {
                 r.merge_duplicate_numbers();
-                r
+                Box::new(r)
             })
             .filter(|r| &r.campaign == campaign)
             .filter(|r| !run.in_flight.contains_key(&r.id) && !previewed.contains(&r.id))
             .collect();
-        hopper.sort_by_cached_key(ordering::order_key);
+        hopper.sort_by_cached_key(|r| ordering::order_key(r));
         hopper.dedup_by(|a, b| a.id == b.id);
-        run.has_manual = hopper.iter().any(is_manual);
+        run.has_manual = hopper.iter().any(|r| is_manual(r));
         run.hopper = hopper.into();
         Ok(())
     }
@@ -433,7 +466,7 @@ impl Engine {
             }
             if matches!(a.state, AgentState::LoggedOut) {
                 a.state = AgentState::Ready;
-                a.since = now;
+                a.set_since(now);
             }
             self.recompute_homes();
             return Ok(());
@@ -469,7 +502,7 @@ impl Engine {
                     Some(how) => self.depart(now, &id, how),
                     None => {
                         agent.state = AgentState::Ready;
-                        agent.since = now;
+                        agent.set_since(now);
                     }
                 }
             }
@@ -489,7 +522,7 @@ impl Engine {
             }
             AgentEvent::WrapUp => {
                 agent.state = AgentState::WrapUp;
-                agent.since = now;
+                agent.set_since(now);
             }
             AgentEvent::LoggedOut if busy => {
                 // The call (or its wrap-up) keeps the agent until it ends.
@@ -528,7 +561,7 @@ impl Engine {
         };
         agent.leaving = false;
         agent.after_call = None;
-        agent.since = now;
+        agent.set_since(now);
         let paused = match how {
             AfterCall::Pause(reason) => {
                 agent.state = AgentState::Paused {
@@ -735,7 +768,7 @@ impl Engine {
                 }
                 if let Some(a) = self.agents.get_mut(&agent) {
                     a.state = AgentState::OnCall { call: id };
-                    a.since = now;
+                    a.set_since(now);
                 }
                 // If the call was reserved for someone else, free them.
                 self.release_reservation(id, Some(&agent), now);
@@ -770,7 +803,7 @@ impl Engine {
                     Some(how) => self.depart(now, &reserved, how),
                     None => {
                         a.state = AgentState::Ready;
-                        a.since = now;
+                        a.set_since(now);
                     }
                 }
             }
@@ -804,7 +837,7 @@ impl Engine {
             if let Some(a) = self.agents.get_mut(agent) {
                 if a.state == (AgentState::OnCall { call: id }) {
                     a.state = AgentState::WrapUp;
-                    a.since = now;
+                    a.set_since(now);
                 }
             }
             self.out.push_back(Output::Event(Event::AgentUnlinked {
@@ -869,7 +902,7 @@ impl Engine {
                 }));
             }
             self.out
-                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+                .push_back(Output::Store(StoreUpdate::Record((*rec).clone())));
             run.recent.push_back(rec.id.clone());
             run.recent_records.insert(rec.id.clone(), rec);
             while run.recent.len() > self.cfg.recent_records {
@@ -943,7 +976,7 @@ impl Engine {
                     let mut rec = run.hopper.remove(pos).expect("position found above");
                     rec.next_eligible_at =
                         Some(now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)));
-                    self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                    self.out.push_back(Output::Store(StoreUpdate::Record(*rec)));
                 }
                 Ok(())
             }
@@ -1006,7 +1039,7 @@ impl Engine {
                         reason,
                     }));
                 }
-                self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                self.out.push_back(Output::Store(StoreUpdate::Record(*rec)));
                 Ok(())
             }
             Err(e) => {
@@ -1039,20 +1072,22 @@ impl Engine {
 
     fn drive(&mut self, now: DateTime<Utc>) {
         self.expire_abandon_timers(now);
-        let ids: Vec<CampaignId> = self.campaigns.keys().cloned().collect();
-        for cid in ids {
-            self.request_records_if_needed(now, &cid);
-            self.release_leavers(now, &cid);
-            if self.campaigns[&cid].stopped {
+        // Taken for the loop (campaigns are only added by inputs, never while driving).
+        let ids = std::mem::take(&mut self.campaign_ids);
+        for cid in &ids {
+            self.request_records_if_needed(now, cid);
+            self.release_leavers(now, cid);
+            if self.campaigns[cid].stopped {
                 continue;
             }
-            self.dial_manual_tasks(now, &cid);
-            if self.campaigns[&cid].campaign.dial_mode == DialMode::Preview {
-                self.offer_previews(now, &cid);
+            self.dial_manual_tasks(now, cid);
+            if self.campaigns[cid].campaign.dial_mode == DialMode::Preview {
+                self.offer_previews(now, cid);
                 continue;
             }
-            self.pace(now, &cid);
+            self.pace(now, cid);
         }
+        self.campaign_ids = ids;
     }
 
     fn expire_abandon_timers(&mut self, now: DateTime<Utc>) {
@@ -1119,7 +1154,10 @@ impl Engine {
     fn snapshot(&mut self, now: DateTime<Utc>, cid: &CampaignId) -> PacingSnapshot {
         let mut free = 0;
         let mut logged = 0;
-        let mut busy = Vec::new();
+        // Reused between snapshots: one allocation for the engine's life, not one per input.
+        let mut busy = std::mem::take(&mut self.busy_scratch);
+        busy.clear();
+        let now_ms = now.timestamp_millis();
         let run = &self.campaigns[cid];
         for &i in &run.home_agents {
             let a = &self.agents.list[i];
@@ -1139,7 +1177,7 @@ impl Engine {
             if let Some(phase) = phase {
                 busy.push(AgentLoad {
                     phase,
-                    elapsed_s: secs(now - a.since),
+                    elapsed_s: (now_ms - a.since_ms) as f64 / 1000.0,
                 });
             }
             logged += 1;
@@ -1176,10 +1214,11 @@ impl Engine {
     }
 
     fn pace(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
-        let snap = self.snapshot(now, cid);
-        if snap.lines_free == 0 || self.campaigns[cid].hopper.is_empty() {
+        let run = &self.campaigns[cid];
+        if run.hopper.is_empty() || run.calls.len() as u32 >= run.campaign.max_lines {
             return;
         }
+        let snap = self.snapshot(now, cid);
         let guard_on = self.cfg.abandon_guard;
         let run = self
             .campaigns
@@ -1193,6 +1232,7 @@ impl Engine {
             // Calls placed now may be answered in the next period, whose budget starts at zero.
             status.budget = status.budget.min(0.0);
         }
+        self.busy_scratch = snap.agents_busy;
         let allowed = if guard_on {
             abandonment::guard(
                 wanted,
@@ -1297,7 +1337,7 @@ impl Engine {
         &mut self,
         now: DateTime<Utc>,
         cid: &CampaignId,
-        mut rec: SpoolRecord,
+        mut rec: Box<SpoolRecord>,
         reason: SkipReason,
     ) {
         let run = self.campaigns.get_mut(cid).expect("known");
@@ -1356,7 +1396,7 @@ impl Engine {
             }));
         }
         if rec != before {
-            self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+            self.out.push_back(Output::Store(StoreUpdate::Record(*rec)));
         }
     }
 
@@ -1364,7 +1404,7 @@ impl Engine {
         &mut self,
         now: DateTime<Utc>,
         cid: &CampaignId,
-        mut rec: SpoolRecord,
+        mut rec: Box<SpoolRecord>,
         plan: eligibility::DialPlan,
         reason: DialReason,
     ) {
@@ -1399,11 +1439,10 @@ impl Engine {
             routing: c.routing.clone(),
         };
         run.pacer.observe(now, &PacingEvent::DialPlaced);
-        run.in_flight.insert(rec.id.clone(), rec.clone());
         if let Some(a) = &plan.agent {
             if let Some(agent) = self.agents.get_mut(a) {
                 agent.state = AgentState::Reserved { call };
-                agent.since = now;
+                agent.set_since(now);
             }
         }
         self.numbers_in_flight
@@ -1438,7 +1477,7 @@ impl Engine {
                 at: now,
             }));
         self.out
-            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+            .push_back(Output::Store(StoreUpdate::Record((*rec).clone())));
         self.out.push_back(Output::Event(Event::Dialed {
             at: now,
             campaign: cid.clone(),
@@ -1452,9 +1491,11 @@ impl Engine {
             at: now,
             campaign: cid.clone(),
             call,
-            record: rec.id,
+            record: rec.id.clone(),
             progress: Progress::Placing,
         }));
+        let run = self.campaigns.get_mut(cid).expect("known");
+        run.in_flight.insert(rec.id.clone(), rec);
     }
 
     /// Manual (click-to-call) tasks go out at once for their agent, outside pacing but
@@ -1466,7 +1507,7 @@ impl Engine {
         if lines == 0 || !run.has_manual {
             return;
         }
-        if !run.hopper.iter().any(is_manual) {
+        if !run.hopper.iter().any(|r| is_manual(r)) {
             self.campaigns.get_mut(cid).expect("known").has_manual = false;
             return;
         }
@@ -1502,7 +1543,7 @@ impl Engine {
                                 campaign: cid.clone(),
                                 record: record.clone(),
                             };
-                            a.since = now;
+                            a.set_since(now);
                         }
                         self.out.push_back(Output::Event(Event::PreviewOffered {
                             at: now,
@@ -1570,14 +1611,39 @@ fn secs(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
 }
 
-fn input_name(k: &InputKind) -> String {
+/// What an input was, kept cheaply until we know whether it is rejected (most are not).
+enum InputLabel {
+    Tick,
+    Campaign(CampaignId),
+    Stop(CampaignId),
+    Records(CampaignId),
+    Agent(AgentId),
+    Call(CallId),
+    Command(String),
+}
+
+fn input_label(k: &InputKind) -> InputLabel {
     match k {
-        InputKind::Tick => "tick".into(),
-        InputKind::Campaign(c) => format!("campaign {}", c.id),
-        InputKind::StopCampaign { campaign } => format!("stop campaign {campaign}"),
-        InputKind::RecordsOffered { campaign, .. } => format!("records offered to {campaign}"),
-        InputKind::Agent { agent, .. } => format!("agent {agent}"),
-        InputKind::Call { call, .. } => format!("{call}"),
-        InputKind::Command(c) => format!("command {c:?}").chars().take(120).collect(),
+        InputKind::Tick => InputLabel::Tick,
+        InputKind::Campaign(c) => InputLabel::Campaign(c.id.clone()),
+        InputKind::StopCampaign { campaign } => InputLabel::Stop(campaign.clone()),
+        InputKind::RecordsOffered { campaign, .. } => InputLabel::Records(campaign.clone()),
+        InputKind::Agent { agent, .. } => InputLabel::Agent(agent.clone()),
+        InputKind::Call { call, .. } => InputLabel::Call(*call),
+        InputKind::Command(c) => InputLabel::Command(format!("command {c:?}").chars().take(120).collect()),
+    }
+}
+
+impl std::fmt::Display for InputLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputLabel::Tick => write!(f, "tick"),
+            InputLabel::Campaign(c) => write!(f, "campaign {c}"),
+            InputLabel::Stop(c) => write!(f, "stop campaign {c}"),
+            InputLabel::Records(c) => write!(f, "records offered to {c}"),
+            InputLabel::Agent(a) => write!(f, "agent {a}"),
+            InputLabel::Call(c) => write!(f, "{c}"),
+            InputLabel::Command(s) => f.write_str(s),
+        }
     }
 }

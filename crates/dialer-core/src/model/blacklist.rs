@@ -3,7 +3,7 @@
 use super::ids::CampaignId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Which campaigns an entry covers (`*` in the seeds is `All`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -239,8 +239,13 @@ impl Pacer for Predictive {
             freed[k].1 += f64::from(talking) * q * (1.0 - q);
         }
         let base = (free - waiting) as f64;
-        let mut n = 0i64;
-        while n < limit {
+        // Beyond this many dials the calls at risk would exceed the budget; the guard would cut
+        // them, and knowing that one more is wanted is enough to say the budget binds.
+        let budget_bound = (free + budget - in_flight - waiting).max(0) + 1;
+        let stop = limit.min(budget_bound);
+        // Below `progressive` every dial is covered by a free agent: no risk to evaluate.
+        let mut n = progressive.min(stop);
+        while n < stop {
             let others = (in_flight + n) as f64;
             let mut risk = 0.0;
             for (k, (_, w)) in NODES.iter().enumerate() {

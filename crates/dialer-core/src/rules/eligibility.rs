@@ -161,6 +161,20 @@ pub fn next_time_allowed(
     None
 }
 
+/// Whether the calling windows (campaign hours in the callee's zone, and a range schedule's
+/// hours) allow a dial to start at `t`: the common case of [`next_time_allowed`] returning `t`,
+/// without searching ahead for the next opening.
+fn windows_allow(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, t: DateTime<Utc>) -> bool {
+    if !CallingWindow::for_campaign(campaign, zone).allows(t) {
+        return false;
+    }
+    match rec.schedule.as_ref().map(|s| &s.when) {
+        // Rare: the full search, which also applies the range's own dates and hours.
+        Some(ScheduleWhen::Range { .. }) => next_time_allowed(rec, campaign, t) == Some(t),
+        _ => time_lockout(rec, campaign, zone, t).is_none(),
+    }
+}
+
 /// The latest "not before" among retry delay, schedule date, task date, caps and lockouts.
 fn time_lockout(
     rec: &SpoolRecord,
@@ -269,9 +283,10 @@ pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan
     if let Some(skip) = time_skip(rec, campaign, zone, ctx.now) {
         return Err(skip);
     }
-    let next = next_time_allowed(rec, campaign, ctx.now);
-    if next != Some(ctx.now) {
-        return Err(SkipReason::OutsideCallingWindow { next });
+    if !windows_allow(rec, campaign, zone, ctx.now) {
+        return Err(SkipReason::OutsideCallingWindow {
+            next: next_time_allowed(rec, campaign, ctx.now),
+        });
     }
     if (ctx.number_in_flight)(number.e164()) {
         return Err(SkipReason::NumberInFlight {
