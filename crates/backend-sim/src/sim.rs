@@ -716,7 +716,7 @@ impl Simulator {
                 if self.offered.len() < agents / 2 + 10 || self.now_ms - asked >= 30_000 {
                     self.need_records = None;
                     let now = self.at(self.now_ms);
-                    let page = (limit as usize).min(2 * agents + 40);
+                    let page = (limit as usize).min(agents + 40);
                     let records = self.spool.due(now, page);
                     self.offered = records.iter().map(|r| r.id.0).collect();
                     self.inputs.push_front(InputKind::RecordsOffered {

@@ -215,11 +215,13 @@ struct CampaignRun {
     /// Handles of the agents whose home is this campaign.
     home_agents: Vec<usize>,
     /// Calls of this campaign in flight.
-    calls: std::collections::BTreeSet<CallId>,
+    calls: rustc_hash::FxHashSet<CallId>,
     /// Calls not reserved for an agent that are unanswered / answered live and waiting.
     /// Kept up to date in `call_event` and `dial`, so a snapshot needs no walk over calls.
     dialing: u32,
     waiting: u32,
+    /// Open stretches of the calling window, per zone (cleared when the campaign changes).
+    windows: eligibility::WindowCache,
 }
 
 /// The dialer engine. See the crate documentation for the run loop.
@@ -228,8 +230,9 @@ pub struct Engine {
     now: Option<DateTime<Utc>>,
     campaigns: BTreeMap<CampaignId, CampaignRun>,
     agents: Agents,
-    calls: BTreeMap<CallId, Call>,
-    numbers_in_flight: HashMap<String, CallId>,
+    calls: HashMap<CallId, Call>,
+    /// Calls in flight by callee, keyed by [`number_key`].
+    numbers_in_flight: HashMap<u128, CallId>,
     /// When each waiting live answer turns into an abandon, soonest first.
     abandon_deadlines: std::collections::BTreeSet<(DateTime<Utc>, CallId)>,
     blacklist: Blacklist,
@@ -239,6 +242,8 @@ pub struct Engine {
     busy_scratch: Vec<AgentLoad>,
     /// The keys of `campaigns`, in order.
     campaign_ids: Vec<CampaignId>,
+    /// When the engine last decided what to dial.
+    last_drive: Option<DateTime<Utc>>,
 }
 
 impl Engine {
@@ -249,13 +254,14 @@ impl Engine {
             now: None,
             campaigns: BTreeMap::new(),
             agents: Agents::default(),
-            calls: BTreeMap::new(),
+            calls: HashMap::default(),
             numbers_in_flight: HashMap::default(),
             abandon_deadlines: std::collections::BTreeSet::new(),
             blacklist: Blacklist::default(),
             out: VecDeque::new(),
             busy_scratch: Vec::new(),
             campaign_ids: Vec::new(),
+            last_drive: None,
         }
     }
 
@@ -331,7 +337,16 @@ impl Engine {
     /// dialing decision is taken between them.
     pub fn handle_inputs(&mut self, inputs: impl IntoIterator<Item = Input>) {
         let mut last = None;
+        let mut changed = false;
         for input in inputs {
+            // Progress reports of a call change nothing a dialing decision depends on.
+            changed |= !matches!(
+                input.kind,
+                InputKind::Call {
+                    event: CallEvent::OriginateAccepted | CallEvent::Ringing | CallEvent::Queued,
+                    ..
+                }
+            );
             // Time never runs backwards inside the engine: a late input is applied "now".
             let now = match self.now {
                 Some(t) if input.now < t => t,
@@ -349,7 +364,12 @@ impl Engine {
             last = Some(now);
         }
         if let Some(now) = last {
-            self.drive(now);
+            // Driving again at the instant of the last decision, with nothing changed since,
+            // would decide the same: skip it (it is most of the bursts a busy floor sends).
+            if changed || self.last_drive != Some(now) {
+                self.drive(now);
+                self.last_drive = Some(now);
+            }
         }
     }
 
@@ -391,6 +411,7 @@ impl Engine {
                 run.pacer = pacing::for_mode(&c.dial_mode);
             }
             run.campaign = c;
+            run.windows.clear();
             run.stopped = false;
             self.recompute_homes();
             return Ok(());
@@ -412,9 +433,10 @@ impl Engine {
             stopped: false,
             skip_noted: HashMap::default(),
             home_agents: Vec::new(),
-            calls: std::collections::BTreeSet::new(),
+            calls: rustc_hash::FxHashSet::default(),
             dialing: 0,
             waiting: 0,
+            windows: eligibility::WindowCache::default(),
         };
         self.campaigns.insert(run.campaign.id.clone(), run);
         self.campaign_ids = self.campaigns.keys().cloned().collect();
@@ -822,8 +844,9 @@ impl Engine {
             .calls
             .remove(&id)
             .ok_or_else(|| format!("unknown call {id}"))?;
-        if self.numbers_in_flight.get(call.number.e164()) == Some(&id) {
-            self.numbers_in_flight.remove(call.number.e164());
+        let key = number_key(call.number.e164());
+        if self.numbers_in_flight.get(&key) == Some(&id) {
+            self.numbers_in_flight.remove(&key);
         }
         let run = self
             .campaigns
@@ -1058,7 +1081,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<eligibility::DialPlan, SkipReason> {
         let run = &self.campaigns[cid];
-        let in_flight = |n: &str| self.numbers_in_flight.contains_key(n);
+        let in_flight = |n: &str| self.numbers_in_flight.contains_key(&number_key(n));
         let free = |a: &AgentId| self.agent_free_for(a, cid);
         let ctx = EligibilityContext {
             campaign: &run.campaign,
@@ -1066,6 +1089,7 @@ impl Engine {
             now,
             number_in_flight: &in_flight,
             agent_free: &free,
+            windows: Some(&run.windows),
         };
         eligibility::check(rec, &ctx)
     }
@@ -1086,6 +1110,8 @@ impl Engine {
                 continue;
             }
             self.pace(now, cid);
+            // Dialing may have drawn the hopper down: ask for more now, not at the next input.
+            self.request_records_if_needed(now, cid);
         }
         self.campaign_ids = ids;
     }
@@ -1446,7 +1472,7 @@ impl Engine {
             }
         }
         self.numbers_in_flight
-            .insert(plan.number.e164().to_owned(), call);
+            .insert(number_key(plan.number.e164()), call);
         let run = self.campaigns.get_mut(cid).expect("known");
         let threshold_ms = (run.campaign.abandon.threshold_s * 1000.0).ceil() as i64;
         run.calls.insert(call);
@@ -1595,6 +1621,15 @@ impl Engine {
     }
 }
 
+/// A callee's E.164 digits as a number: no allocation per call. A country code never starts
+/// with 0 and a number has at most 23 digits, so distinct valid numbers get distinct keys
+/// (malformed ones could only collide, which holds back a dial, never adds one).
+fn number_key(e164: &str) -> u128 {
+    e164.bytes().filter(u8::is_ascii_digit).fold(0u128, |k, b| {
+        k.wrapping_mul(10).wrapping_add(u128::from(b - b'0'))
+    })
+}
+
 fn is_manual(r: &SpoolRecord) -> bool {
     r.task.as_ref().is_some_and(|t| t.kind == TaskKind::Manual)
 }
@@ -1630,7 +1665,9 @@ fn input_label(k: &InputKind) -> InputLabel {
         InputKind::RecordsOffered { campaign, .. } => InputLabel::Records(campaign.clone()),
         InputKind::Agent { agent, .. } => InputLabel::Agent(agent.clone()),
         InputKind::Call { call, .. } => InputLabel::Call(*call),
-        InputKind::Command(c) => InputLabel::Command(format!("command {c:?}").chars().take(120).collect()),
+        InputKind::Command(c) => {
+            InputLabel::Command(format!("command {c:?}").chars().take(120).collect())
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::ids::CampaignId;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use rustc_hash::FxHashMap as HashMap;
+use serde::{Deserialize, Serialize};
 
 /// Which campaigns an entry covers (`*` in the seeds is `All`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,4 +5,5 @@ pub mod campaign;
 pub mod ids;
 pub mod outcome;
 pub mod phone;
+mod phone_fast;
 pub mod record;

@@ -4,6 +4,7 @@
 //! and `+59898344484` are the same callee. What goes to the trunk is the digits the user gave,
 //! cleaned of punctuation: prefixes and formats are routing settings, not number data.
 
+use super::phone_fast::{self, Fast};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -30,12 +31,94 @@ pub enum PhoneError {
 }
 
 /// A callee's number: E.164 identity plus the dial string sent to the trunk.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Both parts are short ASCII strings held inline: records are copied often (store snapshots,
+/// the hopper) and a number never costs an allocation.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "PhoneNumberRepr", try_from = "PhoneNumberRepr")]
 pub struct PhoneNumber {
     /// `+` and digits, the identity of the callee.
-    e164: String,
+    e164: Inline,
     /// Digits (and a leading `+` if given) as the trunk expects them.
+    dial: Inline,
+}
+
+/// Longest part of a number. E.164 allows 15 digits, but the numbering plans libphonenumber
+/// validates go to a 3-digit country code and 17 national digits (some German numbers have
+/// 17 digits in all), so room for `+` and 23 digits.
+const MAX_NUMBER_BYTES: usize = 24;
+
+/// Up to [`MAX_NUMBER_BYTES`] bytes of `+` and ASCII digits (zero-padded, so `Eq` and `Hash`
+/// on the array are those of the text).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Inline {
+    len: u8,
+    bytes: [u8; MAX_NUMBER_BYTES],
+}
+
+impl Inline {
+    /// `None` if longer than [`MAX_NUMBER_BYTES`]. Callers have checked the characters.
+    fn new(s: &str) -> Option<Inline> {
+        if s.len() > MAX_NUMBER_BYTES {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_NUMBER_BYTES];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Inline {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)])
+            .expect("an Inline holds only ASCII '+' and digits")
+    }
+}
+
+/// The serialized form: two strings, as before numbers were held inline.
+#[derive(Serialize, Deserialize)]
+struct PhoneNumberRepr {
+    e164: String,
     dial: String,
+}
+
+impl From<PhoneNumber> for PhoneNumberRepr {
+    fn from(n: PhoneNumber) -> Self {
+        PhoneNumberRepr {
+            e164: n.e164().to_owned(),
+            dial: n.dial_string().to_owned(),
+        }
+    }
+}
+
+impl TryFrom<PhoneNumberRepr> for PhoneNumber {
+    type Error = PhoneError;
+    fn try_from(r: PhoneNumberRepr) -> Result<Self, PhoneError> {
+        PhoneNumber::from_trusted(&r.e164, &r.dial)
+    }
+}
+
+impl PartialOrd for PhoneNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PhoneNumber {
+    /// By E.164, then dial string, as text.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.e164(), self.dial_string()).cmp(&(other.e164(), other.dial_string()))
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhoneNumber")
+            .field("e164", &self.e164())
+            .field("dial", &self.dial_string())
+            .finish()
+    }
 }
 
 impl PhoneNumber {
@@ -83,22 +166,40 @@ impl PhoneNumber {
         }
         let region = phonenumber::country::Id::from_str(&default_country.to_ascii_uppercase())
             .map_err(|_| PhoneError::UnknownCountry(default_country.to_owned()))?;
-        let parsed = phonenumber::parse(Some(region), &dial).map_err(|e| PhoneError::Invalid {
+        // The common case, a plain number the fast path accepts, skips the library; it
+        // replays the library's algorithm (see `phone_fast`). Rejections still go through the
+        // library, for its error message.
+        if let Fast::Valid(e164) = phone_fast::classify(&dial, region.as_ref()) {
+            return PhoneNumber::from_checked_parts(raw, &e164, &dial);
+        }
+        library_parse(raw, dial, default_country, region)
+    }
+}
+
+/// The `phonenumber` crate's parse, validation and E.164 formatting of a cleaned dial string.
+pub(super) fn library_parse(
+    raw: &str,
+    dial: String,
+    default_country: &str,
+    region: phonenumber::country::Id,
+) -> Result<PhoneNumber, PhoneError> {
+    let parsed = phonenumber::parse(Some(region), &dial).map_err(|e| PhoneError::Invalid {
+        value: raw.to_owned(),
+        region: default_country.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err(PhoneError::Invalid {
             value: raw.to_owned(),
             region: default_country.to_owned(),
-            reason: e.to_string(),
-        })?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(PhoneError::Invalid {
-                value: raw.to_owned(),
-                region: default_country.to_owned(),
-                reason: "no number plan of the country matches it".to_owned(),
-            });
-        }
-        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
-        Ok(PhoneNumber { e164, dial })
+            reason: "no number plan of the country matches it".to_owned(),
+        });
     }
+    let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    PhoneNumber::from_checked_parts(raw, &e164, &dial)
+}
 
+impl PhoneNumber {
     /// Builds a number from parts already validated (e.g. read back from the store).
     ///
     /// Still refuses anything but digits and a leading `+`, so nothing unsafe can reach a
@@ -119,26 +220,37 @@ impl PhoneNumber {
                 return Err(PhoneError::Empty);
             }
         }
-        Ok(PhoneNumber {
-            e164: e164.to_owned(),
-            dial: dial.to_owned(),
-        })
+        PhoneNumber::from_checked_parts(e164, e164, dial)
+    }
+
+    /// Parts made only of `+` and digits; refused if either is longer than E.164 allows.
+    fn from_checked_parts(raw: &str, e164: &str, dial: &str) -> Result<PhoneNumber, PhoneError> {
+        match (Inline::new(e164), Inline::new(dial)) {
+            (Some(e164), Some(dial)) => Ok(PhoneNumber { e164, dial }),
+            _ => {
+                let digits = |s: &str| s.trim_start_matches('+').len();
+                Err(PhoneError::BadLength {
+                    value: raw.to_owned(),
+                    digits: digits(e164).max(digits(dial)),
+                })
+            }
+        }
     }
 
     /// The E.164 identity (`+` and digits).
     pub fn e164(&self) -> &str {
-        &self.e164
+        self.e164.as_str()
     }
 
     /// The digits to send to the trunk, before routing prefixes.
     pub fn dial_string(&self) -> &str {
-        &self.dial
+        self.dial.as_str()
     }
 }
 
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.e164)
+        f.write_str(self.e164())
     }
 }
 
@@ -188,6 +300,30 @@ mod tests {
     fn unknown_country_is_named() {
         let err = PhoneNumber::parse("2125550123", "XX").unwrap_err();
         assert_eq!(err, PhoneError::UnknownCountry("XX".into()));
+    }
+
+    #[test]
+    fn parts_longer_than_e164_allows_are_refused() {
+        assert!(PhoneNumber::from_trusted("+123456789012345678901234", "1").is_err());
+        assert!(PhoneNumber::from_trusted("+12345678901234567890123", "+1234567890").is_ok());
+        assert!(PhoneNumber::parse("+1 234 567 890 123 456", "US").is_err());
+    }
+
+    #[test]
+    fn serialized_form_is_two_strings_and_is_checked_on_the_way_back() {
+        let n = PhoneNumber::parse("098344484", "UY").unwrap();
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, r#"{"e164":"+59898344484","dial":"098344484"}"#);
+        assert_eq!(serde_json::from_str::<PhoneNumber>(&json).unwrap(), n);
+        let bad = r#"{"e164":"+598\r\n","dial":"098"}"#;
+        assert!(serde_json::from_str::<PhoneNumber>(bad).is_err());
+    }
+
+    #[test]
+    fn numbers_order_by_their_text() {
+        let a = PhoneNumber::from_trusted("+12", "12").unwrap();
+        let b = PhoneNumber::from_trusted("+111", "111").unwrap();
+        assert!(b < a, "'+111' sorts before '+12' as text");
     }
 
     #[test]

@@ -125,6 +125,13 @@ impl AbandonLedger {
     /// answer, with its live answer, even if the period has closed since.
     pub fn abandon(&mut self, answered_at: DateTime<Utc>, now: DateTime<Utc>) {
         self.roll(now);
+        if self
+            .bounds
+            .is_some_and(|(b, e)| b <= answered_at && answered_at < e)
+        {
+            self.abandoned += 1;
+            return;
+        }
         let p = self.period_of(answered_at);
         if Some(p) == self.period_start {
             self.abandoned += 1;
@@ -138,8 +145,14 @@ impl AbandonLedger {
     /// Whether the period changes between `now` and `now + horizon`: a dial placed now could
     /// then be answered in a period whose budget is not known yet.
     pub fn period_ends_within(&mut self, now: DateTime<Utc>, horizon: chrono::Duration) -> bool {
-        let a = self.period_of(now);
-        self.period_of(now + horizon) != a
+        self.roll(now);
+        match self.bounds {
+            Some((_, end)) => now + horizon >= end,
+            None => {
+                let a = self.period_of(now);
+                self.period_of(now + horizon) != a
+            }
+        }
     }
 
     pub fn status(&mut self, now: DateTime<Utc>) -> AbandonStatus {

@@ -65,6 +65,27 @@ impl<'a> CallingWindow<'a> {
             .any(|(s, e)| s <= t && t + self.margin < e)
     }
 
+    /// If a dial may start at `t`, a stretch `[from, to)` around it in which every instant
+    /// also allows one (possibly shorter than the real opening: it is a cache's answer).
+    pub fn open_stretch(&self, t: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.from.is_some_and(|f| t < f) || self.until.is_some_and(|u| t >= u) {
+            return None;
+        }
+        let local_date = t.with_timezone(&self.zone).date_naive();
+        let first = local_date.pred_opt()?;
+        // Intervals of days d-1..=d+1 only: an opening running on beyond them is cut short,
+        // which keeps the stretch within the truth.
+        let (s, e) = self
+            .merged_intervals(first, 3)
+            .into_iter()
+            .find(|&(s, e)| s <= t && t + self.margin < e)?;
+        let lo = self.from.map_or(s, |f| s.max(f));
+        let hi = self
+            .until
+            .map_or(e - self.margin, |u| (e - self.margin).min(u));
+        Some((lo, hi))
+    }
+
     /// The first instant at or after `t` when a dial may start; `None` if there is none within
     /// about a year (no hours configured, or the campaign has ended).
     pub fn next_allowed(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -86,6 +86,42 @@ pub struct EligibilityContext<'a> {
     pub number_in_flight: &'a dyn Fn(&str) -> bool,
     /// Whether an agent is logged in to the campaign and free to take a call now.
     pub agent_free: &'a dyn Fn(&AgentId) -> bool,
+    /// Remembers open stretches of the campaign's window per zone (optional).
+    pub windows: Option<&'a WindowCache>,
+}
+
+/// Open stretches of one campaign's calling window, per callee zone: most checks fall inside
+/// the last one found, and skip recomputing the day's intervals. Clear it when the campaign's
+/// hours, holidays, dates or closing margin change.
+#[derive(Debug, Default)]
+pub struct WindowCache {
+    open: std::cell::RefCell<rustc_hash::FxHashMap<Tz, Stretch>>,
+}
+
+/// `[from, to)`: every instant in it allows a dial.
+type Stretch = (DateTime<Utc>, DateTime<Utc>);
+
+impl WindowCache {
+    pub fn clear(&self) {
+        self.open.borrow_mut().clear();
+    }
+
+    /// Whether the campaign's window allows a dial at `t` in `zone`; exactly
+    /// `CallingWindow::for_campaign(campaign, zone).allows(t)`.
+    fn allows(&self, campaign: &Campaign, zone: Tz, t: DateTime<Utc>) -> bool {
+        if let Some(&(lo, hi)) = self.open.borrow().get(&zone) {
+            if lo <= t && t < hi {
+                return true;
+            }
+        }
+        match CallingWindow::for_campaign(campaign, zone).open_stretch(t) {
+            Some(stretch) => {
+                self.open.borrow_mut().insert(zone, stretch);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// What to dial when a record is eligible.
@@ -164,8 +200,18 @@ pub fn next_time_allowed(
 /// Whether the calling windows (campaign hours in the callee's zone, and a range schedule's
 /// hours) allow a dial to start at `t`: the common case of [`next_time_allowed`] returning `t`,
 /// without searching ahead for the next opening.
-fn windows_allow(rec: &SpoolRecord, campaign: &Campaign, zone: Tz, t: DateTime<Utc>) -> bool {
-    if !CallingWindow::for_campaign(campaign, zone).allows(t) {
+fn windows_allow(
+    rec: &SpoolRecord,
+    campaign: &Campaign,
+    zone: Tz,
+    t: DateTime<Utc>,
+    cache: Option<&WindowCache>,
+) -> bool {
+    let open = match cache {
+        Some(c) => c.allows(campaign, zone, t),
+        None => CallingWindow::for_campaign(campaign, zone).allows(t),
+    };
+    if !open {
         return false;
     }
     match rec.schedule.as_ref().map(|s| &s.when) {
@@ -283,7 +329,7 @@ pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan
     if let Some(skip) = time_skip(rec, campaign, zone, ctx.now) {
         return Err(skip);
     }
-    if !windows_allow(rec, campaign, zone, ctx.now) {
+    if !windows_allow(rec, campaign, zone, ctx.now, ctx.windows) {
         return Err(SkipReason::OutsideCallingWindow {
             next: next_time_allowed(rec, campaign, ctx.now),
         });
