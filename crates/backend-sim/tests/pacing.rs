@@ -65,3 +65,18 @@ fn a_peer_that_ends_above_the_cap_is_marked_violating() {
     );
     assert!(r[0].violating, "seed {seed}: above the cap but not marked");
 }
+
+#[test]
+fn progressive_never_abandons_even_when_agents_take_breaks_and_leave() {
+    // Agents on shifts with breaks ask to leave while the dials they cover ring: progressive
+    // keeps them until those dials resolve, so no live answer ever waits for nobody.
+    for name in ["small-team", "realistic"] {
+        let mut sc = Scenario::builtin(name).unwrap();
+        sc.hours = sc.hours.min(48.0);
+        for seed in 1..=3 {
+            let r = compare(&sc, &["progressive".to_owned()], seed, &mut |_, _| {}).unwrap();
+            assert!(r[0].live_answers > 100, "{name} seed {seed}: {:?}", r[0]);
+            assert_eq!(r[0].abandoned, 0, "{name} seed {seed}: {:?}", r[0]);
+        }
+    }
+}

@@ -610,7 +610,12 @@ impl Engine {
         let Some(run) = self.campaigns.get_mut(cid) else {
             return false;
         };
-        let allowance = run.ledger.status(now).budget.max(0.0).floor() as u32;
+        // Pacers that never dial ahead promise no abandons: no budget is spent on departures.
+        let allowance = if run.pacer.dials_ahead() {
+            run.ledger.status(now).budget.max(0.0).floor() as u32
+        } else {
+            0
+        };
         run.dialing + run.waiting > free.saturating_sub(leavers) + allowance
     }
 

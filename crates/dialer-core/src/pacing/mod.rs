@@ -88,6 +88,13 @@ pub trait Pacer: Send {
     fn next_decision_at(&self, _now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         None
     }
+    /// Whether this pacer places calls beyond the free agents, spending the abandonment
+    /// budget. A pacer that does not (progressive, preview) promises no abandons, so the
+    /// engine keeps an agent who asks to leave until the dials it covers have resolved,
+    /// instead of letting it go within the budget.
+    fn dials_ahead(&self) -> bool {
+        true
+    }
 }
 
 /// One call per free agent, counting calls already dialing or waiting.
@@ -95,6 +102,9 @@ pub trait Pacer: Send {
 pub struct Progressive;
 
 impl Pacer for Progressive {
+    fn dials_ahead(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "progressive".into()
     }
@@ -127,6 +137,9 @@ impl Pacer for Power {
 pub struct Preview;
 
 impl Pacer for Preview {
+    fn dials_ahead(&self) -> bool {
+        false
+    }
     fn name(&self) -> String {
         "preview".into()
     }
