@@ -13,7 +13,7 @@ use dialer_core::{
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 /// What a dial attempt will meet, drawn from the stream of (seed, record, attempt).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,7 +85,32 @@ struct SimAgent {
     rng: ChaCha8Rng,
 }
 
-/// Simulation events, in a queue ordered by (time, sequence): ties keep insertion order.
+/// An event and when it happens; the heap's greatest is the soonest (then the first scheduled),
+/// so ties keep insertion order.
+struct Timed {
+    t_ms: i64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Timed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.t_ms, self.seq) == (other.t_ms, other.seq)
+    }
+}
+impl Eq for Timed {}
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.t_ms, other.seq).cmp(&(self.t_ms, self.seq))
+    }
+}
+
+/// Simulation events.
 #[derive(Debug, Clone, Copy)]
 enum Ev {
     Accepted(CallId),
@@ -126,7 +151,8 @@ pub struct Simulator {
     t0: DateTime<Utc>,
     now_ms: i64,
     end_ms: i64,
-    events: BTreeMap<(i64, u64), Ev>,
+    /// Pending events, soonest first (ties in the order they were scheduled).
+    events: BinaryHeap<Timed>,
     seq: u64,
     spool: Spool,
     calls: BTreeMap<CallId, SimCall>,
@@ -196,7 +222,7 @@ impl Simulator {
             t0,
             now_ms: 0,
             end_ms,
-            events: BTreeMap::new(),
+            events: BinaryHeap::new(),
             seq: 0,
             spool,
             calls: BTreeMap::new(),
@@ -223,7 +249,11 @@ impl Simulator {
 
     fn schedule(&mut self, t_ms: i64, ev: Ev) {
         self.seq += 1;
-        self.events.insert((t_ms, self.seq), ev);
+        self.events.push(Timed {
+            t_ms,
+            seq: self.seq,
+            ev,
+        });
     }
 
     /// Logins, logouts and breaks of every agent, drawn up front from each agent's stream.
@@ -733,7 +763,7 @@ impl Simulator {
                     .handle_inputs(self.inputs.drain(..).map(|kind| Input::new(at, kind)));
                 continue;
             }
-            let ev_t = self.events.first_key_value().map(|(k, _)| k.0);
+            let ev_t = self.events.peek().map(|e| e.t_ms);
             // The engine has already acted at `now`: its next wake-up is strictly later.
             let eng_t = wake.map(|w| {
                 let d = w - self.t0;
@@ -755,11 +785,8 @@ impl Simulator {
                 next_progress = next + step;
             }
             if ev_t == Some(next) {
-                while let Some(entry) = self.events.first_entry() {
-                    if entry.key().0 != next {
-                        break;
-                    }
-                    let ev = entry.remove();
+                while self.events.peek().is_some_and(|e| e.t_ms == next) {
+                    let ev = self.events.pop().expect("peeked above").ev;
                     self.handle_event(ev);
                 }
             } else {
