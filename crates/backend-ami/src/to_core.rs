@@ -191,14 +191,14 @@ mod tests {
             ring_timeout_s: 25,
             agent: Some(AgentId("alice".into())),
             variables: vec![("LEADID".into(), "7".into())],
-            routing: dialer_core::Routing {
+            routing: std::sync::Arc::new(dialer_core::Routing {
                 channel_prefix: "Local/".into(),
                 channel_suffix: "@callees".into(),
                 context: "dialer".into(),
                 exten: "amd".into(),
                 dial_prefix: "9".into(),
                 queue: "sales".into(),
-            },
+            }),
         }
     }
 

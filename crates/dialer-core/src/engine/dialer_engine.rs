@@ -222,6 +222,8 @@ struct CampaignRun {
     waiting: u32,
     /// Open stretches of the calling window, per zone (cleared when the campaign changes).
     windows: eligibility::WindowCache,
+    /// The campaign's routing, shared by its Originate intents.
+    routing: std::sync::Arc<crate::model::campaign::Routing>,
 }
 
 /// The dialer engine. See the crate documentation for the run loop.
@@ -410,6 +412,7 @@ impl Engine {
             if run.campaign.dial_mode != c.dial_mode {
                 run.pacer = pacing::for_mode(&c.dial_mode);
             }
+            run.routing = std::sync::Arc::new(c.routing.clone());
             run.campaign = c;
             run.windows.clear();
             run.stopped = false;
@@ -419,6 +422,7 @@ impl Engine {
         let anchor = c
             .start_date
             .or(Some(now.with_timezone(&c.tz()).date_naive()));
+        let routing = std::sync::Arc::new(c.routing.clone());
         let run = CampaignRun {
             pacer: pacing::for_mode(&c.dial_mode),
             ledger: AbandonLedger::new(c.abandon.clone(), c.tz(), anchor),
@@ -437,6 +441,7 @@ impl Engine {
             dialing: 0,
             waiting: 0,
             windows: eligibility::WindowCache::default(),
+            routing,
         };
         self.campaigns.insert(run.campaign.id.clone(), run);
         self.campaign_ids = self.campaigns.keys().cloned().collect();
@@ -716,7 +721,7 @@ impl Engine {
         let before = pacing_class(call);
         let deadline_before = call.abandon_deadline();
         let cid = call.campaign.clone();
-        let result = self.call_event_inner(now, id, event);
+        let result = self.call_event_inner(now, id, &cid, event);
         let after = self.calls.get(&id).map(pacing_class).unwrap_or_default();
         let deadline_after = self.calls.get(&id).and_then(Call::abandon_deadline);
         if deadline_before != deadline_after {
@@ -737,13 +742,13 @@ impl Engine {
         &mut self,
         now: DateTime<Utc>,
         id: CallId,
+        campaign: &CampaignId,
         event: CallEvent,
     ) -> Result<(), String> {
         let call = self
             .calls
             .get_mut(&id)
             .ok_or_else(|| format!("unknown call {id}"))?;
-        let campaign = call.campaign.clone();
         let record = call.record.clone();
         let progress = |p: Progress| {
             Output::Event(Event::Progress {
@@ -1467,7 +1472,7 @@ impl Engine {
             ring_timeout_s: c.ring_timeout_s,
             agent: plan.agent.clone(),
             variables,
-            routing: c.routing.clone(),
+            routing: run.routing.clone(),
         };
         run.pacer.observe(now, &PacingEvent::DialPlaced);
         if let Some(a) = &plan.agent {

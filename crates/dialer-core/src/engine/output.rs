@@ -46,7 +46,8 @@ pub struct OriginateIntent {
     pub agent: Option<AgentId>,
     /// Record data for the agent's screen and the dialplan, order kept.
     pub variables: Vec<(String, String)>,
-    pub routing: crate::model::campaign::Routing,
+    /// The campaign's routing, shared by all its intents.
+    pub routing: std::sync::Arc<crate::model::campaign::Routing>,
 }
 
 /// Changes the store must persist.
