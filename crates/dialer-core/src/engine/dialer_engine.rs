@@ -770,7 +770,7 @@ impl Engine {
                 call.answered = Some((now, kind));
                 let dial_s = secs(now - call.placed_at);
                 let live = kind != AnswerKind::Machine;
-                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
                 run.pacer
                     .observe(now, &PacingEvent::DialResolved { dial_s, live });
                 if live {
@@ -787,7 +787,7 @@ impl Engine {
                 let wait_s = call.answered.map_or(0.0, |(at, _)| secs(now - at));
                 let late = call.is_live() && !call.abandon_counted;
                 let answered_at = call.answered.map(|a| a.0);
-                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
                 if late && wait_s > run.campaign.abandon.threshold_s {
                     // Connected, but later than the rule allows: it counts as abandoned.
                     run.ledger.abandon(answered_at.unwrap_or(now), now);
@@ -974,7 +974,7 @@ impl Engine {
             } => self.dispose(now, record, d),
             Command::PreviewDial { agent, record } => {
                 let campaign = self.end_preview(&agent, &record)?;
-                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
                 let pos = run
                     .hopper
                     .iter()
@@ -1003,7 +1003,7 @@ impl Engine {
             }
             Command::PreviewSkip { agent, record } => {
                 let campaign = self.end_preview(&agent, &record)?;
-                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
                     // Passed over: back of the queue for a while, so others get their turn.
                     let mut rec = run.hopper.remove(pos).expect("position found above");
