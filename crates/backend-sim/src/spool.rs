@@ -16,7 +16,7 @@ pub struct Spool {
     seed: u64,
     list: ListSpec,
     created_at: DateTime<Utc>,
-    /// Every record that is not finished (boxed: updates overwrite in place).
+    /// Every record that is not finished (boxed, as the engine's snapshots arrive).
     records: FxHashMap<u64, Box<SpoolRecord>>,
     /// Pending and due (or due once their time comes, see `waiting`), in dial order.
     ready: BTreeSet<OrderKey>,
@@ -104,10 +104,10 @@ impl Spool {
             }
             rec.time_zone = Some(zone.clone());
         }
-        self.insert(rec);
+        self.insert(Box::new(rec));
     }
 
-    fn insert(&mut self, rec: SpoolRecord) {
+    fn insert(&mut self, rec: Box<SpoolRecord>) {
         let id = rec.id.0;
         match (&rec.status, rec.next_eligible_at) {
             (RecordStatus::Finished { .. }, _) => {
@@ -123,12 +123,7 @@ impl Spool {
             }
             (RecordStatus::InFlight { .. }, _) => {}
         }
-        match self.records.get_mut(&id) {
-            Some(slot) => **slot = rec,
-            None => {
-                self.records.insert(id, Box::new(rec));
-            }
-        }
+        self.records.insert(id, rec);
     }
 
     /// Takes a record out of the ready and waiting indexes (it stays in `records`).
@@ -142,7 +137,7 @@ impl Spool {
     }
 
     /// The store persists the engine's new copy of a record.
-    pub fn update(&mut self, rec: SpoolRecord) {
+    pub fn update(&mut self, rec: Box<SpoolRecord>) {
         self.unindex(rec.id.0);
         self.insert(rec);
     }

@@ -935,7 +935,7 @@ impl Engine {
                 }));
             }
             self.out
-                .push_back(Output::Store(StoreUpdate::Record((*rec).clone())));
+                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
             run.recent.push_back(rec.id.clone());
             run.recent_records.insert(rec.id.clone(), rec);
             while run.recent.len() > self.cfg.recent_records {
@@ -974,7 +974,7 @@ impl Engine {
             } => self.dispose(now, record, d),
             Command::PreviewDial { agent, record } => {
                 let campaign = self.end_preview(&agent, &record)?;
-                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
+                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
                 let pos = run
                     .hopper
                     .iter()
@@ -1003,13 +1003,13 @@ impl Engine {
             }
             Command::PreviewSkip { agent, record } => {
                 let campaign = self.end_preview(&agent, &record)?;
-                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
+                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
                     // Passed over: back of the queue for a while, so others get their turn.
                     let mut rec = run.hopper.remove(pos).expect("position found above");
                     rec.next_eligible_at =
                         Some(now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)));
-                    self.out.push_back(Output::Store(StoreUpdate::Record(*rec)));
+                    self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
                 }
                 Ok(())
             }
@@ -1072,7 +1072,7 @@ impl Engine {
                         reason,
                     }));
                 }
-                self.out.push_back(Output::Store(StoreUpdate::Record(*rec)));
+                self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
                 Ok(())
             }
             Err(e) => {
@@ -1432,7 +1432,7 @@ impl Engine {
             }));
         }
         if rec != before {
-            self.out.push_back(Output::Store(StoreUpdate::Record(*rec)));
+            self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
         }
     }
 
@@ -1513,7 +1513,7 @@ impl Engine {
                 at: now,
             }));
         self.out
-            .push_back(Output::Store(StoreUpdate::Record((*rec).clone())));
+            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
         self.out.push_back(Output::Event(Event::Dialed {
             at: now,
             campaign: cid.clone(),

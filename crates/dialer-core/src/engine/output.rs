@@ -74,7 +74,7 @@ pub enum StoreUpdate {
         at: DateTime<Utc>,
     },
     /// The record's new state (full snapshot: status, numbers, next eligible time, history).
-    Record(SpoolRecord),
+    Record(Box<SpoolRecord>),
     BlacklistAdded(BlacklistEntry),
 }
 

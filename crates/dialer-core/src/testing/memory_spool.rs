@@ -34,7 +34,7 @@ impl MemorySpool {
     /// Applies a store update from the engine.
     pub fn apply(&mut self, update: &StoreUpdate) {
         if let StoreUpdate::Record(r) = update {
-            self.records.insert(r.id.clone(), r.clone());
+            self.records.insert(r.id.clone(), SpoolRecord::clone(r));
         }
     }
 

@@ -164,7 +164,7 @@ impl TraceChecker {
             Output::Originate(o) => self.check_originate(o),
             Output::Store(StoreUpdate::BlacklistAdded(e)) => self.blacklist.push(e.clone()),
             Output::Store(StoreUpdate::Record(r)) => {
-                self.latest.insert(r.id.clone(), r.clone());
+                self.latest.insert(r.id.clone(), SpoolRecord::clone(r));
             }
             _ => {}
         }

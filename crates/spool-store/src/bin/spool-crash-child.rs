@@ -130,7 +130,7 @@ fn main() {
                 let mut snap = rec.clone();
                 begin_attempt(&mut snap, &camp, call, now);
                 finish_attempt(&mut snap, &camp, outcome, end);
-                store.apply(&StoreUpdate::Record(snap)).unwrap();
+                store.apply(&StoreUpdate::Record(Box::new(snap))).unwrap();
             }
         }
         _ => {

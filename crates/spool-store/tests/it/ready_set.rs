@@ -50,7 +50,7 @@ fn ready_set_follows_the_core_dial_order() {
         .find(|r| r.numbers[0].number == phone(2))
         .unwrap();
     r2.attempts = 1;
-    s.apply(&StoreUpdate::Record(r2)).unwrap();
+    s.apply(&StoreUpdate::Record(Box::new(r2))).unwrap();
 
     let ready = s.ready_set("c", now, 100).unwrap();
     let order: Vec<_> = ready.iter().map(|r| r.numbers[0].number.clone()).collect();
@@ -79,9 +79,9 @@ fn ready_set_leaves_out_records_that_are_not_due_in_flight_or_finished() {
     let mut flying = recs[2].clone();
     flying.status = RecordStatus::InFlight { call: CallId(9) };
     s.apply_all(&[
-        StoreUpdate::Record(later),
-        StoreUpdate::Record(due_now),
-        StoreUpdate::Record(flying),
+        StoreUpdate::Record(Box::new(later)),
+        StoreUpdate::Record(Box::new(due_now)),
+        StoreUpdate::Record(Box::new(flying)),
     ])
     .unwrap();
     s.remove_contact("c", &uy_e164(4)).unwrap();
