@@ -169,7 +169,9 @@ pub async fn run(
             problem: e.to_string(),
         })?;
         driver.store.upsert_campaign(c, now)?;
-        driver.feed(now, InputKind::Campaign(c.clone())).await?;
+        driver
+            .feed(now, InputKind::Campaign(Box::new(c.clone())))
+            .await?;
     }
     let started = tokio::time::Instant::now();
     loop {

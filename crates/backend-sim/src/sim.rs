@@ -193,7 +193,7 @@ impl Simulator {
             ..Default::default()
         });
         let pacer_name = pacer.name();
-        engine.handle_input(Input::new(t0, InputKind::Campaign(campaign)));
+        engine.handle_input(Input::new(t0, InputKind::Campaign(Box::new(campaign))));
         engine.set_pacer(&cid, pacer);
         let agents = (0..sc.agents.count as usize)
             .map(|i| SimAgent {

@@ -26,7 +26,7 @@
 //!     now,
 //! );
 //!
-//! engine.handle_input(Input::new(now, InputKind::Campaign(campaign)));
+//! engine.handle_input(Input::new(now, InputKind::Campaign(Box::new(campaign))));
 //! engine.handle_input(Input::new(now, InputKind::Agent {
 //!     agent: AgentId::from("alice"),
 //!     event: AgentEvent::LoggedIn { campaigns: vec![cid.clone()] },

@@ -28,7 +28,7 @@ impl Bench {
             out: Vec::new(),
             cid: c.id.clone(),
         };
-        b.feed(InputKind::Campaign(c));
+        b.feed(InputKind::Campaign(Box::new(c)));
         b
     }
 
@@ -280,7 +280,7 @@ fn guard_off_lets_a_pacer_overdial_as_peers_do() {
         out: vec![],
         cid: c.id.clone(),
     };
-    b.feed(InputKind::Campaign(c));
+    b.feed(InputKind::Campaign(Box::new(c)));
     b.login("alice");
     b.login("bob");
     assert_eq!(b.originates().len(), 6, "ratio 3 with 2 free agents");
@@ -359,7 +359,7 @@ fn an_invalid_campaign_is_rejected_naming_the_field() {
     let mut b = Bench::new(Campaign::new("c", "UTC"), vec![]);
     let mut bad = Campaign::new("d", "UTC");
     bad.ring_timeout_s = 5;
-    b.feed(InputKind::Campaign(bad));
+    b.feed(InputKind::Campaign(Box::new(bad)));
     assert!(b
         .events()
         .iter()

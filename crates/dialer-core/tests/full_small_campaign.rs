@@ -246,7 +246,7 @@ fn small_campaign_dials_in_order_and_ends_in_the_right_states() {
         skips: Vec::new(),
         linked: BTreeMap::new(),
     };
-    run.feed(InputKind::Campaign(c));
+    run.feed(InputKind::Campaign(Box::new(c)));
     run.feed(InputKind::Command(Command::BlacklistAdd(BlacklistEntry {
         number: "+12125550103".into(),
         scope: BlacklistScope::All,

@@ -386,7 +386,7 @@ impl Engine {
     fn apply(&mut self, now: DateTime<Utc>, kind: InputKind) -> Result<(), String> {
         match kind {
             InputKind::Tick => Ok(()),
-            InputKind::Campaign(c) => self.add_campaign(now, c),
+            InputKind::Campaign(c) => self.add_campaign(now, *c),
             InputKind::StopCampaign { campaign } => {
                 let run = self
                     .campaigns

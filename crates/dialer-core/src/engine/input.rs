@@ -29,14 +29,12 @@ impl Input {
 /// The kinds of input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "snake_case")]
-// Inputs and updates are moved once through the engine, never stored in bulk: boxing the
-// large variants would only add allocations.
-#[allow(clippy::large_enum_variant)]
 pub enum InputKind {
     /// Time passed; nothing else happened.
     Tick,
-    /// Start (or update) a campaign.
-    Campaign(Campaign),
+    /// Start (or update) a campaign. Boxed: a campaign is large and rare, while every input
+    /// is moved a few times on its way in.
+    Campaign(Box<Campaign>),
     /// Stop dialing a campaign; calls in flight finish.
     StopCampaign { campaign: CampaignId },
     /// The store's answer to [`crate::Output::NeedRecords`]: the due records, in dial order.

@@ -53,9 +53,6 @@ pub struct OriginateIntent {
 /// Changes the store must persist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "update", rename_all = "snake_case")]
-// Inputs and updates are moved once through the engine, never stored in bulk: boxing the
-// large variants would only add allocations.
-#[allow(clippy::large_enum_variant)]
 pub enum StoreUpdate {
     /// A ledger row, committed before the Originate leaves.
     AttemptStarted {
@@ -74,6 +71,7 @@ pub enum StoreUpdate {
         at: DateTime<Utc>,
     },
     /// The record's new state (full snapshot: status, numbers, next eligible time, history).
+    /// Boxed: every output moves through a queue, and a record is the largest thing in one.
     Record(Box<SpoolRecord>),
     BlacklistAdded(BlacklistEntry),
 }

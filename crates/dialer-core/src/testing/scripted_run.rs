@@ -108,7 +108,7 @@ pub fn run(world: &World) -> RunReport {
         h.spool.insert(r.clone());
     }
     let cid = world.campaign.id.clone();
-    h.feed(InputKind::Campaign(world.campaign.clone()));
+    h.feed(InputKind::Campaign(Box::new(world.campaign.clone())));
     for e in &world.initial_blacklist {
         h.feed(InputKind::Command(Command::BlacklistAdd(e.clone())));
     }

@@ -72,7 +72,7 @@ impl TraceChecker {
         self.now = Some(now);
         match &input.kind {
             InputKind::Campaign(c) => {
-                self.campaigns.insert(c.id.clone(), c.clone());
+                self.campaigns.insert(c.id.clone(), Campaign::clone(c));
             }
             InputKind::RecordsOffered { records, .. } => {
                 for r in records {
