@@ -15,7 +15,12 @@
 //!
 //! The big spool is built once with plain SQL (not through `import_base`, which would take
 //! minutes) and cached as `spool-bench-<N>.db` in `$SPOOL_BENCH_DIR` (default: the system
-//! temp dir; the 10M spool takes about 2.8 GB).
+//! temp dir; the 10M spool takes about 2.8 GB, 4 to 7 minutes to build).
+//! `SPOOL_BENCH_ONLY=import` runs the import comparison alone. To time the ready set quickly on
+//! the cached spool: `cargo run --release -p spool-store --example ready_set_probe -- PATH`.
+//!
+//! Both threads of the import are busy (parsing, writing) while the `sqlite3` shell uses one:
+//! on a machine whose cores are taken by other work the import's figure suffers more.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{black_box, Criterion};

@@ -129,6 +129,105 @@ pub fn campaign_id(conn: &Connection, name: &str) -> Result<i64> {
         .ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))
 }
 
+/// The column values of a new record: its `record` row (without the id, which the store
+/// assigns), its `record_number` rows, and whether it is live (then its numbers go to
+/// `destination`). Pure: the import computes it off the writer thread.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    pub campaign_id: i64,
+    pub status: &'static str,
+    pub call: Option<i64>,
+    pub reason: Option<&'static str>,
+    pub current: i64,
+    pub priority: i64,
+    pub attempts: i64,
+    pub owner_agent: Option<String>,
+    pub contact_id: Option<String>,
+    pub base_id: Option<i64>,
+    pub source_line: Option<i64>,
+    pub origin: &'static str,
+    pub time_zone: Option<String>,
+    pub next_eligible_ms: Option<i64>,
+    pub created_ms: i64,
+    pub data: String,
+    pub history: String,
+    pub due_class: i64,
+    pub order_priority: i64,
+    pub due_ms: i64,
+    pub has_task: i64,
+    pub numbers: Vec<NumberRow>,
+    pub live: bool,
+}
+
+/// A `record_number` row, without the record id.
+#[derive(Debug, Clone)]
+pub struct NumberRow {
+    pub e164: String,
+    pub dial: String,
+    pub attempts: i64,
+    pub state: &'static str,
+}
+
+impl NewRow {
+    /// The row of a new record (schedule and task are written separately).
+    pub fn new(
+        campaign_id: i64,
+        rec: &SpoolRecord,
+        base_id: Option<i64>,
+        prov: Provenance,
+    ) -> Result<NewRow> {
+        let mut row = NewRow::columns(campaign_id, rec, base_id, prov)?;
+        row.numbers = rec
+            .numbers
+            .iter()
+            .map(|s| NumberRow {
+                e164: s.number.e164().to_owned(),
+                dial: s.number.dial_string().to_owned(),
+                attempts: i64::from(s.attempts),
+                state: codes::number_state(s.state),
+            })
+            .collect();
+        Ok(row)
+    }
+
+    /// Every column but the numbers.
+    fn columns(
+        campaign_id: i64,
+        rec: &SpoolRecord,
+        base_id: Option<i64>,
+        prov: Provenance,
+    ) -> Result<NewRow> {
+        check_shape(rec)?;
+        let (status, call, reason) = status_columns(rec)?;
+        let (class, prio) = order_columns(rec);
+        Ok(NewRow {
+            campaign_id,
+            status,
+            call,
+            reason,
+            current: rec.current as i64,
+            priority: i64::from(rec.priority),
+            attempts: i64::from(rec.attempts),
+            owner_agent: rec.owner_agent.as_ref().map(|a| a.0.clone()),
+            contact_id: rec.contact_id.clone(),
+            base_id,
+            source_line: prov.source_line.map(|l| l as i64),
+            origin: prov.origin.code(),
+            time_zone: rec.time_zone.clone(),
+            next_eligible_ms: rec.next_eligible_at.map(ms),
+            created_ms: ms(rec.created_at),
+            data: json(&rec.data)?,
+            history: json(&rec.history)?,
+            due_class: class,
+            order_priority: prio,
+            due_ms: due_ms(rec),
+            has_task: rec.task.is_some() as i64,
+            numbers: Vec::new(),
+            live: !rec.is_finished(),
+        })
+    }
+}
+
 /// Inserts a new record; the store assigns its id (the one in `rec` is ignored).
 pub fn insert_record(
     conn: &Connection,
@@ -137,9 +236,7 @@ pub fn insert_record(
     base_id: Option<i64>,
     prov: Provenance,
 ) -> Result<RecordId> {
-    check_shape(rec)?;
-    let (status, call, reason) = status_columns(rec)?;
-    let (class, prio) = order_columns(rec);
+    let row = NewRow::new(campaign_id, rec, base_id, prov)?;
     conn.prepare_cached(
         "INSERT INTO record (campaign_id, status, call_id, finish_reason, current_slot, priority,
              attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
@@ -149,32 +246,32 @@ pub fn insert_record(
              ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
-        campaign_id,
-        status,
-        call,
-        reason,
-        rec.current as i64,
-        i64::from(rec.priority),
-        i64::from(rec.attempts),
-        rec.owner_agent.as_ref().map(|a| a.0.as_str()),
-        rec.contact_id,
-        base_id,
-        prov.source_line.map(|l| l as i64),
-        prov.origin.code(),
-        rec.time_zone,
-        rec.next_eligible_at.map(ms),
-        ms(rec.created_at),
-        json(&rec.data)?,
-        json(&rec.history)?,
-        class,
-        prio,
-        due_ms(rec),
-        rec.task.is_some() as i64,
+        row.campaign_id,
+        row.status,
+        row.call,
+        row.reason,
+        row.current,
+        row.priority,
+        row.attempts,
+        row.owner_agent,
+        row.contact_id,
+        row.base_id,
+        row.source_line,
+        row.origin,
+        row.time_zone,
+        row.next_eligible_ms,
+        row.created_ms,
+        row.data,
+        row.history,
+        row.due_class,
+        row.order_priority,
+        row.due_ms,
+        row.has_task,
     ])?;
     let id = conn.last_insert_rowid();
     let rid = RecordId(id_from_sql(id)?);
     write_numbers(conn, id, rec)?;
-    if !rec.is_finished() {
+    if row.live {
         add_destinations(conn, campaign_id, id, rec)?;
     }
     if rec.schedule.is_some() {
@@ -381,7 +478,7 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
 pub const RECORD_COLUMNS: &str = "r.id, c.name, r.status, r.call_id, r.finish_reason, \
     r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
     r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
-    (SELECT json_group_array(json_array(n.e164, n.dial, n.attempts, n.state)) \
+    (SELECT group_concat(n.e164 || ',' || n.dial || ',' || n.attempts || ',' || n.state, ';') \
      FROM record_number n WHERE n.record_id = r.id)";
 
 /// A record row before its numbers, schedule and task are attached.
@@ -392,82 +489,119 @@ pub struct RowRecord {
     has_task: bool,
 }
 
+/// Maps one row of [`RECORD_COLUMNS`] (or the ready-set query).
 pub fn map_record_row(r: &Row<'_>) -> rusqlite::Result<Result<RowRecord>> {
-    let id: i64 = r.get(0)?;
-    let campaign: String = r.get(1)?;
-    let status: String = r.get(2)?;
-    let call: Option<i64> = r.get(3)?;
-    let reason: Option<String> = r.get(4)?;
-    let current: i64 = r.get(5)?;
-    let priority: i64 = r.get(6)?;
-    let attempts: i64 = r.get(7)?;
-    let owner: Option<String> = r.get(8)?;
-    let contact: Option<String> = r.get(9)?;
-    let base: Option<i64> = r.get(10)?;
-    let tz: Option<String> = r.get(11)?;
-    let next: Option<i64> = r.get(12)?;
-    let created: i64 = r.get(13)?;
-    let data: String = r.get(14)?;
-    let history: String = r.get(15)?;
-    let class: i64 = r.get(16)?;
-    let has_task: i64 = r.get(17)?;
-    let numbers: String = r.get(18)?;
-    Ok((|| {
-        let numbers: Vec<(String, String, u32, String)> = serde_json::from_str(&numbers)
-            .map_err(|e| StoreError::Corrupt(format!("record {id} numbers: {e}")))?;
-        let numbers = numbers
-            .into_iter()
-            .map(|(e164, dial, attempts, state)| {
-                Ok(NumberSlot {
-                    number: phone(&e164, &dial)?,
-                    attempts,
-                    state: codes::parse_number_state(&state)?,
-                })
+    RowMapper::default().map(r)
+}
+
+/// Maps rows of [`RECORD_COLUMNS`] (or the ready-set query). Remembers the last history it
+/// decoded: most rows of a batch share one (that of a record never dialed), and decoding it
+/// is a good part of the cost of a row.
+#[derive(Default)]
+pub struct RowMapper {
+    history: Option<(String, AttemptHistory)>,
+}
+
+impl RowMapper {
+    pub fn map(&mut self, r: &Row<'_>) -> rusqlite::Result<Result<RowRecord>> {
+        let id: i64 = r.get(0)?;
+        let campaign: String = r.get(1)?;
+        let status = r.get_ref(2)?.as_str()?;
+        let call: Option<i64> = r.get(3)?;
+        let reason = r.get_ref(4)?.as_str_or_null()?;
+        let current: i64 = r.get(5)?;
+        let priority: i64 = r.get(6)?;
+        let attempts: i64 = r.get(7)?;
+        let owner: Option<String> = r.get(8)?;
+        let contact: Option<String> = r.get(9)?;
+        let base: Option<i64> = r.get(10)?;
+        let tz: Option<String> = r.get(11)?;
+        let next: Option<i64> = r.get(12)?;
+        let created: i64 = r.get(13)?;
+        let data = r.get_ref(14)?.as_str()?;
+        let history = r.get_ref(15)?.as_str()?;
+        let class: i64 = r.get(16)?;
+        let has_task: i64 = r.get(17)?;
+        let numbers = r.get_ref(18)?.as_str_or_null()?;
+        Ok((|| {
+            let numbers = parse_numbers(id, numbers)?;
+            let status = match (status, call, reason) {
+                ("pending", None, None) => RecordStatus::Pending,
+                ("in_flight", Some(c), None) => RecordStatus::InFlight {
+                    call: CallId(id_from_sql(c)?),
+                },
+                ("finished", None, Some(r)) => RecordStatus::Finished {
+                    reason: codes::parse_finish_reason(r)?,
+                },
+                (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s:?}"))),
+            };
+            let data: Vec<(String, String)> = serde_json::from_str(data)
+                .map_err(|e| StoreError::Corrupt(format!("record {id} data: {e}")))?;
+            let history = match &self.history {
+                Some((text, h)) if text == history => h.clone(),
+                _ => {
+                    let h: AttemptHistory = serde_json::from_str(history)
+                        .map_err(|e| StoreError::Corrupt(format!("record {id} history: {e}")))?;
+                    self.history = Some((history.to_owned(), h.clone()));
+                    h
+                }
+            };
+            let to_u32 = |v: i64, what: &str| {
+                u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("record {id} {what} {v}")))
+            };
+            Ok(RowRecord {
+                rec: SpoolRecord {
+                    id: RecordId(id_from_sql(id)?),
+                    campaign: CampaignId(campaign),
+                    numbers,
+                    current: usize::try_from(current).map_err(|_| {
+                        StoreError::Corrupt(format!("record {id} current {current}"))
+                    })?,
+                    data,
+                    priority: to_u32(priority, "priority")?,
+                    owner_agent: owner.map(AgentId),
+                    contact_id: contact,
+                    base_id: base.map(id_from_sql).transpose()?,
+                    time_zone: tz,
+                    attempts: to_u32(attempts, "attempts")?,
+                    status,
+                    next_eligible_at: next.map(from_ms).transpose()?,
+                    created_at: from_ms(created)?,
+                    history,
+                    schedule: None,
+                    task: None,
+                },
+                row_id: id,
+                has_schedule: class == DueClass::Schedule as i64,
+                has_task: has_task != 0,
             })
-            .collect::<Result<Vec<_>>>()?;
-        let status = match (status.as_str(), call, reason) {
-            ("pending", None, None) => RecordStatus::Pending,
-            ("in_flight", Some(c), None) => RecordStatus::InFlight {
-                call: CallId(id_from_sql(c)?),
-            },
-            ("finished", None, Some(r)) => RecordStatus::Finished {
-                reason: codes::parse_finish_reason(&r)?,
-            },
-            (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s:?}"))),
-        };
-        let data: Vec<(String, String)> = serde_json::from_str(&data)
-            .map_err(|e| StoreError::Corrupt(format!("record {id} data: {e}")))?;
-        let history: AttemptHistory = serde_json::from_str(&history)
-            .map_err(|e| StoreError::Corrupt(format!("record {id} history: {e}")))?;
-        let to_u32 = |v: i64, what: &str| {
-            u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("record {id} {what} {v}")))
-        };
-        Ok(RowRecord {
-            rec: SpoolRecord {
-                id: RecordId(id_from_sql(id)?),
-                campaign: CampaignId(campaign),
-                numbers,
-                current: usize::try_from(current)
-                    .map_err(|_| StoreError::Corrupt(format!("record {id} current {current}")))?,
-                data,
-                priority: to_u32(priority, "priority")?,
-                owner_agent: owner.map(AgentId),
-                contact_id: contact,
-                base_id: base.map(id_from_sql).transpose()?,
-                time_zone: tz,
-                attempts: to_u32(attempts, "attempts")?,
-                status,
-                next_eligible_at: next.map(from_ms).transpose()?,
-                created_at: from_ms(created)?,
-                history,
-                schedule: None,
-                task: None,
-            },
-            row_id: id,
-            has_schedule: class == DueClass::Schedule as i64,
-            has_task: has_task != 0,
+        })())
+    }
+}
+
+/// The numbers column: `e164,dial,attempts,state` per number, `;` between numbers (NULL when
+/// there are none). Digits, `+`, integers and state codes never hold either separator, and
+/// anything else is refused as corrupt.
+fn parse_numbers(id: i64, text: Option<&str>) -> Result<Vec<NumberSlot>> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let corrupt = |item: &str| StoreError::Corrupt(format!("record {id} numbers: {item:?}"));
+    text.split(';')
+        .map(|item| {
+            let mut f = item.split(',');
+            let (Some(e164), Some(dial), Some(attempts), Some(state), None) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(corrupt(item));
+            };
+            Ok(NumberSlot {
+                number: phone(e164, dial)?,
+                attempts: attempts.parse().map_err(|_| corrupt(item))?,
+                state: codes::parse_number_state(state)?,
+            })
         })
-    })())
+        .collect()
 }
 
 fn phone(e164: &str, dial: &str) -> Result<PhoneNumber> {

@@ -221,10 +221,25 @@ pub fn configure(conn: &Connection, file_backed: bool) -> Result<()> {
         conn.pragma_update(None, "cache_size", -65_536)?;
     }
     conn.pragma_update(None, "foreign_keys", true)?;
+    stable_plans(conn)?;
     // Every statement is prepared once and cached; the default cache (16) is smaller than
     // the store's working set, and re-preparing dominated imports.
     conn.set_prepared_statement_cache_capacity(128);
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Query plans that do not depend on bound values (the query planner stability guarantee).
+///
+/// With `ANALYZE` statistics, SQLite otherwise marks a statement whose plan could change with
+/// the value bound to a parameter as expired each time a new value is bound, and prepares it
+/// again on its next step: the ready-set query was re-prepared on every call. The store's
+/// queries name their index where it matters, so the values never should change a plan.
+pub fn stable_plans(conn: &Connection) -> Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 

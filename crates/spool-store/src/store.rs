@@ -2,7 +2,7 @@
 
 use crate::codes::ms;
 use crate::error::{Result, StoreError};
-use crate::records::{self, complete, map_record_row, RECORD_COLUMNS};
+use crate::records::{self, complete, RowMapper, RECORD_COLUMNS};
 use chrono::{DateTime, Utc};
 use dialer_core::{Campaign, CampaignId, RecordId, SpoolRecord};
 use rusqlite::{params, Connection};
@@ -65,6 +65,7 @@ impl SpoolStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(128);
         conn.pragma_update(None, "cache_size", -65_536)?;
+        crate::schema::stable_plans(&conn)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = crate::schema::latest_version();
         if found > known {
@@ -152,8 +153,9 @@ impl SpoolStore {
             "SELECT {RECORD_COLUMNS} FROM record r JOIN campaign c ON c.id = r.campaign_id
              WHERE r.campaign_id = ?1 ORDER BY r.id"
         ))?;
+        let mut mapper = RowMapper::default();
         let rows: Vec<_> = st
-            .query_map([cid], map_record_row)?
+            .query_map([cid], |r| mapper.map(r))?
             .collect::<rusqlite::Result<_>>()?;
         rows.into_iter()
             .map(|r| r.and_then(|r| complete(&self.conn, r)))
@@ -177,12 +179,12 @@ impl SpoolStore {
         // One read transaction: a consistent snapshot, and one lock instead of one per query.
         let tx = self.conn.unchecked_transaction()?;
         let cid = records::campaign_id(&tx, campaign)?;
+        let mut mapper = RowMapper::default();
         let rows: Vec<_> = tx
             .prepare_cached(READY_SET_SQL)?
-            .query_map(
-                params![cid, ms(now), i64::from(limit), campaign],
-                map_record_row,
-            )?
+            .query_map(params![cid, ms(now), i64::from(limit), campaign], |r| {
+                mapper.map(r)
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let out = rows
             .into_iter()
@@ -205,7 +207,7 @@ impl SpoolStore {
 pub const READY_SET_SQL: &str = "SELECT r.id, ?4, r.status, r.call_id, r.finish_reason, \
     r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
     r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
-    (SELECT json_group_array(json_array(n.e164, n.dial, n.attempts, n.state)) \
+    (SELECT group_concat(n.e164 || ',' || n.dial || ',' || n.attempts || ',' || n.state, ';') \
      FROM record_number n WHERE n.record_id = r.id) \
     FROM record r INDEXED BY record_ready \
     WHERE r.campaign_id = ?1 AND r.status = 'pending' AND r.due_ms <= ?2 \

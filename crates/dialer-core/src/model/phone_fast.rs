@@ -22,6 +22,7 @@
 use regex::{Regex, RegexBuilder};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
@@ -410,10 +411,8 @@ pub(crate) fn classify(dial: &str, region: &str) -> Fast {
     if !valid {
         return Fast::Invalid;
     }
-    let mut e164 = String::with_capacity(1 + 3 + national.len());
-    e164.push('+');
-    e164.push_str(&code.to_string());
-    e164.push_str(&national);
+    let mut e164 = String::with_capacity(1 + 5 + national.len());
+    let _ = write!(e164, "+{code}{national}");
     Fast::Valid(e164)
 }
 

@@ -1,5 +1,5 @@
 use super::common::*;
-use dialer_core::{BlacklistEntry, BlacklistScope, Direction};
+use dialer_core::{BlacklistEntry, BlacklistScope, Direction, PhoneNumber, RecordId};
 use spool_store::{ImportError, ImportOptions, NewRecord, RejectReason, SpoolStore, StoreError};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -314,4 +314,181 @@ fn upload_into_an_unknown_campaign_is_an_error() {
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::UnknownCampaign(ref c) if c == "x"));
+}
+
+/// A file whose numbers repeat within a batch, across batches and against the spool.
+fn repeating_file(lines: u32) -> String {
+    let mut t = String::new();
+    for i in 0..lines {
+        // 7 and 450 are coprime: mains repeat only from line 450 on (an earlier batch).
+        let main = uy(1000 + (i * 7) % 450);
+        let alt = match i % 10 {
+            3 | 6 => uy(5000 + i),
+            // The main number of a line shortly before: a duplicate in the same batch (or
+            // the previous one), unless that line was refused.
+            9 => uy(1000 + ((i - 4) * 7) % 450),
+            _ => String::new(),
+        };
+        let prio = if i % 4 == 0 {
+            String::new()
+        } else {
+            (2 + i % 5).to_string()
+        };
+        let agent = if i % 6 == 0 { "1001" } else { "" };
+        t.push_str(&format!("c;{main};id={i}:n=x{i};{alt};{prio};{agent}\n"));
+    }
+    t
+}
+
+/// Records and rejects do not depend on how lines are grouped into batches (the writer checks
+/// a batch's numbers against the spool in one query and against the batch in memory), and
+/// the duplicate reasons and details are those of checking line by line.
+#[test]
+fn batching_does_not_change_records_or_rejects() {
+    let text = repeating_file(520);
+    let mut results = Vec::new();
+    for batch_lines in [1, 37, 10_000] {
+        let mut s = store();
+        // Already in the spool, from elsewhere: lines 0 and 1 (their mains) and their repeats.
+        let mut spool_ids = Vec::new();
+        for n in [1000, 1007] {
+            spool_ids.push(
+                s.respool(&NewRecord::new("c", vec![phone(n)]), t0())
+                    .unwrap(),
+            );
+        }
+        let mut opts = ImportOptions::new("c", "rep.txt", t0());
+        opts.batch_lines = batch_lines;
+        let sum = s.import_base(text.as_bytes(), &opts, &mut |_| {}).unwrap();
+        let rejects: Vec<_> = s
+            .rejects(sum.base_id)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.line, r.reason, r.detail))
+            .collect();
+        let records = s.records("c").unwrap();
+
+        // Line by line, by hand: e164 -> (record id, line in this file if from it).
+        let mut known: std::collections::HashMap<String, (u64, Option<u64>)> = spool_ids
+            .iter()
+            .zip([1000, 1007])
+            .map(|(id, n)| (uy_e164(n), (id.0, None)))
+            .collect();
+        let mut next_id = spool_ids.iter().map(|id| id.0).max().unwrap() + 1;
+        let mut want_rejects = Vec::new();
+        let mut want_lines = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i as u64 + 1;
+            let fields: Vec<&str> = line.split(';').collect();
+            let mut numbers = vec![PhoneNumber::parse(fields[1], "UY").unwrap()];
+            if !fields[3].is_empty() {
+                numbers.push(PhoneNumber::parse(fields[3], "UY").unwrap());
+            }
+            let dup = numbers.iter().find_map(|n| {
+                known
+                    .get(n.e164())
+                    .map(|&(rid, l)| (n.e164().to_owned(), rid, l))
+            });
+            match dup {
+                Some((e164, rid, Some(l))) => want_rejects.push((
+                    line_no,
+                    RejectReason::DuplicateInFile,
+                    format!("{e164} already on line {l} (record {})", RecordId(rid)),
+                )),
+                Some((e164, rid, None)) => want_rejects.push((
+                    line_no,
+                    RejectReason::DuplicateInSpool,
+                    format!("{e164} already in the spool (record {})", RecordId(rid)),
+                )),
+                None => {
+                    for n in &numbers {
+                        known.insert(n.e164().to_owned(), (next_id, Some(line_no)));
+                    }
+                    want_lines.push((next_id, line_no, numbers));
+                    next_id += 1;
+                }
+            }
+        }
+        assert!(want_rejects.len() > 60, "{}", want_rejects.len());
+        assert!(want_rejects
+            .iter()
+            .any(|r| r.1 == RejectReason::DuplicateInSpool));
+        assert_eq!(rejects, want_rejects, "batches of {batch_lines}");
+        let imported: Vec<_> = records.iter().filter(|r| r.base_id.is_some()).collect();
+        assert_eq!(imported.len(), want_lines.len());
+        for (rec, (id, line_no, numbers)) in imported.iter().zip(&want_lines) {
+            assert_eq!(rec.id, RecordId(*id));
+            let i = line_no - 1;
+            assert_eq!(rec.data[0], ("id".to_string(), i.to_string()));
+            let got: Vec<&PhoneNumber> = rec.numbers.iter().map(|n| &n.number).collect();
+            assert_eq!(got, numbers.iter().collect::<Vec<_>>());
+        }
+        results.push((rejects, records));
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+}
+
+/// The writer skips looking up numbers it knows cannot be in the spool (a campaign that had
+/// none when the upload started); a record another connection adds between two batches must
+/// still be found.
+#[test]
+fn number_added_by_another_connection_during_an_upload_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let mut s = SpoolStore::open(&path).unwrap();
+    s.upsert_campaign(&campaign("c"), t0()).unwrap();
+    let text: String = (0..40).map(|i| format!("c;{};;\n", uy(i))).collect();
+    let mut opts = ImportOptions::new("c", "f.txt", t0());
+    opts.batch_lines = 10;
+    let mut other = SpoolStore::open(&path).unwrap();
+    let mut batches = 0;
+    let sum = s
+        .import_base(text.as_bytes(), &opts, &mut |_| {
+            batches += 1;
+            if batches == 2 {
+                // Line 36 is in the fourth batch.
+                other
+                    .respool(&NewRecord::new("c", vec![phone(35)]), t0())
+                    .unwrap();
+            }
+        })
+        .unwrap();
+    assert_eq!((sum.imported, sum.rejected), (39, 1));
+    let rejects = s.rejects(sum.base_id).unwrap();
+    assert_eq!(
+        (rejects[0].line, rejects[0].reason),
+        (36, RejectReason::DuplicateInSpool)
+    );
+}
+
+/// The connection settings an upload changes for its duration are restored, also when it
+/// fails half-way.
+#[test]
+fn upload_restores_the_connection_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SpoolStore::open(dir.path().join("spool.db")).unwrap();
+    s.upsert_campaign(&campaign("c"), t0()).unwrap();
+    let settings = |s: &SpoolStore| -> (i64, i64) {
+        let c = s.connection();
+        (
+            c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+                .unwrap(),
+            c.pragma_query_value(None, "temp_store", |r| r.get(0))
+                .unwrap(),
+        )
+    };
+    let before = settings(&s);
+    let file = numbered_file(40);
+    let mut opts = ImportOptions::new("c", "f.txt", t0());
+    opts.batch_lines = 6;
+    let failing = FailAfter {
+        data: file.clone(),
+        pos: 0,
+        fail_at: file.len() / 2,
+    };
+    assert!(s.import_base(failing, &opts, &mut |_| {}).is_err());
+    assert_eq!(settings(&s), before);
+    s.import_base(&file[..], &opts, &mut |_| {}).unwrap();
+    assert_eq!(settings(&s), before);
 }

@@ -188,3 +188,37 @@ fn range_schedule_is_offered_from_the_earliest_zone_start_of_its_first_day() {
         1
     );
 }
+
+/// Rows are mapped with the last decoded history remembered (most records share one): a
+/// record with another history, between two with the common one, keeps its own.
+#[test]
+fn each_record_keeps_its_own_history_and_numbers() {
+    let mut s = store();
+    for i in 1..=3 {
+        let mut r = NewRecord::new("c", vec![phone(i), phone(100 + i)]);
+        r.data = vec![("id".into(), i.to_string())];
+        s.respool(&r, t0()).unwrap();
+    }
+    let plain = s.records("c").unwrap()[0].history.clone();
+    let mut other = plain.clone();
+    other.last_machine_at = Some(t0() - Duration::hours(1));
+    other.recent = vec![t0() - Duration::hours(2), t0() - Duration::hours(1)];
+    s.connection()
+        .execute(
+            "UPDATE record SET history = ?1 WHERE id = 2",
+            [serde_json::to_string(&other).unwrap()],
+        )
+        .unwrap();
+    for recs in [s.records("c").unwrap(), s.ready_set("c", t0(), 10).unwrap()] {
+        let by_id: std::collections::BTreeMap<u64, _> = recs.iter().map(|r| (r.id.0, r)).collect();
+        assert_eq!(by_id.len(), 3);
+        for (id, r) in by_id {
+            let want = if id == 2 { &other } else { &plain };
+            assert_eq!(&r.history, want, "record {id}");
+            let numbers: Vec<&str> = r.numbers.iter().map(|n| n.number.e164()).collect();
+            let i = id as u32;
+            assert_eq!(numbers, [uy_e164(i).as_str(), uy_e164(100 + i).as_str()]);
+            assert_eq!(r.data, [("id".to_string(), id.to_string())]);
+        }
+    }
+}
