@@ -26,7 +26,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", args.db.display()))?;
     let names: Vec<String> = match &args.campaign {
         Some(c) => vec![c.clone()],
-        None => store.campaign_names()?.into_iter().map(|c| c.0).collect(),
+        None => store
+            .campaign_names()?
+            .into_iter()
+            .map(|c| c.to_string())
+            .collect(),
     };
     let mut rows: Vec<(String, CampaignStatus)> = Vec::new();
     for n in names {

@@ -66,7 +66,7 @@ pub fn originate_from_intent(intent: &OriginateIntent, amd: bool) -> AmiOriginat
     let mut variables = intent.variables.clone();
     variables.push((VAR_CALL.into(), intent.call.0.to_string()));
     if let Some(agent) = &intent.agent {
-        variables.push((VAR_AGENT.into(), agent.0.clone()));
+        variables.push((VAR_AGENT.into(), agent.to_string()));
     }
     if !r.queue.is_empty() {
         variables.push((VAR_QUEUE.into(), r.queue.clone()));
@@ -98,8 +98,8 @@ fn answer_kind(kind: AnswerKind) -> CoreAnswer {
 /// The agent id of a queue member.
 pub fn agent_id(agent: &AgentRef, naming: AgentNaming) -> AgentId {
     match naming {
-        AgentNaming::MemberName => AgentId(agent.name.clone()),
-        AgentNaming::Interface => AgentId(agent.interface.clone()),
+        AgentNaming::MemberName => AgentId::from(agent.name.as_str()),
+        AgentNaming::Interface => AgentId::from(agent.interface.as_str()),
     }
 }
 

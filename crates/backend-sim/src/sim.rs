@@ -197,7 +197,7 @@ impl Simulator {
         engine.set_pacer(&cid, pacer);
         let agents = (0..sc.agents.count as usize)
             .map(|i| SimAgent {
-                id: AgentId(format!("agent-{i:04}")),
+                id: AgentId::from(format!("agent-{i:04}")),
                 state: AState::Offline,
                 idle_since: 0,
                 after_call: None,

@@ -413,7 +413,7 @@ impl Parser<'_> {
         let main = numbers.next().expect("a good line has its main number");
         let mut rec = SpoolRecord::new(
             RecordId(0),
-            CampaignId(self.campaign.to_owned()),
+            CampaignId::from(self.campaign),
             main,
             numbers.collect(),
             self.rows.now,
@@ -422,7 +422,7 @@ impl Parser<'_> {
         if let Some(p) = priority {
             rec.priority = p;
         }
-        rec.owner_agent = agent.map(AgentId);
+        rec.owner_agent = agent.map(AgentId::from);
         rec.time_zone = self.rows.time_zone.clone();
         rec.base_id = Some(self.rows.base_id as u64);
         let row = NewRow::new(

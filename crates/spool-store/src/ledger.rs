@@ -195,7 +195,7 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
                 id_to_sql("record id", record.0)?,
                 number.e164(),
                 number.dial_string(),
-                agent.as_ref().map(|a| a.0.as_str()),
+                agent.as_ref().map(|a| a.as_str()),
                 ms(*at)
             ])?;
         }

@@ -33,7 +33,7 @@ impl NewRecord {
     /// A record with just numbers (main first).
     pub fn new(campaign: impl Into<String>, numbers: Vec<PhoneNumber>) -> NewRecord {
         NewRecord {
-            campaign: CampaignId(campaign.into()),
+            campaign: CampaignId::from(Into::<String>::into(campaign)),
             numbers,
             data: Vec::new(),
             priority: None,
@@ -501,7 +501,7 @@ fn scope_from_sql(s: String) -> BlacklistScope {
     if s == "*" {
         BlacklistScope::All
     } else {
-        BlacklistScope::Campaign(CampaignId(s))
+        BlacklistScope::Campaign(CampaignId::from(s))
     }
 }
 

@@ -208,7 +208,7 @@ impl NewRow {
             current: rec.current as i64,
             priority: i64::from(rec.priority),
             attempts: i64::from(rec.attempts),
-            owner_agent: rec.owner_agent.as_ref().map(|a| a.0.clone()),
+            owner_agent: rec.owner_agent.as_ref().map(|a| a.to_string()),
             contact_id: rec.contact_id.clone(),
             base_id,
             source_line: prov.source_line.map(|l| l as i64),
@@ -345,7 +345,7 @@ fn write_schedule(conn: &Connection, id: i64, s: Option<&Schedule>) -> Result<()
         ed,
         st,
         et,
-        s.agent.as_ref().map(|a| a.0.as_str()),
+        s.agent.as_ref().map(|a| a.as_str()),
         s.number.as_ref().map(|n| n.e164()),
         s.number.as_ref().map(|n| n.dial_string()),
     ])?;
@@ -418,7 +418,7 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
         rec.current as i64,
         i64::from(rec.priority),
         i64::from(rec.attempts),
-        rec.owner_agent.as_ref().map(|a| a.0.as_str()),
+        rec.owner_agent.as_ref().map(|a| a.as_str()),
         rec.contact_id,
         rec.time_zone,
         rec.next_eligible_at.map(ms),
@@ -552,14 +552,14 @@ impl RowMapper {
             Ok(RowRecord {
                 rec: SpoolRecord {
                     id: RecordId(id_from_sql(id)?),
-                    campaign: CampaignId(campaign),
+                    campaign: CampaignId::from(campaign),
                     numbers,
                     current: usize::try_from(current).map_err(|_| {
                         StoreError::Corrupt(format!("record {id} current {current}"))
                     })?,
                     data,
                     priority: to_u32(priority, "priority")?,
-                    owner_agent: owner.map(AgentId),
+                    owner_agent: owner.map(AgentId::from),
                     contact_id: contact,
                     base_id: base.map(id_from_sql).transpose()?,
                     time_zone: tz,
@@ -690,7 +690,7 @@ fn load_schedule(conn: &Connection, id: i64) -> Result<Option<Schedule>> {
     Ok(Some(Schedule {
         id: ScheduleId(id_from_sql(sid)?),
         when,
-        agent: agent.map(AgentId),
+        agent: agent.map(AgentId::from),
         number,
     }))
 }

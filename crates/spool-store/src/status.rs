@@ -184,7 +184,7 @@ impl SpoolStore {
             })
             .optional()?;
         let (agent, detail) = match progress {
-            Progress::Success { agent } => (Some(agent.0.clone()), None),
+            Progress::Success { agent } => (Some(agent.to_string()), None),
             Progress::Failure { class } => (None, Some(format!("{class:?}").to_lowercase())),
             _ => (ledger.as_ref().and_then(|l| l.1.clone()), None),
         };
@@ -268,7 +268,7 @@ impl SpoolStore {
                 Ok(LogEntry {
                     id: id_from_sql(id)?,
                     at: from_ms(at)?,
-                    campaign: campaign.0.clone(),
+                    campaign: campaign.to_string(),
                     call: call.map(id_from_sql).transpose()?.map(CallId),
                     record: rec.map(id_from_sql).transpose()?.map(RecordId),
                     status,

@@ -93,12 +93,12 @@ impl SpoolStore {
     /// Adds a campaign, or replaces the settings of an existing one. Settings are validated.
     pub fn upsert_campaign(&mut self, c: &Campaign, now: DateTime<Utc>) -> Result<()> {
         c.validate().map_err(|e| StoreError::InvalidCampaign {
-            name: c.id.0.clone(),
+            name: c.id.to_string(),
             problem: e.to_string(),
         })?;
-        if c.id.0 == "*" {
+        if c.id.as_str() == "*" {
             return Err(StoreError::InvalidCampaign {
-                name: c.id.0.clone(),
+                name: c.id.to_string(),
                 problem: "`*` means every campaign in the blacklist".into(),
             });
         }
@@ -135,7 +135,7 @@ impl SpoolStore {
             .prepare_cached("SELECT name FROM campaign ORDER BY name")?;
         let names = st
             .query_map([], |r| r.get::<_, String>(0))?
-            .map(|n| n.map(CampaignId))
+            .map(|n| n.map(CampaignId::from))
             .collect::<rusqlite::Result<_>>()?;
         Ok(names)
     }

@@ -253,7 +253,7 @@ impl Campaign {
     /// A campaign with conservative defaults: progressive, US calling hours, 3% over 30 days.
     pub fn new(id: impl Into<String>, time_zone: impl Into<String>) -> Campaign {
         Campaign {
-            id: CampaignId(id.into()),
+            id: CampaignId::from(id.into()),
             dial_mode: DialMode::Progressive,
             time_zone: time_zone.into(),
             default_country: "US".into(),

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $inner:ty) => {
@@ -19,14 +20,15 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A campaign's name, unique in a deployment.
+    /// A campaign's name, unique in a deployment. Shared text: it is copied into most
+    /// outputs, and a copy is a reference count, not an allocation.
     CampaignId,
-    String
+    Arc<str>
 );
 id_type!(
-    /// An agent's login name.
+    /// An agent's login name (shared text, like [`CampaignId`]).
     AgentId,
-    String
+    Arc<str>
 );
 id_type!(
     /// A spool record. Assigned by the store.
@@ -56,14 +58,40 @@ impl fmt::Display for CallId {
     }
 }
 
-impl From<&str> for CampaignId {
-    fn from(s: &str) -> Self {
-        CampaignId(s.to_owned())
-    }
+macro_rules! text_id {
+    ($name:ident) => {
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.into())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s.into())
+            }
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-impl From<&str> for AgentId {
-    fn from(s: &str) -> Self {
-        AgentId(s.to_owned())
-    }
-}
+text_id!(CampaignId);
+text_id!(AgentId);

@@ -113,7 +113,7 @@ pub fn run(world: &World) -> RunReport {
         h.feed(InputKind::Command(Command::BlacklistAdd(e.clone())));
     }
     let agents: Vec<AgentId> = (0..world.agents)
-        .map(|i| AgentId(format!("agent{i}")))
+        .map(|i| AgentId::from(format!("agent{i}")))
         .collect();
     for a in &agents {
         h.agents_busy.insert(a.clone(), false);

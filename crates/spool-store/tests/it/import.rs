@@ -114,10 +114,7 @@ fn hostile_file_imports_every_good_line_and_reports_every_bad_one() {
         ]
     );
     assert_eq!(first.priority, 9999);
-    assert_eq!(
-        first.owner_agent.as_ref().map(|a| a.0.as_str()),
-        Some("1001")
-    );
+    assert_eq!(first.owner_agent.as_ref().map(|a| a.as_str()), Some("1001"));
     assert_eq!(recs[3].data, [("note".into(), "a;b".into())]);
     assert_eq!(recs[3].priority, 7);
     assert_eq!(recs[4].numbers[0].number.dial_string(), "+59898000022");

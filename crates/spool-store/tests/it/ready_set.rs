@@ -132,7 +132,7 @@ fn ready_set_returns_at_most_the_limit_and_only_its_campaign() {
     }
     let ready = s.ready_set("c", t0(), 3).unwrap();
     assert_eq!(ready.len(), 3);
-    assert!(ready.iter().all(|r| r.campaign.0 == "c"));
+    assert!(ready.iter().all(|r| r.campaign.as_str() == "c"));
 }
 
 #[test]
