@@ -84,8 +84,8 @@ struct Agent {
     /// The campaign this agent's free time counts for (cached; see `recompute_homes`).
     home: Option<CampaignId>,
     state: AgentState,
-    since: DateTime<Utc>,
-    /// `since` in Unix milliseconds: the per-input snapshot subtracts integers, not dates.
+    /// When the current state began, in Unix milliseconds (the per-input snapshot subtracts
+    /// integers, not dates).
     since_ms: i64,
     after_call: Option<AfterCall>,
     /// Ready, but asked to pause or log out while dials it covers are in flight: takes calls,
@@ -103,7 +103,6 @@ struct Agents {
 
 impl Agent {
     fn set_since(&mut self, now: DateTime<Utc>) {
-        self.since = now;
         self.since_ms = now.timestamp_millis();
     }
 }
@@ -131,7 +130,6 @@ impl Agents {
                     campaigns: Vec::new(),
                     home: None,
                     state: AgentState::LoggedOut,
-                    since: now,
                     since_ms: now.timestamp_millis(),
                     after_call: None,
                     leaving: false,
@@ -242,8 +240,6 @@ pub struct Engine {
     out: VecDeque<Output>,
     /// Buffer of the pacing snapshot's busy agents, kept between inputs.
     busy_scratch: Vec<AgentLoad>,
-    /// The keys of `campaigns`, in order.
-    campaign_ids: Vec<CampaignId>,
     /// When the engine last decided what to dial.
     last_drive: Option<DateTime<Utc>>,
 }
@@ -262,7 +258,6 @@ impl Engine {
             blacklist: Blacklist::default(),
             out: VecDeque::new(),
             busy_scratch: Vec::new(),
-            campaign_ids: Vec::new(),
             last_drive: None,
         }
     }
@@ -444,7 +439,6 @@ impl Engine {
             routing,
         };
         self.campaigns.insert(run.campaign.id.clone(), run);
-        self.campaign_ids = self.campaigns.keys().cloned().collect();
         self.recompute_homes();
         Ok(())
     }
@@ -508,7 +502,7 @@ impl Engine {
             AgentEvent::Ready => {
                 match agent.state {
                     AgentState::WrapUp => {
-                        let wrap_s = secs(now - agent.since);
+                        let wrap_s = (now.timestamp_millis() - agent.since_ms) as f64 / 1000.0;
                         let home = agent.campaigns.first().cloned();
                         if let Some(run) = home.and_then(|c| self.campaigns.get_mut(&c)) {
                             run.pacer.observe(now, &PacingEvent::WrapUpEnded { wrap_s });
@@ -1106,24 +1100,20 @@ impl Engine {
 
     fn drive(&mut self, now: DateTime<Utc>) {
         self.expire_abandon_timers(now);
-        // Taken for the loop (campaigns are only added by inputs, never while driving).
-        let ids = std::mem::take(&mut self.campaign_ids);
+        let ids: Vec<CampaignId> = self.campaigns.keys().cloned().collect();
         for cid in &ids {
-            self.request_records_if_needed(now, cid);
             self.release_leavers(now, cid);
-            if self.campaigns[cid].stopped {
-                continue;
+            if !self.campaigns[cid].stopped {
+                self.dial_manual_tasks(now, cid);
+                if self.campaigns[cid].campaign.dial_mode == DialMode::Preview {
+                    self.offer_previews(now, cid);
+                } else {
+                    self.pace(now, cid);
+                }
             }
-            self.dial_manual_tasks(now, cid);
-            if self.campaigns[cid].campaign.dial_mode == DialMode::Preview {
-                self.offer_previews(now, cid);
-                continue;
-            }
-            self.pace(now, cid);
-            // Dialing may have drawn the hopper down: ask for more now, not at the next input.
+            // After dialing, which may have drawn the hopper down.
             self.request_records_if_needed(now, cid);
         }
-        self.campaign_ids = ids;
     }
 
     fn expire_abandon_timers(&mut self, now: DateTime<Utc>) {
@@ -1287,6 +1277,14 @@ impl Engine {
         self.place_from_hopper(now, cid, allowed, &pacer, |_| true);
     }
 
+    /// Takes the `i`-th record out of a campaign's hopper (the caller has checked both).
+    fn take_from_hopper(&mut self, cid: &CampaignId, i: usize) -> Box<SpoolRecord> {
+        self.campaigns
+            .get_mut(cid)
+            .and_then(|run| run.hopper.remove(i))
+            .expect("campaign and hopper index checked by the caller")
+    }
+
     /// Dials up to `n` eligible records of the hopper, in order, that pass `filter`.
     fn place_from_hopper(
         &mut self,
@@ -1309,13 +1307,7 @@ impl Engine {
             }
             match self.check(cid, &self.campaigns[cid].hopper[i], now) {
                 Ok(plan) => {
-                    let rec = self
-                        .campaigns
-                        .get_mut(cid)
-                        .expect("known")
-                        .hopper
-                        .remove(i)
-                        .expect("index checked");
+                    let rec = self.take_from_hopper(cid, i);
                     let class = DueClassCode::from(ordering::due_class(&rec));
                     let class = if rec
                         .task
@@ -1352,13 +1344,7 @@ impl Engine {
                         }
                         i += 1;
                     } else {
-                        let rec = self
-                            .campaigns
-                            .get_mut(cid)
-                            .expect("known")
-                            .hopper
-                            .remove(i)
-                            .expect("index checked");
+                        let rec = self.take_from_hopper(cid, i);
                         self.skip(now, cid, rec, reason);
                     }
                 }
@@ -1592,13 +1578,7 @@ impl Engine {
                         i += 1
                     }
                     Err(reason) => {
-                        let rec = self
-                            .campaigns
-                            .get_mut(cid)
-                            .expect("known")
-                            .hopper
-                            .remove(i)
-                            .expect("index checked");
+                        let rec = self.take_from_hopper(cid, i);
                         self.skip(now, cid, rec, reason);
                     }
                 }
