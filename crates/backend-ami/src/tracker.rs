@@ -275,11 +275,11 @@ struct Leg {
 struct Call {
     action_id: String,
     channel_id: String,
+    /// The `;2` leg of a Local channel; `None` for other technologies.
     other_channel_id: Option<String>,
-    local: bool,
     amd: bool,
+    /// Acceptance seen (Originate response or an event of the call) and reported.
     accepted: bool,
-    accept_reported: bool,
     result: Option<(bool, u8)>,
     legs: HashMap<String, Leg>,
     rang: bool,
@@ -309,7 +309,7 @@ impl Call {
     /// Cause of the dialed leg: `;2` on Local channels, the originated channel otherwise; the other
     /// leg's cause only when the preferred one says nothing (0).
     fn dialed_cause(&self) -> Option<(u16, String)> {
-        let preferred = if self.local {
+        let preferred = if self.other_channel_id.is_some() {
             LegRole::Other
         } else {
             LegRole::Primary
@@ -529,10 +529,8 @@ impl CallTracker {
                 action_id,
                 channel_id,
                 other_channel_id: local.then_some(other_id),
-                local,
                 amd: req.amd,
                 accepted: false,
-                accept_reported: false,
                 result: None,
                 legs: HashMap::new(),
                 rang: false,
@@ -957,9 +955,8 @@ impl CallTracker {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.accepted = true;
-        if !c.accept_reported {
-            c.accept_reported = true;
+        if !c.accepted {
+            c.accepted = true;
             self.emit(call, CallProgress::OriginateAccepted);
         }
     }
@@ -1151,35 +1148,28 @@ impl CallTracker {
     }
 
     fn finish(&mut self, call: CallRef) {
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        let (outcome, cause_text) = Self::classify(c);
-        if c.answered && !c.answer_reported {
-            // Hung up while AMD was still listening: report the answer before the end.
-            self.report_answer(call);
-        }
-        self.remove(call);
-        self.emit(
-            call,
-            CallProgress::Finished {
-                outcome,
-                cause_text,
-            },
-        );
+        self.end(call, false);
     }
 
     /// A call that ended while we were not listening.
     fn finish_lost(&mut self, call: CallRef) {
+        self.end(call, true);
+    }
+
+    /// Reports a call's end. A `lost` call is classified only if something was seen of its
+    /// fate (an answer, the Originate result, every leg's hangup); otherwise it is unknown.
+    fn end(&mut self, call: CallRef, lost: bool) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let (outcome, cause_text) = if c.answered || c.result.is_some() || c.all_legs_down() {
+        let seen = !lost || c.answered || c.result.is_some() || c.all_legs_down();
+        let (outcome, cause_text) = if seen {
             Self::classify(c)
         } else {
             (Outcome::Unknown, None)
         };
         if c.answered && !c.answer_reported {
+            // Hung up while AMD was still listening: report the answer before the end.
             self.report_answer(call);
         }
         self.remove(call);
