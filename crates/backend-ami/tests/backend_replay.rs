@@ -6,9 +6,8 @@ use backend_ami::tracker::{
     AgentUpdate, AnswerKind, CallProgress, CallRef, Outcome, RefusalReason, TrackerConfig,
 };
 use tokio::sync::mpsc;
-use tokio::time::timeout;
 
-use crate::client_replay::{config, HANG_GUARD};
+use crate::client_replay::config;
 use crate::support::{originate_from, ReplayServer, Script, Transcript};
 
 /// MD5 when the recording logged in with a challenge, plain otherwise.
@@ -44,10 +43,7 @@ pub async fn start(
 }
 
 pub async fn next(rx: &mut mpsc::Receiver<BackendEvent>) -> BackendEvent {
-    timeout(HANG_GUARD, rx.recv())
-        .await
-        .expect("event within the hang guard")
-        .expect("backend alive")
+    crate::support::recv(rx).await
 }
 
 /// Progress of `call` until it finishes (or is refused), plus agent updates seen meanwhile.

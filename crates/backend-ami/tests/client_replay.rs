@@ -13,7 +13,7 @@ use tokio::time::timeout;
 use crate::support::{ReplayServer, Script};
 
 /// Upper bound used only so a broken test fails instead of hanging.
-pub const HANG_GUARD: Duration = Duration::from_secs(20);
+pub use crate::support::HANG_GUARD;
 
 pub fn config(addr: &str, user: &str, secret: &str, auth: AuthMode) -> ClientConfig {
     let mut c = ClientConfig::new(addr, Credentials::new(user, secret));
@@ -30,10 +30,7 @@ pub fn config(addr: &str, user: &str, secret: &str, auth: AuthMode) -> ClientCon
 }
 
 pub async fn next_event(rx: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
-    timeout(HANG_GUARD, rx.recv())
-        .await
-        .expect("event within the hang guard")
-        .expect("client alive")
+    crate::support::recv(rx).await
 }
 
 #[tokio::test]

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use backend_ami::codec::{DecodeLimits, Decoder, Frame, Message};
 use backend_ami::tracker::{
     AgentUpdate, AnswerKind, CallProgress, CallRef, CallTracker, OriginateReply, Outcome,
     RefusalReason, TrackerConfig, TrackerOutput,
@@ -17,18 +16,6 @@ struct Replayed {
     agents: Vec<AgentUpdate>,
     sent: Vec<u8>,
     tracker: CallTracker,
-}
-
-fn decode(bytes: &[u8]) -> Vec<Message> {
-    let mut d = Decoder::new(DecodeLimits::default());
-    d.feed(bytes);
-    let mut out = Vec::new();
-    while let Ok(Some(f)) = d.decode() {
-        if let Frame::Message(m) = f {
-            out.push(m);
-        }
-    }
-    out
 }
 
 /// Replays `name` through a tracker; `hangup_before` names the ActionID whose response is preceded
@@ -49,7 +36,7 @@ fn replay(name: &str, amd: bool, hangup_before: Option<&str>) -> Replayed {
         CALL,
     );
     let our_id = format!("orig-{CALL}");
-    for msg in decode(&bytes) {
+    for msg in crate::support::decode_all(&bytes, true) {
         now += Duration::from_millis(1);
         if hangup_before.is_some() && msg.action_id() == hangup_before {
             let hangup = tracker

@@ -46,17 +46,38 @@ pub fn fixture(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-fn parse_actions(bytes: &[u8]) -> Vec<Message> {
-    let mut d = Decoder::without_banner(DecodeLimits::default());
+/// Every message in `bytes` (after the greeting line when `banner`). A frame that does not
+/// parse fails the test: a damaged fixture must not quietly shorten a replay.
+pub fn decode_all(bytes: &[u8], banner: bool) -> Vec<Message> {
+    let limits = DecodeLimits::default();
+    let mut d = if banner {
+        Decoder::new(limits)
+    } else {
+        Decoder::without_banner(limits)
+    };
     d.feed(bytes);
     let mut out = Vec::new();
-    while let Ok(Some(f)) = d.decode() {
-        if let Frame::Message(m) = f {
-            out.push(m);
+    loop {
+        match d.decode() {
+            Ok(Some(Frame::Message(m))) => out.push(m),
+            Ok(Some(_)) => {}
+            Ok(None) => return out,
+            Err(e) => panic!("bytes that do not parse: {e}"),
         }
     }
-    out
 }
+
+/// Waits for the next item on `rx`, failing the test after [`HANG_GUARD`] or if the sender
+/// has gone.
+pub async fn recv<T>(rx: &mut tokio::sync::mpsc::Receiver<T>) -> T {
+    tokio::time::timeout(HANG_GUARD, rx.recv())
+        .await
+        .expect("event within the hang guard")
+        .expect("sender alive")
+}
+
+/// No test waits longer than this for anything.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Transcript {
     /// Loads `tests/fixtures/<name>.timeline.jsonl` (and `.ids.json` when present).
@@ -75,7 +96,7 @@ impl Transcript {
                 },
                 Some("out") => {
                     // A chunk may hold several actions (the injection recordings do).
-                    for action in parse_actions(&bytes) {
+                    for action in decode_all(&bytes, false) {
                         exchanges.push(Exchange {
                             action,
                             reply: Vec::new(),
