@@ -1,6 +1,7 @@
 //! Async glue: one task owns the [`CallTracker`] and an [`AmiClient`], turns intents into actions and
 //! AMI events into call progress, and reconciles after every reconnect or lost event.
 
+use crate::far_future;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -377,8 +378,4 @@ impl Task {
         let _ = self.flush().await;
         let _ = self.events.send(ev).await;
     }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400)
 }

@@ -8,6 +8,7 @@
 //! An action written to the socket whose reply never arrives (deadline, cut connection) has an
 //! unknown fate: it is reported as such ([`ActionError::fate_unknown`]) and never sent again.
 
+use crate::far_future;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1125,10 +1126,6 @@ async fn write(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> Result<
             timeout_ms: millis(limit),
         }),
     }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400)
 }
 
 #[cfg(test)]

@@ -56,3 +56,8 @@ pub mod tracker;
 pub use backend::{AmiBackend, BackendConfig, BackendError, BackendEvent, ConnectionState};
 pub use client::{AmiClient, AuthMode, ClientConfig, ClientError, ClientEvent, Credentials};
 pub use tracker::{AmiOriginate, CallProgress, CallRef, CallTracker, Outcome};
+
+/// A deadline that never comes in practice: a day away, for timers with nothing to wait for.
+pub(crate) fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(86_400)
+}

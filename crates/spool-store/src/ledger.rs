@@ -24,6 +24,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 /// whatever the campaign's `retry.unknown_s` says.
 pub const MIN_RECONCILE_DELAY_S: i64 = 300;
 
+/// How long a record whose attempt was left open by a crash waits before it may be dialed again.
+fn reconcile_delay(camp: &dialer_core::Campaign) -> Duration {
+    Duration::seconds(i64::from(camp.retry.unknown_s).max(MIN_RECONCILE_DELAY_S))
+}
+
 /// What [`SpoolStore::reconcile`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -280,11 +285,10 @@ fn reconcile_in(conn: &Connection, now: DateTime<Utc>) -> Result<ReconcileReport
         let rid = RecordId(id_from_sql(rid)?);
         let mut rec = load_record(conn, &rid)?;
         let (_, camp) = records::campaign_row(conn, &rec.campaign.0)?;
-        let delay = i64::from(camp.retry.unknown_s).max(MIN_RECONCILE_DELAY_S);
         if rec.status == (RecordStatus::InFlight { call }) {
             finish_attempt(&mut rec, &camp, CallOutcome::Unknown, now);
         }
-        hold_back(&mut rec, now + Duration::seconds(delay));
+        hold_back(&mut rec, now + reconcile_delay(&camp));
         update_record(conn, &rec)?;
         report.records_rescheduled.push(rid);
     }
@@ -328,8 +332,7 @@ fn reconcile_in(conn: &Connection, now: DateTime<Utc>) -> Result<ReconcileReport
                 ])?;
                 report.attempts_closed.push(call);
                 finish_attempt(&mut rec, &camp, CallOutcome::Unknown, now);
-                let delay = i64::from(camp.retry.unknown_s).max(MIN_RECONCILE_DELAY_S);
-                hold_back(&mut rec, now + Duration::seconds(delay));
+                hold_back(&mut rec, now + reconcile_delay(&camp));
             }
         }
         update_record(conn, &rec)?;

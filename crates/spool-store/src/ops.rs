@@ -1,7 +1,7 @@
 //! Operations the seed APIs describe: respool, schedule call, dialer task, remove contact,
 //! remove schedules, blacklist maintenance, dispositions.
 
-use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
+use crate::codes::{self, from_ms, id_to_sql, ms};
 use crate::error::{Result, StoreError};
 use crate::records::{self, insert_record, load_record, update_record, Origin, Provenance};
 use crate::store::SpoolStore;
@@ -82,9 +82,6 @@ fn check_numbers_free(
     except: Option<&RecordId>,
 ) -> Result<()> {
     let mut seen: Vec<String> = Vec::new();
-    let mut st = conn.prepare_cached(
-        "SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 ORDER BY record_id",
-    )?;
     for n in numbers {
         let n = n.as_ref();
         if seen.iter().any(|s| s == n) {
@@ -95,11 +92,7 @@ fn check_numbers_free(
             });
         }
         seen.push(n.to_owned());
-        let owners: Vec<i64> = st
-            .query_map(params![campaign_id, n], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for o in owners {
-            let o = RecordId(id_from_sql(o)?);
+        for o in records::live_records_with_number(conn, campaign_id, n)? {
             if Some(&o) != except {
                 return Err(StoreError::DuplicateDestination {
                     campaign: campaign.to_owned(),
@@ -279,7 +272,7 @@ impl SpoolStore {
     pub fn remove_contact(&mut self, campaign: &str, e164: &str) -> Result<Vec<RecordId>> {
         let tx = self.conn.transaction()?;
         let cid = records::campaign_id(&tx, campaign)?;
-        let ids = live_records_with_number(&tx, cid, e164)?;
+        let ids = records::live_records_with_number(&tx, cid, e164)?;
         let mut recs = Vec::new();
         for id in &ids {
             let rec = load_record(&tx, id)?;
@@ -317,7 +310,7 @@ impl SpoolStore {
         let tx = self.conn.transaction()?;
         let cid = records::campaign_id(&tx, campaign)?;
         let mut removed = 0;
-        for id in live_records_with_number(&tx, cid, e164)? {
+        for id in records::live_records_with_number(&tx, cid, e164)? {
             let mut rec = load_record(&tx, &id)?;
             let Some(s) = &rec.schedule else { continue };
             let start = naive_start(&s.when);
@@ -356,7 +349,7 @@ impl SpoolStore {
     ) -> Result<SpoolRecord> {
         let tx = self.conn.transaction()?;
         let mut rec = load_record(&tx, record)?;
-        let (_, camp) = records::campaign_row(&tx, &rec.campaign.0)?;
+        let (cid, camp) = records::campaign_row(&tx, &rec.campaign.0)?;
         let mut d = d.clone();
         if let Disposition::Schedule { schedule, .. } = &mut d {
             if schedule.id.0 == 0 {
@@ -369,7 +362,6 @@ impl SpoolStore {
                 source: e,
             })?;
         if !rec.is_finished() {
-            let cid = records::campaign_id(&tx, &rec.campaign.0)?;
             check_numbers_free(
                 &tx,
                 cid,
@@ -474,20 +466,6 @@ pub(crate) fn is_blacklisted(
                  AND direction IN ('O', 'B') AND (expires_ms IS NULL OR expires_ms > ?3))",
         )?
         .query_row(params![e164, campaign, ms(now)], |r| r.get(0))?)
-}
-
-fn live_records_with_number(
-    conn: &Connection,
-    campaign_id: i64,
-    e164: &str,
-) -> Result<Vec<RecordId>> {
-    let ids: Vec<i64> = conn
-        .prepare_cached("SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 ORDER BY record_id")?
-        .query_map(params![campaign_id, e164], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    ids.into_iter()
-        .map(|i| id_from_sql(i).map(RecordId))
-        .collect()
 }
 
 fn scope_sql(scope: &BlacklistScope) -> &str {

@@ -746,17 +746,30 @@ pub fn load_record(conn: &Connection, id: &RecordId) -> Result<SpoolRecord> {
     complete(conn, row)
 }
 
-/// The live record of a campaign that has `e164` among its numbers.
+/// The live record of a campaign that has `e164` among its numbers (the oldest, if several).
 pub fn live_record_with_number(
     conn: &Connection,
     campaign_id: i64,
     e164: &str,
 ) -> Result<Option<RecordId>> {
-    let id: Option<i64> = conn
+    Ok(live_records_with_number(conn, campaign_id, e164)?
+        .into_iter()
+        .next())
+}
+
+/// Every live record of a campaign that has `e164` among its numbers, oldest first.
+pub fn live_records_with_number(
+    conn: &Connection,
+    campaign_id: i64,
+    e164: &str,
+) -> Result<Vec<RecordId>> {
+    let ids: Vec<i64> = conn
         .prepare_cached(
-            "SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 LIMIT 1",
+            "SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 ORDER BY record_id",
         )?
-        .query_row(params![campaign_id, e164], |r| r.get(0))
-        .optional()?;
-    id.map(|v| id_from_sql(v).map(RecordId)).transpose()
+        .query_map(params![campaign_id, e164], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.into_iter()
+        .map(|i| id_from_sql(i).map(RecordId))
+        .collect()
 }
