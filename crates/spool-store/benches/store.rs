@@ -111,22 +111,7 @@ fn import_vs_sqlite3() {
     assert_eq!(sum.imported as usize, lines, "{sum:?}");
     drop(store);
 
-    let shell_db = dir.path().join("shell.db");
-    let script = format!(
-        ".mode csv\n.separator ;\nCREATE TABLE t(campaign TEXT, number TEXT, data TEXT, alts TEXT, priority TEXT, agent TEXT);\n.import {} t\n",
-        base.display()
-    );
-    let start = Instant::now();
-    let out = std::process::Command::new("sqlite3")
-        .arg(&shell_db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(script.as_bytes())?;
-            c.wait()
-        });
-    let shell = start.elapsed().as_secs_f64();
+    let shell = sqlite3(&dir.path().join("shell.db"), &import_script(&base));
     let floor = schema_floor(dir.path(), &base);
     println!("import of {lines} lines:");
     println!("  phone validation alone: {parse_us:.2} us/number");
@@ -134,8 +119,8 @@ fn import_vs_sqlite3() {
         "  spool-store import_base: {ours:.2} s ({:.0} lines/s)",
         lines as f64 / ours
     );
-    match out {
-        Ok(status) if status.success() => {
+    match shell {
+        Some(shell) => {
             println!("  sqlite3 .import (plain table): {shell:.2} s");
             println!(
                 "  ratio import_base / sqlite3 .import: {:.2}x",
@@ -149,7 +134,7 @@ fn import_vs_sqlite3() {
                 );
             }
         }
-        _ => println!("  sqlite3 shell not available (apt-get install -y sqlite3): no comparison"),
+        None => println!("  sqlite3 shell not available (apt-get install -y sqlite3): no comparison"),
     }
 }
 
@@ -163,28 +148,13 @@ fn schema_floor(dir: &Path, base: &Path) -> Option<f64> {
     let mut store = SpoolStore::open(&db).unwrap();
     store.upsert_campaign(&campaign(), t0()).unwrap();
     drop(store);
-    let run = |script: String| {
-        let start = Instant::now();
-        let ok = std::process::Command::new("sqlite3")
-            .arg(&db)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin.take().unwrap().write_all(script.as_bytes())?;
-                c.wait()
-            })
-            .is_ok_and(|s| s.success());
-        ok.then(|| start.elapsed().as_secs_f64())
-    };
-    run(format!(
-        ".mode csv\n.separator ;\nCREATE TABLE t(campaign TEXT, number TEXT, data TEXT, alts TEXT, priority TEXT, agent TEXT);\n.import {} t\n",
-        base.display()
-    ))?;
+    sqlite3(&db, &import_script(base))?;
     let history = r#"{"recent":[],"last_abandoned_at":null,"last_machine_at":null,"last_conversation_at":null}"#;
     let created = t0().timestamp_millis();
-    run(format!(
-        "PRAGMA foreign_keys = ON;
+    sqlite3(
+        &db,
+        &format!(
+            "PRAGMA foreign_keys = ON;
 BEGIN;
 INSERT INTO record (id, campaign_id, status, current_slot, priority, attempts, owner_agent,
     origin, created_ms, data, history, due_class, order_priority, due_ms, has_task)
@@ -202,7 +172,33 @@ INSERT INTO destination (campaign_id, e164, record_id)
   WHERE alts <> '';
 COMMIT;
 "
-    ))
+        ),
+    )
+}
+
+/// The shell script that `.import`s `base` into a plain six-column table `t`.
+fn import_script(base: &Path) -> String {
+    format!(
+        ".mode csv\n.separator ;\nCREATE TABLE t(campaign TEXT, number TEXT, data TEXT, alts TEXT, priority TEXT, agent TEXT);\n.import {} t\n",
+        base.display()
+    )
+}
+
+/// Seconds the `sqlite3` shell takes to run `script` on `db`; `None` if the shell is missing
+/// or fails.
+fn sqlite3(db: &Path, script: &str) -> Option<f64> {
+    let start = Instant::now();
+    let ok = std::process::Command::new("sqlite3")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(script.as_bytes())?;
+            c.wait()
+        })
+        .is_ok_and(|s| s.success());
+    ok.then(|| start.elapsed().as_secs_f64())
 }
 
 /// A spool of `n` records in campaign `c`: 70% due now, 20% waiting on a retry delay, 10%
