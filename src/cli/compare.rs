@@ -1,37 +1,27 @@
 //! `dialer compare`: several pacers on the same scenario and seed — the same callees,
 //! attempt by attempt — side by side.
 
-use super::simulate::{emit, load_scenario, Progress};
-use backend_sim::{compare, report, DEFAULT_SCENARIO};
+use super::simulate::{emit, Progress, ScenarioArgs};
+use backend_sim::{compare, report};
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// A scenario file (TOML) or a built-in name.
-    #[arg(long, default_value = DEFAULT_SCENARIO)]
-    pub scenario: String,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
     /// Comma-separated pacers. A bare `poisson` is tuned by bisection to end at the cap.
     #[arg(
         long,
         default_value = "predictive,progressive,power:2,vicidial,issabel,poisson"
     )]
     pub pacers: String,
-    /// Seed of every random stream (default: the scenario's).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Simulated hours (overrides the scenario).
-    #[arg(long)]
-    pub hours: Option<f64>,
-    /// Number of agents (overrides the scenario).
-    #[arg(long)]
-    pub agents: Option<u32>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
-    let sc = load_scenario(&args.scenario, args.agents, args.hours)?;
-    let seed = args.seed.unwrap_or(sc.seed);
+    let sc = args.scenario.load()?;
+    let seed = args.scenario.seed.unwrap_or(sc.seed);
     let pacers: Vec<String> = args
         .pacers
         .split(',')

@@ -7,21 +7,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+/// The scenario and its overrides, shared by `simulate` and `compare`.
 #[derive(clap::Args)]
-pub struct SimulateArgs {
+pub struct ScenarioArgs {
     /// A scenario file (TOML) or a built-in name (reference-markov, small-team, large-floor,
     /// low-answer, machines, multi-tz, realistic).
     #[arg(long, default_value = DEFAULT_SCENARIO)]
     pub scenario: String,
-    /// predictive, progressive, power:<ratio>, vicidial, issabel, poisson, poisson:<dials/h>.
-    #[arg(long, default_value = "predictive")]
-    pub pacer: String,
     /// Seed of every random stream (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run many seeds: a count (`200`, starting at --seed or 1) or a range (`1..200`, inclusive).
-    #[arg(long)]
-    pub seeds: Option<String>,
     /// Simulated hours (overrides the scenario).
     #[arg(long)]
     pub hours: Option<f64>,
@@ -31,29 +26,50 @@ pub struct SimulateArgs {
     /// Window the abandonment cap is measured over (overrides the scenario).
     #[arg(long, value_parser = ["30-days", "calendar-day"])]
     pub abandon_window: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// predictive, progressive, power:<ratio>, vicidial, issabel, poisson, poisson:<dials/h>.
+    #[arg(long, default_value = "predictive")]
+    pub pacer: String,
+    /// Run many seeds: a count (`200`, starting at --seed or 1) or a range (`1..200`, inclusive).
+    #[arg(long)]
+    pub seeds: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Applies `--abandon-window`.
-pub fn set_window(s: &mut Scenario, window: Option<&str>) {
-    use backend_sim::scenario::WindowSpec;
-    match window {
-        Some("calendar-day") => s.campaign.abandon_window = WindowSpec::CalendarDay,
-        Some("30-days") => s.campaign.abandon_window = WindowSpec::ThirtyDays,
-        _ => {}
+impl ScenarioArgs {
+    /// Reads the scenario file, or a built-in by name, and applies the overrides.
+    pub fn load(&self) -> anyhow::Result<Scenario> {
+        use backend_sim::scenario::WindowSpec;
+        let mut s = read_scenario(&self.scenario)?;
+        if let Some(a) = self.agents {
+            s.agents.count = a;
+        }
+        if let Some(h) = self.hours {
+            s.hours = h;
+        }
+        match self.abandon_window.as_deref() {
+            Some("calendar-day") => s.campaign.abandon_window = WindowSpec::CalendarDay,
+            Some("30-days") => s.campaign.abandon_window = WindowSpec::ThirtyDays,
+            _ => {}
+        }
+        if let Err((field, problem)) = s.validate() {
+            bail!("scenario {}: field `{field}`: {problem}", s.name);
+        }
+        Ok(s)
     }
 }
 
-/// Reads a scenario file, or a built-in by name, and applies the overrides.
-pub fn load_scenario(
-    arg: &str,
-    agents: Option<u32>,
-    hours: Option<f64>,
-) -> anyhow::Result<Scenario> {
+/// A scenario file, or a built-in by name.
+fn read_scenario(arg: &str) -> anyhow::Result<Scenario> {
     let path = std::path::Path::new(arg);
-    let mut s = if path.is_file() {
+    Ok(if path.is_file() {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Scenario::from_toml(&text, &path.display().to_string())?
@@ -61,17 +77,7 @@ pub fn load_scenario(
         bail!("scenario file {arg} not found");
     } else {
         Scenario::builtin(arg)?
-    };
-    if let Some(a) = agents {
-        s.agents.count = a;
-    }
-    if let Some(h) = hours {
-        s.hours = h;
-    }
-    if let Err((field, problem)) = s.validate() {
-        bail!("scenario {}: field `{field}`: {problem}", s.name);
-    }
-    Ok(s)
+    })
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
@@ -161,11 +167,10 @@ impl Progress {
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let mut sc = load_scenario(&args.scenario, args.agents, args.hours)?;
-    set_window(&mut sc, args.abandon_window.as_deref());
-    let seed = args.seed.unwrap_or(sc.seed);
+    let sc = args.scenario.load()?;
+    let seed = args.scenario.seed.unwrap_or(sc.seed);
     if let Some(spec) = &args.seeds {
-        let seeds = parse_seeds(spec, args.seed.unwrap_or(1))?;
+        let seeds = parse_seeds(spec, args.scenario.seed.unwrap_or(1))?;
         let n = seeds.len() as f64;
         let mut progress = Progress::new(format!("{} × {} seeds", args.pacer, seeds.len()));
         let (reports, summary) = run_seeds(&sc, &args.pacer, &seeds, &mut |i, f| {

@@ -134,7 +134,9 @@ fn import_vs_sqlite3() {
                 );
             }
         }
-        None => println!("  sqlite3 shell not available (apt-get install -y sqlite3): no comparison"),
+        None => {
+            println!("  sqlite3 shell not available (apt-get install -y sqlite3): no comparison")
+        }
     }
 }
 
