@@ -295,6 +295,17 @@ struct Call {
 }
 
 impl Call {
+    /// The role of channel `uid` if it is one of the two channels we originated.
+    fn id_role(&self, uid: &str) -> Option<LegRole> {
+        if uid == self.channel_id {
+            Some(LegRole::Primary)
+        } else if self.other_channel_id.as_deref() == Some(uid) {
+            Some(LegRole::Other)
+        } else {
+            None
+        }
+    }
+
     fn all_legs_down(&self) -> bool {
         !self.legs.is_empty() && self.legs.values().all(|l| l.cause.is_some())
     }
@@ -761,11 +772,7 @@ impl CallTracker {
                     let Some(uid) = ch.get("Uniqueid") else {
                         continue;
                     };
-                    let role = if uid == c.channel_id {
-                        LegRole::Primary
-                    } else if c.other_channel_id.as_deref() == Some(uid) {
-                        LegRole::Other
-                    } else {
+                    let Some(role) = c.id_role(uid) else {
                         continue;
                     };
                     c.legs.entry(uid.to_owned()).or_insert_with(|| Leg {
@@ -893,13 +900,8 @@ impl CallTracker {
     fn role_of(&self, call: CallRef, uniqueid: Option<&str>) -> Option<LegRole> {
         let c = self.calls.get(&call)?;
         let uid = uniqueid?;
-        if uid == c.channel_id {
-            Some(LegRole::Primary)
-        } else if c.other_channel_id.as_deref() == Some(uid) || c.legs.contains_key(uid) {
-            Some(LegRole::Other)
-        } else {
-            None
-        }
+        c.id_role(uid)
+            .or_else(|| c.legs.contains_key(uid).then_some(LegRole::Other))
     }
 
     fn is_our_dest(&self, call: CallRef, msg: &Message) -> bool {
@@ -914,10 +916,8 @@ impl CallTracker {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let role = if uid == c.channel_id {
-            LegRole::Primary
-        } else if c.other_channel_id.as_deref() == Some(uid) {
-            LegRole::Other
+        let role = if let Some(role) = c.id_role(uid) {
+            role
         } else {
             // Adopt only the `;2` sibling of our Local `;1`, not agent or other linked channels.
             let sibling = c
@@ -1085,11 +1085,7 @@ impl CallTracker {
             Some(leg) => leg.cause = Some((cause, text)),
             None => {
                 // A Hangup for a leg whose Newchannel was lost (gap): record it anyway.
-                let role = if uid == c.channel_id {
-                    LegRole::Primary
-                } else {
-                    LegRole::Other
-                };
+                let role = c.id_role(uid).unwrap_or(LegRole::Other);
                 c.legs.insert(
                     uid.to_owned(),
                     Leg {
