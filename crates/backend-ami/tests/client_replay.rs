@@ -29,6 +29,16 @@ pub fn config(addr: &str, user: &str, secret: &str, auth: AuthMode) -> ClientCon
     c
 }
 
+/// Connects a client to a replay server with the test configuration.
+pub async fn connect(
+    server: &ReplayServer,
+    user: &str,
+    secret: &str,
+    auth: AuthMode,
+) -> Result<(AmiClient, mpsc::Receiver<ClientEvent>), ClientError> {
+    AmiClient::connect(config(&server.addr, user, secret, auth)).await
+}
+
 pub async fn next_event(rx: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
     crate::support::recv(rx).await
 }
@@ -36,14 +46,9 @@ pub async fn next_event(rx: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
 #[tokio::test]
 async fn plain_login_then_ping_gets_pong() {
     let server = ReplayServer::start(vec![Script::replay("login_plain")]).await;
-    let (client, mut events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .expect("login accepted");
+    let (client, mut events) = connect(&server, "dialer", "dialersecret", AuthMode::Plain)
+        .await
+        .expect("login accepted");
     assert!(
         matches!(next_event(&mut events).await, ClientEvent::Connected { generation: 1, banner } if banner.version == "11.0.0")
     );
@@ -62,14 +67,9 @@ async fn plain_login_then_ping_gets_pong() {
 #[tokio::test]
 async fn md5_login_sends_the_key_asterisk_accepted_and_never_the_secret() {
     let server = ReplayServer::start(vec![Script::replay("login_md5")]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Md5Required,
-    ))
-    .await
-    .expect("login accepted");
+    let (client, _events) = connect(&server, "dialer", "dialersecret", AuthMode::Md5Required)
+        .await
+        .expect("login accepted");
     client.close().await;
     // Logoff is the last recorded exchange; wait until it was received.
     timeout(HANG_GUARD, async {
@@ -95,14 +95,9 @@ async fn md5_login_sends_the_key_asterisk_accepted_and_never_the_secret() {
 #[tokio::test]
 async fn failed_plain_login_is_a_typed_authentication_error() {
     let server = ReplayServer::start(vec![Script::replay("login_failed")]).await;
-    let err = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "wrongsecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap_err();
+    let err = connect(&server, "dialer", "wrongsecret", AuthMode::Plain)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ClientError::AuthenticationFailed { username, message }
         if username == "dialer" && message == "Authentication failed"),
@@ -115,14 +110,9 @@ async fn failed_plain_login_is_a_typed_authentication_error() {
 #[tokio::test]
 async fn failed_md5_login_is_a_typed_authentication_error() {
     let server = ReplayServer::start(vec![Script::replay("login_failed_md5")]).await;
-    let err = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "wrongsecret",
-        AuthMode::Md5Required,
-    ))
-    .await
-    .unwrap_err();
+    let err = connect(&server, "dialer", "wrongsecret", AuthMode::Md5Required)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ClientError::AuthenticationFailed { .. }),
         "{err:?}"
@@ -133,14 +123,9 @@ async fn failed_md5_login_is_a_typed_authentication_error() {
 async fn required_md5_is_not_downgraded_when_the_challenge_is_refused() {
     // login_plain has no Challenge exchange: the server answers it with an error.
     let server = ReplayServer::start(vec![Script::replay("login_plain")]).await;
-    let err = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Md5Required,
-    ))
-    .await
-    .unwrap_err();
+    let err = connect(&server, "dialer", "dialersecret", AuthMode::Md5Required)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Md5Unavailable { .. }), "{err:?}");
     let raw = String::from_utf8_lossy(&server.log(0).received).into_owned();
     assert!(!raw.contains("dialersecret"), "{raw}");
@@ -149,14 +134,9 @@ async fn required_md5_is_not_downgraded_when_the_challenge_is_refused() {
 #[tokio::test]
 async fn command_output_lines_are_returned_in_order_including_blank_ones() {
     let server = ReplayServer::start(vec![Script::replay("command_ok")]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "observer",
-        "observersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap();
+    let (client, _events) = connect(&server, "observer", "observersecret", AuthMode::Plain)
+        .await
+        .unwrap();
     let version = client.command("core show version").await.unwrap();
     assert!(version.succeeded);
     assert_eq!(version.lines.len(), 1);
@@ -174,14 +154,9 @@ async fn command_output_lines_are_returned_in_order_including_blank_ones() {
 #[tokio::test]
 async fn command_without_permission_is_refused_with_its_action_id() {
     let server = ReplayServer::start(vec![Script::replay("command_dialer_denied")]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap();
+    let (client, _events) = connect(&server, "dialer", "dialersecret", AuthMode::Plain)
+        .await
+        .unwrap();
     let err = client.command("core show version").await.unwrap_err();
     assert!(
         matches!(&err, ActionError::Refused { action, message, .. }
@@ -196,14 +171,9 @@ async fn command_without_permission_is_refused_with_its_action_id() {
 #[tokio::test]
 async fn queue_status_summary_and_channel_lists_are_collected_until_complete() {
     let server = ReplayServer::start(vec![Script::replay("lists_idle")]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap();
+    let (client, _events) = connect(&server, "dialer", "dialersecret", AuthMode::Plain)
+        .await
+        .unwrap();
     let all = client.send_list(Action::new("QueueStatus")).await.unwrap();
     assert_eq!(all.items.len(), 4);
     assert!(all.items[0].is_event("QueueParams"));
@@ -241,14 +211,9 @@ async fn queue_status_summary_and_channel_lists_are_collected_until_complete() {
 #[tokio::test]
 async fn live_channel_list_reports_every_channel_of_a_queue_call() {
     let server = ReplayServer::start(vec![Script::replay("live_lists_during_queue_call")]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Md5Preferred,
-    ))
-    .await
-    .unwrap();
+    let (client, _events) = connect(&server, "dialer", "dialersecret", AuthMode::Md5Preferred)
+        .await
+        .unwrap();
     let channels = client
         .send_list(Action::new("CoreShowChannels"))
         .await

@@ -11,7 +11,7 @@ use backend_ami::tracker::{
 use tokio::sync::mpsc;
 
 use crate::backend_replay::{follow, next, start};
-use crate::client_replay::{config, next_event};
+use crate::client_replay::{config, connect, next_event};
 use crate::support::{originate_from, ReplayServer, Script, Transcript};
 
 fn count_actions(server: &ReplayServer, name: &str) -> usize {
@@ -166,14 +166,9 @@ async fn stalled_server_makes_the_deadline_fire_with_a_typed_unknown_fate_error(
     let mut script = Script::replay("login_plain");
     script.stall_after_actions = Some(1);
     let server = ReplayServer::start(vec![script]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap();
+    let (client, _events) = connect(&server, "dialer", "dialersecret", AuthMode::Plain)
+        .await
+        .unwrap();
     let err = client
         .send_with_deadline(Action::new("Ping"), Duration::from_millis(100))
         .await
@@ -259,14 +254,9 @@ async fn garbage_frames_are_reported_skipped_and_the_connection_survives() {
     garbage.extend_from_slice(b"\r\n\r\n");
     script.inject_before = Some(("Response: Success\r\nActionID: ping-1".into(), garbage));
     let server = ReplayServer::start(vec![script]).await;
-    let (client, mut events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap();
+    let (client, mut events) = connect(&server, "dialer", "dialersecret", AuthMode::Plain)
+        .await
+        .unwrap();
     let pong = client
         .send(Action::new("Ping"))
         .await
@@ -383,14 +373,9 @@ async fn injection_in_number_variable_or_caller_id_is_refused_before_any_byte_is
 #[tokio::test]
 async fn client_refuses_an_injected_header_with_the_action_id_and_writes_nothing() {
     let server = ReplayServer::start(vec![Script::replay("login_plain")]).await;
-    let (client, _events) = AmiClient::connect(config(
-        &server.addr,
-        "dialer",
-        "dialersecret",
-        AuthMode::Plain,
-    ))
-    .await
-    .unwrap();
+    let (client, _events) = connect(&server, "dialer", "dialersecret", AuthMode::Plain)
+        .await
+        .unwrap();
     let before = server.log(0).received.len();
     let err = client
         .send(Action::new("Originate").header(
