@@ -8,7 +8,7 @@ mod cli;
 #[command(
     name = "dialer",
     version,
-    about = "Outbound dialer engine: simulate pacing, import bases, show campaign status"
+    about = "Outbound dialer engine: run campaigns, simulate pacing, import bases, show campaign status"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -17,6 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run campaigns from a configuration file against Asterisk or simulated callees
+    /// (the embedded simulated demo when given no configuration).
+    Run(cli::run::RunArgs),
     /// Run a pacing simulation (an embedded default scenario when given no arguments).
     Simulate(cli::simulate::SimulateArgs),
     /// Run several pacers on the same simulated callees and compare them side by side.
@@ -30,6 +33,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(a) => cli::run::run(a),
         Command::Simulate(a) => cli::simulate::run(a),
         Command::Compare(a) => cli::compare::run(a),
         Command::Import(a) => cli::import::run(a),

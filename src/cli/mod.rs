@@ -2,5 +2,6 @@
 
 pub mod compare;
 pub mod import;
+pub mod run;
 pub mod simulate;
 pub mod status;

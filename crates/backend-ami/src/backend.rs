@@ -98,6 +98,8 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 enum Command {
     Originate(AmiOriginate),
     Hangup(CallRef),
+    /// An action whose reply only matters for the log (queue pause, member add/remove).
+    Action(Action),
     LinesInUse(oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -141,6 +143,12 @@ impl AmiBackend {
     /// Hangs a call up (before answer this yields [`crate::tracker::Outcome::Cancelled`]).
     pub async fn hangup(&self, call: CallRef) -> Result<(), BackendError> {
         self.submit(Command::Hangup(call))
+    }
+
+    /// Sends an action whose reply only matters for the log (queue member control). The
+    /// action is encoded by the codec, which refuses CR, LF and NUL in any header.
+    pub async fn send_action(&self, action: Action) -> Result<(), BackendError> {
+        self.submit(Command::Action(action))
     }
 
     /// Lines currently held (live or unresolved calls, plus orphans found by reconciliation).
@@ -223,6 +231,7 @@ impl Task {
                     Some(Command::LinesInUse(tx)) => {
                         let _ = tx.send(self.tracker.lines_in_use());
                     }
+                    Some(Command::Action(action)) => self.send_detached(action),
                     Some(Command::Hangup(call)) => {
                         if let Some(action) = self.tracker.begin_hangup(call) {
                             self.send_detached(action);
@@ -349,7 +358,7 @@ impl Task {
         let client = self.client.clone();
         tokio::spawn(async move {
             if let Err(e) = client.send(action).await {
-                tracing::warn!(error = %e, "hangup action failed");
+                tracing::warn!(error = %e, "AMI action failed");
             }
         });
     }

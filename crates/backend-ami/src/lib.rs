@@ -50,11 +50,13 @@
 pub mod backend;
 pub mod client;
 pub mod codec;
+pub mod telephony;
 pub mod to_core;
 pub mod tracker;
 
 pub use backend::{AmiBackend, BackendConfig, BackendError, BackendEvent, ConnectionState};
 pub use client::{AmiClient, AuthMode, ClientConfig, ClientError, ClientEvent, Credentials};
+pub use telephony::{AmiBridge, AmiSettings, AmiTelephony};
 pub use tracker::{AmiOriginate, CallProgress, CallRef, CallTracker, Outcome};
 
 /// A deadline that never comes in practice: a day away, for timers with nothing to wait for.

@@ -11,5 +11,8 @@ mod client_replay;
 mod codec_stream;
 /// Faults: cuts, stalls, garbage, injection attempts, reconnection and reconciliation.
 mod faults;
+/// The running dialer (`dialer_runtime::Dialer`) with a real SQLite spool against the replay
+/// server: the runtime's regressions that need Asterisk's real event order.
+mod runtime_replay;
 /// The sans-IO call tracker fed the recorded events directly (the classification table).
 mod tracker_replay;

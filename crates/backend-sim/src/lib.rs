@@ -35,6 +35,9 @@ pub mod runs;
 pub mod scenario;
 pub mod sim;
 pub mod spool;
+pub mod world;
+#[cfg(feature = "live")]
+pub mod live;
 
 pub use dist::Dist;
 pub use pacers::{pacer_by_name, Issabel, PoissonOpenLoop, Vicidial};

@@ -9,8 +9,9 @@ use chrono::{DateTime, Duration, Utc};
 use dialer_core::pacing::Pacer;
 use dialer_core::{
     AgentEvent, AgentId, AnswerKind, CallEvent, CallId, CampaignId, Engine, EngineConfig, Event,
-    FailureClass, Input, InputKind, MachinePolicy, OriginateIntent, Output, StoreUpdate,
+    FailureClass, InputKind, MachinePolicy, OriginateIntent, SpoolRecord, StoreUpdate,
 };
+use dialer_runtime::driver::{Action, Driver};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -146,7 +147,8 @@ pub struct Simulator {
     seed: u64,
     pacer_name: String,
     guard: bool,
-    engine: Engine,
+    /// The production driver around the engine, with the simulated spool.
+    driver: Driver<SimSpool>,
     cid: CampaignId,
     t0: DateTime<Utc>,
     now_ms: i64,
@@ -154,7 +156,6 @@ pub struct Simulator {
     /// Pending events, soonest first (ties in the order they were scheduled).
     events: BinaryHeap<Timed>,
     seq: u64,
-    spool: Spool,
     calls: BTreeMap<CallId, SimCall>,
     agents: Vec<SimAgent>,
     agent_index: BTreeMap<AgentId, usize>,
@@ -163,11 +164,6 @@ pub struct Simulator {
     /// Live answers waiting for an agent, first come first served.
     queue: VecDeque<CallId>,
     inputs: VecDeque<InputKind>,
-    /// An unanswered request for records: (limit, when asked).
-    need_records: Option<(u32, i64)>,
-    /// Records offered to the engine and neither dialed nor sent back since: what its
-    /// hopper still holds, as far as the store can tell.
-    offered: BTreeSet<u64>,
     /// Agents per state, for the time integrals.
     n_staffed: i64,
     n_busy: i64,
@@ -188,13 +184,22 @@ impl Simulator {
         let t0 = sc.start;
         let campaign = sc.campaign();
         let cid = campaign.id.clone();
-        let mut engine = Engine::new(EngineConfig {
+        let engine = Engine::new(EngineConfig {
             abandon_guard: guard,
             ..Default::default()
         });
         let pacer_name = pacer.name();
-        engine.handle_input(Input::new(t0, InputKind::Campaign(Box::new(campaign))));
-        engine.set_pacer(&cid, pacer);
+        let spool = SimSpool {
+            list: Spool::new(cid.clone(), seed, sc.list.clone(), t0),
+            offered: BTreeSet::new(),
+            asked: None,
+            page: sc.agents.count as usize + 40,
+        };
+        let mut driver = Driver::new(engine, spool);
+        driver
+            .handle(t0, [InputKind::Campaign(Box::new(campaign))])
+            .unwrap_or_else(|e: DriverError| match e {});
+        driver.engine_mut().set_pacer(&cid, pacer);
         let agents = (0..sc.agents.count as usize)
             .map(|i| SimAgent {
                 id: AgentId::from(format!("agent-{i:04}")),
@@ -209,7 +214,6 @@ impl Simulator {
             .enumerate()
             .map(|(i, a)| (a.id.clone(), i))
             .collect();
-        let spool = Spool::new(cid.clone(), seed, sc.list.clone(), t0);
         let end_ms = ms(sc.hours * 3600.0);
         let threshold_ms = ms(sc.campaign.abandon_threshold_s);
         let mut sim = Simulator {
@@ -217,22 +221,19 @@ impl Simulator {
             seed,
             pacer_name,
             guard,
-            engine,
+            driver,
             cid,
             t0,
             now_ms: 0,
             end_ms,
             events: BinaryHeap::new(),
             seq: 0,
-            spool,
             calls: BTreeMap::new(),
             agents,
             agent_index,
             idle: BTreeSet::new(),
             queue: VecDeque::new(),
             inputs: VecDeque::new(),
-            need_records: None,
-            offered: BTreeSet::new(),
             n_staffed: 0,
             n_busy: 0,
             n_talking: 0,
@@ -437,8 +438,9 @@ impl Simulator {
 
     fn originate(&mut self, intent: OriginateIntent) {
         self.stats.dials += 1;
-        self.offered.remove(&intent.record.0);
-        let rec = self.spool.get(&intent.record);
+        let spool = self.driver.spool_mut();
+        spool.offered.remove(&intent.record.0);
+        let rec = spool.list.get(&intent.record);
         let attempt = rec.map_or(1, |r| r.attempts);
         let slot = rec.map_or(0, |r| r.current as u64);
         let fate = self.fate(intent.record.0, attempt, slot, intent.ring_timeout_s);
@@ -691,21 +693,18 @@ impl Simulator {
         }
     }
 
-    /// Reads every output of the engine until its Timeout.
+    /// Carries out what the driver asks, in the engine's order (the store updates are
+    /// already persisted into the simulated spool); returns the engine's next wake-up.
     fn drain(&mut self) -> Option<DateTime<Utc>> {
         loop {
-            match self.engine.poll_output() {
-                Output::Timeout(t) => return t,
-                Output::NeedRecords { limit, .. } => self.need_records = Some((limit, self.now_ms)),
-                Output::Store(StoreUpdate::Record(rec)) => {
-                    self.offered.remove(&rec.id.0);
-                    self.spool.update(rec);
-                }
-                Output::Store(_) => {}
-                Output::Originate(intent) => self.originate(intent),
+            let Some(action) = self.driver.poll_action() else {
+                return self.driver.next_wake();
+            };
+            match action {
+                Action::Originate(intent) => self.originate(intent),
                 // Machines hung up by policy, or a supervisor's hang-up: the call ends now.
-                Output::Hangup { call } => self.end_call(call, None),
-                Output::Event(Event::AgentAway { agent, .. }) => {
+                Action::Hangup(call) => self.end_call(call, None),
+                Action::Event(Event::AgentAway { agent, .. }) => {
                     if let Some(&i) = self.agent_index.get(&agent) {
                         if self.agents[i].state == AState::Idle
                             && self.agents[i].after_call.is_some()
@@ -714,7 +713,7 @@ impl Simulator {
                         }
                     }
                 }
-                Output::Event(_) => {}
+                Action::Event(_) => {}
             }
         }
     }
@@ -737,30 +736,29 @@ impl Simulator {
         let step = (self.end_ms / 200).max(1);
         loop {
             let wake = self.drain();
-            if let Some((limit, asked)) = self.need_records {
-                // The store answers when the engine's hopper is nearly dry (or the request is
-                // 30 s old), with a page sized to the floor, like a store paging a slow query.
-                // Answering every request at once with 4 × lines records would make the
-                // engine copy its whole hopper on every dial (see engine-issues.md).
+            // The store answers a record request when the engine's hopper is nearly dry (or
+            // the request is 30 s old), with a page sized to the floor, like a store paging a
+            // slow query: answering every request at once with 4 × lines records would make
+            // the engine copy its whole hopper on every dial.
+            let answer = self.driver.has_deferred_requests() && {
                 let agents = self.sc.agents.count as usize;
-                if self.offered.len() < agents / 2 + 10 || self.now_ms - asked >= 30_000 {
-                    self.need_records = None;
-                    let now = self.at(self.now_ms);
-                    let page = (limit as usize).min(agents + 40);
-                    let records = self.spool.due(now, page);
-                    self.offered = records.iter().map(|r| r.id.0).collect();
-                    self.inputs.push_front(InputKind::RecordsOffered {
-                        campaign: self.cid.clone(),
-                        records,
-                    });
-                }
-            }
-            if !self.inputs.is_empty() {
+                let spool = self.driver.spool();
+                spool.offered.len() < agents / 2 + 10
+                    || spool
+                        .asked
+                        .is_some_and(|asked| self.at(self.now_ms) - asked >= Duration::seconds(30))
+            };
+            if answer || !self.inputs.is_empty() {
                 // Everything that happened at this instant reaches the engine as one burst, as
                 // events read off one socket would: one dialing decision, with all of it known.
                 let at = self.at(self.now_ms);
-                self.engine
-                    .handle_inputs(self.inputs.drain(..).map(|kind| Input::new(at, kind)));
+                let inputs: Vec<InputKind> = self.inputs.drain(..).collect();
+                let result = if answer {
+                    self.driver.handle_with_deferred(at, inputs)
+                } else {
+                    self.driver.handle(at, inputs)
+                };
+                result.unwrap_or_else(|e: DriverError| match e {});
                 continue;
             }
             let ev_t = self.events.peek().map(|e| e.t_ms);
@@ -804,7 +802,8 @@ impl Simulator {
             }
         }
         let periods: Vec<PeriodReport> = self
-            .engine
+            .driver
+            .engine()
             .abandon_periods(&self.cid)
             .into_iter()
             .map(|(start, live, ab)| PeriodReport {
@@ -856,7 +855,7 @@ impl Simulator {
             connected: self.stats.connected,
             machines_detected: self.stats.machines_detected,
             amd_false_positives: self.stats.amd_false_positives,
-            records_finished: self.spool.finished,
+            records_finished: self.driver.spool().list.finished,
             staffed_agent_hours: staffed_h,
             periods,
         }
@@ -868,5 +867,49 @@ impl Simulator {
         self.run_loop(&mut |_| {});
         let (seen, live) = (self.stats.abandoned_seen, self.stats.live);
         (self.report(), seen, live)
+    }
+}
+
+/// The simulated spool as the driver sees it: the in-memory list, paged like a slow store.
+struct SimSpool {
+    list: Spool,
+    /// Records offered to the engine and neither dialed nor sent back since: what its hopper
+    /// still holds, as far as the store can tell.
+    offered: BTreeSet<u64>,
+    /// When the unanswered record request was made.
+    asked: Option<DateTime<Utc>>,
+    /// Most records offered at once.
+    page: usize,
+}
+
+/// The simulated spool never fails.
+type DriverError = dialer_runtime::DriverError<std::convert::Infallible>;
+
+impl dialer_runtime::Spool for SimSpool {
+    type Error = std::convert::Infallible;
+
+    fn persist(&mut self, update: StoreUpdate) -> Result<(), Self::Error> {
+        if let StoreUpdate::Record(rec) = update {
+            self.offered.remove(&rec.id.0);
+            self.list.update(rec);
+        }
+        Ok(())
+    }
+
+    fn ready_set(
+        &mut self,
+        _campaign: &CampaignId,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SpoolRecord>, Self::Error> {
+        self.asked = None;
+        let records = self.list.due(now, (limit as usize).min(self.page));
+        self.offered = records.iter().map(|r| r.id.0).collect();
+        Ok(records)
+    }
+
+    fn defer_records(&mut self, _campaign: &CampaignId, now: DateTime<Utc>, _limit: u32) -> bool {
+        self.asked = Some(now);
+        true
     }
 }

@@ -1,0 +1,172 @@
+//! The running dialer end to end: a real SQLite spool file, the runtime (`Dialer`), and
+//! Asterisk behind the Telephony seam, over loopback TCP, against a server replaying bytes
+//! recorded from a real Asterisk 22.
+
+use crate::support::{ReplayServer, Script, Transcript};
+use backend_ami::client::ReconnectPolicy;
+use backend_ami::to_core::AgentNaming;
+use backend_ami::tracker::TrackerConfig;
+use backend_ami::{AmiSettings, AmiTelephony, AuthMode, BackendConfig, ClientConfig, Credentials};
+use chrono::Utc;
+use dialer_core::{AgentState, CallingHours, Campaign, CampaignId, PhoneNumber, RecordId};
+use dialer_runtime::{Clock, Dialer, DialerConfig};
+use spool_store::{NewRecord, SpoolStore};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn campaign(exten: &str) -> Campaign {
+    let mut campaign = Campaign::new("spring", "UTC");
+    campaign.calling_hours = CallingHours::always();
+    campaign.last_dial_before_close_s = 0;
+    campaign.routing.channel_prefix = "Local/".into();
+    campaign.routing.channel_suffix = "@callees".into();
+    campaign.routing.context = "dialer".into();
+    campaign.routing.exten = exten.into();
+    campaign.routing.queue = "sales".into();
+    campaign
+}
+
+async fn telephony(server: &ReplayServer) -> AmiTelephony {
+    let mut client = ClientConfig::new(
+        server.addr.clone(),
+        Credentials::new("dialer", "dialersecret"),
+    );
+    client.auth = AuthMode::Plain;
+    client.keepalive_interval = None; // the recordings have no Ping exchange
+    client.reconnect = ReconnectPolicy {
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_attempts: Some(3),
+        rng_seed: 7,
+    };
+    let mut backend = BackendConfig::new(client, TrackerConfig::default());
+    backend.reconcile_on_start = false; // the recordings start with the Originate
+    let mut queues = BTreeMap::new();
+    queues.insert("sales".to_owned(), vec![CampaignId::from("spring")]);
+    AmiTelephony::start(AmiSettings {
+        name: "replay".into(),
+        backend,
+        naming: AgentNaming::MemberName,
+        queues,
+        amd: false,
+    })
+    .await
+    .expect("login to the replay server")
+}
+
+/// A spool with the campaign and one record holding the transcript's dialed number.
+fn spool(dir: &tempfile::TempDir, t: &Transcript, c: &Campaign) -> (SpoolStore, RecordId) {
+    let mut store = SpoolStore::open(dir.path().join("spool.db")).expect("open spool");
+    store.upsert_campaign(c, Utc::now()).expect("campaign");
+    let number = t.dialed_number();
+    let record = store
+        .respool(
+            &NewRecord::new(
+                "spring",
+                vec![PhoneNumber::from_trusted(&number, &number).expect("digits")],
+            ),
+            Utc::now(),
+        )
+        .expect("respool");
+    (store, record)
+}
+
+/// Waits (bounded) until the status satisfies `done`.
+async fn until(dialer: &Dialer, what: &str, done: impl Fn(&dialer_runtime::DialerStatus) -> bool) {
+    for _ in 0..200 {
+        let s = dialer.status().await.expect("status");
+        if done(&s) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let s = dialer.status().await.expect("status");
+    panic!("{what}: not reached within 5 s; status {s:#?}");
+}
+
+#[tokio::test]
+async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
+    let name = "orig_busy";
+    let transcript = Transcript::load(name);
+    let server = ReplayServer::start(vec![Script::replay(name)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = campaign("answered");
+    let (store, record) = spool(&dir, &transcript, &c);
+    let config = DialerConfig {
+        campaigns: vec![c.clone()],
+        ..Default::default()
+    };
+    let (dialer, task) = Dialer::start(
+        config,
+        store,
+        Box::new(telephony(&server).await),
+        Clock::real(),
+    )
+    .await
+    .expect("start");
+    dialer
+        .login("alice".into(), vec![c.id.clone()])
+        .await
+        .expect("login");
+    until(&dialer, "the busy call ends", |s| {
+        s.counters.calls_ended == 1 && s.engine.calls.is_empty()
+    })
+    .await;
+    let summary = dialer.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    task.await.expect("task").expect("run");
+    assert_eq!(summary.counters.originates, 1, "{summary:?}");
+
+    let store = SpoolStore::open(dir.path().join("spool.db")).expect("reopen");
+    let attempts = store.attempts("spring").expect("attempts");
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].outcome.map(|o| o.code()), Some("busy"), "{attempts:?}");
+    let rec = store.record(&record).expect("record");
+    assert_eq!(rec.attempts, 1);
+    assert!(rec.next_eligible_at.is_some_and(|t| t > Utc::now()), "busy retry is delayed: {rec:?}");
+    let sent = String::from_utf8_lossy(&server.all_received()).to_string();
+    assert_eq!(sent.matches("Action: Originate").count(), 1, "{sent}");
+    assert!(sent.contains("ChannelId: dlr-1"), "{sent}");
+}
+
+/// Regression (issue 9): Asterisk sends the member's `QueueMemberStatus` "not in use" before
+/// the caller leg's `Hangup`. The runtime used to turn it into `Ready`, the engine ignored it
+/// (the agent was still on the call), the hangup then put the agent in wrap-up, and nothing
+/// ever ended it: the campaign stopped dialing after the first call of each agent.
+#[tokio::test]
+async fn agent_completes_before_hangup_and_the_agent_is_ready_again() {
+    let name = "orig_queue_agent";
+    let transcript = Transcript::load(name);
+    let server = ReplayServer::start(vec![Script::replay(name)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = campaign("queue");
+    let (store, _record) = spool(&dir, &transcript, &c);
+    let config = DialerConfig {
+        campaigns: vec![c.clone()],
+        ..Default::default()
+    };
+    let (dialer, task) = Dialer::start(
+        config,
+        store,
+        Box::new(telephony(&server).await),
+        Clock::real(),
+    )
+    .await
+    .expect("start");
+    dialer
+        .login("Agent One".into(), vec![c.id.clone()])
+        .await
+        .expect("login");
+    until(&dialer, "the queue call ends", |s| {
+        s.counters.calls_ended == 1 && s.engine.calls.is_empty()
+    })
+    .await;
+    until(&dialer, "the agent is ready again, not stuck in wrap-up", |s| {
+        s.engine
+            .agents
+            .iter()
+            .any(|a| a.agent.as_str() == "Agent One" && a.state == AgentState::Ready)
+    })
+    .await;
+    dialer.shutdown(Duration::from_secs(5)).await.expect("shutdown");
+    task.await.expect("task").expect("run");
+}

@@ -1,0 +1,1157 @@
+//! The running dialer: one task owns the driver (engine + SQLite spool) and the telephone
+//! system; embedders hold a cheap [`Dialer`] handle that talks to it by typed messages, each
+//! with a typed reply (Alice Ryhl's actor pattern, quinn's driver over quinn-proto).
+//!
+//! The task is the **one writer** of durable state: every operation, from the engine or from an
+//! operator, is applied by it, persisted before it takes effect, and the engine's memory is
+//! brought in line at once, so memory and SQLite never disagree and a restart resumes exactly.
+
+use crate::clock::Clock;
+use crate::driver::{Action, Driver};
+use crate::error::{OpError, RuntimeError};
+use crate::telephony::{Health, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent};
+use chrono::{DateTime, Utc};
+use dialer_core::{
+    AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallEvent, CallId, Campaign, CampaignId,
+    Command, Disposition, Engine, EngineConfig, EngineStatus, Event, InputKind, PbxFault,
+    RecordId, RefusalCause, RejectReason, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind,
+    TaskTiming, TelephonyHealth,
+};
+use serde::Serialize;
+use spool_store::{NewRecord, SpoolStore};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Settings of a running dialer.
+#[derive(Debug, Clone)]
+pub struct DialerConfig {
+    /// Campaigns to start with (validated, persisted, then started).
+    pub campaigns: Vec<Campaign>,
+    pub engine: EngineConfig,
+    /// Capacity of the request queue of the handle (a full queue answers [`OpError::Busy`]).
+    pub request_queue: usize,
+    /// Capacity of the event broadcast; a subscriber further behind is told it lagged.
+    pub event_buffer: usize,
+    /// After a telephone-system refusal that is the system's own fault, how long dialing
+    /// waits before trying again (unless the system reports itself up first).
+    pub refusal_pause: Duration,
+}
+
+impl Default for DialerConfig {
+    fn default() -> Self {
+        DialerConfig {
+            campaigns: Vec::new(),
+            engine: EngineConfig::default(),
+            request_queue: 1024,
+            event_buffer: 4096,
+            refusal_pause: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Something a subscriber sees, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DialerEvent {
+    /// An engine event: progress, dialed, skipped with its reason, preview offered, agent
+    /// linked/unlinked, rejections...
+    Engine { event: Event },
+    /// The telephone system's health changed.
+    Telephony { system: String, health: HealthView },
+    /// The dialer is draining: no new dials; calls in flight finish.
+    Draining { at: DateTime<Utc> },
+}
+
+/// [`Health`] as subscribers and status see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HealthView {
+    Up,
+    Down { fault: String, detail: String },
+    Reconciled { lines_in_use: usize },
+}
+
+impl From<&Health> for HealthView {
+    fn from(h: &Health) -> Self {
+        match h {
+            Health::Up => HealthView::Up,
+            Health::Down { fault, detail } => HealthView::Down {
+                fault: fault_text(*fault).to_owned(),
+                detail: detail.clone(),
+            },
+            Health::Reconciled { lines_in_use } => HealthView::Reconciled {
+                lines_in_use: *lines_in_use,
+            },
+        }
+    }
+}
+
+/// Counters of a run. Local refusals, telephone-system refusals and callee outcomes are
+/// counted apart: only the last are the callee's doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounters {
+    /// Originates handed to the telephone system.
+    pub originates: u64,
+    /// Originates the dialer could not hand over (queue full, system stopped): not charged.
+    pub refused_locally: u64,
+    /// Originates the telephone system refused (down, shutting down, permission, bad
+    /// request): not charged.
+    pub refused_by_pbx: u64,
+    /// Calls answered (by a person, a machine, or unknown).
+    pub answered: u64,
+    /// Calls the telephone system placed and reported an end for (the callee's outcomes).
+    pub calls_ended: u64,
+    pub commands_applied: u64,
+    pub commands_rejected: u64,
+    /// Events subscribers could not keep up with (counted once per dropped event).
+    pub events_sent: u64,
+}
+
+/// What the dialer is doing now.
+#[derive(Debug, Clone, Serialize)]
+pub struct DialerStatus {
+    pub at: DateTime<Utc>,
+    pub telephony: String,
+    pub health: HealthView,
+    pub draining: bool,
+    pub counters: RunCounters,
+    pub engine: EngineStatus,
+}
+
+/// What a run did, returned when it ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub counters: RunCounters,
+    /// Calls still in flight when the run ended (left to reconciliation at the next start).
+    pub calls_left_in_flight: usize,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, OpError>>;
+
+/// The typed messages a handle sends the dialer task.
+enum Request {
+    Agent {
+        agent: AgentId,
+        event: AgentEvent,
+        reply: Reply<()>,
+    },
+    Command {
+        command: Command,
+        reply: Reply<()>,
+    },
+    Dispose {
+        agent: Option<AgentId>,
+        record: RecordId,
+        disposition: Disposition,
+        reply: Reply<()>,
+    },
+    UpsertCampaign {
+        campaign: Box<Campaign>,
+        reply: Reply<()>,
+    },
+    StopCampaign {
+        campaign: CampaignId,
+        reply: Reply<()>,
+    },
+    Respool {
+        new: Box<NewRecord>,
+        reply: Reply<RecordId>,
+    },
+    ScheduleCall {
+        new: Box<NewRecord>,
+        when: ScheduleWhen,
+        agent: Option<AgentId>,
+        new_phone: Option<dialer_core::PhoneNumber>,
+        reply: Reply<(RecordId, ScheduleId)>,
+    },
+    AddTask {
+        new: Box<NewRecord>,
+        timing: TaskTiming,
+        kind: TaskKind,
+        reply: Reply<(RecordId, TaskId)>,
+    },
+    RemoveContact {
+        campaign: CampaignId,
+        number: String,
+        reply: Reply<Vec<RecordId>>,
+    },
+    RemoveSchedules {
+        campaign: CampaignId,
+        number: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        reply: Reply<usize>,
+    },
+    BlacklistAdd {
+        entries: Vec<BlacklistEntry>,
+        reply: Reply<()>,
+    },
+    BlacklistRemove {
+        items: Vec<(String, BlacklistScope)>,
+        reply: Reply<usize>,
+    },
+    Record {
+        record: RecordId,
+        reply: Reply<SpoolRecord>,
+    },
+    Refresh {
+        campaign: CampaignId,
+        reply: Reply<()>,
+    },
+    Status {
+        reply: Reply<DialerStatus>,
+    },
+    Shutdown {
+        grace: Duration,
+        reply: oneshot::Sender<RunSummary>,
+    },
+}
+
+/// A handle to a running dialer. Cheap to clone; every method sends a typed message to the
+/// dialer task and waits for its typed reply.
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    requests: mpsc::Sender<Request>,
+    events: broadcast::Sender<DialerEvent>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Request")
+    }
+}
+
+impl Dialer {
+    /// Starts a dialer: reconciles the spool's ledger, validates, persists and starts the
+    /// configured campaigns, then runs until [`Dialer::shutdown`] (or until every handle is
+    /// dropped). Returns the handle and the task, whose result is the run's summary.
+    pub async fn start(
+        config: DialerConfig,
+        store: SpoolStore,
+        telephony: Box<dyn Telephony>,
+        clock: Clock,
+    ) -> Result<(Dialer, JoinHandle<Result<RunSummary, RuntimeError>>), RuntimeError> {
+        if !config.engine.abandon_guard {
+            return Err(RuntimeError::GuardDisabled);
+        }
+        let now = clock.now();
+        let mut store = store;
+        let mut engine_cfg = config.engine.clone();
+        // Call ids continue after the ledger's last one: channel ids derive from them.
+        if let Some(last) = store.max_call_id()? {
+            engine_cfg.first_call_id = engine_cfg.first_call_id.max(last.0 + 1);
+        }
+        let mut engine = Engine::new(engine_cfg);
+        engine.load_blacklist(store.blacklist(now)?);
+        for c in &config.campaigns {
+            c.validate().map_err(|source| RuntimeError::Campaign {
+                campaign: c.id.to_string(),
+                source,
+            })?;
+            store.upsert_campaign(c, now)?;
+        }
+        let mut driver = Driver::new(engine, store);
+        driver.handle(
+            now,
+            config
+                .campaigns
+                .iter()
+                .map(|c| InputKind::Campaign(Box::new(c.clone()))),
+        )?;
+        let (tx, rx) = mpsc::channel(config.request_queue.max(1));
+        let (ev_tx, _) = broadcast::channel(config.event_buffer.max(16));
+        let name = telephony.name().to_owned();
+        let task = Task {
+            driver,
+            telephony,
+            telephony_name: name,
+            health: Health::Up,
+            clock,
+            events: ev_tx.clone(),
+            counters: RunCounters::default(),
+            refusal_pause: config.refusal_pause,
+            paused_until: None,
+            draining: None,
+            pending: VecDeque::new(),
+        };
+        let join = tokio::spawn(task.run(rx));
+        Ok((
+            Dialer {
+                requests: tx,
+                events: ev_tx,
+                clock,
+            },
+            join,
+        ))
+    }
+
+    /// The clock the dialer runs on.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Events from now on. A subscriber that falls more than the buffer behind gets
+    /// `RecvError::Lagged(n)` and continues; it never slows dialing.
+    pub fn subscribe(&self) -> broadcast::Receiver<DialerEvent> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T, OpError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.try_send(make(tx)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => OpError::Busy,
+            mpsc::error::TrySendError::Closed(_) => OpError::Stopped,
+        })?;
+        rx.await.map_err(|_| OpError::Stopped)?
+    }
+
+    /// An agent event: login (with campaigns), ready, pause with reason, pause or logout after
+    /// the call, wrap-up, logout.
+    pub async fn agent(&self, agent: AgentId, event: AgentEvent) -> Result<(), OpError> {
+        self.ask(|reply| Request::Agent {
+            agent,
+            event,
+            reply,
+        })
+        .await
+    }
+
+    /// Logs an agent in to campaigns; the agent is ready at once.
+    pub async fn login(&self, agent: AgentId, campaigns: Vec<CampaignId>) -> Result<(), OpError> {
+        self.agent(agent, AgentEvent::LoggedIn { campaigns }).await
+    }
+
+    /// A command to the engine: preview dial/skip, hang up a call, and the others of
+    /// [`Command`]. Validated in full before anything changes.
+    pub async fn command(&self, command: Command) -> Result<(), OpError> {
+        self.ask(|reply| Request::Command { command, reply }).await
+    }
+
+    /// The agent's disposition of a record (RESPOOL, RESPOOLALTERNATIVE, BLACKLIST,
+    /// SCHEDULE). Applied by the engine when it holds the record, by the spool otherwise.
+    pub async fn dispose(
+        &self,
+        agent: Option<AgentId>,
+        record: RecordId,
+        disposition: Disposition,
+    ) -> Result<(), OpError> {
+        self.ask(|reply| Request::Dispose {
+            agent,
+            record,
+            disposition,
+            reply,
+        })
+        .await
+    }
+
+    /// Hangs a call up.
+    pub async fn hangup(&self, call: CallId) -> Result<(), OpError> {
+        self.command(Command::Hangup { call }).await
+    }
+
+    /// Creates or updates a campaign: validated (the field at fault is named), persisted,
+    /// then started or updated in the engine.
+    pub async fn upsert_campaign(&self, campaign: Campaign) -> Result<(), OpError> {
+        self.ask(|reply| Request::UpsertCampaign {
+            campaign: Box::new(campaign),
+            reply,
+        })
+        .await
+    }
+
+    /// Stops dialing a campaign; its calls in flight finish.
+    pub async fn stop_campaign(&self, campaign: CampaignId) -> Result<(), OpError> {
+        self.ask(|reply| Request::StopCampaign { campaign, reply })
+            .await
+    }
+
+    /// Puts a new record into the spool (uContact Respool); a number live on another record
+    /// of the campaign is refused.
+    pub async fn respool(&self, new: NewRecord) -> Result<RecordId, OpError> {
+        self.ask(|reply| Request::Respool {
+            new: Box::new(new),
+            reply,
+        })
+        .await
+    }
+
+    /// Schedules a callback (exact time, or date range and daily time range; same agent;
+    /// new phone).
+    pub async fn schedule_call(
+        &self,
+        new: NewRecord,
+        when: ScheduleWhen,
+        agent: Option<AgentId>,
+        new_phone: Option<dialer_core::PhoneNumber>,
+    ) -> Result<(RecordId, ScheduleId), OpError> {
+        self.ask(|reply| Request::ScheduleCall {
+            new: Box::new(new),
+            when,
+            agent,
+            new_phone,
+            reply,
+        })
+        .await
+    }
+
+    /// Adds a dialer task (uContact DialerTask, its four modes).
+    pub async fn add_task(
+        &self,
+        new: NewRecord,
+        timing: TaskTiming,
+        kind: TaskKind,
+    ) -> Result<(RecordId, TaskId), OpError> {
+        self.ask(|reply| Request::AddTask {
+            new: Box::new(new),
+            timing,
+            kind,
+            reply,
+        })
+        .await
+    }
+
+    /// Takes a number out of the campaign's spool (uContact RemoveContact). A record with a
+    /// call in flight is refused and nothing is removed.
+    pub async fn remove_contact(
+        &self,
+        campaign: CampaignId,
+        number: String,
+    ) -> Result<Vec<RecordId>, OpError> {
+        self.ask(|reply| Request::RemoveContact {
+            campaign,
+            number,
+            reply,
+        })
+        .await
+    }
+
+    /// Drops the callbacks of a number within a time range (uContact
+    /// RemoveScheduleDialerCall).
+    pub async fn remove_schedules(
+        &self,
+        campaign: CampaignId,
+        number: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<usize, OpError> {
+        self.ask(|reply| Request::RemoveSchedules {
+            campaign,
+            number,
+            from,
+            to,
+            reply,
+        })
+        .await
+    }
+
+    /// Adds do-not-call entries (one or a bulk), persisted before they take effect.
+    pub async fn blacklist_add(&self, entries: Vec<BlacklistEntry>) -> Result<(), OpError> {
+        self.ask(|reply| Request::BlacklistAdd { entries, reply })
+            .await
+    }
+
+    /// Removes do-not-call entries; answers how many existed.
+    pub async fn blacklist_remove(
+        &self,
+        items: Vec<(String, BlacklistScope)>,
+    ) -> Result<usize, OpError> {
+        self.ask(|reply| Request::BlacklistRemove { items, reply })
+            .await
+    }
+
+    /// A record as the spool has it.
+    pub async fn record(&self, record: RecordId) -> Result<SpoolRecord, OpError> {
+        self.ask(|reply| Request::Record { record, reply }).await
+    }
+
+    /// Tells the dialer that records of a campaign changed outside it (an upload finished):
+    /// the engine's hopper is reloaded from the spool.
+    pub async fn refresh(&self, campaign: CampaignId) -> Result<(), OpError> {
+        self.ask(|reply| Request::Refresh { campaign, reply }).await
+    }
+
+    /// Agents, calls in flight, campaign counters, abandonment position, telephone health.
+    pub async fn status(&self) -> Result<DialerStatus, OpError> {
+        self.ask(|reply| Request::Status { reply }).await
+    }
+
+    /// Stops new dials, waits up to `grace` (on the dialer's clock) for calls in flight, then
+    /// stops. Calls still in flight are left to reconciliation at the next start; nothing is
+    /// booked but unsent.
+    pub async fn shutdown(&self, grace: Duration) -> Result<RunSummary, OpError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Shutdown { grace, reply: tx })
+            .await
+            .map_err(|_| OpError::Stopped)?;
+        rx.await.map_err(|_| OpError::Stopped)
+    }
+}
+
+/// The dialer task's state.
+struct Task {
+    driver: Driver<SpoolStore>,
+    telephony: Box<dyn Telephony>,
+    telephony_name: String,
+    health: Health,
+    clock: Clock,
+    events: broadcast::Sender<DialerEvent>,
+    counters: RunCounters,
+    refusal_pause: Duration,
+    /// Dialing paused after a refusal that was the telephone system's fault, until then.
+    paused_until: Option<DateTime<Utc>>,
+    /// Shutting down: the deadline and who to tell.
+    draining: Option<(DateTime<Utc>, oneshot::Sender<RunSummary>)>,
+    /// Inputs produced by carrying out actions (refusals), fed as the next burst.
+    pending: VecDeque<InputKind>,
+}
+
+/// Longest sleep between two engine ticks.
+const MAX_SLEEP: Duration = Duration::from_secs(5);
+
+impl Task {
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>) -> Result<RunSummary, RuntimeError> {
+        let result = self.run_loop(&mut requests).await;
+        self.telephony.shutdown().await;
+        let summary = self.summary();
+        if let Some((_, reply)) = self.draining.take() {
+            let _ = reply.send(summary.clone());
+        }
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the dialer stopped");
+        }
+        result.map(|()| summary)
+    }
+
+    fn summary(&self) -> RunSummary {
+        RunSummary {
+            counters: self.counters,
+            calls_left_in_flight: self.driver.engine().calls_in_flight(),
+        }
+    }
+
+    async fn run_loop(&mut self, requests: &mut mpsc::Receiver<Request>) -> Result<(), RuntimeError> {
+        let mut requests_open = true;
+        loop {
+            self.carry_out().await?;
+            if let Some((deadline, _)) = &self.draining {
+                if self.driver.engine().calls_in_flight() == 0 || self.clock.now() >= *deadline {
+                    return Ok(());
+                }
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                burst = self.telephony.next_burst() => match burst {
+                    Some(burst) => self.on_telephony(burst)?,
+                    None => {
+                        tracing::error!(system = %self.telephony_name, "the telephone system stopped for good");
+                        return Ok(());
+                    }
+                },
+                req = requests.recv(), if requests_open => match req {
+                    Some(req) => self.on_request(req)?,
+                    None => {
+                        // Every handle is gone: drain like a shutdown without anyone to tell.
+                        requests_open = false;
+                        self.begin_drain(Duration::from_secs(30), None)?;
+                    }
+                },
+                _ = tokio::time::sleep(wake) => {
+                    let now = self.clock.now();
+                    if self.paused_until.is_some_and(|t| now >= t) {
+                        self.paused_until = None;
+                        self.set_health(Health::Up)?;
+                    } else {
+                        self.driver.handle(now, [])?;
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Duration {
+        let mut wait = MAX_SLEEP;
+        if !self.pending.is_empty() {
+            return Duration::ZERO;
+        }
+        for t in [self.driver.next_wake(), self.paused_until]
+            .into_iter()
+            .flatten()
+            .chain(self.draining.as_ref().map(|d| d.0))
+        {
+            wait = wait.min(self.clock.real_wait_until(t));
+        }
+        wait
+    }
+
+    /// Carries out the driver's actions in order, then publishes its events. A refusal to
+    /// take an Originate becomes the engine's next input (nothing is booked but unsent).
+    async fn carry_out(&mut self) -> Result<(), RuntimeError> {
+        loop {
+            while let Some(action) = self.driver.poll_action() {
+                match action {
+                    Action::Originate(intent) => {
+                        let call = intent.call;
+                        match self.telephony.submit(TelephonyCommand::Originate(intent)).await {
+                            Ok(()) => self.counters.originates += 1,
+                            Err(e) => {
+                                self.counters.refused_locally += 1;
+                                tracing::warn!(%call, error = %e, "originate not handed over; no attempt is charged");
+                                self.pending.push_back(InputKind::Call {
+                                    call,
+                                    event: CallEvent::OriginateRefused {
+                                        cause: local_refusal(&e),
+                                    },
+                                });
+                            }
+                        }
+                    }
+                    Action::Hangup(call) => {
+                        if let Err(e) = self.telephony.submit(TelephonyCommand::Hangup(call)).await {
+                            tracing::warn!(%call, error = %e, "hangup not taken");
+                        }
+                    }
+                    Action::Event(event) => self.publish(event),
+                }
+            }
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            let burst: Vec<InputKind> = self.pending.drain(..).collect();
+            self.driver.handle(self.clock.now(), burst)?;
+        }
+    }
+
+    fn publish(&mut self, event: Event) {
+        if let Event::Rejected { input, reason, .. } = &event {
+            tracing::info!(%input, %reason, "input rejected");
+        }
+        self.counters.events_sent += 1;
+        // No subscriber is fine: events are also in the spool's campaign log.
+        let _ = self.events.send(DialerEvent::Engine { event });
+    }
+
+    fn on_telephony(&mut self, burst: Vec<TelephonyEvent>) -> Result<(), RuntimeError> {
+        let mut inputs = Vec::with_capacity(burst.len());
+        for ev in burst {
+            match ev {
+                TelephonyEvent::Input(kind) => {
+                    if let InputKind::Call { event, call } = &kind {
+                        match event {
+                            CallEvent::OriginateRefused { cause } => {
+                                self.on_refusal(*call, cause, &mut inputs)?;
+                            }
+                            CallEvent::HungUp { .. } | CallEvent::Lost => {
+                                self.counters.calls_ended += 1
+                            }
+                            CallEvent::Answered { .. } => self.counters.answered += 1,
+                            _ => {}
+                        }
+                    }
+                    inputs.push(kind);
+                }
+                TelephonyEvent::Health(h) => {
+                    // Apply what came before the change first, in order.
+                    if !inputs.is_empty() {
+                        self.driver
+                            .handle(self.clock.now(), std::mem::take(&mut inputs))?;
+                    }
+                    self.set_health(h)?;
+                }
+            }
+        }
+        if !inputs.is_empty() {
+            self.driver.handle(self.clock.now(), inputs)?;
+        }
+        Ok(())
+    }
+
+    /// A refusal by the telephone system for its own reasons pauses dialing on it: the
+    /// engine is told it is down (no attempt is charged for the refusal), and dialing resumes
+    /// when it reports itself up, or after the refusal pause.
+    fn on_refusal(
+        &mut self,
+        call: CallId,
+        cause: &RefusalCause,
+        inputs: &mut Vec<InputKind>,
+    ) -> Result<(), RuntimeError> {
+        if let RefusalCause::Pbx { fault, detail } = cause {
+            self.counters.refused_by_pbx += 1;
+            tracing::warn!(%call, system = %self.telephony_name, fault = fault_text(*fault), %detail,
+                "the telephone system refused an originate; no attempt is charged, dialing pauses");
+            if matches!(self.health, Health::Up | Health::Reconciled { .. }) {
+                let now = self.clock.now();
+                self.paused_until = Some(
+                    now + chrono::Duration::from_std(self.clock_scaled(self.refusal_pause))
+                        .unwrap_or_else(|_| chrono::Duration::seconds(30)),
+                );
+                // The refusal itself goes to the engine first, then the pause.
+                inputs.push(InputKind::Telephony(TelephonyHealth::Down {
+                    reason: format!("{}: {detail}", fault_text(*fault)),
+                }));
+                self.health = Health::Down {
+                    fault: *fault,
+                    detail: detail.clone(),
+                };
+                let _ = self.events.send(DialerEvent::Telephony {
+                    system: self.telephony_name.clone(),
+                    health: HealthView::from(&self.health),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal pause is in real seconds; the engine's clock may run faster.
+    fn clock_scaled(&self, real: Duration) -> Duration {
+        real.mul_f64(self.clock.speed())
+    }
+
+    fn set_health(&mut self, health: Health) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        match &health {
+            Health::Up | Health::Reconciled { .. } => {
+                tracing::info!(system = %self.telephony_name, health = ?health, "telephone system up; dialing resumes");
+                self.paused_until = None;
+                self.driver
+                    .handle(now, [InputKind::Telephony(TelephonyHealth::Up)])?;
+            }
+            Health::Down { fault, detail } => {
+                tracing::warn!(system = %self.telephony_name, fault = fault_text(*fault), %detail, "telephone system down; dialing paused");
+                self.driver.handle(
+                    now,
+                    [InputKind::Telephony(TelephonyHealth::Down {
+                        reason: format!("{}: {detail}", fault_text(*fault)),
+                    })],
+                )?;
+            }
+        }
+        self.health = health;
+        let _ = self.events.send(DialerEvent::Telephony {
+            system: self.telephony_name.clone(),
+            health: HealthView::from(&self.health),
+        });
+        Ok(())
+    }
+
+    fn begin_drain(
+        &mut self,
+        grace: Duration,
+        reply: Option<oneshot::Sender<RunSummary>>,
+    ) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        let stops: Vec<InputKind> = self
+            .driver
+            .engine()
+            .campaign_ids()
+            .map(|campaign| InputKind::StopCampaign {
+                campaign: campaign.clone(),
+            })
+            .collect();
+        self.driver.handle(now, stops)?;
+        let deadline = now
+            + chrono::Duration::from_std(self.clock_scaled(grace))
+                .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let (tx, _rx) = oneshot::channel();
+        self.draining = Some((deadline, reply.unwrap_or(tx)));
+        let _ = self.events.send(DialerEvent::Draining { at: now });
+        tracing::info!(calls_in_flight = self.driver.engine().calls_in_flight(), "draining: no new dials");
+        Ok(())
+    }
+
+    /// Applies an input and answers with the engine's rejection, if it made one.
+    fn input_verdict(&mut self, kind: InputKind) -> Result<Result<(), RejectReason>, RuntimeError> {
+        self.driver.handle(self.clock.now(), [kind])?;
+        Ok(self.last_rejection())
+    }
+
+    /// The rejection among the events of the last burst, if any (events stay queued for
+    /// subscribers).
+    fn last_rejection(&mut self) -> Result<(), RejectReason> {
+        match self.driver.last_rejection() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
+    fn count<T>(&mut self, r: &Result<T, OpError>) {
+        if r.is_ok() {
+            self.counters.commands_applied += 1;
+        } else {
+            self.counters.commands_rejected += 1;
+        }
+    }
+
+    /// Brings the engine's hopper for a campaign in line with the spool after the spool
+    /// changed (the records it held are replaced; records in flight are kept).
+    fn reload(&mut self, campaign: &CampaignId) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        if !self.driver.engine().campaign_ids().any(|c| c == campaign) {
+            return Ok(());
+        }
+        let limit = self.driver.engine().hopper_target(campaign).unwrap_or(100);
+        let records = self.driver.spool_mut().ready_set(&campaign.0, now, limit)?;
+        self.driver.handle(
+            now,
+            [InputKind::RecordsOffered {
+                campaign: campaign.clone(),
+                records,
+            }],
+        )?;
+        Ok(())
+    }
+
+    fn on_request(&mut self, req: Request) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        if self.draining.is_some() {
+            if let Request::Status { reply } = req {
+                let _ = reply.send(Ok(self.status()));
+            } else if let Request::Shutdown { reply, .. } = req {
+                let _ = reply.send(self.summary());
+            } else {
+                reject_stopped(req);
+            }
+            return Ok(());
+        }
+        match req {
+            Request::Agent {
+                agent,
+                event,
+                reply,
+            } => {
+                let r = self
+                    .input_verdict(InputKind::Agent { agent, event })?
+                    .map_err(OpError::from);
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::Command { command, reply } => {
+                let r = self.driver.command(now, command)?.map_err(OpError::from);
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::Dispose {
+                agent,
+                record,
+                disposition,
+                reply,
+            } => {
+                let r = self.dispose(now, agent, record, disposition)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::UpsertCampaign { campaign, reply } => {
+                let r = self.upsert_campaign(now, *campaign)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::StopCampaign { campaign, reply } => {
+                let r = if self.driver.engine().campaign_ids().any(|c| *c == campaign) {
+                    self.driver
+                        .handle(now, [InputKind::StopCampaign { campaign }])?;
+                    Ok(())
+                } else {
+                    Err(OpError::Rejected(RejectReason::UnknownCampaign(campaign)))
+                };
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::Respool { new, reply } => {
+                let campaign = new.campaign.clone();
+                let r = self.driver.spool_mut().respool(&new, now).map_err(OpError::from);
+                if r.is_ok() {
+                    self.reload(&campaign)?;
+                }
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::ScheduleCall {
+                new,
+                when,
+                agent,
+                new_phone,
+                reply,
+            } => {
+                let campaign = new.campaign.clone();
+                let r = self
+                    .guard_live_number(&new)
+                    .and_then(|()| {
+                        self.driver
+                            .spool_mut()
+                            .schedule_call(&new, when, agent, new_phone, now)
+                            .map_err(OpError::from)
+                    });
+                if r.is_ok() {
+                    self.reload(&campaign)?;
+                }
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::AddTask {
+                new,
+                timing,
+                kind,
+                reply,
+            } => {
+                let campaign = new.campaign.clone();
+                let r = self.guard_live_number(&new).and_then(|()| {
+                    self.driver
+                        .spool_mut()
+                        .add_task(&new, timing, kind, now)
+                        .map_err(OpError::from)
+                });
+                if r.is_ok() {
+                    self.reload(&campaign)?;
+                }
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::RemoveContact {
+                campaign,
+                number,
+                reply,
+            } => {
+                let r = self.remove_contact(now, &campaign, &number)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::RemoveSchedules {
+                campaign,
+                number,
+                from,
+                to,
+                reply,
+            } => {
+                let r = self.in_flight_number(&campaign, &number).and_then(|()| {
+                    self.driver
+                        .spool_mut()
+                        .remove_schedules(&campaign.0, &number, from, to)
+                        .map_err(OpError::from)
+                });
+                if r.is_ok() {
+                    self.reload(&campaign)?;
+                }
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::BlacklistAdd { entries, reply } => {
+                let r = self.blacklist_add(now, entries)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::BlacklistRemove { items, reply } => {
+                let r = self.blacklist_remove(now, items)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::Record { record, reply } => {
+                let _ = reply.send(self.driver.spool().record(&record).map_err(OpError::from));
+            }
+            Request::Refresh { campaign, reply } => {
+                let r = if self.driver.engine().campaign_ids().any(|c| *c == campaign) {
+                    self.reload(&campaign)?;
+                    Ok(())
+                } else {
+                    Err(OpError::Rejected(RejectReason::UnknownCampaign(campaign)))
+                };
+                let _ = reply.send(r);
+            }
+            Request::Status { reply } => {
+                let _ = reply.send(Ok(self.status()));
+            }
+            Request::Shutdown { grace, reply } => {
+                self.begin_drain(grace, Some(reply))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> DialerStatus {
+        DialerStatus {
+            at: self.clock.now(),
+            telephony: self.telephony_name.clone(),
+            health: HealthView::from(&self.health),
+            draining: self.draining.is_some(),
+            counters: self.counters,
+            engine: self.driver.engine().status(),
+        }
+    }
+
+    /// A schedule or task that lands on a live record must not change a record whose call is
+    /// in flight.
+    fn guard_live_number(&self, new: &NewRecord) -> Result<(), OpError> {
+        match new.numbers.first() {
+            Some(n) => self.in_flight_number(&new.campaign, n.e164()),
+            None => Ok(()),
+        }
+    }
+
+    fn in_flight_number(&self, campaign: &CampaignId, e164: &str) -> Result<(), OpError> {
+        if let Some(id) = self
+            .driver
+            .spool()
+            .live_record_with_number(&campaign.0, e164)?
+        {
+            if self.driver.engine().record_in_flight(&id) {
+                return Err(OpError::Rejected(RejectReason::RecordInFlight(id)));
+            }
+        }
+        Ok(())
+    }
+
+    fn dispose(
+        &mut self,
+        now: DateTime<Utc>,
+        agent: Option<AgentId>,
+        record: RecordId,
+        disposition: Disposition,
+    ) -> Result<Result<(), OpError>, RuntimeError> {
+        let verdict = self.driver.command(
+            now,
+            Command::Dispose {
+                agent,
+                record,
+                disposition: disposition.clone(),
+            },
+        )?;
+        match verdict {
+            Ok(()) => Ok(Ok(())),
+            // The engine no longer holds the record (a restart, an old call): the spool
+            // applies it, then the engine's hopper is brought in line.
+            Err(RejectReason::UnknownRecord(_)) => {
+                let r = self
+                    .driver
+                    .spool_mut()
+                    .apply_disposition(&record, &disposition, now)
+                    .map_err(OpError::from);
+                if let Ok(rec) = &r {
+                    let campaign = rec.campaign.clone();
+                    self.reload(&campaign)?;
+                }
+                Ok(r.map(|_| ()))
+            }
+            Err(other) => Ok(Err(other.into())),
+        }
+    }
+
+    fn upsert_campaign(
+        &mut self,
+        now: DateTime<Utc>,
+        campaign: Campaign,
+    ) -> Result<Result<(), OpError>, RuntimeError> {
+        if let Err(e) = campaign.validate() {
+            return Ok(Err(e.into()));
+        }
+        if let Err(e) = self.driver.spool_mut().upsert_campaign(&campaign, now) {
+            return Ok(Err(e.into()));
+        }
+        self.driver
+            .handle(now, [InputKind::Campaign(Box::new(campaign))])?;
+        Ok(self.last_rejection().map_err(OpError::from))
+    }
+
+    fn remove_contact(
+        &mut self,
+        now: DateTime<Utc>,
+        campaign: &CampaignId,
+        number: &str,
+    ) -> Result<Result<Vec<RecordId>, OpError>, RuntimeError> {
+        if let Err(e) = self.in_flight_number(campaign, number) {
+            return Ok(Err(e));
+        }
+        let removed = match self.driver.spool_mut().remove_contact(&campaign.0, number) {
+            Ok(ids) => ids,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        for id in &removed {
+            // The engine forgets it (it is not in flight: checked above).
+            let _ = self.driver.command(now, Command::Forget { record: *id })?;
+        }
+        self.reload(campaign)?;
+        Ok(Ok(removed))
+    }
+
+    fn blacklist_add(
+        &mut self,
+        now: DateTime<Utc>,
+        entries: Vec<BlacklistEntry>,
+    ) -> Result<Result<(), OpError>, RuntimeError> {
+        // Persist first, in one transaction: a restart keeps every entry.
+        if let Err(e) = self.driver.spool_mut().blacklist_add_bulk(&entries, now) {
+            return Ok(Err(e.into()));
+        }
+        for entry in entries {
+            let _ = self.driver.command(now, Command::BlacklistAdd(entry))?;
+        }
+        Ok(Ok(()))
+    }
+
+    fn blacklist_remove(
+        &mut self,
+        now: DateTime<Utc>,
+        items: Vec<(String, BlacklistScope)>,
+    ) -> Result<Result<usize, OpError>, RuntimeError> {
+        let removed = match self.driver.spool_mut().blacklist_remove_bulk(&items) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        for (number, scope) in items {
+            let _ = self
+                .driver
+                .command(now, Command::BlacklistRemove { number, scope })?;
+        }
+        Ok(Ok(removed))
+    }
+}
+
+fn reject_stopped(req: Request) {
+    macro_rules! stop {
+        ($r:expr) => {{
+            let _ = $r.send(Err(OpError::Stopped));
+        }};
+    }
+    match req {
+        Request::Agent { reply, .. }
+        | Request::Command { reply, .. }
+        | Request::Dispose { reply, .. }
+        | Request::UpsertCampaign { reply, .. }
+        | Request::StopCampaign { reply, .. }
+        | Request::BlacklistAdd { reply, .. }
+        | Request::Refresh { reply, .. } => stop!(reply),
+        Request::Respool { reply, .. } => stop!(reply),
+        Request::ScheduleCall { reply, .. } => stop!(reply),
+        Request::AddTask { reply, .. } => stop!(reply),
+        Request::RemoveContact { reply, .. } => stop!(reply),
+        Request::RemoveSchedules { reply, .. } | Request::BlacklistRemove { reply, .. } => {
+            stop!(reply)
+        }
+        Request::Record { reply, .. } => stop!(reply),
+        Request::Status { reply } => stop!(reply),
+        Request::Shutdown { .. } => {}
+    }
+}
+
+/// A command the dialer could not hand to the telephone system is not the callee's doing.
+fn local_refusal(e: &TelephonyError) -> RefusalCause {
+    match e {
+        TelephonyError::Busy => RefusalCause::Local {
+            detail: e.to_string(),
+        },
+        TelephonyError::Stopped => RefusalCause::Pbx {
+            fault: PbxFault::Unreachable,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// A fault as people read it.
+pub fn fault_text(fault: PbxFault) -> &'static str {
+    match fault {
+        PbxFault::Unreachable => "unreachable",
+        PbxFault::ShuttingDown => "shutting down",
+        PbxFault::RequestRefused => "refused the request",
+    }
+}
