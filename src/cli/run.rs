@@ -302,7 +302,7 @@ pub fn summary_line(s: &DialerStatus) -> String {
         match a.state {
             AgentState::Ready => ready += 1,
             AgentState::OnCall { .. } | AgentState::Reserved { .. } => on_call += 1,
-            AgentState::WrapUp => wrap += 1,
+            AgentState::WrapUp { .. } => wrap += 1,
             AgentState::Paused { .. } => paused += 1,
             AgentState::LoggedOut => {}
             _ => other += 1,
@@ -361,12 +361,9 @@ async fn start_asterisk(
     let secret = a.secret().map_err(anyhow::Error::msg)?;
     let mut client = ClientConfig::new(
         format!("{}:{}", a.host, a.port),
-        Credentials {
-            username: a.user.clone(),
-            secret: secret.expose().to_owned(),
-        },
+        Credentials::new(a.user.clone(), secret.expose()),
     );
-    client.auth = AuthMode::Md5;
+    client.auth = AuthMode::Md5Preferred;
     client.reconnect = ReconnectPolicy::default();
     let line_limit = campaigns.iter().map(|c| c.max_lines as usize).sum::<usize>().max(1);
     let tracker = TrackerConfig {

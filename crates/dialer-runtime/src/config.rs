@@ -639,7 +639,7 @@ queues = { sales = "spring" }
     #[test]
     fn an_unknown_asterisk_key_is_named_with_its_line() {
         let e = FileConfig::parse(&GOOD.replace("context =", "contxt ="), "x.toml").unwrap_err();
-        assert_eq!(e.line, Some(15), "{e}");
+        assert_eq!(e.line, Some(14), "{e}");
         assert!(e.to_string().contains("contxt"), "{e}");
     }
 
