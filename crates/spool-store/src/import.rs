@@ -256,6 +256,17 @@ struct Batch {
     end_offset: u64,
     end_hash: u64,
     end_line: u64,
+    /// The file ends with this batch.
+    last: bool,
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -743,7 +754,7 @@ impl SpoolStore {
             // Written batches go back to the parsing thread to be freed there: freeing memory
             // another thread allocated is slow, and the writer is the busier thread.
             let (done_tx, done_rx) = mpsc::channel::<Batch>();
-            scope.spawn(move || {
+            let parser = scope.spawn(move || {
                 let mut reader = BufReader::with_capacity(256 * 1024, reader);
                 let mut hash = FNV_OFFSET;
                 // Skip the committed prefix, checking it is the same file.
@@ -846,6 +857,7 @@ impl SpoolStore {
                         end_offset: offset,
                         end_hash: hash,
                         end_line: line_no,
+                        last: eof,
                     };
                     if tx.send(Ok(batch)).is_err() || eof {
                         return;
@@ -860,21 +872,45 @@ impl SpoolStore {
                 now: opts.now,
                 known: Known::Undecided,
             };
-            for batch in rx {
-                let batch = batch?;
-                let bytes_read = batch.end_offset;
-                // Immediate: the write lock from the start, so the duplicate lookups at the
-                // start of the batch see the state the batch's inserts go into.
-                let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                ctx.write_batch(&t, &batch, &mut summary)?;
-                t.commit()?;
-                let _ = done_tx.send(batch);
-                progress(&ImportProgress {
-                    bytes_read,
-                    lines: summary.lines,
-                    imported: summary.imported,
-                    rejected: summary.rejected,
-                });
+            // The upload is done only when the parsing thread has delivered the end of the
+            // file: if it stops any other way (an error it sends, a panic), the batches
+            // committed so far stay and the upload stays resumable.
+            let written = (|| -> Result<bool> {
+                for batch in rx {
+                    let batch = batch?;
+                    let bytes_read = batch.end_offset;
+                    let last = batch.last;
+                    // Immediate: the write lock from the start, so the duplicate lookups at
+                    // the start of the batch see the state the batch's inserts go into.
+                    let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    ctx.write_batch(&t, &batch, &mut summary)?;
+                    t.commit()?;
+                    let _ = done_tx.send(batch);
+                    progress(&ImportProgress {
+                        bytes_read,
+                        lines: summary.lines,
+                        imported: summary.imported,
+                        rejected: summary.rejected,
+                    });
+                    if last {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })();
+            if let Err(panic) = parser.join() {
+                return Err(ImportError::ParserPanicked {
+                    after_line: summary.lines,
+                    message: panic_message(&*panic),
+                }
+                .into());
+            }
+            if !written? {
+                return Err(ImportError::ParserPanicked {
+                    after_line: summary.lines,
+                    message: "stopped before the end of the file".into(),
+                }
+                .into());
             }
             conn.prepare_cached("UPDATE base SET state = 'done', finished_ms = ?2 WHERE id = ?1")?
                 .execute(params![base_id, ms(opts.now)])?;

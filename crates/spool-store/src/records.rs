@@ -3,6 +3,7 @@
 
 use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
 use crate::error::{Result, StoreError};
+use crate::formats;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use dialer_core::rules::ordering::{due_class, DueClass};
 use dialer_core::{
@@ -106,20 +107,25 @@ fn check_shape(rec: &SpoolRecord) -> Result<()> {
     Ok(())
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))
+/// The `data` column (schema version 2 has no NULL for "none").
+fn data_column(rec: &SpoolRecord) -> Result<String> {
+    Ok(formats::encode_data(&rec.data)?.unwrap_or_else(|| format!("[{}]", formats::DATA_FORMAT)))
+}
+
+/// The `history` column (schema version 2 has no NULL for "empty").
+fn history_column(rec: &SpoolRecord) -> Result<String> {
+    Ok(formats::encode_history(&rec.history)?
+        .unwrap_or_else(|| format!("{{\"v\":{}}}", formats::HISTORY_FORMAT)))
 }
 
 /// The campaign's row id and settings.
 pub fn campaign_row(conn: &Connection, name: &str) -> Result<(i64, Campaign)> {
-    let row: Option<(i64, String)> = conn
-        .prepare_cached("SELECT id, settings FROM campaign WHERE name = ?1")?
-        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(i64, String, String)> = conn
+        .prepare_cached("SELECT id, time_zone, settings FROM campaign WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let (id, settings) = row.ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))?;
-    let c: Campaign = serde_json::from_str(&settings)
-        .map_err(|e| StoreError::Corrupt(format!("campaign {name:?} settings: {e}")))?;
-    Ok((id, c))
+    let (id, zone, settings) = row.ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))?;
+    Ok((id, formats::decode_campaign(name, &zone, &settings)?))
 }
 
 pub fn campaign_id(conn: &Connection, name: &str) -> Result<i64> {
@@ -216,8 +222,8 @@ impl NewRow {
             time_zone: rec.time_zone.clone(),
             next_eligible_ms: rec.next_eligible_at.map(ms),
             created_ms: ms(rec.created_at),
-            data: json(&rec.data)?,
-            history: json(&rec.history)?,
+            data: data_column(rec)?,
+            history: history_column(rec)?,
             due_class: class,
             order_priority: prio,
             due_ms: due_ms(rec),
@@ -422,8 +428,8 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
         rec.contact_id,
         rec.time_zone,
         rec.next_eligible_at.map(ms),
-        json(&rec.data)?,
-        json(&rec.history)?,
+        data_column(rec)?,
+        history_column(rec)?,
         class,
         prio,
         due_ms(rec),
@@ -535,13 +541,11 @@ impl RowMapper {
                 },
                 (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s:?}"))),
             };
-            let data: Vec<(String, String)> = serde_json::from_str(data)
-                .map_err(|e| StoreError::Corrupt(format!("record {id} data: {e}")))?;
+            let data = formats::decode_data(id, Some(data))?;
             let history = match &self.history {
                 Some((text, h)) if text == history => h.clone(),
                 _ => {
-                    let h: AttemptHistory = serde_json::from_str(history)
-                        .map_err(|e| StoreError::Corrupt(format!("record {id} history: {e}")))?;
+                    let h = formats::decode_history(id, Some(history))?;
                     self.history = Some((history.to_owned(), h.clone()));
                     h
                 }

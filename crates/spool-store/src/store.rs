@@ -102,8 +102,7 @@ impl SpoolStore {
                 problem: "`*` means every campaign in the blacklist".into(),
             });
         }
-        let settings = serde_json::to_string(c)
-            .map_err(|e| StoreError::Corrupt(format!("encoding campaign: {e}")))?;
+        let settings = crate::formats::encode_campaign(c)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO campaign (name, time_zone, settings, created_ms) VALUES (?1, ?2, ?3, ?4)

@@ -136,3 +136,96 @@ fn enum_columns_refuse_codes_outside_their_set() {
         .unwrap_err();
     assert!(err.to_string().contains("CHECK"), "{err}");
 }
+
+/// The database `examples/write_fixture.rs` wrote with the build of schema version 2, and
+/// what that build read back from it through the public API.
+const FIXTURE: &[u8] = include_bytes!("../fixtures/spool-v2.db");
+const FIXTURE_EXPECTED: &str = include_str!("../fixtures/spool-v2.expected.json");
+
+fn fixture_copy(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("spool.db");
+    std::fs::write(&path, FIXTURE).unwrap();
+    path
+}
+
+fn fixture_t0() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap()
+}
+
+/// Issue 10 defect: settings were stored as bare JSON of the struct, so the first setting
+/// added to `Campaign` made every existing database fail to open as "corrupt". A database
+/// written before a setting existed is one whose stored settings lack it.
+#[test]
+fn settings_stored_before_a_setting_was_added_read_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(&dir);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE campaign SET settings = json_remove(settings, '$.routing', '$.machine',
+             '$.max_attempts_per_record', '$.retry.unknown_s', '$.abandon.window')
+         WHERE name = 'ventas'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let expected: serde_json::Value = serde_json::from_str(FIXTURE_EXPECTED).unwrap();
+    let mut want: dialer_core::Campaign =
+        serde_json::from_value(expected["ventas"]["campaign"].clone()).unwrap();
+    let defaults = dialer_core::Campaign::new("ventas", "America/Montevideo");
+    want.routing = defaults.routing.clone();
+    want.machine = defaults.machine;
+    want.max_attempts_per_record = defaults.max_attempts_per_record;
+    want.retry.unknown_s = defaults.retry.unknown_s;
+    want.abandon.window = defaults.abandon.window;
+
+    let mut s = SpoolStore::open_unreconciled(&path).unwrap();
+    assert_eq!(s.campaign("ventas").unwrap(), want);
+    // Every path that reads settings works: import, ready set, the ledger.
+    let t0 = fixture_t0();
+    let sum = s
+        .import_base(
+            &b"ventas;098777001;;\n"[..],
+            &spool_store::ImportOptions::new("ventas", "nueva.txt", t0),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(sum.imported, 1);
+    assert!(!s.ready_set("ventas", t0, 10).unwrap().is_empty());
+    s.reconcile(t0).unwrap();
+    // Written back, the settings carry their version.
+    s.upsert_campaign(&want, t0).unwrap();
+    let stored: String = s
+        .connection()
+        .query_row(
+            "SELECT settings FROM campaign WHERE name = 'ventas'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["v"], 1, "{stored}");
+}
+
+#[test]
+fn settings_written_by_a_newer_format_are_refused_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(&dir);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE campaign SET settings = json_set(settings, '$.v', 99) WHERE name = 'soporte'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let s = SpoolStore::open_unreconciled(&path).unwrap();
+    let err = s.campaign("soporte").unwrap_err();
+    assert!(
+        matches!(err, StoreError::FormatTooNew { found: 99, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "campaign \"soporte\" settings: format version 99 is newer than this program knows (1); use a newer build"
+    );
+}
