@@ -466,16 +466,19 @@ fn upload_restores_the_connection_settings() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = SpoolStore::open(dir.path().join("spool.db")).unwrap();
     s.upsert_campaign(&campaign("c"), t0()).unwrap();
-    let settings = |s: &SpoolStore| -> (i64, i64) {
+    let settings = |s: &SpoolStore| -> (i64, i64, i64) {
         let c = s.connection();
         (
             c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
                 .unwrap(),
             c.pragma_query_value(None, "temp_store", |r| r.get(0))
                 .unwrap(),
+            c.pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .unwrap(),
         )
     };
     let before = settings(&s);
+    assert_eq!(before.2, 1, "foreign keys enforced outside imports");
     let file = numbered_file(40);
     let mut opts = ImportOptions::new("c", "f.txt", t0());
     opts.batch_lines = 6;
