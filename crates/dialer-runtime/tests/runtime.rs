@@ -361,3 +361,42 @@ async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
     assert!(matches!(e, OpError::Rejected(_)), "{e}");
     run.stop().await;
 }
+
+/// Regression: a queue member seen paused at start became `LoggedIn`, was dialed for, then
+/// `Paused`, because inputs were fed one at a time. Fed as one burst (as the AMI bridge does),
+/// the engine decides once, with the pause known: no call.
+#[test]
+fn a_member_paused_at_start_gets_no_call() {
+    use dialer_core::{Engine, EngineConfig, InputKind};
+    use dialer_runtime::driver::{Action, Driver};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 5);
+    let mut driver = Driver::new(Engine::new(EngineConfig::default()), store);
+    driver
+        .handle(start_time(), [InputKind::Campaign(Box::new(c.clone()))])
+        .expect("campaign");
+    let agent = AgentId::from("Agent One");
+    driver
+        .handle(
+            start_time(),
+            [
+                InputKind::Agent {
+                    agent: agent.clone(),
+                    event: AgentEvent::LoggedIn {
+                        campaigns: vec![c.id.clone()],
+                    },
+                },
+                InputKind::Agent {
+                    agent,
+                    event: AgentEvent::Paused {
+                        reason: "paused in queue".into(),
+                    },
+                },
+            ],
+        )
+        .expect("login and pause");
+    while let Some(a) = driver.poll_action() {
+        assert!(!matches!(a, Action::Originate(_)), "a paused member was dialed for: {a:?}");
+    }
+}
