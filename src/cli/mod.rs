@@ -2,5 +2,6 @@
 
 pub mod compare;
 pub mod import;
+pub mod plan;
 pub mod simulate;
 pub mod status;
