@@ -3,5 +3,6 @@
 pub mod compare;
 pub mod import;
 pub mod run;
+pub mod plan;
 pub mod simulate;
 pub mod status;
