@@ -800,7 +800,8 @@ impl Simulator {
             }
         }
         let (period_day, period_live, period_abandoned) = self
-            .engine
+            .driver
+            .engine()
             .abandon_periods(&self.cid)
             .last()
             .map_or((0, 0, 0), |(d, l, a)| {
