@@ -238,7 +238,10 @@ impl Driver<'_> {
                             queue.push(InputKind::Call {
                                 call: intent.call,
                                 event: CallEvent::OriginateRefused {
-                                    reason: e.to_string(),
+                                    cause: dialer_core::RefusalCause::Pbx {
+                                        fault: dialer_core::PbxFault::Unreachable,
+                                        detail: e.to_string(),
+                                    },
                                 },
                             });
                         } else {
@@ -365,7 +368,8 @@ mod tests {
             vec![InputKind::Call {
                 call: dialer_core::CallId(7),
                 event: CallEvent::HungUp {
-                    failure: Some(dialer_core::FailureClass::Busy)
+                    failure: Some(dialer_core::FailureClass::Busy),
+                    ended_at: None
                 }
             }]
         );

@@ -472,7 +472,13 @@ impl Simulator {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
-        self.call_input(call, CallEvent::HungUp { failure });
+        self.call_input(
+            call,
+            CallEvent::HungUp {
+                failure,
+                ended_at: None,
+            },
+        );
         if c.stage == Stage::Waiting {
             self.queue.retain(|q| *q != call);
         }
