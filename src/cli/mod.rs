@@ -2,7 +2,7 @@
 
 pub mod compare;
 pub mod import;
-pub mod run;
 pub mod plan;
+pub mod run;
 pub mod simulate;
 pub mod status;
