@@ -584,7 +584,7 @@ fn panic_in_the_writing_thread_rolls_back_and_leaves_the_upload_resumable() {
     assert_eq!((sum.lines, sum.imported, sum.rejected), (40, 32, 8));
 }
 
-/// Transactions are sized by time and bytes (chunks of 2,048 lines): a generous time bound
+/// Transactions are sized by time and bytes (chunks of 1,024 lines): a generous time bound
 /// writes the whole file in one transaction, none at all commits every chunk, and so does a
 /// small byte bound. The records are the same whichever way.
 #[test]
@@ -613,10 +613,10 @@ fn transactions_are_sized_by_time_and_bytes_not_by_a_line_count() {
     assert_eq!(one, 1, "one transaction for the whole file");
     opts.commit_after = std::time::Duration::ZERO;
     let (per_chunk, ids_per_chunk) = commits(&opts);
-    assert_eq!(per_chunk, 3, "2,048 + 2,048 + 904 lines");
+    assert_eq!(per_chunk, 5, "4 × 1,024 + 904 lines");
     opts.commit_after = std::time::Duration::from_secs(3600);
     opts.commit_bytes = 1;
     let (per_chunk_bytes, _) = commits(&opts);
-    assert_eq!(per_chunk_bytes, 3);
+    assert_eq!(per_chunk_bytes, 5);
     assert_eq!(ids, ids_per_chunk);
 }
