@@ -1,5 +1,6 @@
-//! Reading and writing spool records (one row, its numbers, schedule and task) and the
-//! denormalized columns the ready-set index is built on.
+//! Reading and writing spool records (one row with its numbers inline, plus schedule and
+//! task rows) and the denormalized columns the ready-set index is built on. Every live
+//! number is also in `destination`, keyed by [`number_key`]: that is the de-dup lookup.
 
 use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
 use crate::error::{Result, StoreError};
@@ -568,9 +569,9 @@ impl RowMapper {
     }
 }
 
-/// The numbers column: `e164,dial,attempts,state` per number, `;` between numbers (NULL when
-/// there are none). Digits, `+`, integers and state codes never hold either separator, and
-/// anything else is refused as corrupt.
+/// The numbers column ([`numbers_text`]): `e164,dial,attempts,state` per number, `;` between
+/// numbers, the state a one-digit code. Digits, `+`, integers and state codes never hold
+/// either separator, and anything else is refused as corrupt.
 fn parse_numbers(id: i64, text: Option<&str>) -> Result<Vec<NumberSlot>> {
     let Some(text) = text else {
         return Ok(Vec::new());

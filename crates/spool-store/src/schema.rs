@@ -373,7 +373,7 @@ pub fn latest_version() -> i64 {
 }
 
 /// Connection settings; not part of the schema, so set on every open.
-pub fn configure(conn: &Connection, file_backed: bool) -> Result<()> {
+pub fn configure(conn: &mut Connection, file_backed: bool) -> Result<()> {
     if file_backed {
         // WAL: readers (status) do not block the dialer's writer; NORMAL sync is durable
         // across process crashes (the case the ledger guards), at most the last commits can
@@ -386,6 +386,11 @@ pub fn configure(conn: &Connection, file_backed: bool) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", true)?;
     stable_plans(conn)?;
     wait_for_writers(conn)?;
+    // A transaction takes the write lock when it begins, waiting for it like any write. A
+    // deferred one would read first and then ask for the lock, and SQLite refuses that
+    // upgrade at once ("database is locked", no waiting) whenever another connection, an
+    // import say, holds it. Read-only transactions ask for deferred explicitly.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // Every statement is prepared once and cached; the default cache (16) is smaller than
     // the store's working set, and re-preparing dominated imports.
     conn.set_prepared_statement_cache_capacity(128);

@@ -47,7 +47,7 @@ impl SpoolStore {
     /// [`SpoolStore::reconcile`] before dialing.
     pub fn open_unreconciled(path: impl AsRef<Path>) -> Result<SpoolStore> {
         let mut conn = Connection::open(path)?;
-        crate::schema::configure(&conn, true)?;
+        crate::schema::configure(&mut conn, true)?;
         crate::schema::migrate(&mut conn)?;
         Ok(SpoolStore { conn })
     }
@@ -80,7 +80,7 @@ impl SpoolStore {
     /// A private in-memory database (tests, examples, dry runs).
     pub fn open_in_memory() -> Result<SpoolStore> {
         let mut conn = Connection::open_in_memory()?;
-        crate::schema::configure(&conn, false)?;
+        crate::schema::configure(&mut conn, false)?;
         crate::schema::migrate(&mut conn)?;
         Ok(SpoolStore { conn })
     }
@@ -176,7 +176,10 @@ impl SpoolStore {
         limit: u32,
     ) -> Result<Vec<SpoolRecord>> {
         // One read transaction: a consistent snapshot, and one lock instead of one per query.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Deferred,
+        )?;
         let cid = records::campaign_id(&tx, campaign)?;
         let mut mapper = RowMapper::default();
         let rows: Vec<_> = tx

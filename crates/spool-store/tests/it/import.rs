@@ -583,3 +583,40 @@ fn panic_in_the_writing_thread_rolls_back_and_leaves_the_upload_resumable() {
     assert_eq!(sum.resumed_at_line, Some(19));
     assert_eq!((sum.lines, sum.imported, sum.rejected), (40, 32, 8));
 }
+
+/// Transactions are sized by time and bytes (chunks of 1,024 lines): a generous time bound
+/// writes the whole file in one transaction, none at all commits every chunk, and so does a
+/// small byte bound. The records are the same whichever way.
+#[test]
+fn transactions_are_sized_by_time_and_bytes_not_by_a_line_count() {
+    let text: String = (0..5000u32)
+        .map(|i| format!("c;{};id={i};;\n", uy(i)))
+        .collect();
+    let commits = |opts: &ImportOptions| {
+        let mut s = store();
+        let mut n = 0;
+        let sum = s
+            .import_base(text.as_bytes(), opts, &mut |_| n += 1)
+            .unwrap();
+        assert_eq!((sum.lines, sum.imported), (5000, 5000));
+        let ids: Vec<String> = s
+            .records("c")
+            .unwrap()
+            .iter()
+            .map(|r| r.data[0].1.clone())
+            .collect();
+        (n, ids)
+    };
+    let mut opts = ImportOptions::new("c", "f.txt", t0());
+    opts.commit_after = std::time::Duration::from_secs(3600);
+    let (one, ids) = commits(&opts);
+    assert_eq!(one, 1, "one transaction for the whole file");
+    opts.commit_after = std::time::Duration::ZERO;
+    let (per_chunk, ids_per_chunk) = commits(&opts);
+    assert_eq!(per_chunk, 5, "4 × 1,024 + 904 lines");
+    opts.commit_after = std::time::Duration::from_secs(3600);
+    opts.commit_bytes = 1;
+    let (per_chunk_bytes, _) = commits(&opts);
+    assert_eq!(per_chunk_bytes, 5);
+    assert_eq!(ids, ids_per_chunk);
+}

@@ -169,3 +169,55 @@ fn record_left_in_flight_after_its_attempt_ended_is_finished_from_the_ledger() {
     s.reconcile(t0() + Duration::minutes(1)).unwrap();
     assert!(s.record(&rec.id).unwrap().is_finished());
 }
+
+/// A dialer's ledger write next to a running import waited for nothing: its transaction read
+/// first and then asked for the write lock, which SQLite refuses at once while the import
+/// holds it ("database is locked"). It must wait for the import's transaction instead.
+#[test]
+fn ledger_write_during_an_import_waits_for_the_lock_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let mut s = SpoolStore::open(&path).unwrap();
+    s.upsert_campaign(&campaign("c"), t0()).unwrap();
+    s.upsert_campaign(&campaign("d"), t0()).unwrap();
+    let text: String = (0..30_000u32)
+        .map(|i| format!("c;{};id={i};;\n", uy(i)))
+        .collect();
+    let dialer_numbers: Vec<_> = (0..2000).map(|i| phone(500_000 + i)).collect();
+    for n in &dialer_numbers {
+        s.respool(&NewRecord::new("d", vec![n.clone()]), t0())
+            .unwrap();
+    }
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let (started, done) = (AtomicBool::new(false), AtomicBool::new(false));
+    let writes = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut opts = spool_store::ImportOptions::new("c", "f.txt", t0());
+            opts.commit_after = std::time::Duration::from_millis(50);
+            s.import_base(text.as_bytes(), &opts, &mut |_| started.store(true, SeqCst))
+                .unwrap();
+            done.store(true, SeqCst);
+        });
+        let mut dialer = SpoolStore::open_unreconciled(&path).unwrap();
+        while !started.load(SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut call = 0;
+        while !done.load(SeqCst) && call < 2000 {
+            let rec = dialer.ready_set("d", t0(), 1).unwrap().remove(0);
+            call += 1;
+            dialer
+                .apply(&StoreUpdate::AttemptStarted {
+                    call: CallId(call),
+                    campaign: "d".into(),
+                    record: rec.id.clone(),
+                    number: rec.numbers[0].number.clone(),
+                    agent: None,
+                    at: t0(),
+                })
+                .unwrap_or_else(|e| panic!("attempt start {call} during the import: {e}"));
+        }
+        call
+    });
+    assert!(writes > 0);
+}
