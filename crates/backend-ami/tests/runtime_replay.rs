@@ -58,12 +58,14 @@ async fn telephony(server: &ReplayServer) -> AmiTelephony {
 fn spool(dir: &tempfile::TempDir, t: &Transcript, c: &Campaign) -> (SpoolStore, RecordId) {
     let mut store = SpoolStore::open(dir.path().join("spool.db")).expect("open spool");
     store.upsert_campaign(c, Utc::now()).expect("campaign");
+    // The recorded extension is the national form of a number (the campaign dials national).
     let number = t.dialed_number();
+    let e164 = format!("+1555{number:0>7}");
     let record = store
         .respool(
             &NewRecord::new(
                 "spring",
-                vec![PhoneNumber::from_trusted(&number, &number).expect("digits")],
+                vec![PhoneNumber::from_trusted(&e164, &number).expect("digits")],
             ),
             Utc::now(),
         )
