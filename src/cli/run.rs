@@ -234,6 +234,14 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
         ..Default::default()
     };
     let (dialer, task) = Dialer::start(dialer_cfg, store, telephony, clock).await?;
+    let api = match &config.api { // api
+        Some(api) => { // api
+            let server = dialer_api::ApiServer::bind(api, dialer.clone(), spool_path.clone()).await?; // api
+            eprintln!("API and supervisor page on http://{}/", server.local_addr()); // api
+            Some(tokio::spawn(server.serve())) // api
+        } // api
+        None => None, // api
+    }; // api
     let started = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut last_log = tokio::time::Instant::now();
@@ -266,6 +274,9 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
     let status = dialer.status().await?;
     let summary = dialer.shutdown(args.grace).await?;
     task.await.context("the dialer task failed")??;
+    if let Some(api) = api { // api
+        api.abort(); // api
+    } // api
     let status = DialerStatus { ..status };
     Ok(Outcome { status, summary })
 }
