@@ -95,8 +95,9 @@ function render(status) {
       kpi("calls in flight", c.calls_in_flight, "calls-" + id),
       kpi("waiting for an agent", c.waiting, "waiting-" + id),
       kpi("longest wait", waiting.length ? secs(longest) : "–"),
-      kpi("dials", dials), kpi("answers", answers), kpi("abandons", n.abandoned || 0),
-      kpi("lines in use", c.calls_in_flight + " of " + c.dialing + " dialing"));
+      kpi("dials (campaign total)", dials), kpi("answers (campaign total)", answers),
+      kpi("abandons (campaign total)", n.abandoned || 0),
+      kpi("lines in use (" + status.telephony + ")", c.calls_in_flight, "lines-" + id));
     card.append(kpis);
 
     const a = c.abandonment;
@@ -172,6 +173,15 @@ async function refresh() {
   if (!token) return;
   try {
     const status = await api("/api/status");
+    // The live point of the chart (the server keeps one every 10 s for 6 hours).
+    for (const c of status.engine.campaigns) {
+      const mine = status.engine.agents.filter((a) => (a.campaign === c.campaign || a.campaign === null) && a.state.state !== "logged_out");
+      const busy = mine.filter((a) => a.state.state === "on_call").length;
+      const a = c.abandonment;
+      history.push({ at: status.at, campaign: c.campaign, occupancy: mine.length ? busy / mine.length : 0,
+        abandonment: a.live_answers ? a.abandoned / a.live_answers : 0, cap: a.cap, lines_in_use: c.calls_in_flight });
+    }
+    if (history.length > 20000) history = history.slice(-20000);
     await Promise.all(status.engine.campaigns.map(async (c) => {
       try { counters[c.campaign] = await api("/api/campaigns/" + encodeURIComponent(c.campaign) + "/counters"); } catch (_) {}
     }));
@@ -186,8 +196,31 @@ async function loadHistory() {
   try { history = await api("/api/history"); } catch (_) {}
 }
 
+// One line a supervisor can read for an event.
+function describe(name, data) {
+  let v;
+  try { v = JSON.parse(data); } catch (_) { return name + " " + data.slice(0, 160); }
+  const e = v.event || v;
+  const at = e.at ? new Date(e.at).toLocaleTimeString() : "";
+  switch (name) {
+    case "dialed": return at + " dialed " + e.number + " (record " + e.record + ", call " + e.call + ", " + e.campaign + ")";
+    case "progress": return at + " call " + e.call + ": " + e.progress.state.replace("_", " ") + (e.progress.agent ? " with " + e.progress.agent : "");
+    case "skipped": return at + " skipped record " + e.record + ": " + e.reason.reason.replace(/_/g, " ") + (e.reason.number ? " " + e.reason.number : "");
+    case "agent_linked": return at + " " + e.agent + " took call " + e.call;
+    case "agent_unlinked": return at + " " + e.agent + " left call " + e.call;
+    case "agent_away": return at + " " + e.agent + (e.paused ? " paused: " + e.paused : " logged out");
+    case "preview_offered": return at + " record " + e.record + " offered to " + e.agent;
+    case "rejected": return at + " refused " + e.input + ": " + JSON.stringify(e.reason);
+    case "record_finished": return at + " record " + e.record + " finished: " + String(e.reason).replace(/_/g, " ");
+    case "telephony_down": return at + " telephone system down: " + e.reason;
+    case "telephony_up": return at + " telephone system up";
+    case "lost": return "missed " + v.lost + " events (they left the server's buffer)";
+    default: return at + " " + name.replace(/_/g, " ");
+  }
+}
+
 function tick(name, data) {
-  const li = el("li", null, new Date().toLocaleTimeString() + " " + name + " " + data.slice(0, 200));
+  const li = el("li", null, describe(name, data));
   const t = $("ticker");
   t.prepend(li);
   while (t.children.length > 30) t.lastChild.remove();

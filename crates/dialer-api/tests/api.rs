@@ -420,8 +420,9 @@ fn blacklist_bulk_add_expiry_scope_direction_and_delete() {
 
 #[test]
 fn agents_login_pause_ready_logout_status_preview_and_hangup() {
+    // Two simulated agents take the calls; alice logs in through the API.
     let h = Harness::start(Setup {
-        agents: 0,
+        agents: 2,
         ..Setup::default()
     });
     let r = h
@@ -431,7 +432,8 @@ fn agents_login_pause_ready_logout_status_preview_and_hangup() {
     assert_eq!(r.status, 204, "{}", r.body);
     let a = h.rw.call("GET", "/api/agents/alice", None).unwrap();
     assert_ne!(a["state"], "logged_out", "{a}");
-    assert_eq!(h.rw.call("GET", "/api/agents", None).unwrap().as_array().unwrap().len(), 1);
+    let all = h.rw.call("GET", "/api/agents", None).unwrap();
+    assert!(all.as_array().unwrap().iter().any(|a| a["agent"] == "alice"), "{all}");
     problem(&h.rw.send("GET", "/api/agents/bob", None).unwrap(), 404, "unknown_agent");
     problem(&h.rw.send("POST", "/api/agents/bob/ready", None).unwrap(), 404, "unknown_agent");
     problem(&h.rw.send("POST", "/api/agents/alice/login", Some(&json!({}))).unwrap(), 400, "invalid_field");
@@ -466,10 +468,18 @@ fn agents_login_pause_ready_logout_status_preview_and_hangup() {
     );
     problem(&h.rw.send("POST", "/api/calls/999999/hangup", None).unwrap(), 404, "unknown_call");
 
-    // Hang up a live call of alice's.
-    let (_, _, ev) = h.wait_event("?agent=alice", Some(0), |name, _| name == "agent_linked");
+    // Hang up a call a simulated agent is on; the agent filter shows that agent's events.
+    let (_, _, ev) = h.wait_event("", Some(0), |name, _| name == "agent_linked");
     let call = ev["event"]["call"].as_u64().unwrap();
+    let agent = ev["event"]["agent"].as_str().unwrap().to_owned();
+    let mine = h.collect_events(&format!("?agent={agent}"), Some(0), std::time::Duration::from_millis(500));
+    assert!(mine.iter().any(|(_, n, _)| n == "agent_linked"));
+    assert!(
+        mine.iter().all(|(_, _, v)| v["event"]["agent"].is_null() || v["event"]["agent"] == agent.as_str()),
+        "{mine:?}"
+    );
     let r = h.rw.send("POST", &format!("/api/calls/{call}/hangup"), None).unwrap();
+    // 404 when the call ended between the event and the hang-up (the simulation runs fast).
     assert!(matches!(r.status, 204 | 404), "{}", r.body);
 
     assert_eq!(h.rw.send("POST", "/api/agents/alice/logout", None).unwrap().status, 204);
