@@ -87,7 +87,6 @@ struct WCall {
     stage: Stage,
     talk_ms: i64,
     patience_ms: i64,
-    ring_timeout_ms: i64,
     lost: bool,
 }
 
@@ -269,7 +268,6 @@ impl SimWorld {
                     stage: Stage::Dialing,
                     talk_ms: ms(c.talk.sample(&mut r)).max(1000),
                     patience_ms: ms(c.patience.sample(&mut r)),
-                    ring_timeout_ms,
                     lost,
                 };
                 self.calls.insert(call, call_state);
