@@ -11,7 +11,12 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Conn {
     /// The dialer's API, e.g. http://127.0.0.1:8640.
-    #[arg(long, env = "DIALER_SERVER", default_value = "http://127.0.0.1:8640", global = true)]
+    #[arg(
+        long,
+        env = "DIALER_SERVER",
+        default_value = "http://127.0.0.1:8640",
+        global = true
+    )]
     pub server: String,
     /// Print the API's JSON instead of text.
     #[arg(long, global = true)]
@@ -20,7 +25,9 @@ pub struct Conn {
 
 impl Conn {
     fn client(&self) -> Client {
-        let token = std::env::var("DIALER_TOKEN").ok().filter(|t| !t.trim().is_empty());
+        let token = std::env::var("DIALER_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
         Client::new(&self.server, token)
     }
 }
@@ -38,19 +45,29 @@ enum CampaignCmd {
     /// Campaigns with their settings and whether they dial.
     List,
     /// One campaign.
-    Show { campaign: String },
+    Show {
+        campaign: String,
+    },
     /// Create or update a campaign from JSON settings (the keys of a [[campaign]] section).
     Set {
         campaign: String,
         /// The settings as JSON, e.g. '{"max_lines": 20}'.
         settings: String,
     },
-    Start { campaign: String },
-    Stop { campaign: String },
+    Start {
+        campaign: String,
+    },
+    Stop {
+        campaign: String,
+    },
     /// ECCP-style counters (records and attempts).
-    Counters { campaign: String },
+    Counters {
+        campaign: String,
+    },
     /// Queue-wait histogram.
-    QueueWait { campaign: String },
+    QueueWait {
+        campaign: String,
+    },
     /// Campaign log between two moments (RFC 3339).
     Log {
         campaign: String,
@@ -184,13 +201,17 @@ pub struct AgentArgs {
 #[derive(clap::Subcommand)]
 enum AgentCmd {
     List,
-    Show { agent: String },
+    Show {
+        agent: String,
+    },
     Login {
         agent: String,
         #[arg(long = "campaign", required = true)]
         campaigns: Vec<String>,
     },
-    Ready { agent: String },
+    Ready {
+        agent: String,
+    },
     Pause {
         agent: String,
         #[arg(long)]
@@ -201,9 +222,15 @@ enum AgentCmd {
         #[arg(long)]
         reason: String,
     },
-    LogoutAfterCall { agent: String },
-    WrapUp { agent: String },
-    Logout { agent: String },
+    LogoutAfterCall {
+        agent: String,
+    },
+    WrapUp {
+        agent: String,
+    },
+    Logout {
+        agent: String,
+    },
     /// The agent's disposition of a record, as JSON, e.g. '{"action":"respool_alternative"}'.
     Dispose {
         agent: String,
@@ -220,7 +247,9 @@ enum AgentCmd {
         record: u64,
     },
     /// Hang up a call.
-    Hangup { call: u64 },
+    Hangup {
+        call: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -295,7 +324,10 @@ fn print_human(v: &Value, indent: usize) {
         }
         Value::Object(m) => {
             for (k, v) in m {
-                if v.is_object() || (v.is_array() && v.as_array().is_some_and(|a| a.iter().any(Value::is_object))) {
+                if v.is_object()
+                    || (v.is_array()
+                        && v.as_array().is_some_and(|a| a.iter().any(Value::is_object)))
+                {
                     println!("{pad}{k}:");
                     print_human(v, indent + 2);
                 } else {
@@ -310,34 +342,94 @@ fn print_human(v: &Value, indent: usize) {
 pub fn campaign(a: CampaignArgs) -> anyhow::Result<()> {
     let c = a.conn.client();
     let r = match a.cmd {
+        CampaignCmd::List if !a.conn.json => {
+            let list = c.call("GET", "/api/campaigns", None)?;
+            println!(
+                "{:<20} {:<12} {:<9} {:>6} {:>7} {:>7} {:>12}",
+                "campaign", "mode", "state", "lines", "agents", "waiting", "abandonment"
+            );
+            for v in list.as_array().into_iter().flatten() {
+                let s = &v["settings"];
+                let r = &v["running"];
+                let ab = &r["abandonment"];
+                let rate = match (ab["abandoned"].as_f64(), ab["live_answers"].as_f64()) {
+                    (Some(x), Some(n)) if n > 0.0 => format!(
+                        "{:.2}%/{:.1}%",
+                        100.0 * x / n,
+                        100.0 * ab["cap"].as_f64().unwrap_or(0.0)
+                    ),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<20} {:<12} {:<9} {:>6} {:>7} {:>7} {:>12}",
+                    scalar(&s["id"]),
+                    scalar(&s["dial_mode"]["mode"]),
+                    if r.is_null() {
+                        "stopped"
+                    } else if r["dialing_paused"].is_null() {
+                        "dialing"
+                    } else {
+                        "paused"
+                    },
+                    scalar(&r["calls_in_flight"]),
+                    scalar(&r["agents"]),
+                    scalar(&r["waiting"]),
+                    rate
+                );
+            }
+            return Ok(());
+        }
         CampaignCmd::List => c.call("GET", "/api/campaigns", None),
-        CampaignCmd::Show { campaign } => c.call("GET", &format!("/api/campaigns/{}", enc(&campaign)), None),
+        CampaignCmd::Show { campaign } => {
+            c.call("GET", &format!("/api/campaigns/{}", enc(&campaign)), None)
+        }
         CampaignCmd::Set { campaign, settings } => {
             let body = parse_json("the settings", &settings)?;
-            c.call("PUT", &format!("/api/campaigns/{}", enc(&campaign)), Some(&body))
+            c.call(
+                "PUT",
+                &format!("/api/campaigns/{}", enc(&campaign)),
+                Some(&body),
+            )
         }
-        CampaignCmd::Start { campaign } => {
-            c.call("POST", &format!("/api/campaigns/{}/start", enc(&campaign)), None)
-        }
-        CampaignCmd::Stop { campaign } => {
-            c.call("POST", &format!("/api/campaigns/{}/stop", enc(&campaign)), None)
-        }
-        CampaignCmd::Counters { campaign } => {
-            c.call("GET", &format!("/api/campaigns/{}/counters", enc(&campaign)), None)
-        }
-        CampaignCmd::QueueWait { campaign } => {
-            c.call("GET", &format!("/api/campaigns/{}/queue-wait", enc(&campaign)), None)
-        }
+        CampaignCmd::Start { campaign } => c.call(
+            "POST",
+            &format!("/api/campaigns/{}/start", enc(&campaign)),
+            None,
+        ),
+        CampaignCmd::Stop { campaign } => c.call(
+            "POST",
+            &format!("/api/campaigns/{}/stop", enc(&campaign)),
+            None,
+        ),
+        CampaignCmd::Counters { campaign } => c.call(
+            "GET",
+            &format!("/api/campaigns/{}/counters", enc(&campaign)),
+            None,
+        ),
+        CampaignCmd::QueueWait { campaign } => c.call(
+            "GET",
+            &format!("/api/campaigns/{}/queue-wait", enc(&campaign)),
+            None,
+        ),
         CampaignCmd::Log { campaign, from, to } => c.call(
             "GET",
-            &format!("/api/campaigns/{}/log?from={}&to={}", enc(&campaign), enc(&from), enc(&to)),
+            &format!(
+                "/api/campaigns/{}/log?from={}&to={}",
+                enc(&campaign),
+                enc(&from),
+                enc(&to)
+            ),
             None,
         ),
     };
     show(&a.conn, r, "done")
 }
 
-fn record_body(numbers: Vec<String>, data: Vec<String>, priority: Option<u32>) -> anyhow::Result<Value> {
+fn record_body(
+    numbers: Vec<String>,
+    data: Vec<String>,
+    priority: Option<u32>,
+) -> anyhow::Result<Value> {
     let mut fields = Vec::new();
     for d in data {
         let Some((k, v)) = d.split_once('=') else {
@@ -357,12 +449,17 @@ pub fn spool(a: SpoolArgs) -> anyhow::Result<()> {
             time_zone,
             country,
         } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "upload.txt".into());
-            let mut path = format!("/api/campaigns/{}/uploads?file_name={}", enc(&campaign), enc(&name));
+            let mut path = format!(
+                "/api/campaigns/{}/uploads?file_name={}",
+                enc(&campaign),
+                enc(&name)
+            );
             if let Some(z) = time_zone {
                 path.push_str(&format!("&time_zone={}", enc(&z)));
             }
@@ -391,7 +488,11 @@ pub fn spool(a: SpoolArgs) -> anyhow::Result<()> {
             priority,
         } => {
             let body = record_body(numbers, data, priority)?;
-            c.call("POST", &format!("/api/campaigns/{}/records", enc(&campaign)), Some(&body))
+            c.call(
+                "POST",
+                &format!("/api/campaigns/{}/records", enc(&campaign)),
+                Some(&body),
+            )
         }
         SpoolCmd::Schedule {
             campaign,
@@ -414,7 +515,11 @@ pub fn spool(a: SpoolArgs) -> anyhow::Result<()> {
             let body = json!({
                 "record": { "numbers": [number] }, "when": when, "agent": agent, "new_phone": new_phone
             });
-            c.call("POST", &format!("/api/campaigns/{}/schedules", enc(&campaign)), Some(&body))
+            c.call(
+                "POST",
+                &format!("/api/campaigns/{}/schedules", enc(&campaign)),
+                Some(&body),
+            )
         }
         SpoolCmd::Task {
             campaign,
@@ -427,11 +532,19 @@ pub fn spool(a: SpoolArgs) -> anyhow::Result<()> {
                 None => json!({ "kind": "when_free" }),
             };
             let body = json!({ "record": { "numbers": [number] }, "timing": timing, "kind": kind });
-            c.call("POST", &format!("/api/campaigns/{}/tasks", enc(&campaign)), Some(&body))
+            c.call(
+                "POST",
+                &format!("/api/campaigns/{}/tasks", enc(&campaign)),
+                Some(&body),
+            )
         }
         SpoolCmd::RemoveContact { campaign, number } => c.call(
             "DELETE",
-            &format!("/api/campaigns/{}/contacts/{}", enc(&campaign), enc(&number)),
+            &format!(
+                "/api/campaigns/{}/contacts/{}",
+                enc(&campaign),
+                enc(&number)
+            ),
             None,
         ),
         SpoolCmd::RemoveSchedules {
@@ -468,14 +581,22 @@ pub fn blacklist(a: BlacklistArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|n| json!({ "number": n, "campaign": campaign, "expires_at": expires, "direction": direction }))
                 .collect();
-            c.call("POST", "/api/blacklist", Some(&json!({ "entries": entries })))
+            c.call(
+                "POST",
+                "/api/blacklist",
+                Some(&json!({ "entries": entries })),
+            )
         }
         BlacklistCmd::Remove { numbers, campaign } => {
             let items: Vec<Value> = numbers
                 .iter()
                 .map(|n| json!({ "number": n, "campaign": campaign }))
                 .collect();
-            c.call("POST", "/api/blacklist/delete", Some(&json!({ "items": items })))
+            c.call(
+                "POST",
+                "/api/blacklist/delete",
+                Some(&json!({ "items": items })),
+            )
         }
     };
     show(&a.conn, r, "done")
@@ -484,17 +605,46 @@ pub fn blacklist(a: BlacklistArgs) -> anyhow::Result<()> {
 pub fn agent(a: AgentArgs) -> anyhow::Result<()> {
     let c = a.conn.client();
     let act = |agent: &str, action: &str, body: Option<Value>| {
-        c.call("POST", &format!("/api/agents/{}/{action}", enc(agent)), body.as_ref())
+        c.call(
+            "POST",
+            &format!("/api/agents/{}/{action}", enc(agent)),
+            body.as_ref(),
+        )
     };
     let r = match a.cmd {
+        AgentCmd::List if !a.conn.json => {
+            let list = c.call("GET", "/api/agents", None)?;
+            println!(
+                "{:<16} {:<11} {:<16} {:>8} {:>8}  since",
+                "agent", "state", "campaign", "call", "record"
+            );
+            for v in list.as_array().into_iter().flatten() {
+                println!(
+                    "{:<16} {:<11} {:<16} {:>8} {:>8}  {}",
+                    scalar(&v["agent"]),
+                    scalar(&v["state"]),
+                    scalar(&v["campaign"]),
+                    scalar(&v["call"]),
+                    scalar(&v["record"]),
+                    scalar(&v["since"])
+                );
+            }
+            return Ok(());
+        }
         AgentCmd::List => c.call("GET", "/api/agents", None),
         AgentCmd::Show { agent } => c.call("GET", &format!("/api/agents/{}", enc(&agent)), None),
-        AgentCmd::Login { agent, campaigns } => act(&agent, "login", Some(json!({ "campaigns": campaigns }))),
-        AgentCmd::Ready { agent } => act(&agent, "ready", None),
-        AgentCmd::Pause { agent, reason } => act(&agent, "pause", Some(json!({ "reason": reason }))),
-        AgentCmd::PauseAfterCall { agent, reason } => {
-            act(&agent, "pause-after-call", Some(json!({ "reason": reason })))
+        AgentCmd::Login { agent, campaigns } => {
+            act(&agent, "login", Some(json!({ "campaigns": campaigns })))
         }
+        AgentCmd::Ready { agent } => act(&agent, "ready", None),
+        AgentCmd::Pause { agent, reason } => {
+            act(&agent, "pause", Some(json!({ "reason": reason })))
+        }
+        AgentCmd::PauseAfterCall { agent, reason } => act(
+            &agent,
+            "pause-after-call",
+            Some(json!({ "reason": reason })),
+        ),
         AgentCmd::LogoutAfterCall { agent } => act(&agent, "logout-after-call", None),
         AgentCmd::WrapUp { agent } => act(&agent, "wrap-up", None),
         AgentCmd::Logout { agent } => act(&agent, "logout", None),
@@ -504,13 +654,21 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<()> {
             disposition,
         } => {
             let d = parse_json("the disposition", &disposition)?;
-            act(&agent, "disposition", Some(json!({ "record": record, "disposition": d })))
+            act(
+                &agent,
+                "disposition",
+                Some(json!({ "record": record, "disposition": d })),
+            )
         }
         AgentCmd::Preview {
             agent,
             choice,
             record,
-        } => act(&agent, &format!("preview/{choice}"), Some(json!({ "record": record }))),
+        } => act(
+            &agent,
+            &format!("preview/{choice}"),
+            Some(json!({ "record": record })),
+        ),
         AgentCmd::Hangup { call } => c.call("POST", &format!("/api/calls/{call}/hangup"), None),
     };
     show(&a.conn, r, "done")
@@ -525,16 +683,25 @@ pub fn events(a: EventsArgs) -> anyhow::Result<()> {
     if let Some(x) = &a.agent {
         q.push(format!("agent={}", enc(x)));
     }
-    let query = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+    let query = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
     let json_out = a.conn.json;
+    let stdout = std::io::stdout();
     c.events(&query, a.last_event_id, |id, name, data| {
-        if json_out {
-            println!("{{\"id\":{},\"event\":{name:?},\"data\":{data}}}", id.map(|i| i.to_string()).unwrap_or("null".into()));
+        use std::io::Write;
+        let mut out = stdout.lock();
+        let written = if json_out {
+            let id = id.map(|i| i.to_string()).unwrap_or_else(|| "null".into());
+            writeln!(out, "{{\"id\":{id},\"event\":{name:?},\"data\":{data}}}")
         } else {
             let id = id.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
-            println!("{id:>8} {name:<16} {data}");
-        }
-        true
+            writeln!(out, "{id:>8} {name:<16} {data}")
+        };
+        // A closed pipe (`| head`) ends the stream quietly.
+        written.and_then(|()| out.flush()).is_ok()
     })?;
     Ok(())
 }

@@ -234,14 +234,7 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
         ..Default::default()
     };
     let (dialer, task) = Dialer::start(dialer_cfg, store, telephony, clock).await?;
-    let api = match &config.api { // api
-        Some(api) => { // api
-            let server = dialer_api::ApiServer::bind(api, dialer.clone(), spool_path.clone()).await?; // api
-            eprintln!("API and supervisor page on http://{}/", server.local_addr()); // api
-            Some(tokio::spawn(server.serve())) // api
-        } // api
-        None => None, // api
-    }; // api
+    let _api = dialer_api::spawn(config.api.as_ref(), &dialer, &spool_path).await?; // api
     let started = tokio::time::Instant::now();
     let sim_end = sim.as_ref().and_then(|s| s.hours).map(|h| {
         clock.now() + chrono::Duration::milliseconds((h * 3_600_000.0) as i64)
@@ -280,9 +273,6 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
     let status = dialer.status().await?;
     let summary = dialer.shutdown(args.grace).await?;
     task.await.context("the dialer task failed")??;
-    if let Some(api) = api { // api
-        api.abort(); // api
-    } // api
     let status = DialerStatus { ..status };
     Ok(Outcome { status, summary })
 }

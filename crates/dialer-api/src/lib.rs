@@ -328,3 +328,34 @@ pub fn samples(status: &DialerStatus) -> Vec<Sample> {
         })
         .collect()
 }
+
+/// The API server running in the background; dropping it stops the server.
+pub struct ApiTask {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl Drop for ApiTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the server when the configuration has an `[api]` section (what `dialer run`
+/// does); prints where the supervisor page is.
+pub async fn spawn(
+    config: Option<&ApiConfig>,
+    dialer: &Dialer,
+    spool_path: &std::path::Path,
+) -> Result<Option<ApiTask>, ServeError> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let server = ApiServer::bind(config, dialer.clone(), spool_path.to_owned()).await?;
+    let addr = server.local_addr();
+    eprintln!("API and supervisor page on http://{addr}/");
+    Ok(Some(ApiTask {
+        addr,
+        task: tokio::spawn(server.serve()),
+    }))
+}

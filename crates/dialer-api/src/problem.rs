@@ -159,7 +159,7 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
         S::InvalidRecord { .. } => (StatusCode::BAD_REQUEST, "invalid_record", None),
         S::BadBlacklistNumber(_) => (StatusCode::BAD_REQUEST, "invalid_number", Some("number")),
         S::Import(_) => (StatusCode::BAD_REQUEST, "invalid_upload", None),
-        S::DatabaseTooNew { .. } | S::NeedsUpgrade { .. } => {
+        S::DatabaseTooNew { .. } | S::NeedsUpgrade { .. } | S::FormatTooNew { .. } => {
             (StatusCode::SERVICE_UNAVAILABLE, "spool_version", None)
         }
         S::DuplicateAttempt(_)

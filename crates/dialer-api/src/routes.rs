@@ -552,7 +552,7 @@ impl std::io::Read for ChannelReader {
         }
         let n = buf.len().min(self.cur.len());
         buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = bytes::Buf::advance(&mut self.cur, n);
+        bytes::Buf::advance(&mut self.cur, n);
         Ok(n)
     }
 }

@@ -86,17 +86,33 @@ fn supervisor_page_shows_live_agent_and_call_counts_in_headless_chromium() {
         ..Setup::default()
     });
     h.until("/api/status", "calls in flight", |v| {
-        v["engine"]["calls"].as_array().is_some_and(|c| c.len() >= 3)
+        v["engine"]["calls"]
+            .as_array()
+            .is_some_and(|c| c.len() >= 3)
     });
     let profile = tempfile::tempdir().expect("profile dir");
     let url = format!("http://{}/#token={RO}", h.addr);
     let dom = browse(&browser, profile.path(), &url, &["--dump-dom"]);
-    let agents = shown(&dom, "agents-spring").unwrap_or_else(|| panic!("no agent count in the page:\n{dom}"));
-    let calls = shown(&dom, "calls-spring").unwrap_or_else(|| panic!("no call count in the page:\n{dom}"));
-    assert!(agents >= 30, "the page shows {agents} agents logged in; the simulation has 60");
-    assert!(calls >= 1, "the page shows {calls} calls in flight while the campaign dials");
-    assert!(dom.contains("events: live"), "the page follows the event stream");
-    assert!(dom.contains("Abandonment"), "the abandonment position is shown");
+    let agents = shown(&dom, "agents-spring")
+        .unwrap_or_else(|| panic!("no agent count in the page:\n{dom}"));
+    let calls =
+        shown(&dom, "calls-spring").unwrap_or_else(|| panic!("no call count in the page:\n{dom}"));
+    assert!(
+        agents >= 30,
+        "the page shows {agents} agents logged in; the simulation has 60"
+    );
+    assert!(
+        calls >= 1,
+        "the page shows {calls} calls in flight while the campaign dials"
+    );
+    assert!(
+        dom.contains("events: live"),
+        "the page follows the event stream"
+    );
+    assert!(
+        dom.contains("Abandonment"),
+        "the abandonment position is shown"
+    );
 
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
@@ -109,6 +125,9 @@ fn supervisor_page_shows_live_agent_and_call_counts_in_headless_chromium() {
         &[&format!("--screenshot={}", png.display())],
     );
     let bytes = std::fs::read(&png).expect("the screenshot was written");
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "a real PNG");
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "a real PNG"
+    );
     eprintln!("screenshot: {}", png.display());
 }

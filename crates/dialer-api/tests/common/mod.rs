@@ -48,7 +48,9 @@ pub struct Harness {
     pub rw: Client,
     /// Read-only (supervisor) client.
     pub ro: Client,
-    pub task: Option<tokio::task::JoinHandle<Result<dialer_runtime::RunSummary, dialer_runtime::RuntimeError>>>,
+    pub task: Option<
+        tokio::task::JoinHandle<Result<dialer_runtime::RunSummary, dialer_runtime::RuntimeError>>,
+    >,
 }
 
 pub struct Setup {
@@ -83,7 +85,9 @@ impl Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("spool.db");
         let c = campaign("spring");
-        let mut store = SpoolStore::open_at(&path, start_time()).expect("open spool").0;
+        let mut store = SpoolStore::open_at(&path, start_time())
+            .expect("open spool")
+            .0;
         store.upsert_campaign(&c, start_time()).expect("campaign");
         let base: String = (0..setup.records)
             .map(|i| format!("spring;{};n={i};;;\n", number(i)))
@@ -140,7 +144,10 @@ impl Harness {
             if done(&v) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last: {v}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last: {v}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
