@@ -24,6 +24,8 @@ enum Command {
     Simulate(cli::simulate::SimulateArgs),
     /// Run several pacers on the same simulated callees and compare them side by side.
     Compare(cli::compare::CompareArgs),
+    /// How many agents, and which dial mode, reach a number of talk hours a day within the cap.
+    Plan(cli::plan::PlanArgs),
     /// Import a base file into a spool database.
     Import(cli::import::ImportArgs),
     /// Show ECCP-style campaign counters from a spool database.
@@ -46,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(a) => cli::run::run(a),
         Command::Simulate(a) => cli::simulate::run(a),
         Command::Compare(a) => cli::compare::run(a),
+        Command::Plan(a) => cli::plan::run(a),
         Command::Import(a) => cli::import::run(a),
         Command::Status(a) => cli::status::run(a),
         Command::Campaign(a) => cli::client::campaign(a),

@@ -4,5 +4,6 @@ pub mod client;
 pub mod compare;
 pub mod import;
 pub mod run;
+pub mod plan;
 pub mod simulate;
 pub mod status;

@@ -147,6 +147,8 @@ fn rate(a: u64, n: u64) -> f64 {
 
 /// Runs the dialer as `dialer run` does; returns the final status and summary.
 pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outcome> {
+    // Registered first, so a Ctrl-C during start-up also ends in a clean stop.
+    let mut signals = Signals::new()?;
     let (config, _tmp) = match &args.config {
         Some(path) => (FileConfig::load(path)?, None),
         None => {
@@ -262,8 +264,7 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
                 }
             }
             _ = tokio::time::sleep(until_end) => break "the run time is over",
-            _ = ctrl_c() => break "interrupted",
-            _ = terminate() => break "terminated",
+            reason = signals.recv() => break reason,
         }
     };
     if live_line {
@@ -277,25 +278,42 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
     Ok(Outcome { status, summary })
 }
 
-async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+/// Ctrl-C and SIGTERM, both meaning "drain and stop".
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-#[cfg(unix)]
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> anyhow::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupted",
+            _ = self.terminate.recv() => "terminated",
         }
-        Err(_) => std::future::pending::<()>().await,
     }
-}
 
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending::<()>().await
+    #[cfg(not(unix))]
+    async fn recv(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
 }
 
 /// One line: agents by state, calls in flight, dials, answers, abandonment against the cap.

@@ -2,7 +2,8 @@
 //! on many seeds to check that the abandonment cap holds in every run.
 
 use anyhow::{bail, Context};
-use backend_sim::{report, run_one, run_seeds, Scenario, DEFAULT_SCENARIO};
+use backend_sim::timeline::Timeline;
+use backend_sim::{html, report, run_seeds, run_spec, Scenario, DEFAULT_SCENARIO};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -32,15 +33,24 @@ pub struct ScenarioArgs {
 pub struct SimulateArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// predictive, progressive, power:<ratio>, vicidial, issabel, poisson, poisson:<dials/h>.
+    /// predictive, progressive, power:<ratio>, vicidial[:<target>%], issabel[:<threshold>],
+    /// poisson[:<target>%], poisson:<dials/h>, poisson:<dials/h>/agent.
     #[arg(long, default_value = "predictive")]
     pub pacer: String,
     /// Run many seeds: a count (`200`, starting at --seed or 1) or a range (`1..200`, inclusive).
     #[arg(long)]
     pub seeds: Option<String>,
+    /// Write a self-contained HTML report with charts of the run to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Writes an HTML report, saying which file could not be written.
+pub fn write_report(path: &std::path::Path, html: &str) -> anyhow::Result<()> {
+    std::fs::write(path, html).with_context(|| format!("writing the report {}", path.display()))
 }
 
 impl ScenarioArgs {
@@ -132,6 +142,16 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Shows `label` from now on.
+    pub fn label(&mut self, label: &str) {
+        if self.label != label {
+            self.label = label.to_owned();
+            if let Some(b) = &self.bar {
+                b.set_message(self.label.clone());
+            }
+        }
+    }
+
     pub fn new(label: impl Into<String>) -> Progress {
         Progress {
             started: Instant::now(),
@@ -170,6 +190,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let sc = args.scenario.load()?;
     let seed = args.scenario.seed.unwrap_or(sc.seed);
     if let Some(spec) = &args.seeds {
+        if args.report.is_some() {
+            bail!("--report charts one run: use it without --seeds, or compare --seeds --report");
+        }
         let seeds = parse_seeds(spec, args.scenario.seed.unwrap_or(1))?;
         let n = seeds.len() as f64;
         let mut progress = Progress::new(format!("{} × {} seeds", args.pacer, seeds.len()));
@@ -221,9 +244,17 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut progress = Progress::new(format!("{} on {}", args.pacer, sc.name));
-    let r =
-        run_one(&sc, &args.pacer, seed, &mut |f| progress.set(f)).map_err(anyhow::Error::msg)?;
+    let step = args
+        .report
+        .as_ref()
+        .map(|_| Timeline::step_for(sc.hours, html::REPORT_POINTS));
+    let run = run_spec(&sc, &args.pacer, seed, step, &mut |f| progress.set(f))?;
     progress.finish();
+    if let Some(path) = &args.report {
+        write_report(path, &html::simulate_report(&sc, &run))?;
+        eprintln!("report written to {}", path.display());
+    }
+    let r = run.report;
     if args.json {
         emit(&serde_json::to_string_pretty(&r)?)?;
     } else {

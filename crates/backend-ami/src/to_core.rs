@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use dialer_core::{
     AgentEvent, AgentId, AnswerKind as CoreAnswer, CallEvent, CallId, FailureClass, OriginateIntent,
+    PbxFault, RefusalCause,
 };
 
 use crate::tracker::{
     AgentRef, AgentUpdate, AmiOriginate, AnswerKind, CallProgress, CallRef, CallerId, Outcome,
-    Routing,
+    RefusalReason, Routing,
 };
 
 /// Channel variables the backend adds so the dialplan can route and report.
@@ -108,7 +109,7 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
     Some(match progress {
         CallProgress::OriginateAccepted => CallEvent::OriginateAccepted,
         CallProgress::OriginateRefused(reason) => CallEvent::OriginateRefused {
-            reason: reason.to_string(),
+            cause: refusal_cause(reason),
         },
         CallProgress::Ringing => CallEvent::Ringing,
         CallProgress::Answered(kind) => CallEvent::Answered {
@@ -119,7 +120,7 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
             agent: agent_id(agent, naming),
         },
         CallProgress::Finished { outcome, .. } => match outcome {
-            Outcome::Answered { .. } => CallEvent::HungUp { failure: None },
+            Outcome::Answered { .. } => CallEvent::HungUp { failure: None , ended_at: None },
             Outcome::Busy => failed(FailureClass::Busy),
             Outcome::NoAnswer => failed(FailureClass::NoAnswer),
             Outcome::Rejected => failed(FailureClass::Rejected),
@@ -136,10 +137,25 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
     })
 }
 
-fn failed(class: FailureClass) -> CallEvent {
-    CallEvent::HungUp {
-        failure: Some(class),
+/// Who pays for a refused Originate: Asterisk's own refusal or an unsent request is the
+/// telephone system's fault, a refusal before sending is local; neither charges the callee.
+fn refusal_cause(reason: &RefusalReason) -> RefusalCause {
+    let detail = reason.to_string();
+    match reason {
+        RefusalReason::Asterisk { .. } => RefusalCause::Pbx {
+            fault: PbxFault::RequestRefused,
+            detail,
+        },
+        RefusalReason::NotSent { .. } => RefusalCause::Pbx {
+            fault: PbxFault::Unreachable,
+            detail,
+        },
+        _ => RefusalCause::Local { detail },
     }
+}
+
+fn failed(class: FailureClass) -> CallEvent {
+    CallEvent::HungUp { failure: Some(class), ended_at: None }
 }
 
 /// The core's agent input for a queue member update, if it is one the core models.
@@ -198,6 +214,7 @@ mod tests {
                 exten: "amd".into(),
                 dial_prefix: "9".into(),
                 queue: "sales".into(),
+                ..dialer_core::Routing::default()
             }),
         }
     }
@@ -261,7 +278,7 @@ mod tests {
                 }),
                 n
             ),
-            Some(CallEvent::HungUp { failure: None })
+            Some(CallEvent::HungUp { failure: None , ended_at: None })
         );
         assert_eq!(
             call_event(&CallProgress::Answered(AnswerKind::Machine), n),
@@ -271,7 +288,7 @@ mod tests {
         );
         let refused = CallProgress::OriginateRefused(RefusalReason::LineLimit { limit: 3 });
         assert!(
-            matches!(call_event(&refused, n), Some(CallEvent::OriginateRefused { reason }) if reason.contains("line limit"))
+            matches!(call_event(&refused, n), Some(CallEvent::OriginateRefused { cause: RefusalCause::Local { detail } }) if detail.contains("line limit"))
         );
         let agent = AgentRef {
             interface: "PJSIP/agent1".into(),

@@ -25,10 +25,28 @@
 //! assert_eq!(report.abandoned, 0); // progressive never abandons
 //! println!("occupancy {:.3} (seed {})", report.occupancy, report.seed);
 //! ```
+//!
+//! Over many seeds, on all cores, with 95% intervals and wins paired by seed
+//! ([`runs::compare_seeds`]); [`html`] charts the result and [`plan`] answers staffing
+//! questions:
+//!
+//! ```
+//! use backend_sim::{compare_seeds, Scenario};
+//!
+//! let scenario = Scenario::reference(5, 1.0);
+//! let pacers = ["predictive".to_owned(), "progressive".to_owned()];
+//! let cmp = compare_seeds(&scenario, &pacers, &[1, 2, 3], 0, None, &mut |_| {}).unwrap();
+//! let occupancy = cmp.summaries[0].occupancy.unwrap();
+//! println!("predictive occupancy {}", occupancy.show(1.0, 3)); // "0.7xx ± 0.0xx"
+//! assert_eq!(occupancy.n, 3);
+//! assert!(cmp.wins[0][1] + cmp.wins[1][0] <= 3);
+//! ```
 
 pub mod dist;
 pub mod erlang;
+pub mod html;
 pub mod pacers;
+pub mod plan;
 pub mod report;
 pub mod rng;
 pub mod runs;
@@ -38,10 +56,18 @@ pub mod spool;
 pub mod world;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod stats;
+pub mod svg;
+pub mod timeline;
 
 pub use dist::Dist;
 pub use pacers::{pacer_by_name, Issabel, PoissonOpenLoop, Vicidial};
 pub use report::{PeriodReport, Report};
-pub use runs::{compare, run_one, run_seeds, SeedSummary};
+pub use runs::{
+    compare, compare_seeds, run_one, run_seeds, run_spec, tune_baselines, PacerSummary, Run,
+    RunError, SeedSummary, SeedsComparison,
+};
 pub use scenario::{Scenario, ScenarioError, BUILTINS, DEFAULT_SCENARIO};
 pub use sim::Simulator;
+pub use stats::MeanCi;
+pub use timeline::{Sample, Timeline};

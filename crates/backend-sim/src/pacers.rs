@@ -14,9 +14,25 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 
-/// Pacer names understood by [`pacer_by_name`].
-pub const PACER_NAMES: &str =
-    "predictive, progressive, power:<ratio>, vicidial, issabel, poisson, poisson:<dials per hour>";
+/// Pacer names understood by [`pacer_by_name`] (and `poisson[:<target>%]`, tuned by
+/// [`crate::runs`]).
+pub const PACER_NAMES: &str = "predictive, progressive, power:<ratio>, vicidial[:<target>%], \
+     issabel[:<threshold>], poisson[:<target>%], poisson:<dials per hour>, \
+     poisson:<dials per hour>/agent";
+
+/// A baseline's abandonment target written as a percentage (`2.5%`), as a fraction.
+pub fn parse_target(spec: &str, text: &str) -> Result<f64, String> {
+    let number = text
+        .strip_suffix('%')
+        .ok_or_else(|| format!("pacer {spec:?}: a target is a percentage such as 2.5%"))?;
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0 && *x <= 100.0)
+        .map(|x| x / 100.0)
+        .ok_or_else(|| format!("pacer {spec:?}: {number:?} is not a percentage within (0, 100]"))
+}
 
 /// A pacer by name, and whether the engine's abandonment guard runs with it (ours: yes;
 /// re-implemented peers: no). `poisson` alone takes its rate from Erlang B with the
@@ -49,15 +65,55 @@ pub fn pacer_by_name(
             }
             (Box::new(Power { ratio }), true)
         }
-        "vicidial" if arg.is_none() => (Box::new(Vicidial::new(cap)), false),
-        "issabel" if arg.is_none() => (Box::new(Issabel::default()), false),
-        "poisson" => {
-            let per_s = match arg {
-                Some(_) => number("rate")? / 3600.0,
-                None => erlang_rate(scenario),
+        "vicidial" => {
+            let target = match arg {
+                Some(a) => parse_target(spec, a)?,
+                None => cap,
             };
-            (Box::new(PoissonOpenLoop::new(per_s, seed)), false)
+            (Box::new(Vicidial::new(target)), false)
         }
+        "issabel" => {
+            let mut p = Issabel::default();
+            if let Some(a) = arg {
+                p.threshold = a
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| *x > 0.0 && *x < 1.0)
+                    .ok_or_else(|| {
+                        format!("pacer {spec:?}: {a:?} is not a threshold within (0, 1)")
+                    })?;
+            }
+            (Box::new(p), false)
+        }
+        "poisson" => match arg {
+            Some(a) if a.ends_with('%') => {
+                parse_target(spec, a)?;
+                let per_agent = erlang_rate(scenario) / f64::from(scenario.agents.count);
+                (Box::new(PoissonOpenLoop::per_agent(per_agent, seed)), false)
+            }
+            Some(a) if a.ends_with("/agent") => {
+                let rate = a
+                    .trim_end_matches("/agent")
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .ok_or_else(|| {
+                        format!("pacer {spec:?}: {a:?} is not a positive number of dials per hour per agent")
+                    })?;
+                (
+                    Box::new(PoissonOpenLoop::per_agent(rate / 3600.0, seed)),
+                    false,
+                )
+            }
+            Some(_) => (
+                Box::new(PoissonOpenLoop::new(number("rate")? / 3600.0, seed)),
+                false,
+            ),
+            None => (
+                Box::new(PoissonOpenLoop::new(erlang_rate(scenario), seed)),
+                false,
+            ),
+        },
         _ => return Err(format!("unknown pacer {spec:?}; known: {PACER_NAMES}")),
     })
 }
@@ -171,7 +227,11 @@ impl Vicidial {
 
 impl Pacer for Vicidial {
     fn name(&self) -> String {
-        "vicidial".into()
+        if (self.drop_limit - 0.03).abs() < 1e-12 {
+            "vicidial".into()
+        } else {
+            format!("vicidial:{}%", round_pct(self.drop_limit))
+        }
     }
 
     fn observe(&mut self, now: DateTime<Utc>, event: &PacingEvent) {
@@ -262,7 +322,11 @@ impl Default for Issabel {
 
 impl Pacer for Issabel {
     fn name(&self) -> String {
-        "issabel".into()
+        if (self.threshold - 0.97).abs() < 1e-12 {
+            "issabel".into()
+        } else {
+            format!("issabel:{}", self.threshold)
+        }
     }
 
     fn observe(&mut self, _now: DateTime<Utc>, event: &PacingEvent) {
@@ -299,64 +363,159 @@ impl Pacer for Issabel {
     }
 }
 
-/// Open-loop dialing: a Poisson stream of dials at a constant rate, whatever the agents are
-/// doing (only paused while nobody is logged in). Inter-dial times come from a seeded stream.
+/// A percentage written briefly: 2.5 for 0.025, 2.75 for 0.0275.
+fn round_pct(x: f64) -> f64 {
+    (x * 100.0 * 1000.0).round() / 1000.0
+}
+
+/// Open-loop dialing: a Poisson stream of dials, whatever the calls are doing. Inter-dial
+/// times come from a seeded stream.
 #[derive(Debug, Clone)]
 pub struct PoissonOpenLoop {
-    pub rate_per_s: f64,
+    clock: PoissonClock,
     rng: ChaCha8Rng,
-    next: Option<i64>,
+}
+
+/// How the stream's rate is set, and where the stream stands.
+#[derive(Debug, Clone)]
+enum PoissonClock {
+    /// A constant rate (only paused while nobody is logged in): `next` dial at.
+    Fixed { per_s: f64, next: Option<i64> },
+    /// A rate per agent on duty (logged in and not paused): the stream runs on agent-time.
+    /// `left` is what remains, in units of the rate's integral, before the next dial; the
+    /// agents on duty seen at the last decision hold until the next one.
+    PerAgent {
+        per_agent_s: f64,
+        left: f64,
+        last_ms: Option<i64>,
+        on_duty: u32,
+    },
 }
 
 impl PoissonOpenLoop {
+    /// `rate_per_s` dials a second while anyone is logged in.
     pub fn new(rate_per_s: f64, seed: u64) -> PoissonOpenLoop {
         PoissonOpenLoop {
-            rate_per_s,
+            clock: PoissonClock::Fixed {
+                per_s: rate_per_s,
+                next: None,
+            },
             rng: rng::stream(seed, Topic::Pacer, 0, 0),
-            next: None,
         }
     }
 
-    fn gap_ms(&mut self) -> i64 {
+    /// `per_agent_s` dials a second for each agent on duty: the rate follows the staffing (a
+    /// floor that logs in, takes breaks and leaves), never the calls.
+    pub fn per_agent(per_agent_s: f64, seed: u64) -> PoissonOpenLoop {
+        PoissonOpenLoop {
+            clock: PoissonClock::PerAgent {
+                per_agent_s,
+                left: 0.0,
+                last_ms: None,
+                on_duty: 0,
+            },
+            rng: rng::stream(seed, Topic::Pacer, 0, 0),
+        }
+    }
+
+    /// Dials per hour (per agent on duty for [`PoissonOpenLoop::per_agent`]).
+    pub fn dials_per_hour(&self) -> f64 {
+        match self.clock {
+            PoissonClock::Fixed { per_s, .. } => per_s * 3600.0,
+            PoissonClock::PerAgent { per_agent_s, .. } => per_agent_s * 3600.0,
+        }
+    }
+
+    /// An exponential variate of mean 1.
+    fn exp1(&mut self) -> f64 {
         let u: f64 = self.rng.gen();
-        ((-(1.0 - u).ln() / self.rate_per_s) * 1000.0)
-            .round()
-            .max(1.0) as i64
+        -(1.0 - u).ln()
+    }
+
+    fn gap_ms(&mut self, per_s: f64) -> i64 {
+        ((self.exp1() / per_s) * 1000.0).round().max(1.0) as i64
     }
 }
 
 impl Pacer for PoissonOpenLoop {
     fn name(&self) -> String {
-        format!("poisson:{:.0}", self.rate_per_s * 3600.0)
+        match self.clock {
+            PoissonClock::Fixed { .. } => format!("poisson:{:.0}", self.dials_per_hour()),
+            PoissonClock::PerAgent { .. } => {
+                format!("poisson:{:.1}/agent", self.dials_per_hour())
+            }
+        }
     }
 
     fn observe(&mut self, _now: DateTime<Utc>, _event: &PacingEvent) {}
 
     fn dials_to_place(&mut self, s: &PacingSnapshot) -> u32 {
         let now = ms(s.now);
-        if self.next.is_none() {
-            let g = self.gap_ms();
-            self.next = Some(now + g);
-        }
         let mut n = 0u32;
-        while let Some(t) = self.next.filter(|t| *t <= now) {
-            n += 1;
-            let g = self.gap_ms();
-            self.next = Some(t + g);
+        match self.clock {
+            PoissonClock::Fixed { per_s, next } => {
+                let mut next = match next {
+                    Some(t) => t,
+                    None => now + self.gap_ms(per_s),
+                };
+                while next <= now {
+                    n += 1;
+                    next += self.gap_ms(per_s);
+                }
+                self.clock = PoissonClock::Fixed {
+                    per_s,
+                    next: Some(next),
+                };
+                if s.agents_logged_in == 0 {
+                    return 0;
+                }
+            }
+            PoissonClock::PerAgent {
+                per_agent_s,
+                mut left,
+                last_ms,
+                on_duty,
+            } => {
+                if last_ms.is_none() {
+                    left = self.exp1();
+                }
+                let elapsed_s = last_ms.map_or(0.0, |t| (now - t) as f64 / 1000.0);
+                left -= elapsed_s * per_agent_s * f64::from(on_duty);
+                while left <= 0.0 {
+                    n += 1;
+                    left += self.exp1();
+                }
+                self.clock = PoissonClock::PerAgent {
+                    per_agent_s,
+                    left,
+                    last_ms: Some(now),
+                    on_duty: s.agents_free + s.agents_busy.len() as u32,
+                };
+            }
         }
-        if s.agents_logged_in == 0 {
-            0
-        } else {
-            n
-        }
+        n
     }
 
     fn next_decision_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let n = ms(now);
-        Some(at(match self.next {
-            Some(t) if t > n => t,
-            _ => n + 1000,
-        }))
+        match self.clock {
+            PoissonClock::Fixed { next, .. } => Some(at(match next {
+                Some(t) if t > n => t,
+                _ => n + 1000,
+            })),
+            // Nobody on duty: the next agent event (a login, the end of a break) decides.
+            PoissonClock::PerAgent { on_duty: 0, .. } => None,
+            PoissonClock::PerAgent {
+                per_agent_s,
+                left,
+                last_ms,
+                on_duty,
+            } => {
+                let from = last_ms.unwrap_or(n);
+                let wait_ms = (left / (per_agent_s * f64::from(on_duty)) * 1000.0).ceil();
+                Some(at((from + wait_ms.min(1e12) as i64).max(n + 1)))
+            }
+        }
     }
 }
 
@@ -375,6 +534,10 @@ mod tests {
             "issabel",
             "poisson",
             "poisson:900",
+            "poisson:2.5%",
+            "poisson:40/agent",
+            "vicidial:2.5%",
+            "issabel:0.9",
         ] {
             let (p, _) = pacer_by_name(n, &sc, 1).unwrap();
             assert!(
@@ -388,9 +551,80 @@ mod tests {
         assert!(err("power:0.5").contains("1..=10"));
         assert!(err("magic").contains("known:"));
         assert!(
+            err("vicidial:2.5").contains("percentage"),
+            "{}",
+            err("vicidial:2.5")
+        );
+        assert!(err("vicidial:0%").contains("within (0, 100]"));
+        assert!(err("vicidial:x%").contains("\"x\""));
+        assert!(err("issabel:1.5").contains("(0, 1)"));
+        assert!(err("poisson:-3/agent").contains("per agent"));
+        assert!(
             !pacer_by_name("vicidial", &sc, 1).unwrap().1,
             "peers run without the guard"
         );
         assert!(pacer_by_name("predictive", &sc, 1).unwrap().1);
+    }
+
+    #[test]
+    fn baseline_targets_reach_the_pacer_and_its_name() {
+        let sc = Scenario::reference(5, 1.0);
+        let name = |spec: &str| pacer_by_name(spec, &sc, 1).unwrap().0.name();
+        assert_eq!(name("vicidial"), "vicidial");
+        assert_eq!(name("vicidial:3%"), "vicidial");
+        assert_eq!(name("vicidial:2.5%"), "vicidial:2.5%");
+        assert_eq!(name("issabel:0.9"), "issabel:0.9");
+        assert_eq!(name("poisson:36/agent"), "poisson:36.0/agent");
+        let mut v = Vicidial::new(0.025);
+        assert_eq!(v.drop_limit, 0.025);
+        // Above its target since midnight, VICIdial halves its level at the next adaptation.
+        v.level = 2.0;
+        v.day_live = 100;
+        v.day_drops = 3;
+        v.adapt(0);
+        assert_eq!(v.level, 1.0);
+    }
+
+    #[test]
+    fn per_agent_poisson_dials_in_proportion_to_the_agents_on_duty() {
+        use dialer_core::pacing::{AbandonStatus, AgentLoad};
+        let snap = |t_s: i64, free: u32, busy: usize| PacingSnapshot {
+            now: at(t_s * 1000),
+            agents_logged_in: free + busy as u32,
+            agents_free: free,
+            agents_busy: vec![
+                AgentLoad {
+                    phase: AgentPhase::Talking,
+                    elapsed_s: 1.0
+                };
+                busy
+            ],
+            dials_in_flight: 0,
+            calls_waiting: 0,
+            lines_free: 1000,
+            records_ready: 1000,
+            abandon: AbandonStatus {
+                live_answers: 0,
+                abandoned: 0,
+                cap: 0.03,
+                budget: 0.0,
+                period_start: None,
+            },
+            abandon_threshold_s: 2.0,
+        };
+        let count = |on_duty: u32| {
+            // 60 dials per agent-hour, decided every 10 s for 10 hours.
+            let mut p = PoissonOpenLoop::per_agent(60.0 / 3600.0, 7);
+            let mut n = 0;
+            for k in 0..3600 {
+                n += p.dials_to_place(&snap(k * 10, on_duty / 2, (on_duty - on_duty / 2) as usize));
+            }
+            n
+        };
+        assert_eq!(count(0), 0);
+        let (one, four) = (count(1), count(4));
+        // Expected 600 and 2400 dials; Poisson sd about 24 and 49.
+        assert!((500..700).contains(&one), "seed 7: {one}");
+        assert!((2200..2600).contains(&four), "seed 7: {four}");
     }
 }

@@ -140,3 +140,106 @@ pub fn summary(r: &Report) -> String {
     s.push_str(&format!("records done    {}\n", r.records_finished));
     s
 }
+
+/// The table of a comparison over seeds: per pacer, means with 95% intervals, the worst
+/// legal period, the verdict; then who beat whom on the same callees; then where the first
+/// pacer's occupancy interval lies against every compliant one's.
+pub fn seeds_table(cmp: &crate::runs::SeedsComparison) -> String {
+    let n = cmp.seeds.len();
+    let mut out = format!(
+        "{:<18} {:>4}  {:<15} {:<15} {:<15} {:>15}  {:<15} {}\n",
+        "pacer",
+        "runs",
+        "occupancy",
+        "talk min/ag-h",
+        "abandon %",
+        "worst % (seed)",
+        "occ − first",
+        "verdict"
+    );
+    let ci = |c: &Option<crate::stats::MeanCi>, scale: f64, d: usize| {
+        c.map_or_else(|| "—".to_owned(), |c| c.show(scale, d))
+    };
+    for s in &cmp.summaries {
+        let verdict = if !s.untunable.is_empty() {
+            let seeds: Vec<String> = s.untunable.iter().map(|(k, _)| k.to_string()).collect();
+            format!(
+                "CANNOT BE TUNED on seed(s) {}: {}",
+                seeds.join(", "),
+                s.untunable[0].1
+            )
+        } else if !s.violating_seeds.is_empty() {
+            format!(
+                "VIOLATING on {} of {} seeds {:?}",
+                s.violating_seeds.len(),
+                s.runs,
+                s.violating_seeds
+            )
+        } else {
+            "within the cap on every seed".to_owned()
+        };
+        out.push_str(&format!(
+            "{:<18} {:>4}  {:<15} {:<15} {:<15} {:>15}  {:<15} {}\n",
+            s.spec,
+            s.runs,
+            ci(&s.occupancy, 1.0, 4),
+            ci(&s.talk_minutes_per_agent_hour, 1.0, 2),
+            ci(&s.abandonment_rate, 100.0, 3),
+            format!("{:.3} ({})", 100.0 * s.worst_period_rate, s.worst_seed),
+            ci(&s.occupancy_vs_first, 1.0, 4),
+            verdict
+        ));
+    }
+    out.push_str(&format!(
+        "\nwins on the same callees (seeds of {n} on which the row beat the column: within the cap \
+         when the other was not, or both within it and a higher occupancy)\n{:<18}",
+        ""
+    ));
+    for p in &cmp.pacers {
+        out.push_str(&format!(" {:>12}", truncate(p, 12)));
+    }
+    out.push('\n');
+    for (a, row) in cmp.wins.iter().enumerate() {
+        out.push_str(&format!("{:<18}", cmp.pacers[a]));
+        for (b, w) in row.iter().enumerate() {
+            if a == b {
+                out.push_str(&format!(" {:>12}", "—"));
+            } else {
+                out.push_str(&format!(" {w:>12}"));
+            }
+        }
+        out.push('\n');
+    }
+    if let Some(first) = cmp.summaries.first() {
+        if let Some(f) = first.occupancy {
+            let mut above = Vec::new();
+            let mut overlap = Vec::new();
+            for s in cmp.summaries[1..].iter().filter(|s| s.compliant()) {
+                if let Some(o) = s.occupancy {
+                    if f.above(&o) {
+                        above.push(s.spec.clone());
+                    } else {
+                        overlap.push(s.spec.clone());
+                    }
+                }
+            }
+            out.push_str(&format!(
+                "\n{}'s occupancy interval is above every compliant pacer's: {}",
+                first.spec,
+                if overlap.is_empty() { "yes" } else { "no" }
+            ));
+            if !above.is_empty() {
+                out.push_str(&format!("\n  above: {}", above.join(", ")));
+            }
+            if !overlap.is_empty() {
+                out.push_str(&format!("\n  not above: {}", overlap.join(", ")));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}

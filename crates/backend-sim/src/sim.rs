@@ -5,6 +5,7 @@ use crate::report::{PeriodReport, Report};
 use crate::rng::{self, Topic};
 use crate::scenario::Scenario;
 use crate::spool::Spool;
+use crate::timeline::{Sample, Timeline};
 use chrono::{DateTime, Duration, Utc};
 use dialer_core::pacing::Pacer;
 use dialer_core::{
@@ -170,6 +171,8 @@ pub struct Simulator {
     n_talking: i64,
     threshold_ms: i64,
     stats: Stats,
+    /// Samples of the floor for a report, when asked: (step, next sample, samples).
+    timeline: Option<(i64, i64, Timeline)>,
 }
 
 fn ms(s: f64) -> i64 {
@@ -239,6 +242,7 @@ impl Simulator {
             n_talking: 0,
             threshold_ms,
             stats: Stats::default(),
+            timeline: None,
         };
         sim.schedule_shifts();
         sim
@@ -725,6 +729,7 @@ impl Simulator {
     }
 
     fn advance(&mut self, t_ms: i64) {
+        self.sample_until(t_ms);
         let dt = i128::from(t_ms - self.now_ms);
         self.stats.staffed_ms += dt * i128::from(self.n_staffed);
         self.stats.busy_ms += dt * i128::from(self.n_busy);
@@ -735,6 +740,100 @@ impl Simulator {
     pub fn run(mut self, progress: &mut dyn FnMut(f64)) -> Report {
         self.run_loop(progress);
         self.report()
+    }
+
+    /// Also samples the floor every `step_s` seconds of simulated time (see
+    /// [`Simulator::run_traced`]). Sampling only reads: the report is the same.
+    pub fn with_timeline(mut self, step_s: f64) -> Simulator {
+        let step = ms(step_s).max(1000);
+        self.timeline = Some((
+            step,
+            0,
+            Timeline {
+                step_s: step as f64 / 1000.0,
+                samples: Vec::new(),
+            },
+        ));
+        self
+    }
+
+    /// Like [`Simulator::run`], also returning the timeline ([`Simulator::with_timeline`];
+    /// empty without it).
+    pub fn run_traced(mut self, progress: &mut dyn FnMut(f64)) -> (Report, Timeline) {
+        self.run_loop(progress);
+        // The instant the run ends is sampled too.
+        if let Some((_, next, tl)) = &mut self.timeline {
+            if tl
+                .samples
+                .last()
+                .is_none_or(|s| s.t_s * 1000.0 < self.end_ms as f64)
+            {
+                *next = (*next).min(self.end_ms);
+            }
+        }
+        self.sample_until(self.end_ms);
+        let timeline = self.timeline.take().map(|(_, _, t)| t).unwrap_or(Timeline {
+            step_s: 0.0,
+            samples: Vec::new(),
+        });
+        (self.report(), timeline)
+    }
+
+    /// Samples every step up to and including `t_ms`; the state is the one since `now_ms`.
+    fn sample_until(&mut self, t_ms: i64) {
+        let Some((step, next, _)) = self.timeline else {
+            return;
+        };
+        if next > t_ms {
+            return;
+        }
+        let mut agents = [0u32; 6];
+        for a in &self.agents {
+            agents[a.state as usize] += 1;
+        }
+        let (mut dialing, mut talking) = (0u32, 0u32);
+        for c in self.calls.values() {
+            match c.stage {
+                Stage::Talking(_) => talking += 1,
+                Stage::Waiting => {}
+                Stage::Dialing | Stage::Detecting | Stage::Machine => dialing += 1,
+            }
+        }
+        let (period_day, period_live, period_abandoned) = self
+            .driver
+            .engine()
+            .abandon_periods(&self.cid)
+            .last()
+            .map_or((0, 0, 0), |(d, l, a)| {
+                ((*d - chrono::NaiveDate::default()).num_days(), *l, *a)
+            });
+        let mut t = next;
+        let mut out = Vec::new();
+        while t <= t_ms {
+            let dt = (t - self.now_ms) as f64;
+            out.push(Sample {
+                t_s: t as f64 / 1000.0,
+                agents_offline: agents[AState::Offline as usize],
+                agents_idle: agents[AState::Idle as usize],
+                agents_reserved: agents[AState::Reserved as usize],
+                agents_talking: agents[AState::Talking as usize],
+                agents_wrap_up: agents[AState::Wrap as usize],
+                agents_paused: agents[AState::Paused as usize],
+                lines_dialing: dialing,
+                lines_waiting: self.queue.len() as u32,
+                lines_talking: talking,
+                staffed_ms: self.stats.staffed_ms as f64 + dt * self.n_staffed as f64,
+                busy_ms: self.stats.busy_ms as f64 + dt * self.n_busy as f64,
+                period_day,
+                period_live,
+                period_abandoned,
+            });
+            t += step;
+        }
+        if let Some((_, next, tl)) = &mut self.timeline {
+            *next = t;
+            tl.samples.extend(out);
+        }
     }
 
     fn run_loop(&mut self, progress: &mut dyn FnMut(f64)) {

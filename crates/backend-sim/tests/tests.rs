@@ -8,5 +8,11 @@ mod determinism;
 mod hard_cap;
 /// The predictive pacer against the bound and the baselines.
 mod pacing;
+/// Staffing answers, checked by direct runs.
+mod plan;
+/// HTML reports, checked in a headless browser.
+mod report;
 /// Shipped scenario files parse and match the built-ins.
 mod scenarios;
+/// Many seeds, baseline targets and tuning.
+mod seeds;

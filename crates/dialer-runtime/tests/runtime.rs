@@ -227,7 +227,7 @@ async fn a_blacklist_entry_added_through_the_handle_survives_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 5);
-    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 6)).await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 6)).await;
     let entry = BlacklistEntry {
         number: "+12125551003".into(),
         scope: BlacklistScope::All,
@@ -310,7 +310,7 @@ async fn an_invalid_campaign_is_refused_with_the_field_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 1);
-    let mut run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 9)).await;
+    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 9)).await;
     let mut bad = campaign("winter");
     bad.ring_timeout_s = 3;
     let e = run.dialer.upsert_campaign(bad).await.unwrap_err();
@@ -327,7 +327,7 @@ async fn a_respool_of_a_live_number_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 3);
-    let mut run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 10)).await;
+    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 10)).await;
     let n = PhoneNumber::parse("212 555 1001", "US").expect("number");
     let e = run
         .dialer
@@ -347,7 +347,7 @@ async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 1);
-    let mut run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 11)).await;
+    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 11)).await;
     let e = run
         .dialer
         .agent(

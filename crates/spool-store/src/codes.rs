@@ -120,6 +120,7 @@ pub fn parse_outcome(s: &str, talk_s: Option<u32>) -> Result<CallOutcome> {
         "invalid_number" => failed(FailureClass::InvalidNumber),
         "originate_failed" => failed(FailureClass::OriginateFailed),
         "unknown" => CallOutcome::Unknown,
+        "not_placed" => CallOutcome::NotPlaced,
         _ => return corrupt("outcome", s),
     })
 }
@@ -146,6 +147,7 @@ pub fn progress_log_status(p: &Progress) -> &'static str {
         Progress::Abandoned => "abandoned",
         Progress::Machine => "machine",
         Progress::Unknown => "unknown",
+        Progress::NotPlaced => "not_placed",
     }
 }
 

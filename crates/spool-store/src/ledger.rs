@@ -256,6 +256,9 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
         StoreUpdate::BlacklistAdded(entry) => {
             crate::ops::blacklist_upsert(conn, entry, Utc::now())?
         }
+        StoreUpdate::BlacklistRemoved { number, scope } => {
+            crate::ops::blacklist_delete(conn, number, scope)?;
+        }
     }
     Ok(())
 }

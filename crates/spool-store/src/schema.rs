@@ -291,6 +291,64 @@ UPDATE campaign SET settings = CASE
     WHEN trim(settings) = '{}' THEN '{"v":1}'
     ELSE '{"v":1,' || substr(trim(settings), 2) END;
 "#,
+    // 4: an Originate the telephone system refused for its own reasons is `not_placed`: in
+    //    the ledger (no attempt is charged for it) and in the campaign log. SQLite cannot
+    //    change a CHECK in place, so both tables are rebuilt with nothing lost.
+    r#"
+CREATE TABLE attempt_v4 (
+    call_id      INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    e164         TEXT NOT NULL,
+    dial         TEXT NOT NULL,
+    agent        TEXT,
+    started_ms   INTEGER NOT NULL,
+    progress     TEXT NOT NULL CHECK (progress IN (
+        'placing', 'dialing', 'ringing', 'on_queue', 'linked', 'ended')),
+    ended_ms     INTEGER,
+    outcome      TEXT CHECK (outcome IN (
+        'connected', 'short_call', 'abandoned', 'machine', 'busy', 'no_answer', 'rejected',
+        'congestion', 'invalid_number', 'originate_failed', 'unknown', 'not_placed')),
+    talk_s       INTEGER,
+    reconciled   INTEGER NOT NULL DEFAULT 0 CHECK (reconciled IN (0, 1)),
+    queued_ms    INTEGER,
+    linked_ms    INTEGER,
+    CHECK ((outcome IS NULL) = (ended_ms IS NULL)),
+    CHECK ((outcome IS NULL) = (progress <> 'ended'))
+);
+INSERT INTO attempt_v4 (call_id, campaign_id, record_id, e164, dial, agent, started_ms,
+    progress, ended_ms, outcome, talk_s, reconciled, queued_ms, linked_ms)
+SELECT call_id, campaign_id, record_id, e164, dial, agent, started_ms, progress, ended_ms,
+    outcome, talk_s, reconciled, queued_ms, linked_ms
+FROM attempt;
+DROP TABLE attempt;
+ALTER TABLE attempt_v4 RENAME TO attempt;
+CREATE INDEX attempt_open ON attempt(campaign_id, progress) WHERE outcome IS NULL;
+CREATE INDEX attempt_outcome ON attempt(campaign_id, outcome);
+CREATE INDEX attempt_record ON attempt(record_id);
+
+CREATE TABLE campaign_log_v4 (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    at_ms        INTEGER NOT NULL,
+    call_id      INTEGER,
+    record_id    INTEGER,
+    status       TEXT NOT NULL CHECK (status IN (
+        'placing', 'dialing', 'ringing', 'on_queue', 'success', 'hangup', 'short_call',
+        'failure', 'no_answer', 'abandoned', 'machine', 'unknown', 'not_placed')),
+    retry        INTEGER,
+    phone        TEXT,
+    agent        TEXT,
+    detail       TEXT
+);
+INSERT INTO campaign_log_v4 (id, campaign_id, at_ms, call_id, record_id, status, retry, phone,
+    agent, detail)
+SELECT id, campaign_id, at_ms, call_id, record_id, status, retry, phone, agent, detail
+FROM campaign_log;
+DROP TABLE campaign_log;
+ALTER TABLE campaign_log_v4 RENAME TO campaign_log;
+CREATE INDEX campaign_log_at ON campaign_log(campaign_id, at_ms);
+"#,
 ];
 
 /// The migration set of this build.
