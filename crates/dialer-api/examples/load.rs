@@ -102,10 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     }
 
-    // Requesters: 8 threads share the rate; 70 % reads, 30 % writes.
+    // Requesters: 16 threads share the rate; 70 % reads, 30 % writes.
     let latencies = Arc::new(Mutex::new(Vec::<u32>::new()));
     let errors = Arc::new(AtomicU64::new(0));
-    let threads = 8u64;
+    let threads = 16u64;
     let per_thread = Duration::from_secs_f64(threads as f64 / rate as f64);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut workers = Vec::new();

@@ -114,7 +114,10 @@ fn supervisor_page_shows_live_agent_and_call_counts_in_headless_chromium() {
         "the abandonment position is shown"
     );
 
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     let png = dir.join("supervisor.png");
     let _ = std::fs::remove_file(&png);
