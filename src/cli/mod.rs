@@ -3,7 +3,7 @@
 pub mod client;
 pub mod compare;
 pub mod import;
-pub mod run;
 pub mod plan;
+pub mod run;
 pub mod simulate;
 pub mod status;

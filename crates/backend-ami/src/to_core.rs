@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use dialer_core::{
-    AgentEvent, AgentId, AnswerKind as CoreAnswer, CallEvent, CallId, FailureClass, OriginateIntent,
-    PbxFault, RefusalCause,
+    AgentEvent, AgentId, AnswerKind as CoreAnswer, CallEvent, CallId, FailureClass,
+    OriginateIntent, PbxFault, RefusalCause,
 };
 
 use crate::tracker::{
@@ -120,7 +120,10 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
             agent: agent_id(agent, naming),
         },
         CallProgress::Finished { outcome, .. } => match outcome {
-            Outcome::Answered { .. } => CallEvent::HungUp { failure: None , ended_at: None },
+            Outcome::Answered { .. } => CallEvent::HungUp {
+                failure: None,
+                ended_at: None,
+            },
             Outcome::Busy => failed(FailureClass::Busy),
             Outcome::NoAnswer => failed(FailureClass::NoAnswer),
             Outcome::Rejected => failed(FailureClass::Rejected),
@@ -155,7 +158,10 @@ fn refusal_cause(reason: &RefusalReason) -> RefusalCause {
 }
 
 fn failed(class: FailureClass) -> CallEvent {
-    CallEvent::HungUp { failure: Some(class), ended_at: None }
+    CallEvent::HungUp {
+        failure: Some(class),
+        ended_at: None,
+    }
 }
 
 /// The core's agent input for a queue member update, if it is one the core models.
@@ -278,7 +284,10 @@ mod tests {
                 }),
                 n
             ),
-            Some(CallEvent::HungUp { failure: None , ended_at: None })
+            Some(CallEvent::HungUp {
+                failure: None,
+                ended_at: None
+            })
         );
         assert_eq!(
             call_event(&CallProgress::Answered(AnswerKind::Machine), n),

@@ -45,6 +45,8 @@
 pub mod dist;
 pub mod erlang;
 pub mod html;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod pacers;
 pub mod plan;
 pub mod report;
@@ -53,12 +55,10 @@ pub mod runs;
 pub mod scenario;
 pub mod sim;
 pub mod spool;
-pub mod world;
-#[cfg(feature = "live")]
-pub mod live;
 pub mod stats;
 pub mod svg;
 pub mod timeline;
+pub mod world;
 
 pub use dist::Dist;
 pub use pacers::{pacer_by_name, Issabel, PoissonOpenLoop, Vicidial};

@@ -478,7 +478,11 @@ impl SimWorld {
                 self.finish(t, call, Some(class));
             }
             Ev::Patience(call) => {
-                if self.calls.get(&call).is_some_and(|c| c.stage == Stage::Waiting) {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.stage == Stage::Waiting)
+                {
                     self.waiting.retain(|w| *w != call);
                     self.finish(t, call, None);
                 }

@@ -73,5 +73,7 @@ pub mod pacing;
 pub mod testing;
 
 pub use engine::*;
+pub use model::variable::{VariableName, VariableNameError};
 pub use rules::disposition::{Disposition, DispositionError, Respool};
 pub use rules::eligibility::SkipReason;
+pub use rules::schedule::{ScheduleContext, ScheduleError};

@@ -49,6 +49,11 @@ proptest! {
     }
 
     #[test]
+    fn rejected_input_changes_nothing(world in strategies::world()) {
+        assert_rule_holds(&world, "rejected_input_changes_nothing")?;
+    }
+
+    #[test]
     fn never_exceeds_attempt_caps(world in strategies::world()) {
         assert_rule_holds(&world, "never_exceeds_attempt_caps")?;
     }

@@ -134,9 +134,27 @@ fn preview_dial_for_another_record_is_rejected_and_changes_nothing() {
         record: RecordId(2),
     }));
     assert!(b.originates().is_empty());
-    assert!(b.events().iter().any(
-        |e| matches!(e, Event::Rejected { error, .. } if error.contains("was offered record 1"))
-    ));
+    let rejected: Vec<Event> = b
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Rejected { .. }))
+        .collect();
+    let [Event::Rejected { input, reason, .. }] = rejected.as_slice() else {
+        panic!("one rejection expected: {rejected:?}");
+    };
+    assert_eq!(*input, InputName::PreviewDial);
+    assert_eq!(
+        *reason,
+        RejectReason::NotOffered {
+            agent: "alice".into(),
+            record: RecordId(2),
+            offered: Some(RecordId(1)),
+        }
+    );
+    assert_eq!(
+        reason.to_string(),
+        "agent alice was not offered record 2 in preview (it was offered record 1)"
+    );
 }
 
 #[test]
@@ -198,7 +216,13 @@ fn answering_machine_is_hung_up_and_retried_after_the_machine_delay() {
         },
     );
     assert!(b.out.contains(&Output::Hangup { call }));
-    b.call(call, CallEvent::HungUp { failure: None });
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: None,
+            ended_at: None,
+        },
+    );
     let rec = &b.spool.records[&RecordId(1)];
     assert_eq!(rec.history.last_machine_at, Some(b.now));
     assert_eq!(
@@ -236,7 +260,13 @@ fn a_live_answer_linked_after_the_threshold_counts_as_abandoned_but_completes() 
     let status = b.engine.abandon_status(&"c".into()).unwrap();
     assert_eq!((status.live_answers, status.abandoned), (1, 1));
     b.advance(60);
-    b.call(call, CallEvent::HungUp { failure: None });
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: None,
+            ended_at: None,
+        },
+    );
     assert_eq!(
         b.spool.records[&RecordId(1)].status,
         RecordStatus::Finished {
@@ -314,10 +344,16 @@ fn pause_after_call_takes_effect_when_wrap_up_ends() {
         Some(&AgentState::OnCall { call })
     );
     b.advance(30);
-    b.call(call, CallEvent::HungUp { failure: None });
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: None,
+            ended_at: None,
+        },
+    );
     assert_eq!(
         b.engine.agent_state(&"alice".into()),
-        Some(&AgentState::WrapUp)
+        Some(&AgentState::WrapUp { until: None })
     );
     b.feed(InputKind::Agent {
         agent: "alice".into(),
@@ -363,7 +399,7 @@ fn an_invalid_campaign_is_rejected_naming_the_field() {
     assert!(b
         .events()
         .iter()
-        .any(|e| matches!(e, Event::Rejected { error, .. } if error.contains("ring_timeout_s"))));
+        .any(|e| matches!(e, Event::Rejected { reason: RejectReason::InvalidCampaign { field, .. }, .. } if field == "ring_timeout_s")));
 }
 
 #[test]
@@ -384,7 +420,16 @@ fn record_variables_that_could_break_a_protocol_line_are_dropped() {
     let dropped = b
         .events()
         .into_iter()
-        .filter(|e| matches!(e, Event::Rejected { error, .. } if error.contains("dropped")))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Rejected {
+                    input: InputName::RecordData,
+                    reason: RejectReason::UnsafeVariable { .. },
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(dropped, 2);
 }
@@ -417,6 +462,7 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
         call,
         CallEvent::HungUp {
             failure: Some(FailureClass::NoAnswer),
+            ended_at: None,
         },
     );
     assert!(
@@ -472,6 +518,7 @@ fn an_idle_agent_covering_a_dial_in_flight_pauses_only_once_it_is_no_longer_need
         call,
         CallEvent::HungUp {
             failure: Some(FailureClass::Busy),
+            ended_at: None,
         },
     );
     assert_eq!(
@@ -511,7 +558,13 @@ fn a_leaving_agent_still_takes_the_call_it_covers_then_pauses_after_it() {
         },
     );
     b.advance(40);
-    b.call(call, CallEvent::HungUp { failure: None });
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: None,
+            ended_at: None,
+        },
+    );
     b.feed(InputKind::Agent {
         agent: "alice".into(),
         event: AgentEvent::Ready,

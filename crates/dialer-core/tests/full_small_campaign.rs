@@ -78,12 +78,14 @@ impl Run {
                 self.now + Duration::seconds(5),
                 call(CallEvent::HungUp {
                     failure: Some(FailureClass::Busy),
+                    ended_at: None,
                 }),
             )),
             Fate::NoAnswer => self.pending.push((
                 self.now + Duration::seconds(25),
                 call(CallEvent::HungUp {
                     failure: Some(FailureClass::NoAnswer),
+                    ended_at: None,
                 }),
             )),
             Fate::Talks(s) => {
@@ -96,7 +98,10 @@ impl Run {
                 // Linking is decided when the answer happens (see `step`); the hang-up follows the talk.
                 self.pending.push((
                     self.now + Duration::seconds(9 + s),
-                    call(CallEvent::HungUp { failure: None }),
+                    call(CallEvent::HungUp {
+                        failure: None,
+                        ended_at: None,
+                    }),
                 ));
             }
         }
@@ -142,7 +147,11 @@ impl Run {
         let hang = match &kind {
             InputKind::Call {
                 call,
-                event: CallEvent::HungUp { failure: None },
+                event:
+                    CallEvent::HungUp {
+                        failure: None,
+                        ended_at: None,
+                    },
             } => Some(*call),
             _ => None,
         };

@@ -26,7 +26,10 @@ struct Bench {
 
 fn setup(records: usize) -> Bench {
     let dir = tempfile::tempdir().expect("temp dir");
-    let now = Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0).single().expect("time");
+    let now = Utc
+        .with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
+        .single()
+        .expect("time");
     let mut store = SpoolStore::open_at(dir.path().join("spool.db"), now)
         .expect("spool")
         .0;
@@ -38,7 +41,11 @@ fn setup(records: usize) -> Bench {
         .map(|i| format!("bench;+1212{:07};;;;\n", 5_550_000 + i))
         .collect();
     store
-        .import_base(base.as_bytes(), &ImportOptions::new("bench", "b.txt", now), &mut |_| {})
+        .import_base(
+            base.as_bytes(),
+            &ImportOptions::new("bench", "b.txt", now),
+            &mut |_| {},
+        )
         .expect("import");
     let mut driver = Driver::new(Engine::new(EngineConfig::default()), store);
     driver

@@ -67,7 +67,13 @@ fn campaign() -> Campaign {
     c
 }
 
-async fn start(path: &std::path::Path, seed: u64) -> (Dialer, tokio::task::JoinHandle<Result<dialer_runtime::RunSummary, dialer_runtime::RuntimeError>>) {
+async fn start(
+    path: &std::path::Path,
+    seed: u64,
+) -> (
+    Dialer,
+    tokio::task::JoinHandle<Result<dialer_runtime::RunSummary, dialer_runtime::RuntimeError>>,
+) {
     let clock = Clock::accelerated(start_time(), 1.0);
     let (store, _) = SpoolStore::open_at(path, clock.now()).expect("open spool");
     let scenario = Scenario::builtin("small-team").expect("scenario");
@@ -83,9 +89,14 @@ async fn start(path: &std::path::Path, seed: u64) -> (Dialer, tokio::task::JoinH
         campaigns: vec![campaign()],
         ..Default::default()
     };
-    Dialer::start(config, store, Box::new(SimTelephony::new(spec, clock)), clock)
-        .await
-        .expect("dialer starts")
+    Dialer::start(
+        config,
+        store,
+        Box::new(SimTelephony::new(spec, clock)),
+        clock,
+    )
+    .await
+    .expect("dialer starts")
 }
 
 fn last_call(path: &std::path::Path) -> u64 {
@@ -123,7 +134,9 @@ fn run_case(steps: Vec<Step>, seed: u64) -> Result<(), TestCaseError> {
         let path = dir.path().join("spool.db");
         {
             let mut store = SpoolStore::open_at(&path, start_time()).expect("spool").0;
-            store.upsert_campaign(&campaign(), start_time()).expect("campaign");
+            store
+                .upsert_campaign(&campaign(), start_time())
+                .expect("campaign");
             let base: String = (0..RECORDS as u8)
                 .map(|i| format!("spring;{};;;;\n", number(i)))
                 .collect();
@@ -222,12 +235,21 @@ fn run_case(steps: Vec<Step>, seed: u64) -> Result<(), TestCaseError> {
                 let n = a.e164.clone();
                 for (what, map) in [("blacklisted", &blocked), ("removed", &removed)] {
                     if let Some(after) = map.get(&n) {
-                        prop_assert!(a.call.0 <= *after, "{} dialed by call {} after it was {}", n, a.call, what);
+                        prop_assert!(
+                            a.call.0 <= *after,
+                            "{} dialed by call {} after it was {}",
+                            n,
+                            a.call,
+                            what
+                        );
                     }
                 }
             }
         }
-        dialer.shutdown(Duration::from_secs(600)).await.expect("shutdown");
+        dialer
+            .shutdown(Duration::from_secs(600))
+            .await
+            .expect("shutdown");
         task.await.expect("task").expect("run");
         // After a full drain nothing is in flight and nothing stays open in the ledger.
         let store = SpoolStore::open_read_only(&path).expect("read-only");

@@ -513,7 +513,11 @@ pub(crate) fn blacklist_upsert(
     Ok(())
 }
 
-pub(crate) fn blacklist_delete(conn: &Connection, e164: &str, scope: &BlacklistScope) -> Result<usize> {
+pub(crate) fn blacklist_delete(
+    conn: &Connection,
+    e164: &str,
+    scope: &BlacklistScope,
+) -> Result<usize> {
     Ok(conn
         .prepare_cached("DELETE FROM blacklist WHERE e164 = ?1 AND scope = ?2")?
         .execute(params![e164, scope_sql(scope)])?)

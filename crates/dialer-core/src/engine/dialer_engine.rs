@@ -1,21 +1,29 @@
 //! The engine: holds campaigns, agents, calls and the records about to be dialed; turns
 //! inputs into outputs. Never reads a clock: time comes with each input.
 
-use super::input::{AgentEvent, CallEvent, Command, Input, InputKind};
+use super::input::{
+    AgentEvent, CallEvent, Command, Input, InputKind, RefusalCause, TelephonyHealth,
+};
 use super::output::{
     DialReason, DueClassCode, Event, OriginateIntent, Output, Progress, StoreUpdate,
 };
+use super::reject::{InputName, RejectReason};
+use super::status::{
+    AbandonPosition, AgentStatus, CallState, CallStatus, CampaignStatus, DialingPaused,
+    EngineStatus, TelephonyStatus,
+};
 use crate::model::blacklist::Blacklist;
-use crate::model::campaign::{Campaign, DialMode, MachinePolicy};
+use crate::model::campaign::{AfterCall, Campaign, DialMode, MachinePolicy};
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::{AnswerKind, CallOutcome, FailureClass};
 use crate::model::phone::PhoneNumber;
 use crate::model::record::{FinishReason, NumberState, RecordStatus, SpoolRecord, TaskKind};
+use crate::model::variable::VariableName;
 use crate::pacing::{
     self, abandonment, AbandonLedger, AgentLoad, AgentPhase, Pacer, PacingEvent, PacingSnapshot,
 };
 use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
-use crate::rules::{disposition, next_step, ordering};
+use crate::rules::{disposition, next_step, ordering, schedule};
 use chrono::{DateTime, Duration, Utc};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, VecDeque};
@@ -34,6 +42,10 @@ pub struct EngineConfig {
     /// The abandonment guard. `false` exists only so a simulator can reproduce peer dialers
     /// that have no such guard; the `dialer` runtime refuses to start with it.
     pub abandon_guard: bool,
+    /// After the telephone system refused a call itself (down, shutting down, refused the
+    /// request), dialing pauses this long before one more try, unless the backend reports
+    /// the telephone system up sooner.
+    pub pbx_retry_s: u32,
 }
 
 impl Default for EngineConfig {
@@ -44,37 +56,113 @@ impl Default for EngineConfig {
             first_call_id: 1,
             recent_records: 10_000,
             abandon_guard: true,
+            pbx_retry_s: 30,
         }
     }
 }
 
 /// An agent as the engine tracks it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum AgentState {
+    /// Not taking calls, not counted.
     LoggedOut,
+    /// Free for a call.
     Ready,
     /// Held for a call being placed for it (owner, schedule, preview, manual task).
-    Reserved {
-        call: CallId,
-    },
+    Reserved { call: CallId },
     /// Looking at a record offered in preview mode.
     Previewing {
         campaign: CampaignId,
         record: RecordId,
     },
+    /// Talking on a call.
     OnCall {
+        /// The call.
         call: CallId,
     },
-    WrapUp,
+    /// After-call work. `until`: when it ends on its own (the campaign's
+    /// [`AfterCall::WrapUp`]); `None`: at the agent's (or the PBX's) Ready.
+    WrapUp {
+        /// When wrap-up ends by itself, if it does.
+        until: Option<DateTime<Utc>>,
+    },
+    /// On a break.
     Paused {
+        /// The reason given.
         reason: String,
     },
 }
 
+/// A departure an agent asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum AfterCall {
+enum Departure {
     Pause(String),
     Logout,
+}
+
+/// What an agent does once its call ends. Ready, pause and logout requests that arrive
+/// during a call are folded in here, so the order in which the desktop, the PBX and the
+/// hang-up report things cannot strand an agent in wrap-up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum Then {
+    /// Wrap up as the campaign says ([`AfterCall`]).
+    #[default]
+    WrapUp,
+    /// Ready arrived during the call: ready as soon as it ends.
+    Ready,
+    /// Wrap up, then leave. Also the plan of a Ready agent held back while dials in flight
+    /// need it (`leaving`).
+    WrapUpThenLeave(Departure),
+    /// Leave as soon as the call ends (Ready also arrived: no wrap-up to wait for).
+    Leave(Departure),
+}
+
+impl Then {
+    fn departure(&self) -> Option<&Departure> {
+        match self {
+            Then::WrapUpThenLeave(d) | Then::Leave(d) => Some(d),
+            Then::WrapUp | Then::Ready => None,
+        }
+    }
+}
+
+/// Things that happen at a set time, in one table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// A live answer still waiting turns into an abandon (fires strictly after its time).
+    Abandon(CallId),
+    /// An agent's timed wrap-up ends.
+    WrapUpEnds(AgentId),
+    /// Dialing tries again after the telephone system refused a call.
+    TelephonyRetry,
+}
+
+/// Whether calls may be placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Telephony {
+    Up,
+    Down {
+        reason: String,
+        since: DateTime<Utc>,
+        /// Set when the engine paused on its own after a refusal; `None`: the backend said so.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// How a call ended, as far as the engine's bookkeeping goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallEnd {
+    HungUp {
+        failure: Option<FailureClass>,
+        ended_at: Option<DateTime<Utc>>,
+    },
+    Lost,
+    /// Never placed, not the callee's fault; `hold_back`: keep the record back by the
+    /// congestion delay (a local refusal that would otherwise loop).
+    NotPlaced {
+        hold_back: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -87,9 +175,10 @@ struct Agent {
     /// When the current state began, in Unix milliseconds (the per-input snapshot subtracts
     /// integers, not dates).
     since_ms: i64,
-    after_call: Option<AfterCall>,
+    /// What happens when the current call ends.
+    then: Then,
     /// Ready, but asked to pause or log out while dials it covers are in flight: takes calls,
-    /// is not counted for new dials, and leaves (`after_call`) once it is no longer needed.
+    /// is not counted for new dials, and leaves (`then`) once it is no longer needed.
     leaving: bool,
 }
 
@@ -131,7 +220,7 @@ impl Agents {
                     home: None,
                     state: AgentState::LoggedOut,
                     since_ms: now.timestamp_millis(),
-                    after_call: None,
+                    then: Then::WrapUp,
                     leaving: false,
                 });
                 self.list.len() - 1
@@ -149,6 +238,8 @@ struct Call {
     reserved_agent: Option<AgentId>,
     placed_at: DateTime<Utc>,
     answered: Option<(DateTime<Utc>, AnswerKind)>,
+    /// When the backend reported it waiting in the queue.
+    queued: Option<DateTime<Utc>>,
     linked: Option<(AgentId, DateTime<Utc>)>,
     abandon_counted: bool,
     /// A live answer not linked within this long counts as abandoned.
@@ -233,8 +324,9 @@ pub struct Engine {
     calls: HashMap<CallId, Call>,
     /// Calls in flight by callee, keyed by [`number_key`].
     numbers_in_flight: HashMap<u128, CallId>,
-    /// When each waiting live answer turns into an abandon, soonest first.
-    abandon_deadlines: std::collections::BTreeSet<(DateTime<Utc>, CallId)>,
+    /// Everything due at a set time, soonest first.
+    timers: std::collections::BTreeSet<(DateTime<Utc>, Timer)>,
+    telephony: Telephony,
     blacklist: Blacklist,
     next_call: u64,
     out: VecDeque<Output>,
@@ -254,7 +346,8 @@ impl Engine {
             agents: Agents::default(),
             calls: HashMap::default(),
             numbers_in_flight: HashMap::default(),
-            abandon_deadlines: std::collections::BTreeSet::new(),
+            timers: std::collections::BTreeSet::new(),
+            telephony: Telephony::Up,
             blacklist: Blacklist::default(),
             out: VecDeque::new(),
             busy_scratch: Vec::new(),
@@ -298,6 +391,134 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// A snapshot of agents, calls in flight and campaigns, sorted by id.
+    pub fn status(&self) -> EngineStatus {
+        let now = self.now;
+        let mut agents: Vec<AgentStatus> = self
+            .agents
+            .values()
+            .map(|a| {
+                let (call, record) = match &a.state {
+                    AgentState::OnCall { call } | AgentState::Reserved { call } => {
+                        (Some(*call), self.calls.get(call).map(|c| c.record.clone()))
+                    }
+                    AgentState::Previewing { record, .. } => (None, Some(record.clone())),
+                    _ => (None, None),
+                };
+                AgentStatus {
+                    agent: a.id.clone(),
+                    state: a.state.clone(),
+                    since: DateTime::from_timestamp_millis(a.since_ms).unwrap_or_default(),
+                    campaign: a.home.clone(),
+                    call,
+                    record,
+                    leaving: a.leaving,
+                }
+            })
+            .collect();
+        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
+        let mut calls: Vec<CallStatus> = self
+            .calls
+            .iter()
+            .map(|(id, c)| CallStatus {
+                call: *id,
+                campaign: c.campaign.clone(),
+                record: c.record.clone(),
+                number: c.number.e164().to_owned(),
+                agent: c
+                    .linked
+                    .as_ref()
+                    .map(|l| l.0.clone())
+                    .or_else(|| c.reserved_agent.clone()),
+                state: match (&c.answered, &c.linked) {
+                    (_, Some(_)) => CallState::Linked,
+                    (None, None) => CallState::Dialing,
+                    (Some((_, AnswerKind::Machine)), None) => CallState::Machine,
+                    (Some(_), None) if c.abandon_counted => CallState::Abandoned,
+                    (Some(_), None) => CallState::Waiting,
+                },
+                placed_at: c.placed_at,
+                answered_at: c.answered.map(|a| a.0),
+                answer: c.answered.map(|a| a.1),
+                queued_at: c.queued,
+                linked_at: c.linked.as_ref().map(|l| l.1),
+            })
+            .collect();
+        calls.sort_by_key(|c| c.call);
+        let telephony = match &self.telephony {
+            Telephony::Up => TelephonyStatus::Up,
+            Telephony::Down {
+                reason,
+                since,
+                retry_at,
+            } => TelephonyStatus::Down {
+                reason: reason.clone(),
+                since: *since,
+                retry_at: *retry_at,
+            },
+        };
+        let campaigns = self
+            .campaigns
+            .iter()
+            .map(|(cid, run)| {
+                // The ledger caches its period; a copy answers without changing the engine.
+                let mut ledger = run.ledger.clone();
+                let (position, bounds) = match now {
+                    Some(t) => (Some(ledger.status(t)), ledger.period_bounds(t)),
+                    None => (None, None),
+                };
+                let dialing_paused = if run.stopped {
+                    Some(DialingPaused::Stopped)
+                } else {
+                    match &self.telephony {
+                        Telephony::Down { reason, .. } => Some(DialingPaused::TelephonyDown {
+                            reason: reason.clone(),
+                        }),
+                        Telephony::Up => None,
+                    }
+                };
+                CampaignStatus {
+                    campaign: cid.clone(),
+                    pacer: run.pacer.name(),
+                    hopper: run.hopper.len(),
+                    calls_in_flight: run.calls.len(),
+                    dialing: run.dialing,
+                    waiting: run.waiting,
+                    agents: run.home_agents.len(),
+                    abandonment: AbandonPosition {
+                        abandoned: position.as_ref().map_or(0, |p| p.abandoned),
+                        live_answers: position.as_ref().map_or(0, |p| p.live_answers),
+                        cap: run.campaign.abandon.cap,
+                        remaining_budget: position.as_ref().map_or(0.0, |p| p.budget),
+                        period_start: position.as_ref().and_then(|p| p.period_start),
+                        period_from: bounds.map(|b| b.0),
+                        period_until: bounds.map(|b| b.1),
+                    },
+                    dialing_paused,
+                }
+            })
+            .collect();
+        EngineStatus {
+            at: now,
+            telephony,
+            agents,
+            calls,
+            campaigns,
+        }
+    }
+
+    /// Whether a call on the record is in flight (an operator may not change it now).
+    pub fn record_in_flight(&self, record: &RecordId) -> bool {
+        self.campaigns
+            .values()
+            .any(|run| run.in_flight.contains_key(record))
+    }
+
+    /// The campaigns the engine holds, in order.
+    pub fn campaign_ids(&self) -> impl Iterator<Item = &CampaignId> {
+        self.campaigns.keys()
+    }
+
     /// The name of the pacer a campaign runs.
     pub fn pacer_name(&self, campaign: &CampaignId) -> Option<String> {
         self.campaigns.get(campaign).map(|c| c.pacer.name())
@@ -329,6 +550,41 @@ impl Engine {
         self.handle_inputs(std::iter::once(input));
     }
 
+    /// Applies one command and answers at once: `Err` says why it was refused, and then
+    /// nothing changed (no output is queued for it). On success its outputs, and those of the
+    /// dialing decision that follows, wait in [`Engine::poll_output`] like any input's.
+    pub fn apply_command(
+        &mut self,
+        now: DateTime<Utc>,
+        command: Command,
+    ) -> Result<(), RejectReason> {
+        // A refused command changes nothing, not even the engine's clock.
+        let now = self.now.map_or(now, |t| t.max(now));
+        self.command(now, command)?;
+        self.advance_clock(now);
+        self.decide_after(now, true);
+        Ok(())
+    }
+
+    /// Time never runs backwards inside the engine: a late input is applied "now".
+    fn advance_clock(&mut self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let now = match self.now {
+            Some(t) if at < t => t,
+            _ => at,
+        };
+        self.now = Some(now);
+        now
+    }
+
+    /// Decides what to dial after inputs applied at `now`, unless nothing a decision depends
+    /// on changed since the last one at this very instant (most bursts of a busy floor).
+    fn decide_after(&mut self, now: DateTime<Utc>, changed: bool) {
+        if changed || self.last_drive != Some(now) {
+            self.drive(now);
+            self.last_drive = Some(now);
+        }
+    }
+
     /// Applies a burst of inputs (events that arrived together), then decides what to dial
     /// once, with all of them known. Same as [`Engine::handle_input`] for each, except that no
     /// dialing decision is taken between them.
@@ -336,37 +592,29 @@ impl Engine {
         let mut last = None;
         let mut changed = false;
         for input in inputs {
-            // Progress reports of a call change nothing a dialing decision depends on.
-            changed |= !matches!(
+            // Progress reports of a call change nothing a dialing decision depends on, and
+            // neither does a refused input.
+            let decisive = !matches!(
                 input.kind,
                 InputKind::Call {
                     event: CallEvent::OriginateAccepted | CallEvent::Ringing | CallEvent::Queued,
                     ..
                 }
             );
-            // Time never runs backwards inside the engine: a late input is applied "now".
-            let now = match self.now {
-                Some(t) if input.now < t => t,
-                _ => input.now,
-            };
-            self.now = Some(now);
-            let label = input_label(&input.kind);
-            if let Err(error) = self.apply(now, input.kind) {
-                self.out.push_back(Output::Event(Event::Rejected {
+            let now = self.advance_clock(input.now);
+            let input_name = input_name(&input.kind);
+            match self.apply(now, input.kind) {
+                Ok(()) => changed |= decisive,
+                Err(reason) => self.out.push_back(Output::Event(Event::Rejected {
                     at: now,
-                    input: label.to_string(),
-                    error,
-                }));
+                    input: input_name,
+                    reason,
+                })),
             }
             last = Some(now);
         }
         if let Some(now) = last {
-            // Driving again at the instant of the last decision, with nothing changed since,
-            // would decide the same: skip it (it is most of the bursts a busy floor sends).
-            if changed || self.last_drive != Some(now) {
-                self.drive(now);
-                self.last_drive = Some(now);
-            }
+            self.decide_after(now, changed);
         }
     }
 
@@ -378,15 +626,19 @@ impl Engine {
         }
     }
 
-    fn apply(&mut self, now: DateTime<Utc>, kind: InputKind) -> Result<(), String> {
+    fn apply(&mut self, now: DateTime<Utc>, kind: InputKind) -> Result<(), RejectReason> {
         match kind {
             InputKind::Tick => Ok(()),
             InputKind::Campaign(c) => self.add_campaign(now, *c),
+            InputKind::Telephony(health) => {
+                self.telephony_health(now, health);
+                Ok(())
+            }
             InputKind::StopCampaign { campaign } => {
                 let run = self
                     .campaigns
                     .get_mut(&campaign)
-                    .ok_or("unknown campaign")?;
+                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
                 run.stopped = true;
                 run.hopper.clear();
                 self.recompute_homes();
@@ -401,8 +653,11 @@ impl Engine {
         }
     }
 
-    fn add_campaign(&mut self, now: DateTime<Utc>, c: Campaign) -> Result<(), String> {
-        c.validate().map_err(|e| e.to_string())?;
+    fn add_campaign(&mut self, now: DateTime<Utc>, c: Campaign) -> Result<(), RejectReason> {
+        c.validate().map_err(|e| RejectReason::InvalidCampaign {
+            field: e.field.to_owned(),
+            problem: e.problem,
+        })?;
         if let Some(run) = self.campaigns.get_mut(&c.id) {
             if run.campaign.dial_mode != c.dial_mode {
                 run.pacer = pacing::for_mode(&c.dial_mode);
@@ -445,12 +700,15 @@ impl Engine {
 
     fn records_offered(
         &mut self,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
         campaign: &CampaignId,
         records: Vec<SpoolRecord>,
-    ) -> Result<(), String> {
+    ) -> Result<(), RejectReason> {
         let previewed = self.records_in_preview();
-        let run = self.campaigns.get_mut(campaign).ok_or("unknown campaign")?;
+        let run = self
+            .campaigns
+            .get_mut(campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
         run.request_outstanding = false;
         // Boxed: records move between the hopper, the calls in flight and the recent ones,
         // and a pointer moves cheaper than a whole record.
@@ -463,6 +721,14 @@ impl Engine {
             .filter(|r| &r.campaign == campaign)
             .filter(|r| !run.in_flight.contains_key(&r.id) && !previewed.contains(&r.id))
             .collect();
+        // Every record ends or has a future: a range callback that is over no longer holds
+        // its record back.
+        for r in &mut hopper {
+            if schedule::drop_if_over(r, &run.campaign, now) {
+                self.out
+                    .push_back(Output::Store(StoreUpdate::Record(r.clone())));
+            }
+        }
         hopper.sort_by_cached_key(|r| ordering::order_key(r));
         hopper.dedup_by(|a, b| a.id == b.id);
         run.has_manual = hopper.iter().any(|r| is_manual(r));
@@ -477,13 +743,13 @@ impl Engine {
         now: DateTime<Utc>,
         id: AgentId,
         event: AgentEvent,
-    ) -> Result<(), String> {
+    ) -> Result<(), RejectReason> {
         if let AgentEvent::LoggedIn { campaigns } = &event {
             let a = self.agents.get_or_insert(id.clone(), now);
             a.campaigns = campaigns.clone();
             if a.leaving {
                 a.leaving = false;
-                a.after_call = None;
+                a.then = Then::WrapUp;
             }
             if matches!(a.state, AgentState::LoggedOut) {
                 a.state = AgentState::Ready;
@@ -492,71 +758,136 @@ impl Engine {
             self.recompute_homes();
             return Ok(());
         }
-        let agent = self.agents.get_mut(&id).ok_or("agent is not logged in")?;
-        let busy = matches!(
+        let agent = self
+            .agents
+            .get_mut(&id)
+            .ok_or_else(|| RejectReason::UnknownAgent(id.clone()))?;
+        let on_call = matches!(
             agent.state,
-            AgentState::OnCall { .. } | AgentState::Reserved { .. } | AgentState::WrapUp
+            AgentState::OnCall { .. } | AgentState::Reserved { .. }
         );
+        let busy = on_call || matches!(agent.state, AgentState::WrapUp { .. });
         match event {
             AgentEvent::LoggedIn { .. } => {}
-            AgentEvent::Ready => {
-                match agent.state {
-                    AgentState::WrapUp => {
-                        let wrap_s = (now.timestamp_millis() - agent.since_ms) as f64 / 1000.0;
-                        let home = agent.campaigns.first().cloned();
-                        if let Some(run) = home.and_then(|c| self.campaigns.get_mut(&c)) {
-                            run.pacer.observe(now, &PacingEvent::WrapUpEnded { wrap_s });
-                        }
-                    }
-                    AgentState::OnCall { .. } | AgentState::Reserved { .. } => return Ok(()),
-                    AgentState::LoggedOut => return Err("agent is logged out: log in first".into()),
-                    AgentState::Ready if agent.leaving => {
-                        // Back before the pause took effect: it simply stays.
-                        agent.leaving = false;
-                        agent.after_call = None;
-                        return Ok(());
-                    }
-                    _ => {}
+            AgentEvent::Ready => match agent.state {
+                AgentState::LoggedOut => return Err(RejectReason::AgentLoggedOut(id)),
+                // Ready before the call is over (the PBX reports the member free before the
+                // caller's hang-up): ready when it ends, unless a departure was asked for.
+                _ if on_call => {
+                    agent.then = match std::mem::take(&mut agent.then) {
+                        Then::WrapUp | Then::Ready => Then::Ready,
+                        Then::WrapUpThenLeave(d) | Then::Leave(d) => Then::Leave(d),
+                    };
                 }
-                let agent = self.agents.get_mut(&id).expect("looked up above");
-                match agent.after_call.take() {
-                    Some(how) => self.depart(now, &id, how),
-                    None => {
-                        agent.state = AgentState::Ready;
-                        agent.set_since(now);
-                    }
+                AgentState::WrapUp { .. } => self.end_wrap_up(now, &id),
+                AgentState::Ready if agent.leaving => {
+                    // Back before the pause took effect: it simply stays.
+                    agent.leaving = false;
+                    agent.then = Then::WrapUp;
                 }
-            }
+                _ => {
+                    agent.then = Then::WrapUp;
+                    agent.state = AgentState::Ready;
+                    agent.set_since(now);
+                }
+            },
             AgentEvent::Paused { reason } | AgentEvent::PauseAfterCall { reason } => {
-                if busy {
-                    agent.after_call = Some(AfterCall::Pause(reason));
-                } else {
-                    self.leave(now, &id, AfterCall::Pause(reason));
-                }
+                self.leave_or_plan(now, &id, busy, Departure::Pause(reason));
             }
-            AgentEvent::LogoutAfterCall => {
-                if busy {
-                    agent.after_call = Some(AfterCall::Logout);
-                } else {
-                    self.leave(now, &id, AfterCall::Logout);
-                }
+            AgentEvent::LogoutAfterCall | AgentEvent::LoggedOut => {
+                // The call (or its wrap-up) keeps the agent until it ends.
+                self.leave_or_plan(now, &id, busy, Departure::Logout);
             }
             AgentEvent::WrapUp => {
-                agent.state = AgentState::WrapUp;
+                agent.state = AgentState::WrapUp { until: None };
                 agent.set_since(now);
             }
-            AgentEvent::LoggedOut if busy => {
-                // The call (or its wrap-up) keeps the agent until it ends.
-                agent.after_call = Some(AfterCall::Logout);
-            }
-            AgentEvent::LoggedOut => self.leave(now, &id, AfterCall::Logout),
         }
         Ok(())
     }
 
+    /// A departure asked for: planned for after the call (and wrap-up) if busy, else now.
+    fn leave_or_plan(&mut self, now: DateTime<Utc>, id: &AgentId, busy: bool, how: Departure) {
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        if busy {
+            agent.then = match std::mem::take(&mut agent.then) {
+                Then::Ready | Then::Leave(_) => Then::Leave(how),
+                Then::WrapUp | Then::WrapUpThenLeave(_) => Then::WrapUpThenLeave(how),
+            };
+        } else {
+            self.leave(now, id, how);
+        }
+    }
+
+    /// Ends an agent's wrap-up (its Ready, or its timed wrap-up ran out): the pacer learns
+    /// how long it took, for the agent's own campaign, and the agent is ready or leaves.
+    fn end_wrap_up(&mut self, now: DateTime<Utc>, id: &AgentId) {
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        if let AgentState::WrapUp { until: Some(t) } = agent.state {
+            self.timers.remove(&(t, Timer::WrapUpEnds(id.clone())));
+        }
+        let wrap_s = (now.timestamp_millis() - agent.since_ms) as f64 / 1000.0;
+        if let Some(run) = agent.home.as_ref().and_then(|c| self.campaigns.get_mut(c)) {
+            run.pacer.observe(now, &PacingEvent::WrapUpEnded { wrap_s });
+        }
+        self.after_call_over(now, id);
+    }
+
+    /// The call and its wrap-up are over: ready, or the departure planned.
+    fn after_call_over(&mut self, now: DateTime<Utc>, id: &AgentId) {
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        match std::mem::take(&mut agent.then) {
+            Then::WrapUpThenLeave(how) | Then::Leave(how) => self.depart(now, id, how),
+            Then::WrapUp | Then::Ready => {
+                agent.state = AgentState::Ready;
+                agent.set_since(now);
+            }
+        }
+    }
+
+    /// The agent's call ended: wrap-up as its campaign says, unless Ready already came.
+    fn call_over_for_agent(&mut self, now: DateTime<Utc>, id: &AgentId, call: CallId) {
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
+        if agent.state != (AgentState::OnCall { call }) {
+            return;
+        }
+        match agent.then {
+            Then::Ready | Then::Leave(_) => {
+                agent.set_since(now);
+                self.end_wrap_up(now, id);
+            }
+            Then::WrapUp | Then::WrapUpThenLeave(_) => {
+                let mode = agent
+                    .home
+                    .as_ref()
+                    .and_then(|c| self.campaigns.get(c))
+                    .map_or(AfterCall::Desktop, |r| r.campaign.after_call);
+                let until = match mode {
+                    AfterCall::WrapUp { seconds } => {
+                        Some(now + Duration::seconds(i64::from(seconds)))
+                    }
+                    AfterCall::Desktop | AfterCall::PbxMember => None,
+                };
+                agent.state = AgentState::WrapUp { until };
+                agent.set_since(now);
+                if let Some(t) = until {
+                    self.timers.insert((t, Timer::WrapUpEnds(id.clone())));
+                }
+            }
+        }
+    }
+
     /// An idle agent asks to pause or log out. If the dials in flight of its campaign need it
     /// to stay within the abandonment budget, it leaves once they no longer do; otherwise now.
-    fn leave(&mut self, now: DateTime<Utc>, id: &AgentId, how: AfterCall) {
+    fn leave(&mut self, now: DateTime<Utc>, id: &AgentId, how: Departure) {
         let Some(agent) = self.agents.get(id) else {
             return;
         };
@@ -567,7 +898,8 @@ impl Engine {
                 .is_some_and(|cid| self.coverage_short(now, &cid, 1));
         if needed {
             let agent = self.agents.get_mut(id).expect("looked up above");
-            agent.after_call = Some(how);
+            // A call it takes meanwhile still ends in wrap-up, then the departure.
+            agent.then = Then::WrapUpThenLeave(how);
             agent.leaving = true;
         } else {
             self.release_preview(id);
@@ -576,21 +908,21 @@ impl Engine {
     }
 
     /// Applies a departure and reports it.
-    fn depart(&mut self, now: DateTime<Utc>, id: &AgentId, how: AfterCall) {
+    fn depart(&mut self, now: DateTime<Utc>, id: &AgentId, how: Departure) {
         let Some(agent) = self.agents.get_mut(id) else {
             return;
         };
         agent.leaving = false;
-        agent.after_call = None;
+        agent.then = Then::WrapUp;
         agent.set_since(now);
         let paused = match how {
-            AfterCall::Pause(reason) => {
+            Departure::Pause(reason) => {
                 agent.state = AgentState::Paused {
                     reason: reason.clone(),
                 };
                 Some(reason)
             }
-            AfterCall::Logout => {
+            Departure::Logout => {
                 agent.state = AgentState::LoggedOut;
                 None
             }
@@ -644,7 +976,10 @@ impl Engine {
             return;
         }
         for id in leavers {
-            let how = self.agents.get_mut(&id).and_then(|a| a.after_call.take());
+            let how = self
+                .agents
+                .get(&id)
+                .and_then(|a| a.then.departure().cloned());
             if let Some(how) = how {
                 self.depart(now, &id, how);
             }
@@ -708,9 +1043,9 @@ impl Engine {
         now: DateTime<Utc>,
         id: CallId,
         event: CallEvent,
-    ) -> Result<(), String> {
+    ) -> Result<(), RejectReason> {
         let Some(call) = self.calls.get(&id) else {
-            return Err(format!("unknown call {id}"));
+            return Err(RejectReason::UnknownCall(id));
         };
         let before = pacing_class(call);
         let deadline_before = call.abandon_deadline();
@@ -720,10 +1055,10 @@ impl Engine {
         let deadline_after = self.calls.get(&id).and_then(Call::abandon_deadline);
         if deadline_before != deadline_after {
             if let Some(d) = deadline_before {
-                self.abandon_deadlines.remove(&(d, id));
+                self.timers.remove(&(d, Timer::Abandon(id)));
             }
             if let Some(d) = deadline_after {
-                self.abandon_deadlines.insert((d, id));
+                self.timers.insert((d, Timer::Abandon(id)));
             }
         }
         if let Some(run) = self.campaigns.get_mut(&cid) {
@@ -738,11 +1073,11 @@ impl Engine {
         id: CallId,
         campaign: &CampaignId,
         event: CallEvent,
-    ) -> Result<(), String> {
+    ) -> Result<(), RejectReason> {
         let call = self
             .calls
             .get_mut(&id)
-            .ok_or_else(|| format!("unknown call {id}"))?;
+            .ok_or(RejectReason::UnknownCall(id))?;
         let record = call.record.clone();
         let progress = |p: Progress| {
             Output::Event(Event::Progress {
@@ -756,7 +1091,10 @@ impl Engine {
         match event {
             CallEvent::OriginateAccepted => self.out.push_back(progress(Progress::Dialing)),
             CallEvent::Ringing => self.out.push_back(progress(Progress::Ringing)),
-            CallEvent::Queued => self.out.push_back(progress(Progress::OnQueue)),
+            CallEvent::Queued => {
+                call.queued.get_or_insert(now);
+                self.out.push_back(progress(Progress::OnQueue));
+            }
             CallEvent::Answered { kind } => {
                 if call.answered.is_some() {
                     return Ok(());
@@ -764,7 +1102,10 @@ impl Engine {
                 call.answered = Some((now, kind));
                 let dial_s = secs(now - call.placed_at);
                 let live = kind != AnswerKind::Machine;
-                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
+                let run = self
+                    .campaigns
+                    .get_mut(campaign)
+                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
                 run.pacer
                     .observe(now, &PacingEvent::DialResolved { dial_s, live });
                 if live {
@@ -781,7 +1122,10 @@ impl Engine {
                 let wait_s = call.answered.map_or(0.0, |(at, _)| secs(now - at));
                 let late = call.is_live() && !call.abandon_counted;
                 let answered_at = call.answered.map(|a| a.0);
-                let run = self.campaigns.get_mut(campaign).ok_or("campaign gone")?;
+                let run = self
+                    .campaigns
+                    .get_mut(campaign)
+                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
                 if late && wait_s > run.campaign.abandon.threshold_s {
                     // Connected, but later than the rule allows: it counts as abandoned.
                     run.ledger.abandon(answered_at.unwrap_or(now), now);
@@ -807,11 +1151,28 @@ impl Engine {
                     call: id,
                 }));
             }
-            CallEvent::OriginateRefused { .. } => {
-                self.end_call(now, id, Some(FailureClass::OriginateFailed), false)?;
+            CallEvent::OriginateRefused { cause } => match &cause {
+                RefusalCause::Pbx { .. } => {
+                    self.end_call(now, id, CallEnd::NotPlaced { hold_back: false })?;
+                    let retry_at = now + Duration::seconds(i64::from(self.cfg.pbx_retry_s));
+                    self.set_telephony_down(now, cause.to_string(), Some(retry_at));
+                }
+                RefusalCause::Local { .. } => {
+                    self.end_call(now, id, CallEnd::NotPlaced { hold_back: true })?
+                }
+                RefusalCause::Callee { class, .. } => self.end_call(
+                    now,
+                    id,
+                    CallEnd::HungUp {
+                        failure: Some(*class),
+                        ended_at: None,
+                    },
+                )?,
+            },
+            CallEvent::HungUp { failure, ended_at } => {
+                self.end_call(now, id, CallEnd::HungUp { failure, ended_at })?
             }
-            CallEvent::HungUp { failure } => self.end_call(now, id, failure, false)?,
-            CallEvent::Lost => self.end_call(now, id, None, true)?,
+            CallEvent::Lost => self.end_call(now, id, CallEnd::Lost)?,
         }
         Ok(())
     }
@@ -823,16 +1184,13 @@ impl Engine {
         if Some(&reserved) == except {
             return;
         }
-        if let Some(a) = self.agents.get_mut(&reserved) {
-            if a.state == (AgentState::Reserved { call }) {
-                match a.after_call.take() {
-                    Some(how) => self.depart(now, &reserved, how),
-                    None => {
-                        a.state = AgentState::Ready;
-                        a.set_since(now);
-                    }
-                }
-            }
+        if self
+            .agents
+            .get(&reserved)
+            .is_some_and(|a| a.state == (AgentState::Reserved { call }))
+        {
+            // Never talked: no wrap-up.
+            self.after_call_over(now, &reserved);
         }
     }
 
@@ -840,71 +1198,80 @@ impl Engine {
         &mut self,
         now: DateTime<Utc>,
         id: CallId,
-        failure: Option<FailureClass>,
-        lost: bool,
-    ) -> Result<(), String> {
+        end: CallEnd,
+    ) -> Result<(), RejectReason> {
         self.release_reservation(id, None, now);
         let call = self
             .calls
             .remove(&id)
-            .ok_or_else(|| format!("unknown call {id}"))?;
+            .ok_or(RejectReason::UnknownCall(id))?;
         let key = number_key(call.number.e164());
         if self.numbers_in_flight.get(&key) == Some(&id) {
             self.numbers_in_flight.remove(&key);
         }
-        let run = self
-            .campaigns
-            .get_mut(&call.campaign)
-            .ok_or("campaign gone")?;
-        run.calls.remove(&id);
-        let c = &run.campaign;
-        let (outcome, progress) = if let Some((agent, linked_at)) = &call.linked {
-            let talk_s = secs(now - *linked_at);
-            run.pacer.observe(now, &PacingEvent::TalkEnded { talk_s });
-            if let Some(a) = self.agents.get_mut(agent) {
-                if a.state == (AgentState::OnCall { call: id }) {
-                    a.state = AgentState::WrapUp;
-                    a.set_since(now);
-                }
-            }
+        // When the call really ended: a backend that learned of the end late says when.
+        let ended = match end {
+            CallEnd::HungUp {
+                ended_at: Some(t), ..
+            } => t.clamp(call.placed_at, now),
+            _ => now,
+        };
+        if let Some((agent, _)) = &call.linked {
             self.out.push_back(Output::Event(Event::AgentUnlinked {
                 at: now,
                 agent: agent.clone(),
                 call: id,
             }));
-            let talk = talk_s.round() as u32;
-            if talk < c.short_call_s {
-                (CallOutcome::ShortCall { talk_s: talk }, Progress::ShortCall)
-            } else {
-                (CallOutcome::Connected { talk_s: talk }, Progress::Hangup)
-            }
-        } else if lost {
-            (CallOutcome::Unknown, Progress::Unknown)
-        } else if let Some((answered_at, kind)) = call.answered {
-            if kind == AnswerKind::Machine {
-                (CallOutcome::Machine, Progress::Machine)
-            } else {
-                if !call.abandon_counted {
-                    let wait_s = secs(now - answered_at);
-                    run.ledger.abandon(answered_at, now);
-                    run.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
+            self.call_over_for_agent(now, agent, id);
+        }
+        let run = self
+            .campaigns
+            .get_mut(&call.campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(call.campaign.clone()))?;
+        run.calls.remove(&id);
+        let c = &run.campaign;
+        let (outcome, progress) = match end {
+            // Never placed: not the callee's, and not the pacer's business.
+            CallEnd::NotPlaced { .. } => (CallOutcome::NotPlaced, Progress::NotPlaced),
+            // Nobody knows how long a lost call lasted, answered or not.
+            CallEnd::Lost => (CallOutcome::Unknown, Progress::Unknown),
+            CallEnd::HungUp { failure, .. } => {
+                if let Some((_, linked_at)) = &call.linked {
+                    let talk_s = secs(ended - *linked_at).max(0.0);
+                    run.pacer.observe(now, &PacingEvent::TalkEnded { talk_s });
+                    let talk = talk_s.round() as u32;
+                    if talk < c.short_call_s {
+                        (CallOutcome::ShortCall { talk_s: talk }, Progress::ShortCall)
+                    } else {
+                        (CallOutcome::Connected { talk_s: talk }, Progress::Hangup)
+                    }
+                } else if let Some((answered_at, kind)) = call.answered {
+                    if kind == AnswerKind::Machine {
+                        (CallOutcome::Machine, Progress::Machine)
+                    } else {
+                        if !call.abandon_counted {
+                            let wait_s = secs(ended - answered_at).max(0.0);
+                            run.ledger.abandon(answered_at, now);
+                            run.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
+                        }
+                        (CallOutcome::Abandoned, Progress::Abandoned)
+                    }
+                } else {
+                    let class = failure.unwrap_or(FailureClass::NoAnswer);
+                    run.pacer.observe(
+                        now,
+                        &PacingEvent::DialResolved {
+                            dial_s: secs(ended - call.placed_at),
+                            live: false,
+                        },
+                    );
+                    let p = match class {
+                        FailureClass::NoAnswer => Progress::NoAnswer,
+                        other => Progress::Failure { class: other },
+                    };
+                    (CallOutcome::Failed { class }, p)
                 }
-                (CallOutcome::Abandoned, Progress::Abandoned)
             }
-        } else {
-            let class = failure.unwrap_or(FailureClass::NoAnswer);
-            run.pacer.observe(
-                now,
-                &PacingEvent::DialResolved {
-                    dial_s: secs(now - call.placed_at),
-                    live: false,
-                },
-            );
-            let p = match class {
-                FailureClass::NoAnswer => Progress::NoAnswer,
-                other => Progress::Failure { class: other },
-            };
-            (CallOutcome::Failed { class }, p)
         };
         self.out.push_back(Output::Event(Event::Progress {
             at: now,
@@ -917,45 +1284,132 @@ impl Engine {
             call: id,
             record: call.record.clone(),
             outcome,
-            at: now,
+            at: ended,
         }));
-        if let Some(mut rec) = run.in_flight.remove(&call.record) {
-            next_step::finish_attempt(&mut rec, &run.campaign, outcome, now);
-            if let RecordStatus::Finished { reason } = rec.status {
-                self.out.push_back(Output::Event(Event::RecordFinished {
-                    at: now,
-                    record: rec.id.clone(),
-                    reason,
-                }));
+        let Some(mut rec) = run.in_flight.remove(&call.record) else {
+            return Ok(());
+        };
+        next_step::finish_attempt(&mut rec, &run.campaign, outcome, ended);
+        if let CallEnd::NotPlaced { hold_back } = end {
+            if hold_back {
+                let until = now + Duration::seconds(i64::from(run.campaign.retry.congestion_s));
+                rec.next_eligible_at = Some(rec.next_eligible_at.map_or(until, |t| t.max(until)));
             }
             self.out
                 .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-            run.recent.push_back(rec.id.clone());
-            run.recent_records.insert(rec.id.clone(), rec);
-            while run.recent.len() > self.cfg.recent_records {
-                if let Some(old) = run.recent.pop_front() {
-                    run.recent_records.remove(&old);
-                }
+            // Back in the hopper, in its place, as if never dialed.
+            let key = ordering::order_key(&rec);
+            let at = run
+                .hopper
+                .partition_point(|r| ordering::order_key(r) <= key);
+            run.has_manual |= is_manual(&rec);
+            run.hopper.insert(at, rec);
+            return Ok(());
+        }
+        if let RecordStatus::Finished { reason } = rec.status {
+            self.out.push_back(Output::Event(Event::RecordFinished {
+                at: now,
+                record: rec.id.clone(),
+                reason,
+            }));
+        }
+        self.out
+            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+        run.recent.push_back(rec.id.clone());
+        run.recent_records.insert(rec.id.clone(), rec);
+        while run.recent.len() > self.cfg.recent_records {
+            if let Some(old) = run.recent.pop_front() {
+                run.recent_records.remove(&old);
             }
         }
         Ok(())
     }
 
+    // ----- telephony -----
+
+    fn telephony_health(&mut self, now: DateTime<Utc>, health: TelephonyHealth) {
+        match health {
+            TelephonyHealth::Up => self.set_telephony_up(now),
+            TelephonyHealth::Down { reason } => self.set_telephony_down(now, reason, None),
+        }
+    }
+
+    fn set_telephony_down(
+        &mut self,
+        now: DateTime<Utc>,
+        reason: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) {
+        if let Telephony::Down {
+            retry_at: Some(t), ..
+        } = &self.telephony
+        {
+            self.timers.remove(&(*t, Timer::TelephonyRetry));
+        }
+        let since = match &self.telephony {
+            Telephony::Down { since, .. } => *since,
+            Telephony::Up => now,
+        };
+        if let Some(t) = retry_at {
+            self.timers.insert((t, Timer::TelephonyRetry));
+        }
+        let changed = match &self.telephony {
+            Telephony::Down {
+                reason: r,
+                retry_at: t,
+                ..
+            } => r != &reason || t != &retry_at,
+            Telephony::Up => true,
+        };
+        self.telephony = Telephony::Down {
+            reason: reason.clone(),
+            since,
+            retry_at,
+        };
+        if changed {
+            self.out.push_back(Output::Event(Event::TelephonyDown {
+                at: now,
+                reason,
+                retry_at,
+            }));
+        }
+    }
+
+    fn set_telephony_up(&mut self, now: DateTime<Utc>) {
+        if let Telephony::Down { retry_at, .. } = &self.telephony {
+            if let Some(t) = retry_at {
+                self.timers.remove(&(*t, Timer::TelephonyRetry));
+            }
+            self.telephony = Telephony::Up;
+            self.out
+                .push_back(Output::Event(Event::TelephonyUp { at: now }));
+        }
+    }
+
     // ----- commands -----
 
-    fn command(&mut self, now: DateTime<Utc>, command: Command) -> Result<(), String> {
+    /// Applies a command. Every check comes first, then the change: a refused command
+    /// changes nothing.
+    fn command(&mut self, now: DateTime<Utc>, command: Command) -> Result<(), RejectReason> {
         match command {
             Command::BlacklistAdd(entry) => {
-                self.blacklist.add(entry);
+                self.blacklist.add(entry.clone());
+                self.out
+                    .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
                 Ok(())
             }
             Command::BlacklistRemove { number, scope } => {
                 self.blacklist.remove(&number, &scope);
+                self.out
+                    .push_back(Output::Store(StoreUpdate::BlacklistRemoved {
+                        number,
+                        scope,
+                    }));
                 Ok(())
             }
             Command::Hangup { call } => {
                 if !self.calls.contains_key(&call) {
-                    return Err(format!("unknown call {call}"));
+                    return Err(RejectReason::UnknownCall(call));
                 }
                 self.out.push_back(Output::Hangup { call });
                 Ok(())
@@ -966,68 +1420,129 @@ impl Engine {
                 record,
                 disposition: d,
             } => self.dispose(now, record, d),
-            Command::PreviewDial { agent, record } => {
-                let campaign = self.end_preview(&agent, &record)?;
-                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
-                let pos = run
-                    .hopper
-                    .iter()
-                    .position(|r| r.id == record)
-                    .ok_or("record no longer held")?;
-                let rec = run.hopper.remove(pos).expect("position found above");
-                match self.check(&campaign, &rec, now) {
-                    Ok(plan) => {
-                        let plan = eligibility::DialPlan {
-                            agent: Some(agent),
-                            ..plan
-                        };
-                        let reason = DialReason {
-                            class: DueClassCode::Preview,
-                            pacer: "preview".into(),
-                            wanted: 1,
-                        };
-                        self.dial(now, &campaign, rec, plan, reason);
-                        Ok(())
-                    }
-                    Err(reason) => {
-                        self.skip(now, &campaign, rec, reason);
-                        Err("record is no longer eligible".into())
-                    }
-                }
-            }
+            Command::PreviewDial { agent, record } => self.preview_dial(now, agent, record),
             Command::PreviewSkip { agent, record } => {
-                let campaign = self.end_preview(&agent, &record)?;
-                let run = self.campaigns.get_mut(&campaign).ok_or("campaign gone")?;
+                let campaign = self.offered_preview(&agent, &record)?;
+                self.release_preview(&agent);
+                let run = self
+                    .campaigns
+                    .get_mut(&campaign)
+                    .ok_or(RejectReason::UnknownCampaign(campaign))?;
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
                     // Passed over: back of the queue for a while, so others get their turn.
-                    let mut rec = run.hopper.remove(pos).expect("position found above");
-                    rec.next_eligible_at =
-                        Some(now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)));
-                    self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                    if let Some(mut rec) = run.hopper.remove(pos) {
+                        rec.next_eligible_at = Some(
+                            now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)),
+                        );
+                        self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                    }
                 }
                 Ok(())
             }
+            Command::Forget { record } => self.forget(&record),
         }
     }
 
-    /// Ends an agent's preview of `record` (it answered the offer); returns the campaign.
-    fn end_preview(&mut self, agent: &AgentId, record: &RecordId) -> Result<CampaignId, String> {
-        let Some(AgentState::Previewing {
-            campaign,
-            record: offered,
-        }) = self.agents.get(agent).map(|a| a.state.clone())
-        else {
-            return Err(format!("agent {agent} has no record in preview"));
+    /// The campaign of the record an agent was offered in preview, if it is `record`.
+    fn offered_preview(
+        &self,
+        agent: &AgentId,
+        record: &RecordId,
+    ) -> Result<CampaignId, RejectReason> {
+        let a = self
+            .agents
+            .get(agent)
+            .ok_or_else(|| RejectReason::UnknownAgent(agent.clone()))?;
+        match &a.state {
+            AgentState::Previewing {
+                campaign,
+                record: offered,
+            } if offered == record => Ok(campaign.clone()),
+            AgentState::Previewing {
+                record: offered, ..
+            } => Err(RejectReason::NotOffered {
+                agent: agent.clone(),
+                record: record.clone(),
+                offered: Some(offered.clone()),
+            }),
+            _ => Err(RejectReason::NotOffered {
+                agent: agent.clone(),
+                record: record.clone(),
+                offered: None,
+            }),
+        }
+    }
+
+    fn preview_dial(
+        &mut self,
+        now: DateTime<Utc>,
+        agent: AgentId,
+        record: RecordId,
+    ) -> Result<(), RejectReason> {
+        let campaign = self.offered_preview(&agent, &record)?;
+        if let Telephony::Down { reason, .. } = &self.telephony {
+            return Err(RejectReason::TelephonyDown {
+                reason: reason.clone(),
+            });
+        }
+        let run = self
+            .campaigns
+            .get(&campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
+        let pos = run
+            .hopper
+            .iter()
+            .position(|r| r.id == record)
+            .ok_or_else(|| RejectReason::UnknownRecord(record.clone()))?;
+        // Checked as if the agent were free: it is, once it answers the offer.
+        let plan = self
+            .check_for(&campaign, &run.hopper[pos], now, Some(&agent))
+            .map_err(|reason| RejectReason::NotEligible {
+                record: record.clone(),
+                reason,
+            })?;
+        self.release_preview(&agent);
+        let rec = self.take_from_hopper(&campaign, pos);
+        let plan = eligibility::DialPlan {
+            agent: Some(agent),
+            ..plan
         };
-        if &offered != record {
-            return Err(format!(
-                "agent {agent} was offered record {offered}, not {record}"
-            ));
+        let reason = DialReason {
+            class: DueClassCode::Preview,
+            pacer: "preview".into(),
+            wanted: 1,
+        };
+        self.dial(now, &campaign, rec, plan, reason);
+        Ok(())
+    }
+
+    /// Drops a record an operator removed from the spool. Nothing to do if the engine does
+    /// not hold it; refused while a call on it is in flight.
+    fn forget(&mut self, record: &RecordId) -> Result<(), RejectReason> {
+        if self
+            .campaigns
+            .values()
+            .any(|run| run.in_flight.contains_key(record))
+        {
+            return Err(RejectReason::RecordInFlight(record.clone()));
         }
-        if let Some(a) = self.agents.get_mut(agent) {
-            a.state = AgentState::Ready;
+        let previewing: Vec<AgentId> = self
+            .agents
+            .values()
+            .filter(|a| matches!(&a.state, AgentState::Previewing { record: r, .. } if r == record))
+            .map(|a| a.id.clone())
+            .collect();
+        for a in &previewing {
+            self.release_preview(a);
         }
-        Ok(campaign)
+        for run in self.campaigns.values_mut() {
+            run.hopper.retain(|r| &r.id != record);
+            if run.recent_records.remove(record).is_some() {
+                run.recent.retain(|r| r != record);
+            }
+            run.skip_noted.remove(record);
+        }
+        Ok(())
     }
 
     fn dispose(
@@ -1035,45 +1550,118 @@ impl Engine {
         now: DateTime<Utc>,
         record: RecordId,
         d: disposition::Disposition,
-    ) -> Result<(), String> {
-        let (cid, mut rec) = self
-            .campaigns
-            .iter_mut()
-            .find_map(|(cid, run)| {
-                run.recent_records
-                    .remove(&record)
-                    .or_else(|| {
-                        run.hopper
-                            .iter()
-                            .position(|r| r.id == record)
-                            .and_then(|p| run.hopper.remove(p))
-                    })
-                    .map(|r| (cid.clone(), r))
-            })
-            .ok_or_else(|| format!("record {record} is not held by the engine (offer it first)"))?;
-        let run = self.campaigns.get_mut(&cid).expect("found above");
-        match disposition::apply(&mut rec, &run.campaign, &d, now) {
-            Ok(effect) => {
-                if let Some(entry) = effect.blacklist {
-                    self.blacklist.add(entry.clone());
-                    self.out
-                        .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
-                }
-                if let RecordStatus::Finished { reason } = rec.status {
-                    self.out.push_back(Output::Event(Event::RecordFinished {
-                        at: now,
-                        record: rec.id.clone(),
-                        reason,
-                    }));
-                }
-                self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
-                Ok(())
+    ) -> Result<(), RejectReason> {
+        // Find it without taking it: a refused disposition leaves it where it was.
+        let mut held = None;
+        for (cid, run) in &self.campaigns {
+            if run.in_flight.contains_key(&record) {
+                return Err(RejectReason::RecordInFlight(record));
             }
-            Err(e) => {
-                run.recent_records.insert(rec.id.clone(), rec);
-                Err(e.to_string())
+            if let Some(r) = run.recent_records.get(&record) {
+                held = Some((cid.clone(), None, &**r));
+                break;
+            }
+            if let Some(p) = run.hopper.iter().position(|r| r.id == record) {
+                held = Some((cid.clone(), Some(p), &*run.hopper[p]));
+                break;
             }
         }
+        let (cid, hopper_pos, held) = held.ok_or(RejectReason::UnknownRecord(record.clone()))?;
+        // A callback moved to another campaign follows that campaign's rules.
+        let target = match &d {
+            disposition::Disposition::Schedule {
+                campaign: Some(other),
+                ..
+            }
+            | disposition::Disposition::Reschedule {
+                campaign: Some(other),
+                ..
+            } => other.clone(),
+            _ => cid.clone(),
+        };
+        let camp = &self
+            .campaigns
+            .get(&target)
+            .ok_or_else(|| RejectReason::UnknownCampaign(target.clone()))?
+            .campaign;
+        let before_numbers: Vec<String> = held
+            .numbers
+            .iter()
+            .map(|s| s.number.e164().to_owned())
+            .collect();
+        let mut rec = held.clone();
+        let effect = disposition::apply(&mut rec, camp, &d, now)?;
+        if !rec.is_finished() {
+            for number in live_numbers(&rec) {
+                if let Some(other) = self.number_live_elsewhere(&rec.campaign, &rec.id, number) {
+                    return Err(RejectReason::NumberLiveOnAnotherRecord {
+                        number: number.to_owned(),
+                        record: rec.id.clone(),
+                        other,
+                    });
+                }
+                let new = !before_numbers.iter().any(|n| n == number);
+                if new && self.blacklist.blocks(number, &rec.campaign, now) {
+                    return Err(RejectReason::Blacklisted {
+                        number: number.to_owned(),
+                        record: rec.id.clone(),
+                    });
+                }
+            }
+        }
+        // Every check passed: now the change.
+        let run = self.campaigns.get_mut(&cid).expect("found above");
+        match hopper_pos {
+            Some(p) => {
+                run.hopper.remove(p);
+            }
+            None => {
+                run.recent_records.remove(&record);
+                run.recent.retain(|r| r != &record);
+            }
+        }
+        run.skip_noted.remove(&record);
+        if let Some(entry) = effect.blacklist {
+            self.blacklist.add(entry.clone());
+            self.out
+                .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
+        }
+        if let RecordStatus::Finished { reason } = rec.status {
+            self.out.push_back(Output::Event(Event::RecordFinished {
+                at: now,
+                record: rec.id.clone(),
+                reason,
+            }));
+        }
+        self.out
+            .push_back(Output::Store(StoreUpdate::Record(Box::new(rec))));
+        Ok(())
+    }
+
+    /// Another live record of the campaign that could dial `e164` (held in the hopper, in
+    /// flight, or just called and not finished), or a call in flight to it.
+    fn number_live_elsewhere(
+        &self,
+        cid: &CampaignId,
+        record: &RecordId,
+        e164: &str,
+    ) -> Option<RecordId> {
+        if let Some(call) = self.numbers_in_flight.get(&number_key(e164)) {
+            if let Some(c) = self.calls.get(call).filter(|c| &c.record != record) {
+                return Some(c.record.clone());
+            }
+        }
+        let run = self.campaigns.get(cid)?;
+        let has = |r: &SpoolRecord| {
+            &r.id != record && !r.is_finished() && live_numbers(r).any(|n| n == e164)
+        };
+        run.hopper
+            .iter()
+            .map(|r| &**r)
+            .chain(run.in_flight.values().map(|r| &**r))
+            .chain(run.recent_records.values().map(|r| &**r))
+            .find(|r| has(r))
+            .map(|r| r.id.clone())
     }
 
     // ----- deciding -----
@@ -1084,9 +1672,28 @@ impl Engine {
         rec: &SpoolRecord,
         now: DateTime<Utc>,
     ) -> Result<eligibility::DialPlan, SkipReason> {
+        self.check_for(cid, rec, now, None)
+    }
+
+    /// [`Engine::check`], counting `also_free` as a free agent of the campaign (an agent
+    /// answering a preview offer).
+    fn check_for(
+        &self,
+        cid: &CampaignId,
+        rec: &SpoolRecord,
+        now: DateTime<Utc>,
+        also_free: Option<&AgentId>,
+    ) -> Result<eligibility::DialPlan, SkipReason> {
         let run = &self.campaigns[cid];
         let in_flight = |n: &str| self.numbers_in_flight.contains_key(&number_key(n));
-        let free = |a: &AgentId| self.agent_free_for(a, cid);
+        let free = |a: &AgentId| {
+            self.agent_free_for(a, cid)
+                || (Some(a) == also_free
+                    && self
+                        .agents
+                        .get(a)
+                        .is_some_and(|x| x.campaigns.contains(cid)))
+        };
         let ctx = EligibilityContext {
             campaign: &run.campaign,
             blacklist: &self.blacklist,
@@ -1099,11 +1706,12 @@ impl Engine {
     }
 
     fn drive(&mut self, now: DateTime<Utc>) {
-        self.expire_abandon_timers(now);
+        self.fire_timers(now);
+        let dialing = self.telephony == Telephony::Up;
         let ids: Vec<CampaignId> = self.campaigns.keys().cloned().collect();
         for cid in &ids {
             self.release_leavers(now, cid);
-            if !self.campaigns[cid].stopped {
+            if !self.campaigns[cid].stopped && dialing {
                 self.dial_manual_tasks(now, cid);
                 if self.campaigns[cid].campaign.dial_mode == DialMode::Preview {
                     self.offer_previews(now, cid);
@@ -1116,15 +1724,29 @@ impl Engine {
         }
     }
 
-    fn expire_abandon_timers(&mut self, now: DateTime<Utc>) {
+    /// Fires every timer due at `now`: abandons first (strictly after their deadline), then
+    /// wrap-ups that ran out, then the telephony retry.
+    fn fire_timers(&mut self, now: DateTime<Utc>) {
+        let due: Vec<(DateTime<Utc>, Timer)> = self
+            .timers
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .filter(|(t, timer)| !matches!(timer, Timer::Abandon(_)) || *t < now)
+            .cloned()
+            .collect();
         let mut expired = Vec::new();
-        while let Some(&(deadline, id)) = self.abandon_deadlines.first() {
-            if deadline >= now {
-                break;
-            }
-            self.abandon_deadlines.pop_first();
-            if let Some(at) = self.calls.get(&id).and_then(|c| c.waiting_since()) {
-                expired.push((id, at));
+        let mut wrap_ups = Vec::new();
+        let mut retry = false;
+        for entry in due {
+            self.timers.remove(&entry);
+            match entry.1 {
+                Timer::Abandon(id) => {
+                    if let Some(at) = self.calls.get(&id).and_then(|c| c.waiting_since()) {
+                        expired.push((id, at));
+                    }
+                }
+                Timer::WrapUpEnds(agent) => wrap_ups.push((entry.0, agent)),
+                Timer::TelephonyRetry => retry = true,
             }
         }
         for (id, at) in expired {
@@ -1141,6 +1763,25 @@ impl Engine {
                         wait_s: secs(now - at),
                     },
                 );
+            }
+        }
+        for (at, agent) in wrap_ups {
+            let still = self
+                .agents
+                .get(&agent)
+                .is_some_and(|a| a.state == AgentState::WrapUp { until: Some(at) });
+            if still {
+                self.end_wrap_up(now, &agent);
+            }
+        }
+        if retry {
+            if let Telephony::Down {
+                retry_at: Some(_), ..
+            } = self.telephony
+            {
+                self.telephony = Telephony::Up;
+                self.out
+                    .push_back(Output::Event(Event::TelephonyUp { at: now }));
             }
         }
     }
@@ -1195,7 +1836,7 @@ impl Engine {
                     None
                 }
                 AgentState::OnCall { .. } => Some(AgentPhase::Talking),
-                AgentState::WrapUp => Some(AgentPhase::WrapUp),
+                AgentState::WrapUp { .. } => Some(AgentPhase::WrapUp),
                 AgentState::Reserved { .. }
                 | AgentState::Previewing { .. }
                 | AgentState::Paused { .. } => None,
@@ -1438,13 +2079,16 @@ impl Engine {
         let c = &run.campaign;
         let mut variables = Vec::with_capacity(rec.data.len());
         for (k, v) in &rec.data {
-            if is_safe_variable(k, v) {
+            if VariableName::parse(k).is_ok() && is_safe_value(v) {
                 variables.push((k.clone(), v.clone()));
             } else {
                 self.out.push_back(Output::Event(Event::Rejected {
                     at: now,
-                    input: format!("record {} data", rec.id),
-                    error: format!("variable {k:?} dropped: names are letters, digits and _; values carry no CR, LF or NUL"),
+                    input: InputName::RecordData,
+                    reason: RejectReason::UnsafeVariable {
+                        record: rec.id.clone(),
+                        name: k.clone(),
+                    },
                 }));
             }
         }
@@ -1453,7 +2097,7 @@ impl Engine {
             campaign: cid.clone(),
             record: rec.id.clone(),
             number: plan.number.clone(),
-            dial_string: format!("{}{}", c.routing.dial_prefix, plan.number.dial_string()),
+            dial_string: c.routing.dial_string(&plan.number),
             caller_id: c.caller_id.clone(),
             ring_timeout_s: c.ring_timeout_s,
             agent: plan.agent.clone(),
@@ -1481,6 +2125,7 @@ impl Engine {
                 reserved_agent: plan.agent.clone(),
                 placed_at: now,
                 answered: None,
+                queued: None,
                 linked: None,
                 abandon_counted: false,
                 abandon_threshold: Duration::milliseconds(threshold_ms),
@@ -1595,8 +2240,22 @@ impl Engine {
                 next = Some(t);
             }
         };
-        if let Some(&(deadline, _)) = self.abandon_deadlines.first() {
-            consider(deadline + Duration::milliseconds(1));
+        // An abandon fires strictly after its deadline; every other timer at its time.
+        let mut soonest: Option<DateTime<Utc>> = None;
+        for (at, timer) in &self.timers {
+            if soonest.is_some_and(|t| *at >= t) {
+                break;
+            }
+            let wake = match timer {
+                Timer::Abandon(_) => *at + Duration::milliseconds(1),
+                _ => *at,
+            };
+            if soonest.is_none_or(|t| wake < t) {
+                soonest = Some(wake);
+            }
+        }
+        if let Some(t) = soonest {
+            consider(t);
         }
         for run in self.campaigns.values().filter(|r| !r.stopped) {
             if let Some(t) = run.pacer.next_decision_at(now) {
@@ -1624,53 +2283,47 @@ fn is_manual(r: &SpoolRecord) -> bool {
     r.task.as_ref().is_some_and(|t| t.kind == TaskKind::Manual)
 }
 
-/// Variable names the dialplan may see, and values that cannot break a protocol line.
-fn is_safe_variable(name: &str, value: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !value.chars().any(|c| matches!(c, '\r' | '\n' | '\0'))
+/// Values that cannot break a protocol line.
+fn is_safe_value(value: &str) -> bool {
+    !value.chars().any(|c| matches!(c, '\r' | '\n' | '\0'))
+}
+
+/// The numbers a record may still dial: its active slots and a callback's own number.
+fn live_numbers(r: &SpoolRecord) -> impl Iterator<Item = &str> {
+    r.numbers
+        .iter()
+        .filter(|s| s.state == NumberState::Active)
+        .map(|s| s.number.e164())
+        .chain(
+            r.schedule
+                .as_ref()
+                .and_then(|s| s.number.as_ref())
+                .map(|n| n.e164()),
+        )
 }
 
 fn secs(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
 }
 
-/// What an input was, kept cheaply until we know whether it is rejected (most are not).
-enum InputLabel {
-    Tick,
-    Campaign(CampaignId),
-    Stop(CampaignId),
-    Records(CampaignId),
-    Agent(AgentId),
-    Call(CallId),
-    Command(String),
-}
-
-fn input_label(k: &InputKind) -> InputLabel {
+/// The kind of an input, for [`Event::Rejected`].
+fn input_name(k: &InputKind) -> InputName {
     match k {
-        InputKind::Tick => InputLabel::Tick,
-        InputKind::Campaign(c) => InputLabel::Campaign(c.id.clone()),
-        InputKind::StopCampaign { campaign } => InputLabel::Stop(campaign.clone()),
-        InputKind::RecordsOffered { campaign, .. } => InputLabel::Records(campaign.clone()),
-        InputKind::Agent { agent, .. } => InputLabel::Agent(agent.clone()),
-        InputKind::Call { call, .. } => InputLabel::Call(*call),
-        InputKind::Command(c) => {
-            InputLabel::Command(format!("command {c:?}").chars().take(120).collect())
-        }
-    }
-}
-
-impl std::fmt::Display for InputLabel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InputLabel::Tick => write!(f, "tick"),
-            InputLabel::Campaign(c) => write!(f, "campaign {c}"),
-            InputLabel::Stop(c) => write!(f, "stop campaign {c}"),
-            InputLabel::Records(c) => write!(f, "records offered to {c}"),
-            InputLabel::Agent(a) => write!(f, "agent {a}"),
-            InputLabel::Call(c) => write!(f, "{c}"),
-            InputLabel::Command(s) => f.write_str(s),
-        }
+        InputKind::Tick => InputName::Tick,
+        InputKind::Campaign(_) => InputName::Campaign,
+        InputKind::StopCampaign { .. } => InputName::StopCampaign,
+        InputKind::RecordsOffered { .. } => InputName::RecordsOffered,
+        InputKind::Agent { .. } => InputName::Agent,
+        InputKind::Call { .. } => InputName::Call,
+        InputKind::Telephony(_) => InputName::Telephony,
+        InputKind::Command(c) => match c {
+            Command::Dispose { .. } => InputName::Dispose,
+            Command::BlacklistAdd(_) => InputName::BlacklistAdd,
+            Command::BlacklistRemove { .. } => InputName::BlacklistRemove,
+            Command::PreviewDial { .. } => InputName::PreviewDial,
+            Command::PreviewSkip { .. } => InputName::PreviewSkip,
+            Command::Hangup { .. } => InputName::Hangup,
+            Command::Forget { .. } => InputName::Forget,
+        },
     }
 }

@@ -47,8 +47,84 @@ pub enum InputKind {
     Agent { agent: AgentId, event: AgentEvent },
     /// A backend reported progress of a call.
     Call { call: CallId, event: CallEvent },
-    /// An operator or agent command.
+    /// An operator or agent command. [`crate::Engine::apply_command`] applies one and
+    /// answers at once; through `handle_input` a refusal becomes [`crate::Event::Rejected`].
     Command(Command),
+    /// The telephone system's health, from the backend: while it is down no call is placed.
+    Telephony(TelephonyHealth),
+}
+
+/// Whether calls can be placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "health", rename_all = "snake_case")]
+pub enum TelephonyHealth {
+    /// Connected and accepting requests: dialing resumes.
+    Up,
+    /// Disconnected, shutting down or refusing requests: no Originate leaves until `Up`.
+    Down {
+        /// What the backend saw, for people.
+        reason: String,
+    },
+}
+
+/// Why the backend could not place a call, and so who pays for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum RefusalCause {
+    /// The telephone system could not or would not place it (down, shutting down, refused the
+    /// request itself). Never the callee's fault: no attempt is charged, the record goes back
+    /// to the hopper as if never dialed, and dialing pauses (see [`crate::Event::TelephonyDown`]).
+    Pbx {
+        /// The kind of fault.
+        fault: PbxFault,
+        /// What the telephone system said.
+        detail: String,
+    },
+    /// The backend refused before sending (its own line limit, a request it cannot encode).
+    /// Not the callee's fault either: no attempt is charged, but the record is held back by
+    /// the campaign's congestion delay so one bad request cannot loop.
+    Local {
+        /// What the backend said.
+        detail: String,
+    },
+    /// The network refused the call to this callee: charged like a failed attempt of that class.
+    Callee {
+        /// The failure, as for a hang-up before answer.
+        class: FailureClass,
+        /// What the network said.
+        detail: String,
+    },
+}
+
+/// The telephone system's faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PbxFault {
+    /// Not connected, or it did not answer the request in time.
+    Unreachable,
+    /// It is shutting down or restarting.
+    ShuttingDown,
+    /// It refused the request itself: permission, caller id, no such extension or context.
+    RequestRefused,
+}
+
+impl std::fmt::Display for RefusalCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefusalCause::Pbx { fault, detail } => {
+                let what = match fault {
+                    PbxFault::Unreachable => "the telephone system is unreachable",
+                    PbxFault::ShuttingDown => "the telephone system is shutting down",
+                    PbxFault::RequestRefused => "the telephone system refused the request",
+                };
+                write!(f, "{what}: {detail}")
+            }
+            RefusalCause::Local { detail } => write!(f, "the backend refused to send it: {detail}"),
+            RefusalCause::Callee { class, detail } => {
+                write!(f, "the network refused the callee ({class:?}): {detail}")
+            }
+        }
+    }
 }
 
 /// Agent state changes, from the agent's desktop or the telephone system.
@@ -80,9 +156,10 @@ pub enum AgentEvent {
 pub enum CallEvent {
     /// The backend accepted the Originate; the network is being dialed.
     OriginateAccepted,
-    /// The backend could not place the call at all.
+    /// The backend could not place the call at all; the cause says who pays for it.
     OriginateRefused {
-        reason: String,
+        /// Why, and whose fault.
+        cause: RefusalCause,
     },
     Ringing,
     Answered {
@@ -96,9 +173,17 @@ pub enum CallEvent {
     },
     /// The call ended. `failure` classifies an unanswered call; `None` after an answer.
     HungUp {
+        /// How an unanswered call failed; `None` after an answer.
         failure: Option<FailureClass>,
+        /// When the call really ended, if the backend learned it later than it happened (an
+        /// event gap: the PBX's CDR, `AgentComplete` talk time). Talk time and the ledger's
+        /// end time use it; `None` means "now".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ended_at: Option<DateTime<Utc>>,
     },
-    /// The backend lost track of the call (connection dropped, restart): fate unknown.
+    /// The backend lost track of the call (connection dropped, restart): fate unknown. Even a
+    /// call that was answered or linked ends as [`crate::CallOutcome::Unknown`], retried after
+    /// `retry.unknown_s`: nobody knows how long it lasted.
     Lost,
 }
 
@@ -131,6 +216,13 @@ pub enum Command {
     },
     /// Hang up a call (supervisor, or the agent's desktop).
     Hangup {
+        /// The call.
         call: CallId,
+    },
+    /// The record was removed from the spool by an operator: drop it from the hopper (and
+    /// from a preview). Refused while a call on it is in flight.
+    Forget {
+        /// The record.
+        record: RecordId,
     },
 }

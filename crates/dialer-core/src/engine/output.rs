@@ -1,6 +1,7 @@
 //! Everything the engine asks its driver to do or tells it.
 
-use crate::model::blacklist::BlacklistEntry;
+use super::reject::{InputName, RejectReason};
+use crate::model::blacklist::{BlacklistEntry, BlacklistScope};
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::{CallOutcome, FailureClass};
 use crate::model::phone::PhoneNumber;
@@ -73,7 +74,15 @@ pub enum StoreUpdate {
     /// The record's new state (full snapshot: status, numbers, next eligible time, history).
     /// Boxed: every output moves through a queue, and a record is the largest thing in one.
     Record(Box<SpoolRecord>),
+    /// A do-not-call entry to persist.
     BlacklistAdded(BlacklistEntry),
+    /// Do-not-call entries lifted by [`crate::Command::BlacklistRemove`].
+    BlacklistRemoved {
+        /// The E.164 number.
+        number: String,
+        /// The scope lifted.
+        scope: BlacklistScope,
+    },
 }
 
 /// Call-progress states (ECCP).
@@ -84,14 +93,20 @@ pub enum Progress {
     Dialing,
     Ringing,
     OnQueue,
-    Success { agent: AgentId },
+    Success {
+        agent: AgentId,
+    },
     Hangup,
     ShortCall,
-    Failure { class: FailureClass },
+    Failure {
+        class: FailureClass,
+    },
     NoAnswer,
     Abandoned,
     Machine,
     Unknown,
+    /// Never placed, through no fault of the callee (see [`crate::RefusalCause`]).
+    NotPlaced,
 }
 
 /// Why a record was dialed: every dial is auditable.
@@ -181,8 +196,27 @@ pub enum Event {
     },
     /// An input that could not be applied (unknown call, bad command); nothing changed.
     Rejected {
+        /// When.
         at: DateTime<Utc>,
-        input: String,
-        error: String,
+        /// The kind of input.
+        input: InputName,
+        /// Why (its `Display` is a sentence).
+        reason: RejectReason,
+    },
+    /// The telephone system cannot place calls: no Originate leaves until
+    /// [`Event::TelephonyUp`]. Calls in flight go on.
+    TelephonyDown {
+        /// When.
+        at: DateTime<Utc>,
+        /// What the backend reported.
+        reason: String,
+        /// When the engine tries again on its own (after a refusal it saw itself); `None`:
+        /// when the backend reports the telephone system up.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Dialing resumes.
+    TelephonyUp {
+        /// When.
+        at: DateTime<Utc>,
     },
 }

@@ -1,6 +1,7 @@
 //! Campaign settings: how, when and how often a campaign may dial.
 
 use super::ids::CampaignId;
+use super::phone::PhoneNumber;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use serde::{Deserialize, Serialize};
 
@@ -187,6 +188,43 @@ pub enum MachinePolicy {
     ToAgent,
 }
 
+/// How an agent becomes ready again after a call.
+///
+/// In every mode a `Ready` that arrives while the agent is still on the call means "ready
+/// when this call ends" (Asterisk reports the queue member "not in use" before the caller's
+/// hang-up), so no order of Ready, agent-complete and hang-up can leave an agent in wrap-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum AfterCall {
+    /// The agent's desktop ends wrap-up with an explicit Ready.
+    #[default]
+    Desktop,
+    /// Ready on its own this long after the call (Asterisk `wrapuptime`, VICIdial wrap-up
+    /// seconds), or earlier on an explicit Ready.
+    WrapUp {
+        /// Wrap-up length.
+        seconds: u32,
+    },
+    /// The telephone system's queue member state decides: the backend turns the member's
+    /// "not in use" into Ready. The engine treats it like `Desktop`; the setting tells the
+    /// runtime whose Ready counts.
+    PbxMember,
+}
+
+/// The shape of the number in a dial string, whatever the base file's punctuation was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialFormat {
+    /// `+` and the E.164 digits: `+12125550123`.
+    E164,
+    /// The E.164 digits without `+`: `12125550123`.
+    E164NoPlus,
+    /// The number as dialed inside its country, with its trunk prefix: `2125550123`,
+    /// `02079460000`.
+    #[default]
+    National,
+}
+
 /// Opaque strings the backend needs to route a call. The core never interprets them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -200,6 +238,59 @@ pub struct Routing {
     pub dial_prefix: String,
     /// Asterisk queue whose members are this campaign's agents.
     pub queue: String,
+    /// The shape of the number after `dial_prefix`.
+    #[serde(default)]
+    pub dial_format: DialFormat,
+}
+
+impl Routing {
+    /// The dial string of a number: `dial_prefix`, then the number in `dial_format`. The one
+    /// place a dial string is made.
+    pub fn dial_string(&self, number: &PhoneNumber) -> String {
+        let e164 = number.e164();
+        let mut out = String::with_capacity(self.dial_prefix.len() + e164.len());
+        out.push_str(&self.dial_prefix);
+        match self.dial_format {
+            DialFormat::E164 => out.push_str(e164),
+            DialFormat::E164NoPlus => out.push_str(e164.trim_start_matches('+')),
+            DialFormat::National => out.push_str(&number.national()),
+        }
+        out
+    }
+}
+
+/// Splits a caller id, `"Name" <number>`, `Name <number>` or a bare number, into name and
+/// number. The name may not carry `"`, `<` or `>` (beyond one pair of quotes around it), the
+/// number no `"`, `<` or `>` at all: a telephone system refuses such a caller id, or reads
+/// another one.
+pub fn split_caller_id(raw: &str) -> Result<(&str, &str), String> {
+    const SPECIAL: [char; 3] = ['"', '<', '>'];
+    let (name, number) = match raw.split_once('<') {
+        Some((name, rest)) => {
+            let Some(number) = rest.trim_end().strip_suffix('>') else {
+                return Err(format!(
+                    "{raw:?} opens `<` without closing it with `>` at the end"
+                ));
+            };
+            (name.trim(), number.trim())
+        }
+        None => ("", raw.trim()),
+    };
+    let unquoted = name
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .unwrap_or(name);
+    if unquoted.contains(SPECIAL) {
+        return Err(format!(
+            "the name in {raw:?} contains `\"`, `<` or `>`, which the telephone system refuses"
+        ));
+    }
+    if number.contains(SPECIAL) {
+        return Err(format!(
+            "the number in {raw:?} contains `\"`, `<` or `>`, which the telephone system refuses"
+        ));
+    }
+    Ok((unquoted.trim(), number))
 }
 
 /// A campaign's complete settings. Build with [`Campaign::new`] and adjust fields, then
@@ -247,6 +338,9 @@ pub struct Campaign {
     pub machine: MachinePolicy,
     #[serde(default)]
     pub routing: Routing,
+    /// How agents become ready after a call.
+    #[serde(default)]
+    pub after_call: AfterCall,
 }
 
 /// A setting that cannot work, naming the field.
@@ -290,6 +384,7 @@ impl Campaign {
             short_call_s: 10,
             machine: MachinePolicy::default(),
             routing: Routing::default(),
+            after_call: AfterCall::default(),
         }
     }
 
@@ -387,6 +482,7 @@ impl Campaign {
                 return Err(ConfigError::new(field, "must not contain CR, LF or NUL"));
             }
         }
+        split_caller_id(&self.caller_id).map_err(|e| ConfigError::new("caller_id", e))?;
         Ok(())
     }
 
@@ -421,6 +517,68 @@ mod tests {
         c.validate().unwrap();
         let json = serde_json::to_string(&c).unwrap();
         let back: Campaign = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn caller_id_with_a_quote_in_the_name_is_refused_naming_the_field() {
+        for bad in [
+            "\"Sales \"East\"\" <2125550100>",
+            "Sales <East> <2125550100>",
+            "Sales > East <2125550100>",
+            "Sales <2125550100",
+        ] {
+            let mut c = Campaign::new("c", "UTC");
+            c.caller_id = bad.into();
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.field, "caller_id", "{bad}");
+        }
+        for good in [
+            "\"Sales\" <2125550100>",
+            "Sales East <2125550100>",
+            "2125550100",
+            "",
+        ] {
+            let mut c = Campaign::new("c", "UTC");
+            c.caller_id = good.into();
+            assert_eq!(c.validate(), Ok(()), "{good}");
+        }
+        assert_eq!(
+            split_caller_id("\"Sales\" <2125550100>"),
+            Ok(("Sales", "2125550100"))
+        );
+    }
+
+    #[test]
+    fn dial_string_has_one_shape_whatever_the_base_file_punctuation() {
+        let forms = ["+1 212 555 6004", "1 212 555 6004", "(212) 555-6004"];
+        let mut r = Routing {
+            dial_prefix: "9".into(),
+            ..Routing::default()
+        };
+        for (format, want) in [
+            (DialFormat::National, "92125556004"),
+            (DialFormat::E164, "9+12125556004"),
+            (DialFormat::E164NoPlus, "912125556004"),
+        ] {
+            r.dial_format = format;
+            for raw in forms {
+                let n = PhoneNumber::parse(raw, "US").unwrap();
+                assert_eq!(r.dial_string(&n), want, "{raw} as {format:?}");
+            }
+        }
+        let uk = PhoneNumber::parse("+44 20 7946 0000", "US").unwrap();
+        r.dial_format = DialFormat::National;
+        assert_eq!(r.dial_string(&uk), "902079460000");
+    }
+
+    #[test]
+    fn campaign_json_without_the_new_settings_still_reads() {
+        let c = Campaign::new("c", "America/New_York");
+        let mut v = serde_json::to_value(&c).unwrap();
+        v.as_object_mut().unwrap().remove("after_call");
+        v["routing"].as_object_mut().unwrap().remove("dial_format");
+        let back: Campaign = serde_json::from_value(v).unwrap();
         assert_eq!(back, c);
     }
 

@@ -7,3 +7,4 @@ pub mod outcome;
 pub mod phone;
 mod phone_fast;
 pub mod record;
+pub mod variable;

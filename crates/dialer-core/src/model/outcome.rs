@@ -44,6 +44,9 @@ pub enum CallOutcome {
     Failed { class: FailureClass },
     /// The backend lost track of it (connection dropped, crash): retried after a safety delay.
     Unknown,
+    /// Never placed, through no fault of the callee (the telephone system was down or refused
+    /// the request, or the backend refused to send it). Charges no attempt.
+    NotPlaced,
 }
 
 impl CallOutcome {
@@ -63,6 +66,7 @@ impl CallOutcome {
                 FailureClass::OriginateFailed => "originate_failed",
             },
             CallOutcome::Unknown => "unknown",
+            CallOutcome::NotPlaced => "not_placed",
         }
     }
 }

@@ -245,9 +245,33 @@ impl PhoneNumber {
         self.e164.as_str()
     }
 
-    /// The digits to send to the trunk, before routing prefixes.
+    /// The digits as typed in the base file (punctuation removed). Dial strings are made by
+    /// [`crate::Routing::dial_string`], in the campaign's format, not from this.
     pub fn dial_string(&self) -> &str {
         self.dial.as_str()
+    }
+
+    /// The number as dialed inside its own country, digits only, with the country's trunk
+    /// prefix where it uses one (`2125550123` in the US, `02079460000` in the UK). Derived
+    /// from the E.164 identity, so it never depends on how the number was typed.
+    pub fn national(&self) -> String {
+        let e164 = self.e164();
+        // North America has no trunk prefix in national format: drop the country code. The
+        // common case, and no library call.
+        if let Some(rest) = e164.strip_prefix("+1") {
+            return rest.to_owned();
+        }
+        match phonenumber::parse(None, e164) {
+            Ok(n) => n
+                .format()
+                .mode(phonenumber::Mode::National)
+                .to_string()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect(),
+            // Unreachable for a validated number; the E.164 digits are the safe answer.
+            Err(_) => e164.trim_start_matches('+').to_owned(),
+        }
     }
 }
 

@@ -166,6 +166,12 @@ impl AbandonLedger {
         }
     }
 
+    /// The UTC bounds `[from, until)` of the period of `now`.
+    pub fn period_bounds(&mut self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.roll(now);
+        self.bounds
+    }
+
     /// Every period so far, the current one last: (start, live answers, abandoned).
     pub fn periods(&self) -> Vec<(NaiveDate, u64, u64)> {
         let mut all = self.history.clone();

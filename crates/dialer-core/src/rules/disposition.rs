@@ -1,6 +1,7 @@
 //! Dispositions: what an agent (or an operator) decides about a record after a call.
 
 use super::next_step::advance_if_current_unusable;
+use super::schedule::{self, ScheduleContext, ScheduleError};
 use crate::model::blacklist::{BlacklistEntry, BlacklistScope, Direction};
 use crate::model::campaign::Campaign;
 use crate::model::ids::{AgentId, CampaignId};
@@ -39,15 +40,26 @@ pub enum Disposition {
         scope: BlacklistScope,
         expires_at: Option<DateTime<Utc>>,
     },
-    /// Call back later, optionally only by the same agent and from another campaign.
+    /// Call back later, optionally only by the same agent and from another campaign. Refused
+    /// if the record already has a callback (see [`Disposition::Reschedule`]).
     Schedule {
+        /// The callback.
         schedule: Schedule,
+        /// Dial it from this campaign instead of the record's own.
+        campaign: Option<CampaignId>,
+    },
+    /// Like [`Disposition::Schedule`], replacing the callback the record already has.
+    Reschedule {
+        /// The new callback.
+        schedule: Schedule,
+        /// Dial it from this campaign instead of the record's own.
         campaign: Option<CampaignId>,
     },
 }
 
 /// A disposition that cannot be applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "problem", content = "detail", rename_all = "snake_case")]
 pub enum DispositionError {
     #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
     ReservedPriority(u32),
@@ -59,8 +71,9 @@ pub enum DispositionError {
     NoAlternative,
     #[error("a call on this record is in flight; dispose of it after the call")]
     InFlight,
-    #[error("the callback time {0} is already past")]
-    ScheduleInPast(DateTime<Utc>),
+    /// The callback breaks a schedule rule ([`crate::rules::schedule::validate`]).
+    #[error("{0}")]
+    Schedule(ScheduleError),
 }
 
 /// What applying a disposition produced besides the record change.
@@ -171,13 +184,22 @@ pub fn apply(
             };
             rec.next_eligible_at = None;
         }
-        Disposition::Schedule { schedule, campaign } => {
-            if let crate::model::record::ScheduleWhen::At { at } = schedule.when {
-                if at < now {
-                    return Err(DispositionError::ScheduleInPast(at));
-                }
-            }
-            if let Some(c) = campaign {
+        Disposition::Schedule {
+            schedule,
+            campaign: target,
+        }
+        | Disposition::Reschedule {
+            schedule,
+            campaign: target,
+        } => {
+            let ctx = ScheduleContext {
+                campaign,
+                callee_zone: rec.time_zone.as_deref(),
+                existing: rec.schedule.as_ref(),
+                reschedule: matches!(d, Disposition::Reschedule { .. }),
+            };
+            schedule::validate(schedule, &ctx, now).map_err(DispositionError::Schedule)?;
+            if let Some(c) = target {
                 rec.campaign = c.clone();
             }
             rec.schedule = Some(schedule.clone());

@@ -77,6 +77,45 @@ impl SkipReason {
     }
 }
 
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NotPending => write!(f, "it is finished or already being called"),
+            SkipReason::NotDue { until } => write!(f, "it is not due before {until}"),
+            SkipReason::Blacklisted { number } => {
+                write!(f, "number {number} is on the do-not-call list")
+            }
+            SkipReason::OutsideCallingWindow { next: Some(next) } => {
+                write!(f, "it is outside the callee's calling hours until {next}")
+            }
+            SkipReason::OutsideCallingWindow { next: None } => {
+                write!(f, "the callee's calling window does not open again")
+            }
+            SkipReason::UnknownTimeZone { zone } => {
+                write!(f, "its time zone {zone:?} is not an IANA zone")
+            }
+            SkipReason::AttemptCapReached => write!(f, "it used all its attempts"),
+            SkipReason::NoDialableNumber => write!(f, "none of its numbers may be dialed"),
+            SkipReason::FrequencyCap { until } => {
+                write!(f, "its frequency cap holds until {until}")
+            }
+            SkipReason::LockoutAfterAbandon { until } => {
+                write!(f, "an abandoned call locks it out until {until}")
+            }
+            SkipReason::LockoutAfterMachine { until } => {
+                write!(f, "an answering machine locks it out until {until}")
+            }
+            SkipReason::LockoutAfterConversation { until } => {
+                write!(f, "a recent conversation locks it out until {until}")
+            }
+            SkipReason::AgentNotFree { agent } => write!(f, "its agent {agent} is not free"),
+            SkipReason::NumberInFlight { number } => {
+                write!(f, "number {number} is already being called")
+            }
+        }
+    }
+}
+
 /// What the eligibility check needs besides the record.
 pub struct EligibilityContext<'a> {
     pub campaign: &'a Campaign,

@@ -5,3 +5,4 @@ pub mod disposition;
 pub mod eligibility;
 pub mod next_step;
 pub mod ordering;
+pub mod schedule;

@@ -26,6 +26,33 @@ pub fn begin_attempt(rec: &mut SpoolRecord, campaign: &Campaign, call: CallId, n
     }
     rec.attempts += 1;
     rec.history.recent.push(now);
+    rec.status = RecordStatus::InFlight { call };
+    // Nothing else changes here, so `undo_attempt` can reverse it exactly; old history is
+    // pruned when the attempt ends.
+    let _ = campaign;
+}
+
+/// Reverses [`begin_attempt`] exactly: the attempt never happened (the call was never
+/// placed, through no fault of the callee). Counters, frequency-cap history, schedule, task
+/// and next eligible time are as before the dial.
+pub fn undo_attempt(rec: &mut SpoolRecord) {
+    let uses_slot = rec
+        .schedule
+        .as_ref()
+        .and_then(|s| s.number.as_ref())
+        .is_none();
+    if uses_slot {
+        if let Some(slot) = rec.numbers.get_mut(rec.current) {
+            slot.attempts = slot.attempts.saturating_sub(1);
+        }
+    }
+    rec.attempts = rec.attempts.saturating_sub(1);
+    rec.history.recent.pop();
+    rec.status = RecordStatus::Pending;
+}
+
+/// Drops attempt starts no frequency cap of the campaign looks at any more.
+fn prune_history(rec: &mut SpoolRecord, campaign: &Campaign, now: DateTime<Utc>) {
     let keep_days = campaign
         .frequency
         .per_record
@@ -33,7 +60,6 @@ pub fn begin_attempt(rec: &mut SpoolRecord, campaign: &Campaign, call: CallId, n
         .clamp(1, HISTORY_DAYS);
     let horizon = now - Duration::days(keep_days);
     rec.history.recent.retain(|&t| t > horizon);
-    rec.status = RecordStatus::InFlight { call };
 }
 
 /// Applies the outcome of the attempt in flight and decides the record's next step: retry the
@@ -45,6 +71,11 @@ pub fn finish_attempt(
     outcome: CallOutcome,
     now: DateTime<Utc>,
 ) {
+    if outcome == CallOutcome::NotPlaced {
+        undo_attempt(rec);
+        return;
+    }
+    prune_history(rec, campaign, now);
     let r = &campaign.retry;
     // A schedule's own number replaces the slot only for that call.
     let slot_dialed = rec
@@ -90,6 +121,8 @@ pub fn finish_attempt(
             FailureClass::Rejected | FailureClass::InvalidNumber => (0, true),
         },
         CallOutcome::Unknown => (r.unknown_s, false),
+        // Reversed by `undo_attempt` at the top, before anything changed.
+        CallOutcome::NotPlaced => return,
     };
 
     if slot_dialed {

@@ -2,15 +2,17 @@
 //! trace checker watching: the harness of the property tests, exported for users' own.
 
 use super::memory_spool::MemorySpool;
-use super::trace_checker::TraceChecker;
+use super::trace_checker::{TraceChecker, Violation};
 use crate::engine::{
-    AgentEvent, CallEvent, Command, Engine, EngineConfig, Input, InputKind, Output,
+    AgentEvent, CallEvent, Command, Engine, EngineConfig, Input, InputKind, Output, PbxFault,
+    RefusalCause,
 };
 use crate::model::blacklist::{BlacklistEntry, BlacklistScope, Direction};
 use crate::model::campaign::Campaign;
-use crate::model::ids::{AgentId, CallId};
+use crate::model::ids::{AgentId, CallId, RecordId};
 use crate::model::outcome::{AnswerKind, FailureClass};
 use crate::model::record::SpoolRecord;
+use crate::rules::disposition::Disposition;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
@@ -24,7 +26,10 @@ pub enum ScriptCall {
     Link,
     Fail(FailureClass),
     HangUp,
+    /// The telephone system refuses the Originate (its fault: no attempt charged).
     Refuse,
+    /// The network refuses the callee (charged like a failed attempt).
+    RefuseCallee,
     Lose,
 }
 
@@ -194,11 +199,56 @@ pub fn run(world: &World) -> RunReport {
                 }
             }
         }
+        h.probe_refusals();
     }
     RunReport {
         checker: h.checker,
         outputs: h.outputs,
         spool: h.spool,
+    }
+}
+
+impl Harness {
+    /// Sends commands that must be refused and checks that each changed nothing: the status
+    /// snapshot is identical and no output was queued.
+    fn probe_refusals(&mut self) {
+        let before = self.engine.status();
+        let mut probes = vec![
+            Command::Dispose {
+                agent: None,
+                record: RecordId(u64::MAX),
+                disposition: Disposition::Done,
+            },
+            Command::Hangup {
+                call: CallId(u64::MAX),
+            },
+            Command::PreviewSkip {
+                agent: AgentId::from("nobody"),
+                record: RecordId(u64::MAX),
+            },
+        ];
+        if let Some(c) = before.calls.first() {
+            probes.push(Command::Forget {
+                record: c.record.clone(),
+            });
+            probes.push(Command::Dispose {
+                agent: None,
+                record: c.record.clone(),
+                disposition: Disposition::Done,
+            });
+        }
+        for probe in probes {
+            let label = format!("{probe:?}");
+            let result = self.engine.apply_command(self.now, probe);
+            let queued = !matches!(self.engine.poll_output(), Output::Timeout(_));
+            if result.is_ok() || queued || self.engine.status() != before {
+                self.checker.violations.push(Violation {
+                    rule: "rejected_input_changes_nothing",
+                    detail: format!("{label} at {}: {result:?}", self.now),
+                });
+                return;
+            }
+        }
     }
 }
 
@@ -244,7 +294,10 @@ impl Harness {
                     let call = *call;
                     queue.push(InputKind::Call {
                         call,
-                        event: CallEvent::HungUp { failure: None },
+                        event: CallEvent::HungUp {
+                            failure: None,
+                            ended_at: None,
+                        },
                     });
                 }
                 self.outputs.push(out);
@@ -296,16 +349,38 @@ impl Harness {
                 self.flights.remove(idx);
                 CallEvent::HungUp {
                     failure: Some(class),
+                    ended_at: None,
                 }
             }
             ScriptCall::HangUp => {
                 self.flights.remove(idx);
-                CallEvent::HungUp { failure: None }
+                CallEvent::HungUp {
+                    failure: None,
+                    ended_at: None,
+                }
             }
             ScriptCall::Refuse => {
+                if f.answered {
+                    return;
+                }
                 self.flights.remove(idx);
                 CallEvent::OriginateRefused {
-                    reason: "refused".into(),
+                    cause: RefusalCause::Pbx {
+                        fault: PbxFault::ShuttingDown,
+                        detail: "Asterisk is shutting down".into(),
+                    },
+                }
+            }
+            ScriptCall::RefuseCallee => {
+                if f.answered {
+                    return;
+                }
+                self.flights.remove(idx);
+                CallEvent::OriginateRefused {
+                    cause: RefusalCause::Callee {
+                        class: FailureClass::OriginateFailed,
+                        detail: "refused".into(),
+                    },
                 }
             }
             ScriptCall::Lose => {

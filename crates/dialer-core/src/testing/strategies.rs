@@ -208,6 +208,7 @@ fn script_call() -> impl Strategy<Value = ScriptCall> {
         1 => Just(ScriptCall::Fail(FailureClass::Rejected)),
         3 => Just(ScriptCall::HangUp),
         1 => Just(ScriptCall::Refuse),
+        1 => Just(ScriptCall::RefuseCallee),
         1 => Just(ScriptCall::Lose),
     ]
 }

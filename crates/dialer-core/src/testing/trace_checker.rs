@@ -8,7 +8,7 @@ use crate::engine::{AgentEvent, CallEvent, Command, Input, InputKind, Output, St
 use crate::model::blacklist::{BlacklistEntry, BlacklistScope};
 use crate::model::campaign::{Campaign, DialMode};
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
-use crate::model::outcome::AnswerKind;
+use crate::model::outcome::{AnswerKind, CallOutcome};
 use crate::model::record::SpoolRecord;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use chrono_tz::Tz;
@@ -34,6 +34,8 @@ struct LiveCall {
 enum AgentMode {
     Free,
     Busy,
+    /// On a call, and said Ready during it: free when it ends.
+    FreeAfterCall,
     Away,
 }
 
@@ -50,6 +52,8 @@ pub struct TraceChecker {
     /// Originate times per record, and per (record, number).
     dials: BTreeMap<RecordId, Vec<DateTime<Utc>>>,
     dials_per_number: BTreeMap<(RecordId, String), u32>,
+    /// Every Originate: record, number, time (a dial never placed is taken back).
+    placed: BTreeMap<CallId, (RecordId, String, DateTime<Utc>)>,
     last_abandon: BTreeMap<RecordId, DateTime<Utc>>,
     last_machine: BTreeMap<RecordId, DateTime<Utc>>,
     agents: BTreeMap<AgentId, (Vec<CampaignId>, AgentMode)>,
@@ -100,23 +104,27 @@ impl TraceChecker {
                         }
                     }
                     AgentEvent::Ready => {
-                        // Ready during a call does not end it.
+                        // Ready during a call does not end it: free when it ends.
                         let on_call = self
                             .calls
                             .values()
                             .any(|c| c.linked.as_ref() == Some(agent));
-                        if !on_call {
-                            entry.1 = AgentMode::Free;
-                        }
+                        entry.1 = if on_call {
+                            AgentMode::FreeAfterCall
+                        } else {
+                            AgentMode::Free
+                        };
                     }
                     AgentEvent::Paused { .. } | AgentEvent::LoggedOut => {
                         let on_call = self
                             .calls
                             .values()
                             .any(|c| c.linked.as_ref() == Some(agent));
-                        if !on_call {
-                            entry.1 = AgentMode::Away;
-                        }
+                        entry.1 = if on_call {
+                            AgentMode::Busy
+                        } else {
+                            AgentMode::Away
+                        };
                     }
                     AgentEvent::WrapUp => entry.1 = AgentMode::Busy,
                     AgentEvent::PauseAfterCall { .. } | AgentEvent::LogoutAfterCall => {}
@@ -152,7 +160,13 @@ impl TraceChecker {
                         None => {}
                     }
                 }
-                // The agent of a linked call stays busy (wrap-up) until it says Ready.
+                // The agent of a linked call stays busy (wrap-up) until it says Ready, unless
+                // it said so during the call.
+                if let Some(a) = c.linked.as_ref().and_then(|a| self.agents.get_mut(a)) {
+                    if a.1 == AgentMode::FreeAfterCall {
+                        a.1 = AgentMode::Free;
+                    }
+                }
             }
             _ => {}
         }
@@ -163,6 +177,23 @@ impl TraceChecker {
         match output {
             Output::Originate(o) => self.check_originate(o),
             Output::Store(StoreUpdate::BlacklistAdded(e)) => self.blacklist.push(e.clone()),
+            // A dial the telephone system never placed is no attempt: take it back.
+            Output::Store(StoreUpdate::AttemptEnded {
+                call,
+                outcome: CallOutcome::NotPlaced,
+                ..
+            }) => {
+                if let Some((record, e164, at)) = self.placed.remove(call) {
+                    if let Some(d) = self.dials.get_mut(&record) {
+                        if let Some(i) = d.iter().rposition(|t| *t == at) {
+                            d.remove(i);
+                        }
+                    }
+                    if let Some(n) = self.dials_per_number.get_mut(&(record, e164)) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            }
             Output::Store(StoreUpdate::Record(r)) => {
                 self.latest.insert(r.id.clone(), SpoolRecord::clone(r));
             }
@@ -249,6 +280,8 @@ impl TraceChecker {
             ),
             None => (0, 0, Vec::new()),
         };
+        self.placed
+            .insert(o.call, (o.record.clone(), e164.clone(), now));
         let dials = self.dials.entry(o.record.clone()).or_default();
         dials.push(now);
         let total = base_total + dials.len() as u32;

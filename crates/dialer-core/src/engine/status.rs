@@ -1,0 +1,158 @@
+//! A snapshot of everything the engine holds, for operators' screens and the runtime's
+//! status call: agents, calls in flight, and each campaign's position.
+
+use super::dialer_engine::AgentState;
+use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
+use crate::model::outcome::AnswerKind;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+/// The engine's state at its latest input. Lists are sorted by id, so two snapshots of the
+/// same state are byte-identical.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineStatus {
+    /// The time of the latest input.
+    pub at: Option<DateTime<Utc>>,
+    /// Whether calls can be placed at all.
+    pub telephony: TelephonyStatus,
+    /// Every agent seen, by id.
+    pub agents: Vec<AgentStatus>,
+    /// Calls in flight, by id.
+    pub calls: Vec<CallStatus>,
+    /// Campaigns, by id.
+    pub campaigns: Vec<CampaignStatus>,
+}
+
+/// The telephone system as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "health", rename_all = "snake_case")]
+pub enum TelephonyStatus {
+    /// Calls are placed.
+    Up,
+    /// No call is placed.
+    Down {
+        /// What was reported.
+        reason: String,
+        /// Since when.
+        since: DateTime<Utc>,
+        /// When the engine tries again on its own, if it paused itself.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// One agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentStatus {
+    /// Who.
+    pub agent: AgentId,
+    /// Its state (with its call, preview or pause reason).
+    pub state: AgentState,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// The campaign its free time counts for.
+    pub campaign: Option<CampaignId>,
+    /// The call it is on or reserved for.
+    pub call: Option<CallId>,
+    /// The record of that call, or of its preview.
+    pub record: Option<RecordId>,
+    /// Asked to pause or log out while dials in flight still need it.
+    pub leaving: bool,
+}
+
+/// Where a call in flight is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// Placed, not answered.
+    Dialing,
+    /// Answered by a machine.
+    Machine,
+    /// Answered live, waiting for an agent.
+    Waiting,
+    /// Talking with an agent.
+    Linked,
+    /// Answered live, too late to count as anything but abandoned.
+    Abandoned,
+}
+
+/// One call in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallStatus {
+    /// The call.
+    pub call: CallId,
+    /// Its campaign.
+    pub campaign: CampaignId,
+    /// Its record.
+    pub record: RecordId,
+    /// The number dialed (E.164).
+    pub number: String,
+    /// The agent it is linked to, or reserved for.
+    pub agent: Option<AgentId>,
+    /// Where it is.
+    pub state: CallState,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// When it was answered, and by whom.
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Machine, human or unknown.
+    pub answer: Option<AnswerKind>,
+    /// When it entered the queue.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// When an agent took it.
+    pub linked_at: Option<DateTime<Utc>>,
+}
+
+/// Why a campaign is not dialing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum DialingPaused {
+    /// The telephone system is down.
+    TelephonyDown {
+        /// What was reported.
+        reason: String,
+    },
+    /// The campaign was stopped.
+    Stopped,
+}
+
+/// A campaign's abandonment position in its current legal period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbandonPosition {
+    /// Abandoned live answers.
+    pub abandoned: u64,
+    /// Live answers.
+    pub live_answers: u64,
+    /// The cap (0.03 = 3%).
+    pub cap: f64,
+    /// Abandons still allowed: `cap × live answers − abandoned`.
+    pub remaining_budget: f64,
+    /// The period's first day, campaign time.
+    pub period_start: Option<NaiveDate>,
+    /// The period's bounds.
+    pub period_from: Option<DateTime<Utc>>,
+    /// The period's end (exclusive).
+    pub period_until: Option<DateTime<Utc>>,
+}
+
+/// One campaign.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignStatus {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The pacer's name.
+    pub pacer: String,
+    /// Records held, ready to dial.
+    pub hopper: usize,
+    /// Calls in flight.
+    pub calls_in_flight: usize,
+    /// Calls placed and not answered (not reserved for an agent).
+    pub dialing: u32,
+    /// Live answers waiting for an agent.
+    pub waiting: u32,
+    /// Agents whose free time counts for it.
+    pub agents: usize,
+    /// Where it stands against its abandonment cap.
+    pub abandonment: AbandonPosition,
+    /// Why it does not dial, if it does not.
+    pub dialing_paused: Option<DialingPaused>,
+}
