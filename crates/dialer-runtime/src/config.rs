@@ -248,7 +248,9 @@ impl ApiConfig {
                 None => Ok(None),
                 Some(var) => match std::env::var(var) {
                     Ok(v) if !v.trim().is_empty() => Ok(Some(Secret(v.trim().to_owned()))),
-                    _ => Err(format!("[api]: the environment variable `{var}` holds no token")),
+                    _ => Err(format!(
+                        "[api]: the environment variable `{var}` holds no token"
+                    )),
                 },
             }
         };
@@ -585,22 +587,23 @@ pub fn campaign_from_value(user: &Value, n: usize) -> Result<Campaign, (String, 
             ))
         }
     };
-    let zone =
-        match map.get("time_zone") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => {
-                return Err((
-                    "time_zone".into(),
-                    format!("campaign `{id}`: `time_zone` must be an IANA zone name in quotes"),
-                ))
-            }
-            None => return Err((
+    let zone = match map.get("time_zone") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err((
+                "time_zone".into(),
+                format!("campaign `{id}`: `time_zone` must be an IANA zone name in quotes"),
+            ))
+        }
+        None => {
+            return Err((
                 "id".into(),
                 format!(
                     "campaign `{id}` has no `time_zone` (an IANA zone such as America/New_York)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let mut merged = serde_json::to_value(Campaign::new(id.clone(), zone))
         .map_err(|e| ("id".to_owned(), e.to_string()))?;
     merge(&mut merged, user, "").map_err(|key| {
