@@ -39,7 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("spool.db");
-    let start = Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0).single().expect("time");
+    let start = Utc
+        .with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
+        .single()
+        .expect("time");
     let mut c = Campaign::new("load", "America/New_York");
     c.calling_hours = CallingHours::always();
     c.dial_mode = DialMode::Progressive;
@@ -49,7 +52,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base: String = (0..50_000)
         .map(|i| format!("load;2{:09};n={i};;;\n", 125_000_000 + i))
         .collect();
-    store.import_base(base.as_bytes(), &ImportOptions::new("load", "base.txt", start), &mut |_| {})?;
+    store.import_base(
+        base.as_bytes(),
+        &ImportOptions::new("load", "base.txt", start),
+        &mut |_| {},
+    )?;
     let (dialer, task, addr) = rt.block_on(async {
         let clock = Clock::accelerated(start, 5.0);
         let mut spec = world::spec_from_scenario(
@@ -62,9 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             campaigns: vec![c.clone()],
             ..Default::default()
         };
-        let (dialer, task) = Dialer::start(config, store, Box::new(SimTelephony::new(spec, clock)), clock)
-            .await
-            .expect("dialer");
+        let (dialer, task) = Dialer::start(
+            config,
+            store,
+            Box::new(SimTelephony::new(spec, clock)),
+            clock,
+        )
+        .await
+        .expect("dialer");
         let mut api = ApiConfig::new("127.0.0.1:0");
         api.tokens.push(Secret::from(TOKEN.to_owned()));
         api.event_buffer = 100_000;
@@ -176,7 +188,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut l = latencies.lock().expect("latencies").clone();
     l.sort_unstable();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "{} requests in {secs} s ({:.0}/s), {} errors; latency p50 {} µs, p99 {} µs, max {} µs",
         l.len(),
