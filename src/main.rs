@@ -30,6 +30,16 @@ enum Command {
     Import(cli::import::ImportArgs),
     /// Show ECCP-style campaign counters from a spool database.
     Status(cli::status::StatusArgs),
+    /// Campaigns of a running dialer (through its API; token in DIALER_TOKEN).
+    Campaign(cli::client::CampaignArgs),
+    /// The spool of a running dialer: upload, respool, schedule, tasks, removals, records.
+    Spool(cli::client::SpoolArgs),
+    /// The do-not-call list of a running dialer.
+    Blacklist(cli::client::BlacklistArgs),
+    /// Agents of a running dialer: login, ready, pause, logout, disposition, preview, hang-up.
+    Agent(cli::client::AgentArgs),
+    /// Follow a running dialer's events.
+    Events(cli::client::EventsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +51,11 @@ fn main() -> std::process::ExitCode {
         Command::Plan(a) => cli::plan::run(a),
         Command::Import(a) => cli::import::run(a),
         Command::Status(a) => cli::status::run(a),
+        Command::Campaign(a) => cli::client::campaign(a),
+        Command::Spool(a) => cli::client::spool(a),
+        Command::Blacklist(a) => cli::client::blacklist(a),
+        Command::Agent(a) => cli::client::agent(a),
+        Command::Events(a) => cli::client::events(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

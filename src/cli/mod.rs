@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod client;
 pub mod compare;
 pub mod import;
 pub mod plan;

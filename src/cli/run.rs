@@ -238,6 +238,7 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
         ..Default::default()
     };
     let (dialer, task) = Dialer::start(dialer_cfg, store, telephony, clock).await?;
+    let _api = dialer_api::spawn(config.api.as_ref(), &dialer, &spool_path).await?; // api
     let started = tokio::time::Instant::now();
     let sim_end = sim
         .as_ref()

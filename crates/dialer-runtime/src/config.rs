@@ -213,10 +213,69 @@ pub struct ApiConfig {
     /// TLS). Off by default.
     #[serde(default)]
     pub allow_plain_remote: bool,
+    /// Largest JSON request body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest base-file upload, in bytes.
+    #[serde(default = "default_max_upload")]
+    pub max_upload_bytes: u64,
+    /// Events kept for clients that reconnect with `Last-Event-ID`.
+    #[serde(default = "default_event_buffer")]
+    pub event_buffer: usize,
+}
+
+impl ApiConfig {
+    /// The configuration with defaults listening on `listen`.
+    pub fn new(listen: impl Into<String>) -> ApiConfig {
+        ApiConfig {
+            listen: listen.into(),
+            tokens: Vec::new(),
+            token_env: None,
+            read_tokens: Vec::new(),
+            read_token_env: None,
+            allow_plain_remote: false,
+            max_body_bytes: default_max_body(),
+            max_upload_bytes: default_max_upload(),
+            event_buffer: default_event_buffer(),
+        }
+    }
+
+    /// Read-write and read-only tokens: those in the file plus those the named environment
+    /// variables hold. A named variable that is unset or empty is an error (a sentence).
+    pub fn resolve_tokens(&self) -> Result<(Vec<Secret>, Vec<Secret>), String> {
+        let from_env = |name: &Option<String>| -> Result<Option<Secret>, String> {
+            match name {
+                None => Ok(None),
+                Some(var) => match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => Ok(Some(Secret(v.trim().to_owned()))),
+                    _ => Err(format!(
+                        "[api]: the environment variable `{var}` holds no token"
+                    )),
+                },
+            }
+        };
+        let mut rw = self.tokens.clone();
+        rw.extend(from_env(&self.token_env)?);
+        let mut ro = self.read_tokens.clone();
+        ro.extend(from_env(&self.read_token_env)?);
+        Ok((rw, ro))
+    }
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8640".into()
+}
+
+fn default_max_body() -> usize {
+    1 << 20
+}
+
+fn default_max_upload() -> u64 {
+    512 << 20
+}
+
+fn default_event_buffer() -> usize {
+    10_000
 }
 
 /// Which telephone system the dialer drives.
@@ -505,7 +564,15 @@ fn last_segment(path: &str) -> String {
 /// not have is refused. On error: (the key to point at, the problem).
 fn campaign_from(item: &toml::Value, n: usize) -> Result<Campaign, (String, String)> {
     let user = serde_json::to_value(item).map_err(|e| ("id".to_owned(), e.to_string()))?;
-    let Value::Object(map) = &user else {
+    campaign_from_value(&user, n)
+}
+
+/// A campaign from JSON settings, by the same rule as a `[[campaign]]` section (the HTTP API
+/// creates and updates campaigns with it): the user's settings over [`Campaign::new`]'s
+/// defaults, unknown keys refused. `n` is the campaign's position, for messages. On error:
+/// (the key at fault, the problem as a sentence).
+pub fn campaign_from_value(user: &Value, n: usize) -> Result<Campaign, (String, String)> {
+    let Value::Object(map) = user else {
         return Err((
             "campaign".into(),
             "a campaign is a [[campaign]] section".into(),
@@ -520,25 +587,26 @@ fn campaign_from(item: &toml::Value, n: usize) -> Result<Campaign, (String, Stri
             ))
         }
     };
-    let zone =
-        match map.get("time_zone") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => {
-                return Err((
-                    "time_zone".into(),
-                    format!("campaign `{id}`: `time_zone` must be an IANA zone name in quotes"),
-                ))
-            }
-            None => return Err((
+    let zone = match map.get("time_zone") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err((
+                "time_zone".into(),
+                format!("campaign `{id}`: `time_zone` must be an IANA zone name in quotes"),
+            ))
+        }
+        None => {
+            return Err((
                 "id".into(),
                 format!(
                     "campaign `{id}` has no `time_zone` (an IANA zone such as America/New_York)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let mut merged = serde_json::to_value(Campaign::new(id.clone(), zone))
         .map_err(|e| ("id".to_owned(), e.to_string()))?;
-    merge(&mut merged, &user, "").map_err(|key| {
+    merge(&mut merged, user, "").map_err(|key| {
         (
             key.rsplit('.').next().unwrap_or(&key).to_owned(),
             format!("campaign `{id}`: unknown setting `{key}`"),

@@ -1,0 +1,1376 @@
+//! The endpoints. Each one reads its input, calls one method of the handle (or one read of
+//! the spool), and answers; the rules live in the runtime and the core.
+
+use crate::problem::Problem;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use dialer_core::{
+    AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallId, Campaign, CampaignId, Command,
+    Direction, Disposition, PhoneNumber, RecordId, ScheduleWhen, TaskKind, TaskTiming,
+};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use spool_store::{ImportOptions, NewRecord, SpoolStore};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use utoipa::{IntoParams, ToSchema};
+
+/// A JSON body; a bad one is a problem response.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(Problem))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query parameters; bad ones are a problem response.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Problem))]
+pub struct Query<T>(pub T);
+
+/// Path parameters; bad ones are a problem response.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Problem))]
+pub struct Path<T>(pub T);
+
+type ApiResult<T> = Result<T, Problem>;
+
+/// The authenticated API.
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/history", get(history))
+        .route("/api/events", get(events))
+        .route("/api/campaigns", get(list_campaigns))
+        .route(
+            "/api/campaigns/{campaign}",
+            get(get_campaign).put(put_campaign),
+        )
+        .route("/api/campaigns/{campaign}/start", post(start_campaign))
+        .route("/api/campaigns/{campaign}/stop", post(stop_campaign))
+        .route("/api/campaigns/{campaign}/counters", get(counters))
+        .route("/api/campaigns/{campaign}/queue-wait", get(queue_wait))
+        .route("/api/campaigns/{campaign}/log", get(campaign_log))
+        .route("/api/campaigns/{campaign}/uploads", post(upload))
+        .route("/api/uploads/{upload}", get(get_upload))
+        .route("/api/campaigns/{campaign}/records", post(respool))
+        .route(
+            "/api/campaigns/{campaign}/schedules",
+            post(schedule_call).delete(remove_schedules),
+        )
+        .route("/api/campaigns/{campaign}/tasks", post(add_task))
+        .route(
+            "/api/campaigns/{campaign}/contacts/{number}",
+            delete(remove_contact),
+        )
+        .route("/api/records/{record}", get(get_record))
+        .route("/api/blacklist", post(blacklist_add))
+        .route("/api/blacklist/delete", post(blacklist_delete_bulk))
+        .route("/api/blacklist/{number}", delete(blacklist_delete))
+        .route("/api/agents", get(list_agents))
+        .route("/api/agents/{agent}", get(get_agent))
+        .route("/api/agents/{agent}/{action}", post(agent_action))
+        .route("/api/agents/{agent}/disposition", post(dispose))
+        .route("/api/agents/{agent}/preview/{choice}", post(preview))
+        .route("/api/calls/{call}/hangup", post(hangup))
+}
+
+// ---- health, status, metrics -------------------------------------------------------------
+
+/// Health of the dialer and its telephone system.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `telephony_down`, `draining`.
+    pub status: String,
+    pub telephony: String,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    match st.dialer.status().await {
+        Ok(s) => {
+            let (code, status) = if s.draining {
+                (StatusCode::SERVICE_UNAVAILABLE, "draining")
+            } else if matches!(s.health, dialer_runtime::HealthView::Down { .. }) {
+                (StatusCode::SERVICE_UNAVAILABLE, "telephony_down")
+            } else {
+                (StatusCode::OK, "ok")
+            };
+            (
+                code,
+                axum::Json(Health {
+                    status: status.into(),
+                    telephony: s.telephony,
+                }),
+            )
+                .into_response()
+        }
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    match &st.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => Problem::new(
+            StatusCode::NOT_FOUND,
+            "metrics_elsewhere",
+            "metrics go to the recorder the embedding program installed",
+        )
+        .into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/status", tag = "status", security(("bearer" = [])),
+    responses((status = 200, description = "Agents with their calls and records, calls in flight, campaign counters, abandonment position, telephone system health", body = Object)))]
+pub async fn status(State(st): State<AppState>) -> ApiResult<Json<dialer_runtime::DialerStatus>> {
+    Ok(Json(st.op(st.dialer.status()).await?))
+}
+
+#[utoipa::path(get, path = "/api/history", tag = "status", security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::Sample>)))]
+pub async fn history(State(st): State<AppState>) -> Json<Vec<crate::Sample>> {
+    let h = st.history.lock().unwrap_or_else(|p| p.into_inner());
+    Json(h.iter().cloned().collect())
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    /// Only events of this campaign (events that name no campaign pass).
+    pub campaign: Option<String>,
+    /// Only events of this agent.
+    pub agent: Option<String>,
+    /// Resume after this event id (the `Last-Event-ID` header wins).
+    pub last_event_id: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/events", tag = "events", security(("bearer" = [])),
+    params(EventFilter, ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "text/event-stream: `id` is the sequence number, `event` the kind (dialed, skipped, progress, preview_offered, agent_linked, agent_unlinked, agent_away, rejected, telephony_down, telephony_up, telephony, draining; `lost` when events left the buffer before a resuming client got them)", content_type = "text/event-stream")))]
+pub async fn events(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(f): Query<EventFilter>,
+) -> ApiResult<Response> {
+    let last = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Problem::bad_field(
+                        "Last-Event-ID",
+                        "Last-Event-ID must be an event id (a number)",
+                    )
+                })?,
+        ),
+        None => f.last_event_id,
+    };
+    let (campaign, agent) = (f.campaign, f.agent);
+    let mut seen = last.unwrap_or(0);
+    // A task feeds the response: replayed events first, then live ones; a subscriber that
+    // lags behind the live channel catches up from the buffer.
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(256);
+    let (replay, mut rx) = st.hub.subscribe(last);
+    let hub = st.hub.clone();
+    tokio::spawn(async move {
+        let send = |e: &crate::events::Numbered| {
+            SseEvent::default()
+                .id(e.id.to_string())
+                .event(e.name.clone())
+                .data(e.json.clone())
+        };
+        let mut pending: Vec<Arc<crate::events::Numbered>> = Vec::new();
+        if replay.lost > 0 {
+            let ev = SseEvent::default()
+                .event("lost")
+                .data(format!("{{\"lost\":{}}}", replay.lost));
+            if tx.send(Ok(ev)).await.is_err() {
+                return;
+            }
+        }
+        pending.extend(replay.events);
+        loop {
+            for e in pending.drain(..) {
+                if e.id <= seen {
+                    continue;
+                }
+                seen = e.id;
+                if e.matches(campaign.as_deref(), agent.as_deref())
+                    && tx.send(Ok(send(&e))).await.is_err()
+                {
+                    return;
+                }
+            }
+            match rx.recv().await {
+                Ok(e) => pending.push(e),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let r = hub.since(seen);
+                    if r.lost > 0 {
+                        let ev = SseEvent::default()
+                            .event("lost")
+                            .data(format!("{{\"lost\":{}}}", r.lost));
+                        if tx.send(Ok(ev)).await.is_err() {
+                            return;
+                        }
+                    }
+                    pending.extend(r.events);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let body = tokio_stream_from(out);
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+// ---- campaigns ---------------------------------------------------------------------------
+
+/// A campaign's settings and whether it is dialing.
+#[derive(Serialize, ToSchema)]
+pub struct CampaignView {
+    /// Every setting (the same as a `[[campaign]]` section of the configuration file).
+    #[schema(value_type = Object)]
+    pub settings: Campaign,
+    /// The engine's view when the campaign runs: pacer, hopper, calls in flight, waiting,
+    /// agents, abandonment position.
+    #[schema(value_type = Option<Object>)]
+    pub running: Option<dialer_core::CampaignStatus>,
+}
+
+async fn campaign_views(st: &AppState) -> ApiResult<Vec<CampaignView>> {
+    let status = st.op(st.dialer.status()).await?;
+    let settings = st
+        .read(|s| {
+            let mut out = Vec::new();
+            for id in s.campaign_names()? {
+                out.push(s.campaign(&id.0)?);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(settings
+        .into_iter()
+        .map(|c| CampaignView {
+            running: status
+                .engine
+                .campaigns
+                .iter()
+                .find(|r| r.campaign == c.id)
+                .cloned(),
+            settings: c,
+        })
+        .collect())
+}
+
+#[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CampaignView>)))]
+pub async fn list_campaigns(State(st): State<AppState>) -> ApiResult<Json<Vec<CampaignView>>> {
+    Ok(Json(campaign_views(&st).await?))
+}
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, body = CampaignView), (status = 404, body = Problem)))]
+pub async fn get_campaign(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignView>> {
+    campaign_views(&st)
+        .await?
+        .into_iter()
+        .find(|c| *c.settings.id.0 == *id)
+        .map(Json)
+        .ok_or_else(|| unknown_campaign(&id))
+}
+
+fn unknown_campaign(id: &str) -> Problem {
+    Problem::not_found(
+        "unknown_campaign",
+        format!("campaign {id:?} does not exist"),
+    )
+    .field("campaign")
+}
+
+#[utoipa::path(put, path = "/api/campaigns/{campaign}", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    request_body(content = Object, description = "Campaign settings, as in a [[campaign]] section: `time_zone` is required for a new campaign; what is left out takes its default; unknown settings are refused"),
+    responses((status = 200, body = CampaignView), (status = 400, body = Problem)))]
+pub async fn put_campaign(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<CampaignView>> {
+    let Value::Object(mut map) = body else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the body must be a JSON object of campaign settings",
+        ));
+    };
+    match map.get("id") {
+        None => {
+            map.insert("id".into(), Value::String(id.clone()));
+        }
+        Some(Value::String(s)) if *s == id => {}
+        Some(_) => {
+            return Err(Problem::bad_field(
+                "id",
+                format!("the body's id must be the path's campaign {id:?}"),
+            ))
+        }
+    }
+    // An update lays the changes over the stored settings.
+    let existing = st
+        .read({
+            let id = id.clone();
+            move |s| {
+                if s.has_campaign(&id)? {
+                    Ok(Some(s.campaign(&id)?))
+                } else {
+                    Ok(None)
+                }
+            }
+        })
+        .await?;
+    let user = match existing {
+        Some(c) => {
+            let mut base = serde_json::to_value(&c).map_err(Problem::internal)?;
+            overlay(&mut base, &Value::Object(map));
+            base
+        }
+        None => Value::Object(map),
+    };
+    let campaign =
+        dialer_runtime::config::campaign_from_value(&user, 0).map_err(|(field, problem)| {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_campaign", problem).field(&field)
+        })?;
+    st.op(st.dialer.upsert_campaign(campaign)).await?;
+    get_campaign(State(st), Path(id)).await
+}
+
+fn overlay(base: &mut Value, user: &Value) {
+    match (base, user) {
+        (Value::Object(b), Value::Object(u)) => {
+            for (k, v) in u {
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => overlay(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/start", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, body = CampaignView), (status = 404, body = Problem)))]
+pub async fn start_campaign(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignView>> {
+    let campaign = st.read(campaign_settings(id.clone())).await?;
+    st.op(st.dialer.upsert_campaign(campaign)).await?;
+    get_campaign(State(st), Path(id)).await
+}
+
+fn campaign_settings(id: String) -> impl FnOnce(&SpoolStore) -> ApiResult<Campaign> + Send {
+    move |s| {
+        if !s.has_campaign(&id)? {
+            return Err(unknown_campaign(&id));
+        }
+        Ok(s.campaign(&id)?)
+    }
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/stop", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn stop_campaign(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.op(st.dialer.stop_campaign(CampaignId::from(id))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/counters", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, description = "ECCP getcampaignstatus: records (total, pending) and attempts (placing, ringing, onqueue, success, onhold, failure, shortcall, noanswer, abandoned, unknown) never mixed in one count", body = Object), (status = 404, body = Problem)))]
+pub async fn counters(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<spool_store::CampaignStatus>> {
+    Ok(Json(st.read(move |s| Ok(s.campaign_status(&id)?)).await?))
+}
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/queue-wait", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, description = "Seconds from queue to agent in buckets [0,4] [5,9] … [25,29] ≥30, plus abandoned", body = Object), (status = 404, body = Problem)))]
+pub async fn queue_wait(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<spool_store::QueueWaitHistogram>> {
+    Ok(Json(st.read(move |s| Ok(s.queue_wait(&id)?)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// From (RFC 3339), inclusive.
+    pub from: DateTime<Utc>,
+    /// To (RFC 3339), inclusive.
+    pub to: DateTime<Utc>,
+}
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/log", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path), Range),
+    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn campaign_log(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(r): Query<Range>,
+) -> ApiResult<Json<Vec<spool_store::LogEntry>>> {
+    if r.to < r.from {
+        return Err(Problem::bad_field("to", "`to` is before `from`"));
+    }
+    Ok(Json(
+        st.read(move |s| Ok(s.campaign_log(&CampaignId::from(id), r.from, r.to)?))
+            .await?,
+    ))
+}
+
+// ---- uploads -----------------------------------------------------------------------------
+
+/// Uploads in progress and done, by id.
+#[derive(Clone, Default)]
+pub struct Uploads {
+    inner: Arc<Mutex<(u64, HashMap<u64, UploadView>)>>,
+}
+
+/// An upload's state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UploadView {
+    pub id: u64,
+    pub campaign: String,
+    pub file_name: String,
+    /// `receiving`, `done`, `failed` (then `error` says why; lines already committed stay,
+    /// and uploading the same file name again resumes after them).
+    pub state: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub imported: u64,
+    pub rejected: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The spool's id of the base (set when the import finished).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_id: Option<u64>,
+    /// Rejected lines with their reasons (when done; at most 1,000).
+    #[schema(value_type = Vec<Object>)]
+    pub rejects: Vec<spool_store::Reject>,
+}
+
+impl Uploads {
+    fn update(&self, id: u64, f: impl FnOnce(&mut UploadView)) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = g.1.get_mut(&id) {
+            f(v);
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<UploadView> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .get(&id)
+            .cloned()
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    /// Name of the file; an interrupted upload of the same name resumes.
+    pub file_name: String,
+    /// File-wide IANA zone of the callees (ECCP uploadbasewithtimezone).
+    pub time_zone: Option<String>,
+    /// ISO alpha-2 country for national numbers (default: the campaign's).
+    pub country: Option<String>,
+    /// Answer at once (202) instead of when the file is imported (201).
+    #[serde(default)]
+    pub wait: Option<bool>,
+}
+
+/// Reads a streamed body as `std::io::Read` for the importer (which runs on a blocking thread).
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    cur: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/uploads", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path), UploadParams),
+    request_body(content = String, description = "The base file: campaign;number;data;alternatives;priority;agentphone per line", content_type = "text/plain"),
+    responses((status = 201, body = UploadView), (status = 202, body = UploadView), (status = 404, body = Problem), (status = 413, body = Problem)))]
+pub async fn upload(
+    State(st): State<AppState>,
+    Path(campaign): Path<String>,
+    Query(p): Query<UploadParams>,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    if p.file_name.trim().is_empty() || p.file_name.len() > 255 {
+        return Err(Problem::bad_field(
+            "file_name",
+            "file_name must be 1 to 255 characters",
+        ));
+    }
+    if let Some(z) = &p.time_zone {
+        if !known_zone(z) {
+            return Err(Problem::bad_field(
+                "time_zone",
+                format!("{z:?} is not an IANA time zone such as America/New_York"),
+            ));
+        }
+    }
+    st.read(campaign_settings(campaign.clone())).await?;
+    let id = {
+        let mut g = st.uploads.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 += 1;
+        let id = g.0;
+        g.1.insert(
+            id,
+            UploadView {
+                id,
+                campaign: campaign.clone(),
+                file_name: p.file_name.clone(),
+                state: "receiving".into(),
+                bytes: 0,
+                lines: 0,
+                imported: 0,
+                rejected: 0,
+                error: None,
+                base_id: None,
+                rejects: Vec::new(),
+            },
+        );
+        id
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let mut opts = ImportOptions::new(
+        campaign.clone(),
+        p.file_name.clone(),
+        st.dialer.clock().now(),
+    );
+    opts.time_zone = p.time_zone.clone();
+    opts.country = p.country.clone();
+    opts.user = "api".into();
+    opts.batch_lines = 2_000;
+    let uploads = st.uploads.clone();
+    let path = st.spool_path.clone();
+    let import = tokio::task::spawn_blocking(move || {
+        let mut store = SpoolStore::open(&path)?;
+        let reader = ChannelReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        };
+        let summary = store.import_base(reader, &opts, &mut |pr| {
+            uploads.update(id, |v| {
+                v.lines = pr.lines;
+                v.imported = pr.imported;
+                v.rejected = pr.rejected;
+            })
+        })?;
+        let rejects = store.rejects(summary.base_id)?;
+        Ok::<_, spool_store::StoreError>((summary, rejects))
+    });
+    // Feed the body, counting bytes against the limit.
+    let limit = st.max_upload_bytes;
+    let mut stream = body.into_data_stream();
+    let mut total: u64 = 0;
+    let mut too_large = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(b) => {
+                total += b.len() as u64;
+                if total > limit {
+                    too_large = true;
+                    let _ = tx
+                        .send(Err(format!("the upload is larger than {limit} bytes")))
+                        .await;
+                    break;
+                }
+                st.uploads.update(id, |v| v.bytes = total);
+                if tx.send(Ok(b)).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                // The client went away mid-upload: committed batches stay (resumable with
+                // the same file name), the batch being read is rolled back.
+                let _ = tx
+                    .send(Err(format!("the upload was interrupted: {e}")))
+                    .await;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let uploads = st.uploads.clone();
+    let dialer = st.dialer.clone();
+    let finish = async move {
+        let result = import.await;
+        match result {
+            Ok(Ok((summary, rejects))) => {
+                uploads.update(id, |v| {
+                    v.state = "done".into();
+                    v.lines = summary.lines;
+                    v.imported = summary.imported;
+                    v.rejected = summary.rejected;
+                    v.base_id = Some(summary.base_id);
+                    v.rejects = rejects.into_iter().take(1_000).collect();
+                });
+                // The dialer reloads its hopper from the spool.
+                let _ = dialer.refresh(CampaignId::from(campaign)).await;
+            }
+            Ok(Err(e)) => uploads.update(id, |v| {
+                v.state = "failed".into();
+                v.error = Some(e.to_string());
+            }),
+            Err(e) => uploads.update(id, |v| {
+                v.state = "failed".into();
+                v.error = Some(format!("the import stopped: {e}"));
+            }),
+        }
+    };
+    if too_large {
+        finish.await;
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_too_large",
+            format!("the upload is larger than {limit} bytes; lines already committed stay"),
+        ));
+    }
+    if p.wait == Some(false) {
+        tokio::spawn(finish);
+        let view = st.uploads.get(id);
+        return Ok((StatusCode::ACCEPTED, axum::Json(view)).into_response());
+    }
+    finish.await;
+    let view = st
+        .uploads
+        .get(id)
+        .ok_or_else(|| Problem::internal("upload lost"))?;
+    if view.state == "failed" {
+        let detail = view.error.clone().unwrap_or_default();
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "upload_failed",
+            detail,
+        ));
+    }
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+/// Whether a zone name is one the importer and the engine know.
+fn known_zone(z: &str) -> bool {
+    z.parse::<chrono_tz::Tz>().is_ok()
+}
+
+#[utoipa::path(get, path = "/api/uploads/{upload}", tag = "spool", security(("bearer" = [])),
+    params(("upload" = u64, Path)),
+    responses((status = 200, body = UploadView), (status = 404, body = Problem)))]
+pub async fn get_upload(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<UploadView>> {
+    st.uploads
+        .get(id)
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("unknown_upload", format!("upload {id} does not exist")))
+}
+
+// ---- records -----------------------------------------------------------------------------
+
+/// A record to put into the spool.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordBody {
+    /// Main number first, then alternatives; national numbers use the campaign's country.
+    pub numbers: Vec<String>,
+    /// Data fields, name to value.
+    #[serde(default)]
+    pub data: Vec<(String, String)>,
+    /// 2 or more (1 is reserved for callbacks); default 2.
+    pub priority: Option<u32>,
+    /// The agent who owns the record (progressive ownership).
+    pub owner_agent: Option<String>,
+    /// The CRM's id of the contact.
+    pub contact_id: Option<String>,
+    /// The callee's IANA zone (default: the campaign's).
+    pub time_zone: Option<String>,
+}
+
+/// Parses numbers with the campaign's country into a new record.
+async fn new_record(st: &AppState, campaign: &str, body: RecordBody) -> ApiResult<NewRecord> {
+    let c = st.read(campaign_settings(campaign.to_owned())).await?;
+    if body.numbers.is_empty() {
+        return Err(Problem::bad_field(
+            "numbers",
+            "a record needs at least one number",
+        ));
+    }
+    let mut numbers = Vec::with_capacity(body.numbers.len());
+    for (i, raw) in body.numbers.iter().enumerate() {
+        numbers.push(PhoneNumber::parse(raw, &c.default_country).map_err(|e| {
+            Problem::bad_field(&format!("numbers[{i}]"), format!("number {raw:?}: {e}"))
+        })?);
+    }
+    if let Some(z) = &body.time_zone {
+        if !known_zone(z) {
+            return Err(Problem::bad_field(
+                "time_zone",
+                format!("{z:?} is not an IANA time zone"),
+            ));
+        }
+    }
+    Ok(NewRecord {
+        campaign: c.id,
+        numbers,
+        data: body.data,
+        priority: body.priority,
+        owner_agent: body.owner_agent.map(AgentId::from),
+        contact_id: body.contact_id,
+        time_zone: body.time_zone,
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    #[schema(value_type = u64)]
+    pub record: RecordId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/records", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = RecordBody,
+    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn respool(
+    State(st): State<AppState>,
+    Path(campaign): Path<String>,
+    Json(body): Json<RecordBody>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
+    let new = new_record(&st, &campaign, body).await?;
+    let record = st.op(st.dialer.respool(new)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            record,
+            schedule: None,
+            task: None,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    pub record: RecordBody,
+    /// `{"kind":"at","at":"2026-06-02T15:00:00Z"}` or `{"kind":"range","start_date":"2026-06-02","end_date":"2026-06-05","start_time":"10:00:00","end_time":"12:00:00"}` (callee's local time).
+    #[schema(value_type = Object)]
+    pub when: ScheduleWhen,
+    /// Only this agent may take it.
+    pub agent: Option<String>,
+    /// Dial this number instead.
+    pub new_phone: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/schedules", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = ScheduleBody,
+    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn schedule_call(
+    State(st): State<AppState>,
+    Path(campaign): Path<String>,
+    Json(body): Json<ScheduleBody>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
+    let new = new_record(&st, &campaign, body.record).await?;
+    let new_phone = match &body.new_phone {
+        None => None,
+        Some(raw) => {
+            let country = st
+                .read(campaign_settings(campaign.clone()))
+                .await?
+                .default_country;
+            Some(
+                PhoneNumber::parse(raw, &country)
+                    .map_err(|e| Problem::bad_field("new_phone", format!("number {raw:?}: {e}")))?,
+            )
+        }
+    };
+    let (record, schedule) = st
+        .op(st
+            .dialer
+            .schedule_call(new, body.when, body.agent.map(AgentId::from), new_phone))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            record,
+            schedule: Some(schedule.0),
+            task: None,
+        }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveSchedules {
+    /// The number whose callbacks go.
+    pub number: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Removed {
+    pub removed: usize,
+    /// Records removed (remove contact).
+    #[schema(value_type = Vec<u64>)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordId>,
+}
+
+#[utoipa::path(delete, path = "/api/campaigns/{campaign}/schedules", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path), RemoveSchedules),
+    responses((status = 200, body = Removed), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn remove_schedules(
+    State(st): State<AppState>,
+    Path(campaign): Path<String>,
+    Query(q): Query<RemoveSchedules>,
+) -> ApiResult<Json<Removed>> {
+    if q.to < q.from {
+        return Err(Problem::bad_field("to", "`to` is before `from`"));
+    }
+    let e164 = e164(&st, &campaign, &q.number, "number").await?;
+    let removed = st
+        .op(st
+            .dialer
+            .remove_schedules(CampaignId::from(campaign), e164, q.from, q.to))
+        .await?;
+    Ok(Json(Removed {
+        removed,
+        records: Vec::new(),
+    }))
+}
+
+async fn e164(st: &AppState, campaign: &str, raw: &str, field: &str) -> ApiResult<String> {
+    let c = st.read(campaign_settings(campaign.to_owned())).await?;
+    PhoneNumber::parse(raw, &c.default_country)
+        .map(|n| n.e164().to_owned())
+        .map_err(|e| Problem::bad_field(field, format!("number {raw:?}: {e}")))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskBody {
+    pub record: RecordBody,
+    /// `{"kind":"at","at":...}` (calldate set) or `{"kind":"when_free"}` (calldate null).
+    #[schema(value_type = Object)]
+    pub timing: TaskTiming,
+    /// `automatic`, `bulk` or `manual`.
+    #[schema(value_type = String)]
+    pub kind: TaskKind,
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/tasks", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = TaskBody,
+    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub async fn add_task(
+    State(st): State<AppState>,
+    Path(campaign): Path<String>,
+    Json(body): Json<TaskBody>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
+    let new = new_record(&st, &campaign, body.record).await?;
+    let (record, task) = st
+        .op(st.dialer.add_task(new, body.timing, body.kind))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            record,
+            schedule: None,
+            task: Some(task.0),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/campaigns/{campaign}/contacts/{number}", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path), ("number" = String, Path)),
+    responses((status = 200, body = Removed), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn remove_contact(
+    State(st): State<AppState>,
+    Path((campaign, number)): Path<(String, String)>,
+) -> ApiResult<Json<Removed>> {
+    let e164 = e164(&st, &campaign, &number, "number").await?;
+    let records = st
+        .op(st.dialer.remove_contact(CampaignId::from(campaign), e164))
+        .await?;
+    if records.is_empty() {
+        return Err(Problem::not_found(
+            "unknown_number",
+            format!("number {number:?} is in no record of the campaign"),
+        )
+        .field("number"));
+    }
+    Ok(Json(Removed {
+        removed: records.len(),
+        records,
+    }))
+}
+
+/// One attempt of the ledger.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    #[schema(value_type = u64)]
+    pub call: CallId,
+    pub number: String,
+    pub agent: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The outcome (`None` while in flight).
+    #[schema(value_type = Option<Object>)]
+    pub outcome: Option<dialer_core::CallOutcome>,
+    pub reconciled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    #[schema(value_type = Object)]
+    pub record: dialer_core::SpoolRecord,
+    pub attempts: Vec<AttemptView>,
+}
+
+#[utoipa::path(get, path = "/api/records/{record}", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)),
+    responses((status = 200, body = RecordView), (status = 404, body = Problem)))]
+pub async fn get_record(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<RecordView>> {
+    Ok(Json(
+        st.read(move |s| {
+            let record = s.record(&RecordId(id))?;
+            let attempts = s
+                .attempts(&record.campaign.0)?
+                .into_iter()
+                .filter(|a| a.record == record.id)
+                .map(|a| AttemptView {
+                    call: a.call,
+                    number: a.e164,
+                    agent: a.agent,
+                    started_at: a.started_at,
+                    ended_at: a.ended_at,
+                    outcome: a.outcome,
+                    reconciled: a.reconciled,
+                })
+                .collect();
+            Ok(RecordView { record, attempts })
+        })
+        .await?,
+    ))
+}
+
+// ---- blacklist ---------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistItem {
+    /// E.164 (`+12125550101`) or national for the campaign's country when `campaign` is set.
+    pub number: String,
+    /// The campaign it covers; absent = every campaign.
+    pub campaign: Option<String>,
+    /// When it stops blocking; absent = never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `outbound` (default), `inbound` or `both`.
+    #[schema(value_type = Option<String>)]
+    pub direction: Option<Direction>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistAdd {
+    /// One entry or many (bulk: one transaction, all or nothing).
+    pub entries: Vec<BlacklistItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Added {
+    pub added: usize,
+}
+
+async fn scoped_number(
+    st: &AppState,
+    raw: &str,
+    campaign: Option<String>,
+    field: &str,
+) -> ApiResult<(String, BlacklistScope)> {
+    match campaign {
+        Some(c) => {
+            let n = e164(st, &c, raw, field).await?;
+            Ok((n, BlacklistScope::Campaign(CampaignId::from(c))))
+        }
+        None => {
+            if !raw.trim_start().starts_with('+') {
+                return Err(Problem::bad_field(
+                    field,
+                    format!("number {raw:?}: a number for every campaign must be in E.164 form (+ and country code)"),
+                ));
+            }
+            let n = PhoneNumber::parse(raw, "US")
+                .map_err(|e| Problem::bad_field(field, format!("number {raw:?}: {e}")))?;
+            Ok((n.e164().to_owned(), BlacklistScope::All))
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/blacklist", tag = "blacklist", security(("bearer" = [])),
+    request_body = BlacklistAdd,
+    responses((status = 201, body = Added), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn blacklist_add(
+    State(st): State<AppState>,
+    Json(body): Json<BlacklistAdd>,
+) -> ApiResult<(StatusCode, Json<Added>)> {
+    if body.entries.is_empty() {
+        return Err(Problem::bad_field("entries", "no entries to add"));
+    }
+    let mut entries = Vec::with_capacity(body.entries.len());
+    for (i, e) in body.entries.into_iter().enumerate() {
+        let (number, scope) =
+            scoped_number(&st, &e.number, e.campaign, &format!("entries[{i}].number")).await?;
+        entries.push(BlacklistEntry {
+            number,
+            scope,
+            expires_at: e.expires_at,
+            direction: e.direction.unwrap_or(Direction::Outbound),
+        });
+    }
+    let added = entries.len();
+    st.op(st.dialer.blacklist_add(entries)).await?;
+    Ok((StatusCode::CREATED, Json(Added { added })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistKey {
+    pub number: String,
+    /// Absent = the entry for every campaign.
+    pub campaign: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistDelete {
+    pub items: Vec<BlacklistKey>,
+}
+
+#[utoipa::path(post, path = "/api/blacklist/delete", tag = "blacklist", security(("bearer" = [])),
+    request_body = BlacklistDelete,
+    responses((status = 200, body = Removed), (status = 400, body = Problem)))]
+pub async fn blacklist_delete_bulk(
+    State(st): State<AppState>,
+    Json(body): Json<BlacklistDelete>,
+) -> ApiResult<Json<Removed>> {
+    if body.items.is_empty() {
+        return Err(Problem::bad_field("items", "no entries to delete"));
+    }
+    let mut items = Vec::with_capacity(body.items.len());
+    for (i, k) in body.items.into_iter().enumerate() {
+        items.push(scoped_number(&st, &k.number, k.campaign, &format!("items[{i}].number")).await?);
+    }
+    let removed = st.op(st.dialer.blacklist_remove(items)).await?;
+    Ok(Json(Removed {
+        removed,
+        records: Vec::new(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeParam {
+    /// The campaign of the entry; absent = the entry for every campaign.
+    pub campaign: Option<String>,
+}
+
+#[utoipa::path(delete, path = "/api/blacklist/{number}", tag = "blacklist", security(("bearer" = [])),
+    params(("number" = String, Path), ScopeParam),
+    responses((status = 200, body = Removed), (status = 404, body = Problem)))]
+pub async fn blacklist_delete(
+    State(st): State<AppState>,
+    Path(number): Path<String>,
+    Query(q): Query<ScopeParam>,
+) -> ApiResult<Json<Removed>> {
+    let item = scoped_number(&st, &number, q.campaign, "number").await?;
+    let removed = st.op(st.dialer.blacklist_remove(vec![item])).await?;
+    if removed == 0 {
+        return Err(Problem::not_found(
+            "unknown_entry",
+            format!("number {number:?} is not on the do-not-call list in that scope"),
+        )
+        .field("number"));
+    }
+    Ok(Json(Removed {
+        removed,
+        records: Vec::new(),
+    }))
+}
+
+// ---- agents and calls --------------------------------------------------------------------
+
+/// An agent as the engine sees it.
+#[derive(Serialize, ToSchema)]
+pub struct AgentView {
+    pub agent: String,
+    /// `logged_out`, `ready`, `reserved`, `previewing`, `on_call`, `wrap_up`, `paused`.
+    pub state: String,
+    /// The state with its data (call, record, pause reason...).
+    #[schema(value_type = Object)]
+    pub detail: dialer_core::AgentState,
+    pub since: DateTime<Utc>,
+    pub campaign: Option<String>,
+    #[schema(value_type = Option<u64>)]
+    pub call: Option<CallId>,
+    #[schema(value_type = Option<u64>)]
+    pub record: Option<RecordId>,
+    /// Leaves (pause or logout) after the current call.
+    pub leaving: bool,
+}
+
+fn agent_view(a: dialer_core::AgentStatus) -> AgentView {
+    AgentView {
+        agent: a.agent.to_string(),
+        state: crate::agent_state_name(&a.state).to_owned(),
+        detail: a.state,
+        since: a.since,
+        campaign: a.campaign.map(|c| c.to_string()),
+        call: a.call,
+        record: a.record,
+        leaving: a.leaving,
+    }
+}
+
+#[utoipa::path(get, path = "/api/agents", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AgentView>)))]
+pub async fn list_agents(State(st): State<AppState>) -> ApiResult<Json<Vec<AgentView>>> {
+    let s = st.op(st.dialer.status()).await?;
+    Ok(Json(s.engine.agents.into_iter().map(agent_view).collect()))
+}
+
+#[utoipa::path(get, path = "/api/agents/{agent}", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path)),
+    responses((status = 200, body = AgentView), (status = 404, body = Problem)))]
+pub async fn get_agent(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+) -> ApiResult<Json<AgentView>> {
+    let s = st.op(st.dialer.status()).await?;
+    s.engine
+        .agents
+        .into_iter()
+        .find(|a| *a.agent.0 == *agent)
+        .map(|a| Json(agent_view(a)))
+        .ok_or_else(|| {
+            Problem::not_found(
+                "unknown_agent",
+                format!("agent {agent:?} is not known (log in first)"),
+            )
+            .field("agent")
+        })
+}
+
+/// The body of an agent action; which fields count depends on the action.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentBody {
+    /// `login`: the campaigns.
+    pub campaigns: Option<Vec<String>>,
+    /// `pause`, `pause-after-call`: why.
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/agents/{agent}/{action}", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path), ("action" = String, Path, description = "login, ready, pause, pause-after-call, logout-after-call, wrap-up, logout")),
+    request_body(content = AgentBody, description = "login: {\"campaigns\": [...]}; pause and pause-after-call: {\"reason\": ...}; others: no body or {}"),
+    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn agent_action(
+    State(st): State<AppState>,
+    Path((agent, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let b: AgentBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AgentBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?
+    };
+    let reason = |b: &AgentBody| {
+        b.reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| Problem::bad_field("reason", "a pause needs a reason"))
+    };
+    let event = match action.as_str() {
+        "login" => {
+            let campaigns = b
+                .campaigns
+                .clone()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| Problem::bad_field("campaigns", "login needs the agent's campaigns"))?;
+            AgentEvent::LoggedIn {
+                campaigns: campaigns.into_iter().map(CampaignId::from).collect(),
+            }
+        }
+        "ready" => AgentEvent::Ready,
+        "pause" => AgentEvent::Paused { reason: reason(&b)? },
+        "pause-after-call" => AgentEvent::PauseAfterCall { reason: reason(&b)? },
+        "logout-after-call" => AgentEvent::LogoutAfterCall,
+        "wrap-up" => AgentEvent::WrapUp,
+        "logout" => AgentEvent::LoggedOut,
+        other => {
+            return Err(Problem::not_found(
+                "unknown_action",
+                format!("{other:?} is not an agent action (login, ready, pause, pause-after-call, logout-after-call, wrap-up, logout)"),
+            ))
+        }
+    };
+    if agent.trim().is_empty() || agent.len() > 128 {
+        return Err(Problem::bad_field(
+            "agent",
+            "an agent name is 1 to 128 characters",
+        ));
+    }
+    st.op(st.dialer.agent(AgentId::from(agent), event)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionBody {
+    #[schema(value_type = u64)]
+    pub record: RecordId,
+    /// `{"action":"done"}`, `{"action":"respool", ...}`, `{"action":"respool_alternative"}`,
+    /// `{"action":"blacklist","scope":{"scope":"all"},"expires_at":null}`,
+    /// `{"action":"schedule","schedule":{...},"campaign":null}`, `{"action":"reschedule",...}`.
+    #[schema(value_type = Object)]
+    pub disposition: Disposition,
+}
+
+#[utoipa::path(post, path = "/api/agents/{agent}/disposition", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path)), request_body = DispositionBody,
+    responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn dispose(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+    Json(b): Json<DispositionBody>,
+) -> ApiResult<StatusCode> {
+    st.op(st
+        .dialer
+        .dispose(Some(AgentId::from(agent)), b.record, b.disposition))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    #[schema(value_type = u64)]
+    pub record: RecordId,
+}
+
+#[utoipa::path(post, path = "/api/agents/{agent}/preview/{choice}", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path), ("choice" = String, Path, description = "dial or skip")),
+    request_body = PreviewBody,
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn preview(
+    State(st): State<AppState>,
+    Path((agent, choice)): Path<(String, String)>,
+    Json(b): Json<PreviewBody>,
+) -> ApiResult<StatusCode> {
+    let agent = AgentId::from(agent);
+    let command = match choice.as_str() {
+        "dial" => Command::PreviewDial {
+            agent,
+            record: b.record,
+        },
+        "skip" => Command::PreviewSkip {
+            agent,
+            record: b.record,
+        },
+        other => {
+            return Err(Problem::not_found(
+                "unknown_action",
+                format!("{other:?} is not a preview choice (dial or skip)"),
+            ))
+        }
+    };
+    st.op(st.dialer.command(command)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/calls/{call}/hangup", tag = "agents", security(("bearer" = [])),
+    params(("call" = u64, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn hangup(State(st): State<AppState>, Path(call): Path<u64>) -> ApiResult<StatusCode> {
+    st.op(st.dialer.hangup(CallId(call))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
