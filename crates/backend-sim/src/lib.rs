@@ -28,6 +28,9 @@
 
 pub mod dist;
 pub mod erlang;
+#[cfg(feature = "live")]
+pub mod live;
+pub mod oracle;
 pub mod pacers;
 pub mod report;
 pub mod rng;
@@ -35,9 +38,8 @@ pub mod runs;
 pub mod scenario;
 pub mod sim;
 pub mod spool;
+pub mod swarm;
 pub mod world;
-#[cfg(feature = "live")]
-pub mod live;
 
 pub use dist::Dist;
 pub use pacers::{pacer_by_name, Issabel, PoissonOpenLoop, Vicidial};

@@ -10,3 +10,6 @@ mod hard_cap;
 mod pacing;
 /// Shipped scenario files parse and match the built-ins.
 mod scenarios;
+/// Seeded campaigns with faults through the production driver and the SQLite spool, judged
+/// by the independent oracle.
+mod swarm;
