@@ -12,15 +12,7 @@ fn run_with_the_shipped_sim_config_dials_and_stops_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let spool = dir.path().join("dialer.db");
     let out = dialer()
-        .args([
-            "run",
-            "--config",
-            "examples/dialer.toml",
-            "--for",
-            "3s",
-            "--speed",
-            "300",
-        ])
+        .args(["run", "--config", "examples/dialer.toml", "--for", "3s", "--speed", "300"])
         .arg("--spool")
         .arg(&spool)
         .env("NO_COLOR", "1")
@@ -65,8 +57,5 @@ fn a_bad_config_is_a_sentence_with_the_line() {
         stderr.contains("line 4") && stderr.contains("unknown setting `ring_timout_s`"),
         "{stderr}"
     );
-    assert!(
-        !stderr.contains("ConfigFileError"),
-        "a Debug dump: {stderr}"
-    );
+    assert!(!stderr.contains("ConfigFileError"), "a Debug dump: {stderr}");
 }

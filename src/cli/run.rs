@@ -212,9 +212,7 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
             apply_routing(&mut campaigns, a);
             Box::new(start_asterisk(a, &campaigns).await?)
         }
-        (None, TelephonyConfig::Sim(_)) => {
-            unreachable!("a sim configuration always has sim settings")
-        }
+        (None, TelephonyConfig::Sim(_)) => unreachable!("a sim configuration always has sim settings"),
     };
     for c in &campaigns {
         store.upsert_campaign(c, clock.now())?;
@@ -264,10 +262,7 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
     if live_line {
         eprintln!();
     }
-    tracing::info!(
-        reason = stop_reason,
-        "stopping: no new dials, waiting for calls in flight"
-    );
+    tracing::info!(reason = stop_reason, "stopping: no new dials, waiting for calls in flight");
     let status = dialer.status().await?;
     let summary = dialer.shutdown(args.grace).await?;
     task.await.context("the dialer task failed")??;
@@ -353,11 +348,7 @@ fn apply_routing(campaigns: &mut [Campaign], a: &dialer_runtime::config::Asteris
         if let Some(p) = &a.dial_prefix {
             c.routing.dial_prefix = p.clone();
         }
-        if let Some((queue, _)) = a
-            .queues
-            .iter()
-            .find(|(_, camp)| camp.as_str() == c.id.as_str())
-        {
+        if let Some((queue, _)) = a.queues.iter().find(|(_, camp)| camp.as_str() == c.id.as_str()) {
             c.routing.queue = queue.clone();
         }
     }
@@ -377,11 +368,7 @@ async fn start_asterisk(
     );
     client.auth = AuthMode::Md5;
     client.reconnect = ReconnectPolicy::default();
-    let line_limit = campaigns
-        .iter()
-        .map(|c| c.max_lines as usize)
-        .sum::<usize>()
-        .max(1);
+    let line_limit = campaigns.iter().map(|c| c.max_lines as usize).sum::<usize>().max(1);
     let tracker = TrackerConfig {
         line_limit,
         ..TrackerConfig::default()
@@ -390,10 +377,7 @@ async fn start_asterisk(
     backend.reconcile_queues = a.queues.keys().cloned().collect();
     let mut queues: BTreeMap<String, Vec<CampaignId>> = BTreeMap::new();
     for (q, c) in &a.queues {
-        queues
-            .entry(q.clone())
-            .or_default()
-            .push(CampaignId::from(c.as_str()));
+        queues.entry(q.clone()).or_default().push(CampaignId::from(c.as_str()));
     }
     let settings = AmiSettings {
         name: format!("{}@{}:{}", a.name, a.host, a.port),

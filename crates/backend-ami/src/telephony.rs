@@ -22,7 +22,9 @@ use crate::to_core::{self, AgentNaming};
 use crate::tracker::{AgentRef, AgentUpdate, CallProgress, CallRef, Outcome, RefusalReason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dialer_core::{AgentEvent, AgentId, CallEvent, CampaignId, InputKind, PbxFault, RefusalCause};
+use dialer_core::{
+    AgentEvent, AgentId, CallEvent, CampaignId, InputKind, PbxFault, RefusalCause,
+};
 use dialer_runtime::telephony::{
     AgentControl, Health, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
 };
@@ -131,8 +133,7 @@ impl AmiBridge {
                 ..
             } => {
                 let linked = self.linked_at.get(&call).copied().unwrap_or(now);
-                let talk =
-                    chrono::Duration::seconds(i64::try_from(*talk).unwrap_or(i64::MAX / 2_000));
+                let talk = chrono::Duration::seconds(i64::try_from(*talk).unwrap_or(i64::MAX / 2_000));
                 self.ended_at.insert(call, (linked + talk).min(now));
                 return None;
             }
@@ -235,10 +236,12 @@ fn health(state: &ConnectionState) -> Option<Health> {
         | ConnectionState::ReconcileFailed { lines_in_use, .. } => Some(Health::Reconciled {
             lines_in_use: *lines_in_use,
         }),
-        ConnectionState::Down { error } | ConnectionState::GaveUp { error } => Some(Health::Down {
-            fault: PbxFault::Unreachable,
-            detail: error.clone(),
-        }),
+        ConnectionState::Down { error } | ConnectionState::GaveUp { error } => {
+            Some(Health::Down {
+                fault: PbxFault::Unreachable,
+                detail: error.clone(),
+            })
+        }
     }
 }
 
@@ -317,11 +320,7 @@ impl Telephony for AmiTelephony {
                 .map_err(backend_error),
             TelephonyCommand::Agent { agent, control } => match self.agent_action(&agent, &control)
             {
-                Some(action) => self
-                    .backend
-                    .send_action(action)
-                    .await
-                    .map_err(backend_error),
+                Some(action) => self.backend.send_action(action).await.map_err(backend_error),
                 None => {
                     tracing::debug!(%agent, "no queue member known for agent control");
                     Ok(())

@@ -112,27 +112,17 @@ async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
         s.counters.calls_ended == 1 && s.engine.calls.is_empty()
     })
     .await;
-    let summary = dialer
-        .shutdown(Duration::from_secs(5))
-        .await
-        .expect("shutdown");
+    let summary = dialer.shutdown(Duration::from_secs(5)).await.expect("shutdown");
     task.await.expect("task").expect("run");
     assert_eq!(summary.counters.originates, 1, "{summary:?}");
 
     let store = SpoolStore::open(dir.path().join("spool.db")).expect("reopen");
     let attempts = store.attempts("spring").expect("attempts");
     assert_eq!(attempts.len(), 1, "{attempts:?}");
-    assert_eq!(
-        attempts[0].outcome.map(|o| o.code()),
-        Some("busy"),
-        "{attempts:?}"
-    );
+    assert_eq!(attempts[0].outcome.map(|o| o.code()), Some("busy"), "{attempts:?}");
     let rec = store.record(&record).expect("record");
     assert_eq!(rec.attempts, 1);
-    assert!(
-        rec.next_eligible_at.is_some_and(|t| t > Utc::now()),
-        "busy retry is delayed: {rec:?}"
-    );
+    assert!(rec.next_eligible_at.is_some_and(|t| t > Utc::now()), "busy retry is delayed: {rec:?}");
     let sent = String::from_utf8_lossy(&server.all_received()).to_string();
     assert_eq!(sent.matches("Action: Originate").count(), 1, "{sent}");
     assert!(sent.contains("ChannelId: dlr-1"), "{sent}");
@@ -170,20 +160,13 @@ async fn agent_completes_before_hangup_and_the_agent_is_ready_again() {
         s.counters.calls_ended == 1 && s.engine.calls.is_empty()
     })
     .await;
-    until(
-        &dialer,
-        "the agent is ready again, not stuck in wrap-up",
-        |s| {
-            s.engine
-                .agents
-                .iter()
-                .any(|a| a.agent.as_str() == "Agent One" && a.state == AgentState::Ready)
-        },
-    )
+    until(&dialer, "the agent is ready again, not stuck in wrap-up", |s| {
+        s.engine
+            .agents
+            .iter()
+            .any(|a| a.agent.as_str() == "Agent One" && a.state == AgentState::Ready)
+    })
     .await;
-    dialer
-        .shutdown(Duration::from_secs(5))
-        .await
-        .expect("shutdown");
+    dialer.shutdown(Duration::from_secs(5)).await.expect("shutdown");
     task.await.expect("task").expect("run");
 }

@@ -299,7 +299,8 @@ impl FileConfig {
                 campaigns.push(c);
             }
         }
-        let asterisk: Vec<AsteriskConfig> = section_list(&table, "asterisk", text, source_name)?;
+        let asterisk: Vec<AsteriskConfig> =
+            section_list(&table, "asterisk", text, source_name)?;
         let sim: Option<SimConfig> = match table.get("sim") {
             None => None,
             Some(v) => Some(typed(v, "sim", text, source_name, 0)?),
@@ -388,11 +389,7 @@ impl FileConfig {
             if !self.campaigns.iter().any(|c| c.id.as_str() == b.campaign) {
                 return Err(err(
                     find_key_line(text, "campaign", nth_section(text, "[[base]]", 0)),
-                    format!(
-                        "base `{}` is for unknown campaign `{}`",
-                        b.file.display(),
-                        b.campaign
-                    ),
+                    format!("base `{}` is for unknown campaign `{}`", b.file.display(), b.campaign),
                 ));
             }
         }
@@ -407,12 +404,9 @@ impl AsteriskConfig {
             return Ok(s.clone());
         }
         let var = self.secret_env.as_deref().unwrap_or("DIALER_AMI_SECRET");
-        std::env::var(var).map(Secret).map_err(|_| {
-            format!(
-                "asterisk `{}`: environment variable {var} is not set",
-                self.name
-            )
-        })
+        std::env::var(var)
+            .map(Secret)
+            .map_err(|_| format!("asterisk `{}`: environment variable {var} is not set", self.name))
     }
 }
 
@@ -496,10 +490,7 @@ fn last_segment(path: &str) -> String {
 fn campaign_from(item: &toml::Value, n: usize) -> Result<Campaign, (String, String)> {
     let user = serde_json::to_value(item).map_err(|e| ("id".to_owned(), e.to_string()))?;
     let Value::Object(map) = &user else {
-        return Err((
-            "campaign".into(),
-            "a campaign is a [[campaign]] section".into(),
-        ));
+        return Err(("campaign".into(), "a campaign is a [[campaign]] section".into()));
     };
     let id = match map.get("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -510,22 +501,16 @@ fn campaign_from(item: &toml::Value, n: usize) -> Result<Campaign, (String, Stri
             ))
         }
     };
-    let zone =
-        match map.get("time_zone") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => {
-                return Err((
-                    "time_zone".into(),
-                    format!("campaign `{id}`: `time_zone` must be an IANA zone name in quotes"),
-                ))
-            }
-            None => return Err((
+    let zone = match map.get("time_zone") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(("time_zone".into(), format!("campaign `{id}`: `time_zone` must be an IANA zone name in quotes"))),
+        None => {
+            return Err((
                 "id".into(),
-                format!(
-                    "campaign `{id}` has no `time_zone` (an IANA zone such as America/New_York)"
-                ),
-            )),
-        };
+                format!("campaign `{id}` has no `time_zone` (an IANA zone such as America/New_York)"),
+            ))
+        }
+    };
     let mut merged = serde_json::to_value(Campaign::new(id.clone(), zone))
         .map_err(|e| ("id".to_owned(), e.to_string()))?;
     merge(&mut merged, &user, "").map_err(|key| {
@@ -549,12 +534,10 @@ fn campaign_from(item: &toml::Value, n: usize) -> Result<Campaign, (String, Stri
 fn merge(base: &mut Value, user: &Value, path: &str) -> Result<(), String> {
     match (base, user) {
         (Value::Object(b), Value::Object(u)) => {
-            let tag_differs = ["mode", "kind"]
-                .iter()
-                .any(|t| match (b.get(*t), u.get(*t)) {
-                    (Some(x), Some(y)) => x != y,
-                    _ => false,
-                });
+            let tag_differs = ["mode", "kind"].iter().any(|t| match (b.get(*t), u.get(*t)) {
+                (Some(x), Some(y)) => x != y,
+                _ => false,
+            });
             if tag_differs {
                 *b = u.clone();
                 return Ok(());
@@ -678,21 +661,15 @@ queues = { sales = "spring" }
 
     #[test]
     fn a_caller_id_with_quotes_is_refused_at_load() {
-        let text = GOOD.replace(
-            "dial_mode",
-            "caller_id = '\"Sales \"Team\" <5550100>'\ndial_mode",
-        );
+        let text = GOOD.replace("dial_mode", "caller_id = '\"Sales \"Team\" <5550100>'\ndial_mode");
         let e = FileConfig::parse(&text, "x.toml").unwrap_err();
         assert!(e.to_string().contains("caller_id"), "{e}");
     }
 
     #[test]
     fn a_queue_for_an_unknown_campaign_is_refused() {
-        let e = FileConfig::parse(
-            &GOOD.replace("sales = \"spring\"", "sales = \"autumn\""),
-            "x.toml",
-        )
-        .unwrap_err();
+        let e = FileConfig::parse(&GOOD.replace("sales = \"spring\"", "sales = \"autumn\""), "x.toml")
+            .unwrap_err();
         assert!(e.to_string().contains("autumn"), "{e}");
     }
 

@@ -13,8 +13,8 @@ use crate::telephony::{Health, Telephony, TelephonyCommand, TelephonyError, Tele
 use chrono::{DateTime, Utc};
 use dialer_core::{
     AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallEvent, CallId, Campaign, CampaignId,
-    Command, Disposition, Engine, EngineConfig, EngineStatus, Event, InputKind, PbxFault, RecordId,
-    RefusalCause, RejectReason, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind,
+    Command, Disposition, Engine, EngineConfig, EngineStatus, Event, InputKind, PbxFault,
+    RecordId, RefusalCause, RejectReason, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind,
     TaskTiming, TelephonyHealth,
 };
 use serde::Serialize;
@@ -513,10 +513,7 @@ struct Task {
 const MAX_SLEEP: Duration = Duration::from_secs(5);
 
 impl Task {
-    async fn run(
-        mut self,
-        mut requests: mpsc::Receiver<Request>,
-    ) -> Result<RunSummary, RuntimeError> {
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>) -> Result<RunSummary, RuntimeError> {
         let result = self.run_loop(&mut requests).await;
         self.telephony.shutdown().await;
         let summary = self.summary();
@@ -536,10 +533,7 @@ impl Task {
         }
     }
 
-    async fn run_loop(
-        &mut self,
-        requests: &mut mpsc::Receiver<Request>,
-    ) -> Result<(), RuntimeError> {
+    async fn run_loop(&mut self, requests: &mut mpsc::Receiver<Request>) -> Result<(), RuntimeError> {
         let mut requests_open = true;
         loop {
             self.carry_out().await?;
@@ -601,11 +595,7 @@ impl Task {
                 match action {
                     Action::Originate(intent) => {
                         let call = intent.call;
-                        match self
-                            .telephony
-                            .submit(TelephonyCommand::Originate(intent))
-                            .await
-                        {
+                        match self.telephony.submit(TelephonyCommand::Originate(intent)).await {
                             Ok(()) => self.counters.originates += 1,
                             Err(e) => {
                                 self.counters.refused_locally += 1;
@@ -620,8 +610,7 @@ impl Task {
                         }
                     }
                     Action::Hangup(call) => {
-                        if let Err(e) = self.telephony.submit(TelephonyCommand::Hangup(call)).await
-                        {
+                        if let Err(e) = self.telephony.submit(TelephonyCommand::Hangup(call)).await {
                             tracing::warn!(%call, error = %e, "hangup not taken");
                         }
                     }
@@ -769,10 +758,7 @@ impl Task {
         let (tx, _rx) = oneshot::channel();
         self.draining = Some((deadline, reply.unwrap_or(tx)));
         let _ = self.events.send(DialerEvent::Draining { at: now });
-        tracing::info!(
-            calls_in_flight = self.driver.engine().calls_in_flight(),
-            "draining: no new dials"
-        );
+        tracing::info!(calls_in_flight = self.driver.engine().calls_in_flight(), "draining: no new dials");
         Ok(())
     }
 
@@ -875,11 +861,7 @@ impl Task {
             }
             Request::Respool { new, reply } => {
                 let campaign = new.campaign.clone();
-                let r = self
-                    .driver
-                    .spool_mut()
-                    .respool(&new, now)
-                    .map_err(OpError::from);
+                let r = self.driver.spool_mut().respool(&new, now).map_err(OpError::from);
                 if r.is_ok() {
                     self.reload(&campaign)?;
                 }
@@ -894,12 +876,14 @@ impl Task {
                 reply,
             } => {
                 let campaign = new.campaign.clone();
-                let r = self.guard_live_number(&new).and_then(|()| {
-                    self.driver
-                        .spool_mut()
-                        .schedule_call(&new, when, agent, new_phone, now)
-                        .map_err(OpError::from)
-                });
+                let r = self
+                    .guard_live_number(&new)
+                    .and_then(|()| {
+                        self.driver
+                            .spool_mut()
+                            .schedule_call(&new, when, agent, new_phone, now)
+                            .map_err(OpError::from)
+                    });
                 if r.is_ok() {
                     self.reload(&campaign)?;
                 }

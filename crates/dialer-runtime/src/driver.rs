@@ -329,9 +329,7 @@ impl<S: Spool> Driver<S> {
                         if let Event::Rejected { reason, .. } = &event {
                             self.last_rejection = Some(reason.clone());
                         }
-                        self.spool
-                            .record_event(&event)
-                            .map_err(DriverError::Spool)?;
+                        self.spool.record_event(&event).map_err(DriverError::Spool)?;
                         if self.keep_events {
                             if self.events_queued >= self.limits.max_events {
                                 self.events_dropped += 1;

@@ -19,10 +19,7 @@ pub enum TelephonyCommand {
     /// Hang a call up (before answer: it ends as not answered).
     Hangup(CallId),
     /// Agent control on the telephone system (queue pause, membership).
-    Agent {
-        agent: AgentId,
-        control: AgentControl,
-    },
+    Agent { agent: AgentId, control: AgentControl },
 }
 
 /// Agent control the telephone system carries out (for Asterisk: queue member actions).

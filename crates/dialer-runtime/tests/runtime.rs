@@ -18,9 +18,7 @@ use std::time::Duration;
 const SPEED: f64 = 200.0;
 
 fn start_time() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
-        .single()
-        .expect("valid time")
+    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0).single().expect("valid time")
 }
 
 fn campaign(id: &str) -> Campaign {
@@ -110,22 +108,13 @@ async fn a_campaign_dials_through_the_runtime_and_the_ledger_matches() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 40);
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 3, FaultSpec::default(), 1),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 3, FaultSpec::default(), 1)).await;
     run.until("ten calls ended", |s| s.counters.calls_ended >= 10)
         .await;
     let summary = run.stop().await;
     let store = reopen(&dir);
     let attempts = store.attempts("spring").expect("attempts");
-    assert_eq!(
-        attempts.len() as u64,
-        summary.counters.originates,
-        "{summary:?}"
-    );
+    assert_eq!(attempts.len() as u64, summary.counters.originates, "{summary:?}");
 }
 
 /// Regression: while the PBX refused every Originate ("Asterisk is shutting down"), each
@@ -139,16 +128,10 @@ async fn pbx_refusing_every_originate_charges_no_record() {
         refuse: 1.0,
         ..Default::default()
     };
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 3, faults, 2),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 3, faults, 2)).await;
     let s = run
         .until("refusals seen and dialing paused", |s| {
-            s.counters.refused_by_pbx >= 1
-                && matches!(s.health, dialer_runtime::HealthView::Down { .. })
+            s.counters.refused_by_pbx >= 1 && matches!(s.health, dialer_runtime::HealthView::Down { .. })
         })
         .await;
     assert_eq!(s.counters.calls_ended, 0);
@@ -172,12 +155,7 @@ async fn a_burst_of_refusals_leaks_no_line() {
         refuse: 0.5,
         ..Default::default()
     };
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 8, faults, 3),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 8, faults, 3)).await;
     run.until("refusals and calls", |s| {
         s.counters.refused_by_pbx >= 5 && s.counters.calls_ended >= 5
     })
@@ -198,12 +176,7 @@ async fn a_call_whose_end_was_lost_ends_unknown_not_connected() {
         lost_after_s: 60.0,
         ..Default::default()
     };
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 2, faults, 4),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 2, faults, 4)).await;
     run.until("lost calls reported", |s| s.counters.calls_ended >= 2)
         .await;
     run.stop().await;
@@ -223,12 +196,7 @@ async fn a_stop_leaves_no_attempt_booked_but_unsent() {
     let mut c = campaign("spring");
     c.dial_mode = DialMode::Power { ratio: 2.0 };
     let store = spool(&dir, &c, 100);
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 5, FaultSpec::default(), 5),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 5, FaultSpec::default(), 5)).await;
     run.until("calls in flight", |s| s.engine.calls.len() >= 3)
         .await;
     let s = run.dialer.shutdown(Duration::ZERO).await.expect("shutdown");
@@ -250,12 +218,7 @@ async fn a_blacklist_entry_added_through_the_handle_survives_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 5);
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 0, FaultSpec::default(), 6),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 6)).await;
     let entry = BlacklistEntry {
         number: "+12125551003".into(),
         scope: BlacklistScope::All,
@@ -281,16 +244,9 @@ async fn a_contact_removed_while_held_is_never_dialed_and_nothing_stops() {
     let c = campaign("spring");
     let store = spool(&dir, &c, 20);
     // No agents yet: the engine holds the records in its hopper without dialing.
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![c.id.clone()], 0, FaultSpec::default(), 7),
-    )
-    .await;
-    run.until("hopper filled", |s| {
-        s.engine.campaigns.iter().any(|c| c.hopper > 0)
-    })
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 7)).await;
+    run.until("hopper filled", |s| s.engine.campaigns.iter().any(|c| c.hopper > 0))
+        .await;
     let removed = run
         .dialer
         .remove_contact(c.id.clone(), "+12125551000".into())
@@ -301,16 +257,12 @@ async fn a_contact_removed_while_held_is_never_dialed_and_nothing_stops() {
         .login(AgentId::from("alice"), vec![c.id.clone()])
         .await
         .expect("login");
-    run.until("calls placed", |s| s.counters.originates >= 3)
-        .await;
+    run.until("calls placed", |s| s.counters.originates >= 3).await;
     let summary = run.stop().await;
     assert!(summary.counters.originates >= 3);
     let store = reopen(&dir);
     for a in store.attempts("spring").expect("attempts") {
-        assert_ne!(
-            a.record, removed[0],
-            "the removed contact was dialed: {a:?}"
-        );
+        assert_ne!(a.record, removed[0], "the removed contact was dialed: {a:?}");
     }
 }
 
@@ -322,9 +274,7 @@ async fn a_campaign_added_at_run_time_dials() {
     let first = campaign("spring");
     let mut store = spool(&dir, &first, 1);
     let second = campaign("autumn");
-    store
-        .upsert_campaign(&second, start_time())
-        .expect("campaign");
+    store.upsert_campaign(&second, start_time()).expect("campaign");
     let base: String = (0..10)
         .map(|i| format!("autumn;312555{:04};;;;\n", 2000 + i))
         .collect();
@@ -335,16 +285,8 @@ async fn a_campaign_added_at_run_time_dials() {
             &mut |_| {},
         )
         .expect("import");
-    let run = start(
-        store,
-        vec![first.clone()],
-        world(vec![], 0, FaultSpec::default(), 8),
-    )
-    .await;
-    run.dialer
-        .upsert_campaign(second.clone())
-        .await
-        .expect("added");
+    let run = start(store, vec![first.clone()], world(vec![], 0, FaultSpec::default(), 8)).await;
+    run.dialer.upsert_campaign(second.clone()).await.expect("added");
     run.dialer
         .login(AgentId::from("bob"), vec![second.id.clone()])
         .await
@@ -359,19 +301,11 @@ async fn an_invalid_campaign_is_refused_with_the_field_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 1);
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![], 0, FaultSpec::default(), 9),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 9)).await;
     let mut bad = campaign("winter");
     bad.ring_timeout_s = 3;
     let e = run.dialer.upsert_campaign(bad).await.unwrap_err();
-    assert!(
-        matches!(e, OpError::InvalidCampaign(ref c) if c.field == "ring_timeout_s"),
-        "{e}"
-    );
+    assert!(matches!(e, OpError::InvalidCampaign(ref c) if c.field == "ring_timeout_s"), "{e}");
     assert!(e.to_string().contains("ring_timeout_s"), "{e}");
     let s = run.dialer.status().await.expect("status");
     assert_eq!(s.engine.campaigns.len(), 1);
@@ -384,12 +318,7 @@ async fn a_respool_of_a_live_number_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 3);
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![], 0, FaultSpec::default(), 10),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 10)).await;
     let n = PhoneNumber::parse("212 555 1001", "US").expect("number");
     let e = run
         .dialer
@@ -397,10 +326,7 @@ async fn a_respool_of_a_live_number_is_refused_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            e,
-            OpError::Store(spool_store::StoreError::DuplicateDestination { .. })
-        ),
+        matches!(e, OpError::Store(spool_store::StoreError::DuplicateDestination { .. })),
         "{e}"
     );
     run.stop().await;
@@ -412,12 +338,7 @@ async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 1);
-    let run = start(
-        store,
-        vec![c.clone()],
-        world(vec![], 0, FaultSpec::default(), 11),
-    )
-    .await;
+    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 11)).await;
     let e = run
         .dialer
         .agent(
