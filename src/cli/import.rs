@@ -7,7 +7,8 @@
 //! only how this file's national numbers are read.
 //!
 //! An interrupted import of the same file name resumes where its last batch was committed;
-//! `--restart` abandons it and starts over.
+//! `--restart` abandons it and starts over. Each transaction stays open at most `--commit-ms`
+//! (250 ms by default), so a dialer running on the same database is never held up longer.
 
 use anyhow::Context;
 use spool_store::{ImportOptions, SpoolStore};
@@ -42,9 +43,13 @@ pub struct ImportArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Lines committed per transaction.
-    #[arg(long, default_value_t = 10_000)]
-    pub batch: usize,
+    /// Most lines committed per transaction (default: as many as `--commit-ms` allows).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Longest a transaction stays open, in milliseconds: a dialer running on the same
+    /// database waits at most about this long for a ledger write.
+    #[arg(long, default_value_t = spool_store::import::DEFAULT_COMMIT_AFTER.as_millis() as u64)]
+    pub commit_ms: u64,
     /// The base file: `campaign;number;k=v:k=v;alt1:alt2;priority;agentphone` per line.
     pub file: PathBuf,
 }
@@ -99,7 +104,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     opts.user = args.user.clone();
     opts.time_zone = args.timezone.clone();
     opts.country = args.country.clone();
-    opts.batch_lines = args.batch.max(1);
+    if let Some(lines) = args.batch {
+        opts.batch_lines = lines.max(1);
+    }
+    opts.commit_after = std::time::Duration::from_millis(args.commit_ms.max(1));
     let summary = store.import_base(file, &opts, &mut |p| {
         bar.set_position(p.bytes_read);
         bar.set_message(format!("{} imported, {} rejected", p.imported, p.rejected));

@@ -235,6 +235,9 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
     };
     let (dialer, task) = Dialer::start(dialer_cfg, store, telephony, clock).await?;
     let started = tokio::time::Instant::now();
+    let sim_end = sim.as_ref().and_then(|s| s.hours).map(|h| {
+        clock.now() + chrono::Duration::milliseconds((h * 3_600_000.0) as i64)
+    });
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut last_log = tokio::time::Instant::now();
     let stop_reason = loop {
@@ -244,6 +247,9 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
             .unwrap_or(Duration::from_secs(86_400));
         tokio::select! {
             _ = ticker.tick() => {
+                if sim_end.is_some_and(|end| clock.now() >= end) {
+                    break "the simulated hours are over";
+                }
                 if let Ok(status) = dialer.status().await {
                     let line = summary_line(&status);
                     if live_line {
@@ -302,7 +308,7 @@ pub fn summary_line(s: &DialerStatus) -> String {
         match a.state {
             AgentState::Ready => ready += 1,
             AgentState::OnCall { .. } | AgentState::Reserved { .. } => on_call += 1,
-            AgentState::WrapUp => wrap += 1,
+            AgentState::WrapUp { .. } => wrap += 1,
             AgentState::Paused { .. } => paused += 1,
             AgentState::LoggedOut => {}
             _ => other += 1,
@@ -361,12 +367,9 @@ async fn start_asterisk(
     let secret = a.secret().map_err(anyhow::Error::msg)?;
     let mut client = ClientConfig::new(
         format!("{}:{}", a.host, a.port),
-        Credentials {
-            username: a.user.clone(),
-            secret: secret.expose().to_owned(),
-        },
+        Credentials::new(a.user.clone(), secret.expose()),
     );
-    client.auth = AuthMode::Md5;
+    client.auth = AuthMode::Md5Preferred;
     client.reconnect = ReconnectPolicy::default();
     let line_limit = campaigns.iter().map(|c| c.max_lines as usize).sum::<usize>().max(1);
     let tracker = TrackerConfig {

@@ -198,7 +198,7 @@ impl Simulator {
         let mut driver = Driver::new(engine, spool);
         driver
             .handle(t0, [InputKind::Campaign(Box::new(campaign))])
-            .unwrap_or_else(|e: DriverError| match e {});
+            .unwrap_or_else(|e| driver_failed(seed, e));
         driver.engine_mut().set_pacer(&cid, pacer);
         let agents = (0..sc.agents.count as usize)
             .map(|i| SimAgent {
@@ -474,7 +474,13 @@ impl Simulator {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
-        self.call_input(call, CallEvent::HungUp { failure });
+        self.call_input(
+            call,
+            CallEvent::HungUp {
+                failure,
+                ended_at: None,
+            },
+        );
         if c.stage == Stage::Waiting {
             self.queue.retain(|q| *q != call);
         }
@@ -758,7 +764,7 @@ impl Simulator {
                 } else {
                     self.driver.handle(at, inputs)
                 };
-                result.unwrap_or_else(|e: DriverError| match e {});
+                result.unwrap_or_else(|e| driver_failed(self.seed, e));
                 continue;
             }
             let ev_t = self.events.peek().map(|e| e.t_ms);
@@ -882,8 +888,11 @@ struct SimSpool {
     page: usize,
 }
 
-/// The simulated spool never fails.
-type DriverError = dialer_runtime::DriverError<std::convert::Infallible>;
+/// The simulated spool never fails, so a driver error is an engine bug (a record-request loop
+/// or an unbounded backlog): the run cannot go on, and the seed reproduces it.
+fn driver_failed(seed: u64, e: dialer_runtime::DriverError<std::convert::Infallible>) -> ! {
+    panic!("seed {seed}: the driver stopped: {e}")
+}
 
 impl dialer_runtime::Spool for SimSpool {
     type Error = std::convert::Infallible;

@@ -164,7 +164,6 @@ struct WCall {
     stage: Stage,
     talk_ms: i64,
     patience_ms: i64,
-    ring_timeout_ms: i64,
     lost: bool,
 }
 
@@ -447,7 +446,6 @@ impl SimWorld {
                     stage: Stage::Dialing,
                     talk_ms: ms(c.talk.sample(&mut r)).max(1000),
                     patience_ms: ms(c.patience.sample(&mut r)),
-                    ring_timeout_ms,
                     lost,
                 };
                 self.calls.insert(call, call_state);

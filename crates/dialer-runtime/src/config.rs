@@ -147,6 +147,9 @@ pub struct SimConfig {
     /// Records to generate into the spool at start when a campaign's spool is empty.
     #[serde(default = "default_records")]
     pub records: u64,
+    /// Stop (draining) after this many simulated hours; default: run until stopped.
+    #[serde(default)]
+    pub hours: Option<f64>,
 }
 
 fn default_scenario() -> String {
@@ -174,6 +177,7 @@ impl Default for SimConfig {
             agents: None,
             start: None,
             records: default_records(),
+            hours: None,
         }
     }
 }
@@ -378,6 +382,12 @@ impl FileConfig {
             }
         }
         if let TelephonyConfig::Sim(s) = &self.telephony {
+            if s.hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
+                return Err(err(
+                    find_key_line(text, "hours", 0),
+                    "sim `hours` must be a positive number of simulated hours".into(),
+                ));
+            }
             if !(s.speed.is_finite() && (1.0..=10_000.0).contains(&s.speed)) {
                 return Err(err(
                     find_key_line(text, "speed", 0),
@@ -639,7 +649,7 @@ queues = { sales = "spring" }
     #[test]
     fn an_unknown_asterisk_key_is_named_with_its_line() {
         let e = FileConfig::parse(&GOOD.replace("context =", "contxt ="), "x.toml").unwrap_err();
-        assert_eq!(e.line, Some(15), "{e}");
+        assert_eq!(e.line, Some(14), "{e}");
         assert!(e.to_string().contains("contxt"), "{e}");
     }
 

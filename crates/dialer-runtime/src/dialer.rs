@@ -276,6 +276,7 @@ impl Dialer {
             paused_until: None,
             draining: None,
             pending: VecDeque::new(),
+            controls: VecDeque::new(),
         };
         let join = tokio::spawn(task.run(rx));
         Ok((
@@ -507,7 +508,13 @@ struct Task {
     draining: Option<(DateTime<Utc>, oneshot::Sender<RunSummary>)>,
     /// Inputs produced by carrying out actions (refusals), fed as the next burst.
     pending: VecDeque<InputKind>,
+    /// Agent control for the telephone system, sent before the next actions.
+    controls: VecDeque<TelephonyCommand>,
 }
+
+/// Records offered when the hopper is reloaded after an operation (the engine asks for
+/// more at its next refill if it needs them).
+const RELOAD_LIMIT: u32 = 200;
 
 /// Longest sleep between two engine ticks.
 const MAX_SLEEP: Duration = Duration::from_secs(5);
@@ -590,6 +597,11 @@ impl Task {
     /// Carries out the driver's actions in order, then publishes its events. A refusal to
     /// take an Originate becomes the engine's next input (nothing is booked but unsent).
     async fn carry_out(&mut self) -> Result<(), RuntimeError> {
+        while let Some(cmd) = self.controls.pop_front() {
+            if let Err(e) = self.telephony.submit(cmd).await {
+                tracing::warn!(error = %e, "agent control not taken by the telephone system");
+            }
+        }
         loop {
             while let Some(action) = self.driver.poll_action() {
                 match action {
@@ -792,7 +804,7 @@ impl Task {
         if !self.driver.engine().campaign_ids().any(|c| c == campaign) {
             return Ok(());
         }
-        let limit = self.driver.engine().hopper_target(campaign).unwrap_or(100);
+        let limit = RELOAD_LIMIT;
         let records = self.driver.spool_mut().ready_set(&campaign.0, now, limit)?;
         self.driver.handle(
             now,
@@ -822,9 +834,29 @@ impl Task {
                 event,
                 reply,
             } => {
-                let r = self
-                    .input_verdict(InputKind::Agent { agent, event })?
-                    .map_err(OpError::from);
+                let unknown = match &event {
+                    AgentEvent::LoggedIn { campaigns } => campaigns
+                        .iter()
+                        .find(|c| !self.driver.engine().campaign_ids().any(|k| k == *c))
+                        .cloned(),
+                    _ => None,
+                };
+                let control = agent_control(&event);
+                let r = match unknown {
+                    Some(c) => Err(OpError::Rejected(RejectReason::UnknownCampaign(c))),
+                    None => self
+                        .input_verdict(InputKind::Agent {
+                            agent: agent.clone(),
+                            event,
+                        })?
+                        .map_err(OpError::from),
+                };
+                // A pause or a return reaches the PBX too, so its queue stops (or resumes)
+                // offering calls to the agent.
+                if let (Ok(()), Some(control)) = (&r, control) {
+                    self.controls
+                        .push_back(TelephonyCommand::Agent { agent, control });
+                }
                 self.count(&r);
                 let _ = reply.send(r);
             }
@@ -1013,7 +1045,7 @@ impl Task {
             now,
             Command::Dispose {
                 agent,
-                record,
+                record: record.clone(),
                 disposition: disposition.clone(),
             },
         )?;
@@ -1068,7 +1100,7 @@ impl Task {
         };
         for id in &removed {
             // The engine forgets it (it is not in flight: checked above).
-            let _ = self.driver.command(now, Command::Forget { record: *id })?;
+            let _ = self.driver.command(now, Command::Forget { record: id.clone() })?;
         }
         self.reload(campaign)?;
         Ok(Ok(removed))
@@ -1104,6 +1136,18 @@ impl Task {
                 .command(now, Command::BlacklistRemove { number, scope })?;
         }
         Ok(Ok(removed))
+    }
+}
+
+/// What the telephone system must do for an agent event, if anything.
+fn agent_control(event: &AgentEvent) -> Option<crate::telephony::AgentControl> {
+    use crate::telephony::AgentControl;
+    match event {
+        AgentEvent::Paused { reason } => Some(AgentControl::Pause {
+            reason: reason.clone(),
+        }),
+        AgentEvent::Ready => Some(AgentControl::Unpause),
+        _ => None,
     }
 }
 

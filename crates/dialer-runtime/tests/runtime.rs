@@ -74,19 +74,28 @@ async fn start(store: SpoolStore, campaigns: Vec<Campaign>, spec: WorldSpec) -> 
 
 impl Run {
     async fn stop(self) -> RunSummary {
-        let s = self
-            .dialer
-            .shutdown(Duration::from_secs(120))
-            .await
-            .expect("shutdown");
-        self.task.await.expect("task").expect("run ends cleanly");
-        s
+        match self.dialer.shutdown(Duration::from_secs(120)).await {
+            Ok(s) => {
+                self.task.await.expect("task").expect("run ends cleanly");
+                s
+            }
+            Err(e) => {
+                let run = self.task.await.expect("task");
+                panic!("shutdown refused ({e}); the run ended with {run:?}");
+            }
+        }
     }
 
     /// Waits (bounded, real time) until the status satisfies `done`.
-    async fn until(&self, what: &str, done: impl Fn(&DialerStatus) -> bool) -> DialerStatus {
+    async fn until(&mut self, what: &str, done: impl Fn(&DialerStatus) -> bool) -> DialerStatus {
         for _ in 0..400 {
-            let s = self.dialer.status().await.expect("status");
+            let s = match self.dialer.status().await {
+                Ok(s) => s,
+                Err(e) => {
+                    let run = (&mut self.task).await.expect("task");
+                    panic!("{what}: the dialer stopped ({e}); the run ended with {run:?}");
+                }
+            };
             if done(&s) {
                 return s;
             }
@@ -108,7 +117,7 @@ async fn a_campaign_dials_through_the_runtime_and_the_ledger_matches() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 40);
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 3, FaultSpec::default(), 1)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 3, FaultSpec::default(), 1)).await;
     run.until("ten calls ended", |s| s.counters.calls_ended >= 10)
         .await;
     let summary = run.stop().await;
@@ -128,7 +137,7 @@ async fn pbx_refusing_every_originate_charges_no_record() {
         refuse: 1.0,
         ..Default::default()
     };
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 3, faults, 2)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 3, faults, 2)).await;
     let s = run
         .until("refusals seen and dialing paused", |s| {
             s.counters.refused_by_pbx >= 1 && matches!(s.health, dialer_runtime::HealthView::Down { .. })
@@ -155,7 +164,7 @@ async fn a_burst_of_refusals_leaks_no_line() {
         refuse: 0.5,
         ..Default::default()
     };
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 8, faults, 3)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 8, faults, 3)).await;
     run.until("refusals and calls", |s| {
         s.counters.refused_by_pbx >= 5 && s.counters.calls_ended >= 5
     })
@@ -176,7 +185,7 @@ async fn a_call_whose_end_was_lost_ends_unknown_not_connected() {
         lost_after_s: 60.0,
         ..Default::default()
     };
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 2, faults, 4)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 2, faults, 4)).await;
     run.until("lost calls reported", |s| s.counters.calls_ended >= 2)
         .await;
     run.stop().await;
@@ -196,7 +205,7 @@ async fn a_stop_leaves_no_attempt_booked_but_unsent() {
     let mut c = campaign("spring");
     c.dial_mode = DialMode::Power { ratio: 2.0 };
     let store = spool(&dir, &c, 100);
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 5, FaultSpec::default(), 5)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 5, FaultSpec::default(), 5)).await;
     run.until("calls in flight", |s| s.engine.calls.len() >= 3)
         .await;
     let s = run.dialer.shutdown(Duration::ZERO).await.expect("shutdown");
@@ -218,7 +227,7 @@ async fn a_blacklist_entry_added_through_the_handle_survives_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 5);
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 6)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 6)).await;
     let entry = BlacklistEntry {
         number: "+12125551003".into(),
         scope: BlacklistScope::All,
@@ -244,7 +253,7 @@ async fn a_contact_removed_while_held_is_never_dialed_and_nothing_stops() {
     let c = campaign("spring");
     let store = spool(&dir, &c, 20);
     // No agents yet: the engine holds the records in its hopper without dialing.
-    let run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 7)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![c.id.clone()], 0, FaultSpec::default(), 7)).await;
     run.until("hopper filled", |s| s.engine.campaigns.iter().any(|c| c.hopper > 0))
         .await;
     let removed = run
@@ -285,7 +294,7 @@ async fn a_campaign_added_at_run_time_dials() {
             &mut |_| {},
         )
         .expect("import");
-    let run = start(store, vec![first.clone()], world(vec![], 0, FaultSpec::default(), 8)).await;
+    let mut run = start(store, vec![first.clone()], world(vec![], 0, FaultSpec::default(), 8)).await;
     run.dialer.upsert_campaign(second.clone()).await.expect("added");
     run.dialer
         .login(AgentId::from("bob"), vec![second.id.clone()])
@@ -301,7 +310,7 @@ async fn an_invalid_campaign_is_refused_with_the_field_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 1);
-    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 9)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 9)).await;
     let mut bad = campaign("winter");
     bad.ring_timeout_s = 3;
     let e = run.dialer.upsert_campaign(bad).await.unwrap_err();
@@ -318,7 +327,7 @@ async fn a_respool_of_a_live_number_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 3);
-    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 10)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 10)).await;
     let n = PhoneNumber::parse("212 555 1001", "US").expect("number");
     let e = run
         .dialer
@@ -338,7 +347,7 @@ async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 1);
-    let run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 11)).await;
+    let mut run = start(store, vec![c.clone()], world(vec![], 0, FaultSpec::default(), 11)).await;
     let e = run
         .dialer
         .agent(
@@ -351,4 +360,43 @@ async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
         .unwrap_err();
     assert!(matches!(e, OpError::Rejected(_)), "{e}");
     run.stop().await;
+}
+
+/// Regression: a queue member seen paused at start became `LoggedIn`, was dialed for, then
+/// `Paused`, because inputs were fed one at a time. Fed as one burst (as the AMI bridge does),
+/// the engine decides once, with the pause known: no call.
+#[test]
+fn a_member_paused_at_start_gets_no_call() {
+    use dialer_core::{Engine, EngineConfig, InputKind};
+    use dialer_runtime::driver::{Action, Driver};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 5);
+    let mut driver = Driver::new(Engine::new(EngineConfig::default()), store);
+    driver
+        .handle(start_time(), [InputKind::Campaign(Box::new(c.clone()))])
+        .expect("campaign");
+    let agent = AgentId::from("Agent One");
+    driver
+        .handle(
+            start_time(),
+            [
+                InputKind::Agent {
+                    agent: agent.clone(),
+                    event: AgentEvent::LoggedIn {
+                        campaigns: vec![c.id.clone()],
+                    },
+                },
+                InputKind::Agent {
+                    agent,
+                    event: AgentEvent::Paused {
+                        reason: "paused in queue".into(),
+                    },
+                },
+            ],
+        )
+        .expect("login and pause");
+    while let Some(a) = driver.poll_action() {
+        assert!(!matches!(a, Action::Originate(_)), "a paused member was dialed for: {a:?}");
+    }
 }

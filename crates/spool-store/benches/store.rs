@@ -1,32 +1,44 @@
-//! Benchmarks of the two hot paths of the store.
+//! Benchmarks of the hot paths of the store.
 //!
-//! 1. Import of a base file, compared in the same run with the `sqlite3` shell's `.import`
-//!    of the same rows into a plain table (`apt-get install -y sqlite3`); also the cost of
-//!    phone-number validation alone, and the *schema floor*: the shell moving those rows into
-//!    the spool's own tables with set-based SQL (no parsing, validation or duplicate checks),
-//!    the least SQLite charges any importer of this schema.
-//! 2. The ready-set query (a batch of 100 due records, in dial order) on a large spool.
+//! 1. **Import** of a base file, fairly: shuffled numbers (real lists are not sorted by number),
+//!    an alternative number on about a quarter of the lines, `key=value` data of four fields.
+//!    Three cases: numbers in file order into an empty spool, shuffled into an empty spool,
+//!    shuffled into a spool already holding as many records of another upload of the same
+//!    campaign. In the same run, interleaved, for each case: the `sqlite3` shell's `.import`
+//!    of the same rows into a plain table (the baseline; `apt-get install -y sqlite3`), and
+//!    the *schema floor*: the shell moving those rows (already `.import`ed, not timed) into
+//!    the spool's own tables with set-based `INSERT … SELECT`s in one transaction, with the
+//!    importer's foreign-key policy (parents checked once, not per row). No parsing,
+//!    validation or duplicate checks: the least SQLite charges any importer of this schema.
+//!    Medians of `SPOOL_BENCH_RUNS` runs (default 3), as ratios to `.import`.
+//! 2. **The ready set** (a batch of 100 due records, in dial order) on a large spool.
+//! 3. **A dialer's ledger writes during an import** (`SPOOL_BENCH_ONLY=ledger`): a second
+//!    connection starts (and ends) an attempt every 10 ms while a base is imported; the
+//!    delay of each `apply(AttemptStarted)` is reported (p50, p99, max), with the same loop
+//!    measured without an import as the baseline.
 //!
 //! Sizes default small so `cargo bench -p spool-store` stays quick; the figures in the
 //! reports come from:
 //!
 //! ```text
-//! SPOOL_BENCH_IMPORT_LINES=1000000 SPOOL_BENCH_SPOOL_RECORDS=10000000 \
-//!     cargo bench -p spool-store --bench store
+//! SPOOL_BENCH_IMPORT_LINES=1000000 SPOOL_BENCH_ONLY=import cargo bench -p spool-store --bench store
+//! SPOOL_BENCH_IMPORT_LINES=1000000 SPOOL_BENCH_ONLY=ledger cargo bench -p spool-store --bench store
+//! SPOOL_BENCH_SPOOL_RECORDS=10000000 SPOOL_BENCH_ONLY=ready cargo bench -p spool-store --bench store
 //! ```
 //!
 //! The big spool is built once with plain SQL (not through `import_base`, which would take
 //! minutes) and cached as `spool-bench-<N>.db` in `$SPOOL_BENCH_DIR` (default: the system
-//! temp dir; the 10M spool takes about 2.8 GB, 4 to 7 minutes to build).
-//! `SPOOL_BENCH_ONLY=import` runs the import comparison alone. To time the ready set quickly on
-//! the cached spool: `cargo run --release -p spool-store --example ready_set_probe -- PATH`.
+//! temp dir). To time the ready set quickly on the cached spool:
+//! `cargo run --release -p spool-store --example ready_set_probe -- PATH`.
 //!
 //! Both threads of the import are busy (parsing, writing) while the `sqlite3` shell uses one:
 //! on a machine whose cores are taken by other work the import's figure suffers more.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{black_box, Criterion};
-use dialer_core::{CallingHours, Campaign, PhoneNumber};
+use dialer_core::{CallId, CallOutcome, CallingHours, Campaign, FailureClass, StoreUpdate};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use spool_store::{ImportOptions, SpoolStore};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,8 +55,8 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap()
 }
 
-fn campaign() -> Campaign {
-    let mut c = Campaign::new("c", "America/Montevideo");
+fn campaign(name: &str) -> Campaign {
+    let mut c = Campaign::new(name, "America/Montevideo");
     c.default_country = "UY".into();
     c.calling_hours = CallingHours::always();
     c
@@ -60,122 +72,204 @@ fn scratch_dir() -> PathBuf {
     std::env::var_os("SPOOL_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
 
-fn write_base(path: &Path, lines: usize) {
+/// A base of `lines` lines whose numbers are `number(first..)` (alternatives from
+/// `number(first + 4_000_000..)`), in ascending order or shuffled (seeded).
+fn write_base(path: &Path, lines: usize, first: usize, shuffled: bool) {
+    let mut order: Vec<usize> = (0..lines).collect();
+    if shuffled {
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(14));
+    }
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in 0..lines {
+    for i in order {
         // Every line has all six fields (the sqlite3 shell wants a fixed column count);
         // one in four has an alternative number.
         let alt = if i % 4 == 0 {
-            number(i + 5_000_000)
+            number(first + i + 4_000_000)
         } else {
             String::new()
         };
         writeln!(
             f,
-            "c;{};id={i}:name=Customer {i};{alt};{};{}",
-            number(i),
+            "c;{};id={i}:name=Customer {i}:plan={}:city=Montevideo;{alt};{};{}",
+            number(first + i),
+            ["gold", "silver", "basic"][i % 3],
             2 + i % 7,
-            1000 + i % 50
+            if i % 5 == 0 {
+                String::new()
+            } else {
+                (1000 + i % 50).to_string()
+            }
         )
         .unwrap();
     }
     f.flush().unwrap();
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Case {
+    name: &'static str,
+    base: PathBuf,
+    /// A spool to start from (copied for each run), or an empty one.
+    prefilled: Option<PathBuf>,
+}
+
 fn import_vs_sqlite3() {
     let lines = env_usize("SPOOL_BENCH_IMPORT_LINES", 100_000);
+    let runs = env_usize("SPOOL_BENCH_RUNS", 3).max(1);
     let dir = tempfile::tempdir_in(scratch_dir()).unwrap();
-    let base = dir.path().join("base.txt");
-    write_base(&base, lines);
-
-    // Phone validation alone, distinct numbers (no cache hits).
-    let n = lines.min(200_000);
-    let start = Instant::now();
-    for i in 0..n {
-        black_box(PhoneNumber::parse(&number(i), "UY").unwrap());
+    let ordered = dir.path().join("ordered.txt");
+    let shuffled = dir.path().join("shuffled.txt");
+    let other = dir.path().join("other.txt");
+    write_base(&ordered, lines, 0, false);
+    write_base(&shuffled, lines, 0, true);
+    write_base(&other, lines, 10_000_000, true);
+    if sqlite3(&dir.path().join("probe.db"), "SELECT 1;").is_none() {
+        println!("sqlite3 shell not available (apt-get install -y sqlite3): no comparison");
+        return;
     }
-    let parse_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // The pre-filled spool: another upload of as many lines into the same campaign.
+    let prefilled = dir.path().join("prefilled.db");
+    {
+        let mut store = SpoolStore::open(&prefilled).unwrap();
+        store.upsert_campaign(&campaign("c"), t0()).unwrap();
+        let sum = store
+            .import_base(
+                std::fs::File::open(&other).unwrap(),
+                &ImportOptions::new("c", "other.txt", t0()),
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(sum.imported as usize, lines);
+        store
+            .connection()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    let cases = [
+        Case {
+            name: "file order, empty spool",
+            base: ordered,
+            prefilled: None,
+        },
+        Case {
+            name: "shuffled, empty spool",
+            base: shuffled.clone(),
+            prefilled: None,
+        },
+        Case {
+            name: "shuffled, pre-filled spool",
+            base: shuffled,
+            prefilled: Some(prefilled),
+        },
+    ];
+    // [case][run] = (.import, floor, ours) seconds, interleaved run by run.
+    let mut times: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); cases.len()];
+    for run in 0..runs {
+        for (k, case) in cases.iter().enumerate() {
+            let work = dir.path().join(format!("run-{run}-{k}"));
+            std::fs::create_dir_all(&work).unwrap();
+            let shell = sqlite3(&work.join("shell.db"), &import_script(&case.base)).unwrap();
+            let floor = schema_floor(&work, case);
+            let ours = ours(&work, case, lines);
+            times[k].push((shell, floor, ours));
+            std::fs::remove_dir_all(&work).unwrap();
+        }
+    }
+    println!("import of {lines} lines, medians of {runs} runs (seconds; x = ratio to .import in the same run):");
+    println!("| case | `.import` | schema floor | `import_base` | floor × | ours × |");
+    println!("|---|---|---|---|---|---|");
+    for (case, t) in cases.iter().zip(&times) {
+        let shell = median(t.iter().map(|x| x.0).collect());
+        let floor = median(t.iter().map(|x| x.1).collect());
+        let ours = median(t.iter().map(|x| x.2).collect());
+        let floor_x = median(t.iter().map(|x| x.1 / x.0).collect());
+        let ours_x = median(t.iter().map(|x| x.2 / x.0).collect());
+        println!(
+            "| {} | {shell:.2} | {floor:.2} | {ours:.2} | {floor_x:.2} | {ours_x:.2} |",
+            case.name
+        );
+    }
+    for (case, t) in cases.iter().zip(&times) {
+        let runs: Vec<String> = t
+            .iter()
+            .map(|(s, f, o)| format!("{s:.2}/{f:.2}/{o:.2}"))
+            .collect();
+        println!("  {} (.import/floor/ours): {}", case.name, runs.join("  "));
+    }
+}
 
-    let db = dir.path().join("store.db");
+/// A spool for a case: a copy of its pre-filled spool, or a fresh one with the campaign.
+fn start_spool(work: &Path, case: &Case, name: &str) -> PathBuf {
+    let db = work.join(name);
+    match &case.prefilled {
+        Some(p) => {
+            std::fs::copy(p, &db).unwrap();
+        }
+        None => {
+            let mut store = SpoolStore::open(&db).unwrap();
+            store.upsert_campaign(&campaign("c"), t0()).unwrap();
+        }
+    }
+    db
+}
+
+/// Seconds `import_base` takes on the case.
+fn ours(work: &Path, case: &Case, lines: usize) -> f64 {
+    let db = start_spool(work, case, "ours.db");
     let mut store = SpoolStore::open(&db).unwrap();
-    store.upsert_campaign(&campaign(), t0()).unwrap();
     let start = Instant::now();
     let sum = store
         .import_base(
-            std::fs::File::open(&base).unwrap(),
+            std::fs::File::open(&case.base).unwrap(),
             &ImportOptions::new("c", "base.txt", t0()),
             &mut |_| {},
         )
         .unwrap();
-    let ours = start.elapsed().as_secs_f64();
+    let secs = start.elapsed().as_secs_f64();
     assert_eq!(sum.imported as usize, lines, "{sum:?}");
-    drop(store);
-
-    let shell = sqlite3(&dir.path().join("shell.db"), &import_script(&base));
-    let floor = schema_floor(dir.path(), &base);
-    println!("import of {lines} lines:");
-    println!("  phone validation alone: {parse_us:.2} us/number");
-    println!(
-        "  spool-store import_base: {ours:.2} s ({:.0} lines/s)",
-        lines as f64 / ours
-    );
-    match shell {
-        Some(shell) => {
-            println!("  sqlite3 .import (plain table): {shell:.2} s");
-            println!(
-                "  ratio import_base / sqlite3 .import: {:.2}x",
-                ours / shell
-            );
-            if let Some(floor) = floor {
-                println!(
-                    "  schema floor: set-based SQL writing the same rows into the spool schema \
-                     (after its own .import): {floor:.2} s, {:.2}x sqlite3 .import",
-                    floor / shell
-                );
-            }
-        }
-        None => {
-            println!("  sqlite3 shell not available (apt-get install -y sqlite3): no comparison")
-        }
-    }
+    secs
 }
 
-/// Seconds the `sqlite3` shell takes to move the rows of `base` (already `.import`ed into a
-/// plain table, not timed) into a fresh spool: a record, its numbers and their destinations
-/// per line, as set-based `INSERT ... SELECT`s in one transaction, with the spool's
-/// constraints, foreign keys and indexes. No parsing, validation or duplicate checks: the
-/// least any importer writing this schema has to pay SQLite.
-fn schema_floor(dir: &Path, base: &Path) -> Option<f64> {
-    let db = dir.join("floor.db");
-    let mut store = SpoolStore::open(&db).unwrap();
-    store.upsert_campaign(&campaign(), t0()).unwrap();
-    drop(store);
-    sqlite3(&db, &import_script(base))?;
-    let history = r#"{"recent":[],"last_abandoned_at":null,"last_machine_at":null,"last_conversation_at":null}"#;
+/// Seconds the `sqlite3` shell takes to move the rows of the case's base (already
+/// `.import`ed into a plain table, not timed) into the case's spool: a record (numbers
+/// inline) and its destinations per line, as set-based `INSERT … SELECT`s in one
+/// transaction, with the spool's constraints and indexes.
+fn schema_floor(work: &Path, case: &Case) -> f64 {
+    let db = start_spool(work, case, "floor.db");
+    sqlite3(&db, &import_script(&case.base)).unwrap();
     let created = t0().timestamp_millis();
     sqlite3(
         &db,
         &format!(
-            "PRAGMA foreign_keys = ON;
+            "PRAGMA foreign_keys = OFF;
+INSERT INTO base (campaign_id, file_name, user_name, country, state, started_ms)
+  VALUES (1, 'floor', '', 'UY', 'importing', {created});
+CREATE TEMP TABLE k AS SELECT (SELECT MAX(id) FROM base) AS base_id,
+  COALESCE((SELECT MAX(id) FROM record), 0) AS first;
 BEGIN;
 INSERT INTO record (id, campaign_id, status, current_slot, priority, attempts, owner_agent,
-    origin, created_ms, data, history, due_class, order_priority, due_ms, has_task)
-  SELECT rowid, (SELECT id FROM campaign WHERE name = 'c'), 'pending', 0,
-    CAST(priority AS INTEGER), 0, agent, 'import', {created}, '[[\"id\",\"' || rowid || '\"]]',
-    '{history}', 2, CAST(priority AS INTEGER), -9223372036854775808, 0 FROM t;
-INSERT INTO record_number (record_id, pos, e164, dial, attempts, state)
-  SELECT rowid, 0, '+598' || substr(number, 2), number, 0, 'active' FROM t;
-INSERT INTO record_number (record_id, pos, e164, dial, attempts, state)
-  SELECT rowid, 1, '+598' || substr(alts, 2), alts, 0, 'active' FROM t WHERE alts <> '';
-INSERT INTO destination (campaign_id, e164, record_id)
-  SELECT (SELECT id FROM campaign WHERE name = 'c'), '+598' || substr(number, 2), rowid FROM t;
-INSERT INTO destination (campaign_id, e164, record_id)
-  SELECT (SELECT id FROM campaign WHERE name = 'c'), '+598' || substr(alts, 2), rowid FROM t
+    base_id, source_line, origin, created_ms, numbers, data, history, due_class,
+    order_priority, due_ms, has_task)
+  SELECT k.first + t.rowid, 1, 0, 0, CAST(priority AS INTEGER), 0, NULLIF(agent, ''),
+    k.base_id, t.rowid, 0, {created},
+    '+598' || substr(number, 2) || ',' || number || ',0,0' ||
+      CASE WHEN alts <> '' THEN ';+598' || substr(alts, 2) || ',' || alts || ',0,0' ELSE '' END,
+    '[1,[\"' || replace(replace(data, '=', '\",\"'), ':', '\"],[\"') || '\"]]', NULL,
+    2, CAST(priority AS INTEGER), 0, 0 FROM t, k;
+INSERT INTO destination (campaign_id, number, record_id)
+  SELECT 1, CAST('598' || substr(number, 2) AS INTEGER), k.first + t.rowid FROM t, k;
+INSERT INTO destination (campaign_id, number, record_id)
+  SELECT 1, CAST('598' || substr(alts, 2) AS INTEGER), k.first + t.rowid FROM t, k
   WHERE alts <> '';
 COMMIT;
 "
         ),
     )
+    .unwrap()
 }
 
 /// The shell script that `.import`s `base` into a plain six-column table `t`.
@@ -203,6 +297,114 @@ fn sqlite3(db: &Path, script: &str) -> Option<f64> {
     ok.then(|| start.elapsed().as_secs_f64())
 }
 
+/// Percentile `p` (0..=100) of sorted `v`.
+fn pct(v: &[f64], p: f64) -> f64 {
+    let i = ((v.len() - 1) as f64 * p / 100.0).round() as usize;
+    v[i]
+}
+
+/// Delays (ms) of `apply(AttemptStarted)` on campaign `d`, one every 10 ms, until `stop`.
+fn attempt_delays(db: &Path, first_call: u64, stop: &dyn Fn(usize) -> bool) -> Vec<f64> {
+    let mut store = SpoolStore::open_unreconciled(db).unwrap();
+    let mut delays = Vec::new();
+    let mut call = first_call;
+    while !stop(delays.len()) {
+        let rec = store.ready_set("d", t0(), 1).unwrap().remove(0);
+        call += 1;
+        let start = Instant::now();
+        store
+            .apply(&StoreUpdate::AttemptStarted {
+                call: CallId(call),
+                campaign: "d".into(),
+                record: rec.id.clone(),
+                number: rec.numbers[rec.current].number.clone(),
+                agent: None,
+                at: t0(),
+            })
+            .unwrap();
+        delays.push(start.elapsed().as_secs_f64() * 1e3);
+        store
+            .apply(&StoreUpdate::AttemptEnded {
+                call: CallId(call),
+                record: rec.id.clone(),
+                outcome: CallOutcome::Failed {
+                    class: FailureClass::Busy,
+                },
+                at: t0(),
+            })
+            .unwrap();
+        // Back in the ready set at once: the record is rewritten as never tried.
+        let mut again = store.record(&rec.id).unwrap();
+        again.next_eligible_at = None;
+        store.apply(&StoreUpdate::Record(Box::new(again))).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    delays
+}
+
+fn report(name: &str, mut d: Vec<f64>) {
+    d.sort_by(f64::total_cmp);
+    println!(
+        "  {name}: {} attempt starts, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        d.len(),
+        pct(&d, 50.0),
+        pct(&d, 99.0),
+        d[d.len() - 1]
+    );
+}
+
+fn ledger_during_import() {
+    let lines = env_usize("SPOOL_BENCH_IMPORT_LINES", 100_000);
+    let dir = tempfile::tempdir_in(scratch_dir()).unwrap();
+    let base = dir.path().join("shuffled.txt");
+    write_base(&base, lines, 0, true);
+    let db = dir.path().join("spool.db");
+    {
+        let mut store = SpoolStore::open(&db).unwrap();
+        store.upsert_campaign(&campaign("c"), t0()).unwrap();
+        store.upsert_campaign(&campaign("d"), t0()).unwrap();
+        let mut d = String::new();
+        for i in 0..5000 {
+            d.push_str(&format!("d;{};;\n", number(9_000_000 + i)));
+        }
+        store
+            .import_base(
+                d.as_bytes(),
+                &ImportOptions::new("d", "d.txt", t0()),
+                &mut |_| {},
+            )
+            .unwrap();
+    }
+    let quiet = attempt_delays(&db, 0, &|n| n >= 300);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (busy, import_s) = std::thread::scope(|scope| {
+        let importer = scope.spawn(|| {
+            let mut store = SpoolStore::open_unreconciled(&db).unwrap();
+            let start = Instant::now();
+            store
+                .import_base(
+                    std::fs::File::open(&base).unwrap(),
+                    &ImportOptions::new("c", "base.txt", t0()),
+                    &mut |_| {},
+                )
+                .unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            start.elapsed().as_secs_f64()
+        });
+        let busy = attempt_delays(&db, 1_000_000, &|_| {
+            done.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        (busy, importer.join().unwrap())
+    });
+    println!(
+        "ledger writes of a dialer (one attempt start every 10 ms) while {lines} shuffled lines \
+         are imported ({import_s:.1} s, transactions of at most {} ms):",
+        spool_store::import::DEFAULT_COMMIT_AFTER.as_millis()
+    );
+    report("no import", quiet);
+    report("during the import", busy);
+}
+
 /// A spool of `n` records in campaign `c`: 70% due now, 20% waiting on a retry delay, 10%
 /// finished; priorities 2..9, attempts 0..3, one number each.
 fn big_spool(n: usize) -> PathBuf {
@@ -214,7 +416,7 @@ fn big_spool(n: usize) -> PathBuf {
     }
     let _ = std::fs::remove_file(&path);
     let mut store = SpoolStore::open(&path).unwrap();
-    store.upsert_campaign(&campaign(), t0()).unwrap();
+    store.upsert_campaign(&campaign("c"), t0()).unwrap();
     drop(store);
     let start = Instant::now();
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -227,24 +429,20 @@ fn big_spool(n: usize) -> PathBuf {
     conn.execute(
         "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < ?1)
          INSERT INTO record (id, campaign_id, status, call_id, finish_reason, current_slot, priority,
-             attempts, origin, next_eligible_ms, created_ms, data, history, due_class, order_priority,
-             due_ms, has_task)
+             attempts, origin, next_eligible_ms, created_ms, numbers, data, history, due_class,
+             order_priority, due_ms, has_task)
          SELECT i + 1, 1,
-             CASE WHEN i % 10 = 9 THEN 'finished' ELSE 'pending' END, NULL,
-             CASE WHEN i % 10 = 9 THEN 'completed' END,
-             0, 2 + (i * 7919) % 8, (i * 104729) % 4, 'import',
+             CASE WHEN i % 10 = 9 THEN 2 ELSE 0 END, NULL,
+             CASE WHEN i % 10 = 9 THEN 0 END,
+             0, 2 + (i * 7919) % 8, (i * 104729) % 4, 0,
              CASE WHEN i % 10 IN (3, 6) THEN ?3 END,
-             ?2 - (i % 86400) * 1000, '[[\"id\",\"' || i || '\"]]', '{\"recent\":[],\"last_abandoned_at\":null,\"last_machine_at\":null,\"last_conversation_at\":null}',
+             ?2 - (i % 86400) * 1000,
+             '+5989' || (10000000 + i) || ',09' || (10000000 + i) || ',' || ((i * 104729) % 4) || ',0',
+             '[1,[\"id\",\"' || i || '\"]]', NULL,
              2, 2 + (i * 7919) % 8,
-             CASE WHEN i % 10 IN (3, 6) THEN ?3 ELSE -9223372036854775808 END, 0
+             CASE WHEN i % 10 IN (3, 6) THEN ?3 ELSE 0 END, 0
          FROM s",
         rusqlite::params![n as i64, now_ms, later_ms],
-    )
-    .unwrap();
-    conn.execute(
-        "INSERT INTO record_number (record_id, pos, e164, dial, attempts, state)
-         SELECT id, 0, '+5989' || (10000000 + id), '09' || (10000000 + id), attempts, 'active' FROM record",
-        [],
     )
     .unwrap();
     conn.execute_batch("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);")
@@ -269,11 +467,16 @@ fn ready_set(c: &mut Criterion) {
 }
 
 fn main() {
-    import_vs_sqlite3();
-    if std::env::var("SPOOL_BENCH_ONLY").as_deref() == Ok("import") {
-        return;
+    let only = std::env::var("SPOOL_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "import" {
+        import_vs_sqlite3();
     }
-    let mut c = Criterion::default().configure_from_args();
-    ready_set(&mut c);
-    c.final_summary();
+    if only == "ledger" {
+        ledger_during_import();
+    }
+    if only.is_empty() || only == "ready" {
+        let mut c = Criterion::default().configure_from_args();
+        ready_set(&mut c);
+        c.final_summary();
+    }
 }

@@ -1,5 +1,9 @@
 //! The closed sets of codes enums are persisted as. Each mapping is total both ways; an
 //! unknown code read back is corruption, never a guess.
+//!
+//! The spool's own columns (record status, finish reason, origin, number state) are small
+//! integers under `CHECK` ranges: they sit in every record row and index entry. The ledger,
+//! blacklist and log keep readable text codes; they are small and read by people.
 
 use crate::error::{Result, StoreError};
 use chrono::{DateTime, Utc};
@@ -11,42 +15,49 @@ fn corrupt<T>(what: &str, code: &str) -> Result<T> {
     Err(StoreError::Corrupt(format!("unknown {what} code {code:?}")))
 }
 
-pub fn finish_reason(r: FinishReason) -> &'static str {
+/// `record.status`: pending, in flight, finished.
+pub const STATUS_PENDING: i64 = 0;
+pub const STATUS_IN_FLIGHT: i64 = 1;
+pub const STATUS_FINISHED: i64 = 2;
+
+/// `record.finish_reason` (`CHECK (finish_reason BETWEEN 0 AND 4)`).
+pub fn finish_reason(r: FinishReason) -> i64 {
     match r {
-        FinishReason::Completed => "completed",
-        FinishReason::AttemptsExhausted => "attempts_exhausted",
-        FinishReason::NoDialableNumber => "no_dialable_number",
-        FinishReason::Blacklisted => "blacklisted",
-        FinishReason::Removed => "removed",
+        FinishReason::Completed => 0,
+        FinishReason::AttemptsExhausted => 1,
+        FinishReason::NoDialableNumber => 2,
+        FinishReason::Blacklisted => 3,
+        FinishReason::Removed => 4,
     }
 }
 
-pub fn parse_finish_reason(s: &str) -> Result<FinishReason> {
-    Ok(match s {
-        "completed" => FinishReason::Completed,
-        "attempts_exhausted" => FinishReason::AttemptsExhausted,
-        "no_dialable_number" => FinishReason::NoDialableNumber,
-        "blacklisted" => FinishReason::Blacklisted,
-        "removed" => FinishReason::Removed,
-        _ => return corrupt("finish reason", s),
+pub fn parse_finish_reason(v: i64) -> Result<FinishReason> {
+    Ok(match v {
+        0 => FinishReason::Completed,
+        1 => FinishReason::AttemptsExhausted,
+        2 => FinishReason::NoDialableNumber,
+        3 => FinishReason::Blacklisted,
+        4 => FinishReason::Removed,
+        _ => return corrupt("finish reason", &v.to_string()),
     })
 }
 
-pub fn number_state(s: NumberState) -> &'static str {
+/// A number's state in `record.numbers` (one digit).
+pub fn number_state(s: NumberState) -> char {
     match s {
-        NumberState::Active => "active",
-        NumberState::Spent => "spent",
-        NumberState::Invalid => "invalid",
-        NumberState::Blacklisted => "blacklisted",
+        NumberState::Active => '0',
+        NumberState::Spent => '1',
+        NumberState::Invalid => '2',
+        NumberState::Blacklisted => '3',
     }
 }
 
 pub fn parse_number_state(s: &str) -> Result<NumberState> {
     Ok(match s {
-        "active" => NumberState::Active,
-        "spent" => NumberState::Spent,
-        "invalid" => NumberState::Invalid,
-        "blacklisted" => NumberState::Blacklisted,
+        "0" => NumberState::Active,
+        "1" => NumberState::Spent,
+        "2" => NumberState::Invalid,
+        "3" => NumberState::Blacklisted,
         _ => return corrupt("number state", s),
     })
 }

@@ -54,6 +54,15 @@ pub enum StoreError {
     IdOutOfRange { what: &'static str, value: u64 },
     #[error("record {record}: {problem}")]
     InvalidRecord { record: RecordId, problem: String },
+    #[error(
+        "{what}: format version {found} is newer than this program knows ({known}); \
+         use a newer build"
+    )]
+    FormatTooNew {
+        what: String,
+        found: u64,
+        known: u64,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("blacklist number {0:?} is not in E.164 form (+ and digits)")]
@@ -80,6 +89,11 @@ pub enum ImportError {
          starts differently; import it under another name or mark the old upload failed"
     )]
     ResumeMismatch { base: u64, file: String, bytes: u64 },
+    #[error(
+        "the import's reading thread failed after line {after_line} ({message}); the lines \
+         committed before it are kept and importing the same file again resumes after them"
+    )]
+    ParserPanicked { after_line: u64, message: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

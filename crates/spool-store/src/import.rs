@@ -49,16 +49,17 @@
 use crate::codes::{id_from_sql, ms};
 use crate::error::{ImportError, Result, StoreError};
 use crate::ops::is_blacklisted;
-use crate::records::{self, NewRow, NumberRow, Origin, Provenance};
+use crate::records::{self, NewRow, Origin, Provenance};
 use crate::store::SpoolStore;
 use chrono::{DateTime, Utc};
 use dialer_core::{AgentId, CampaignId, PhoneNumber, RecordId, SpoolRecord, SCHEDULE_PRIORITY};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc;
+use std::time::Instant;
 
 /// Longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -68,8 +69,16 @@ const PHONE_CACHE_MAX: usize = 100_000;
 const PIPELINE_DEPTH: usize = 2;
 /// Raw text kept for a rejected line.
 const MAX_RAW_KEPT: usize = 1024;
-/// WAL pages between automatic checkpoints while importing (64 MiB of 4 KiB pages).
-const IMPORT_CHECKPOINT_PAGES: i64 = 16_384;
+/// Lines the parsing thread hands over at a time; a transaction takes as many of these as
+/// its time and size allow.
+const CHUNK_LINES: usize = 2_048;
+/// See [`ImportOptions::commit_after`].
+pub const DEFAULT_COMMIT_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+/// See [`ImportOptions::commit_bytes`].
+pub const DEFAULT_COMMIT_BYTES: u64 = 32 << 20;
+/// Time the writer leaves the database unlocked between two transactions, so that another
+/// connection waiting for the lock (polling every `schema::BUSY_POLL`) gets it.
+const LOCK_GAP: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Why a line was not imported. Stored as its [`RejectReason::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -165,8 +174,13 @@ pub struct ImportOptions {
     pub time_zone: Option<String>,
     /// ISO alpha-2 country for national numbers; `None` = the campaign's `default_country`.
     pub country: Option<String>,
-    /// Lines per transaction.
+    /// Most lines in one transaction (default: no limit but time and size).
     pub batch_lines: usize,
+    /// A transaction commits once it has been open this long (default 250 ms): how long a
+    /// running dialer's ledger write may have to wait for the import (see the module docs).
+    pub commit_after: std::time::Duration,
+    /// A transaction commits once it holds this many bytes of the file (default 32 MiB).
+    pub commit_bytes: u64,
     /// Resume an interrupted upload of the same file name (default true).
     pub resume: bool,
     /// Creation time of the records.
@@ -185,7 +199,9 @@ impl ImportOptions {
             user: String::new(),
             time_zone: None,
             country: None,
-            batch_lines: 10_000,
+            batch_lines: usize::MAX,
+            commit_after: DEFAULT_COMMIT_AFTER,
+            commit_bytes: DEFAULT_COMMIT_BYTES,
             resume: true,
             now,
         }
@@ -256,6 +272,17 @@ struct Batch {
     end_offset: u64,
     end_hash: u64,
     end_line: u64,
+    /// The file ends with this batch.
+    last: bool,
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -683,22 +710,20 @@ impl SpoolStore {
         };
         summary.base_id = id_from_sql(base_id)?;
         let batch_lines = opts.batch_lines.max(1);
-        // Checkpoint the WAL less often while importing: each checkpoint syncs the WAL and
-        // the database, and an upload writes many WAL pages. Durability and crash safety are
-        // the same (a checkpoint only moves committed pages); the setting is restored after.
-        let checkpoint_pages: i64 =
-            self.conn
-                .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?;
-        if (1..IMPORT_CHECKPOINT_PAGES).contains(&checkpoint_pages) {
-            self.conn
-                .pragma_update(None, "wal_autocheckpoint", IMPORT_CHECKPOINT_PAGES)?;
-        }
         // The statement journals of the multi-row inserts stay in memory rather than spill
         // to temporary files (only while importing: large sorts elsewhere may spill).
         let temp_store: i64 = self
             .conn
             .pragma_query_value(None, "temp_store", |r| r.get(0))?;
         self.conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Foreign keys: the parents of every row the import writes are the campaign, the
+        // upload and the records it writes itself; the writer checks the first two once per
+        // transaction instead of SQLite once per row (the setting is per connection, restored
+        // after).
+        let foreign_keys: bool = self
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+        self.conn.pragma_update(None, "foreign_keys", false)?;
         let result = self.import_batches(
             reader,
             opts,
@@ -708,14 +733,10 @@ impl SpoolStore {
             batch_lines,
             summary,
         );
-        let mut restored = self.conn.pragma_update(None, "temp_store", temp_store);
-        if (1..IMPORT_CHECKPOINT_PAGES).contains(&checkpoint_pages) {
-            restored = restored.and(self.conn.pragma_update(
-                None,
-                "wal_autocheckpoint",
-                checkpoint_pages,
-            ));
-        }
+        let restored = self
+            .conn
+            .pragma_update(None, "temp_store", temp_store)
+            .and(self.conn.pragma_update(None, "foreign_keys", foreign_keys));
         if result.is_ok() {
             restored?;
         }
@@ -743,7 +764,7 @@ impl SpoolStore {
             // Written batches go back to the parsing thread to be freed there: freeing memory
             // another thread allocated is slow, and the writer is the busier thread.
             let (done_tx, done_rx) = mpsc::channel::<Batch>();
-            scope.spawn(move || {
+            let parser = scope.spawn(move || {
                 let mut reader = BufReader::with_capacity(256 * 1024, reader);
                 let mut hash = FNV_OFFSET;
                 // Skip the committed prefix, checking it is the same file.
@@ -798,10 +819,11 @@ impl SpoolStore {
                     while let Ok(done) = done_rx.try_recv() {
                         drop(done);
                     }
-                    let mut lines = Vec::with_capacity(batch_lines);
+                    let chunk = batch_lines.min(CHUNK_LINES);
+                    let mut lines = Vec::with_capacity(chunk);
                     let mut text = String::new();
                     let mut eof = false;
-                    while lines.len() < batch_lines {
+                    while lines.len() < chunk {
                         let (n, cut) = match read_line(&mut reader, &mut buf, &mut hash) {
                             Ok(x) => x,
                             Err(e) => {
@@ -846,6 +868,7 @@ impl SpoolStore {
                         end_offset: offset,
                         end_hash: hash,
                         end_line: line_no,
+                        last: eof,
                     };
                     if tx.send(Ok(batch)).is_err() || eof {
                         return;
@@ -860,21 +883,70 @@ impl SpoolStore {
                 now: opts.now,
                 known: Known::Undecided,
             };
-            for batch in rx {
-                let batch = batch?;
-                let bytes_read = batch.end_offset;
-                // Immediate: the write lock from the start, so the duplicate lookups at the
-                // start of the batch see the state the batch's inserts go into.
-                let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                ctx.write_batch(&t, &batch, &mut summary)?;
-                t.commit()?;
-                let _ = done_tx.send(batch);
-                progress(&ImportProgress {
-                    bytes_read,
-                    lines: summary.lines,
-                    imported: summary.imported,
-                    rejected: summary.rejected,
-                });
+            // The upload is done only when the parsing thread has delivered the end of the
+            // file: if it stops any other way (an error it sends, a panic), the batches
+            // committed so far stay and the upload stays resumable.
+            let written = (|| -> Result<bool> {
+                let mut next = rx.recv().ok();
+                while let Some(first) = next.take() {
+                    let mut batch = first?;
+                    // Immediate: the write lock from the start, so the duplicate lookups at
+                    // the start of each chunk see the state its inserts go into.
+                    let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let opened = Instant::now();
+                    ctx.check_parents(&t)?;
+                    let first_end = batch.end_offset;
+                    let mut bytes_read;
+                    let mut lines = 0;
+                    let last = loop {
+                        ctx.write_batch(&t, &batch, &mut summary)?;
+                        lines += batch.lines.len();
+                        let last = batch.last;
+                        bytes_read = batch.end_offset;
+                        let _ = done_tx.send(batch);
+                        let left = opts.commit_after.saturating_sub(opened.elapsed());
+                        if last
+                            || lines >= batch_lines
+                            || left.is_zero()
+                            || bytes_read - first_end >= opts.commit_bytes
+                        {
+                            break last;
+                        }
+                        // Wait for the next chunk only as long as the transaction may last.
+                        match rx.recv_timeout(left) {
+                            Ok(b) => batch = b?,
+                            Err(mpsc::RecvTimeoutError::Timeout) => break false,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
+                        }
+                    };
+                    t.commit()?;
+                    progress(&ImportProgress {
+                        bytes_read,
+                        lines: summary.lines,
+                        imported: summary.imported,
+                        rejected: summary.rejected,
+                    });
+                    if last {
+                        return Ok(true);
+                    }
+                    std::thread::sleep(LOCK_GAP);
+                    next = rx.recv().ok();
+                }
+                Ok(false)
+            })();
+            if let Err(panic) = parser.join() {
+                return Err(ImportError::ParserPanicked {
+                    after_line: summary.lines,
+                    message: panic_message(&*panic),
+                }
+                .into());
+            }
+            if !written? {
+                return Err(ImportError::ParserPanicked {
+                    after_line: summary.lines,
+                    message: "stopped before the end of the file".into(),
+                }
+                .into());
             }
             conn.prepare_cached("UPDATE base SET state = 'done', finished_ms = ?2 WHERE id = ?1")?
                 .execute(params![base_id, ms(opts.now)])?;
@@ -1016,10 +1088,10 @@ enum Known {
     Undecided,
     /// Every row is one this upload wrote: the campaign had none when the upload started and
     /// no other connection has committed since (`PRAGMA data_version` unchanged). `written`
-    /// holds a hash of each number written; only numbers whose hash is in it are looked up.
+    /// holds the key of each number written; only those are looked up.
     OnlyOurs {
         data_version: i64,
-        written: FxHashSet<u64>,
+        written: FxHashSet<i64>,
     },
     /// Anything else: every number is looked up.
     Unknown,
@@ -1029,20 +1101,26 @@ enum Known {
 /// looking every number up.
 const KNOWN_MAX: usize = 8_000_000;
 
-/// A hash of a number for [`Known::OnlyOurs`]; a collision only costs a lookup.
-fn number_hash(e164: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = FxHasher::default();
-    e164.hash(&mut h);
-    h.finish()
-}
-
-/// Records per multi-row `INSERT` into `record`, `record_number` and `destination`.
+/// Records per multi-row `INSERT` into `record` and `destination`.
 const RECORD_CHUNK: usize = 64;
-const NUMBER_CHUNK: usize = 128;
 const DESTINATION_CHUNK: usize = 256;
 
 impl WriteCtx<'_> {
+    /// The parents of the rows the import writes, checked once per transaction (the import
+    /// runs with SQLite's per-row foreign-key checks off): the campaign and the upload exist.
+    fn check_parents(&self, conn: &Connection) -> Result<()> {
+        let ok: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM campaign WHERE id = ?1)
+                     AND EXISTS(SELECT 1 FROM base WHERE id = ?2 AND campaign_id = ?1)",
+            )?
+            .query_row(params![self.campaign_id, self.base_id], |r| r.get(0))?;
+        if !ok {
+            return Err(StoreError::UnknownCampaign(self.campaign.to_owned()));
+        }
+        Ok(())
+    }
+
     /// Checks and writes one batch, in its caller's transaction.
     ///
     /// The batch's numbers are looked up in `destination` in one query before anything is
@@ -1066,8 +1144,8 @@ impl WriteCtx<'_> {
         let mut next_id: i64 = conn
             .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM record")?
             .query_row([], |r| r.get(0))?;
-        // Numbers of this batch's new records: e164 -> (record id, line).
-        let mut in_batch: FxHashMap<&str, (i64, u64)> = FxHashMap::default();
+        // Numbers of this batch's new records: key -> (record id, line).
+        let mut in_batch: FxHashMap<i64, (i64, u64)> = FxHashMap::default();
         let mut rows: Vec<(i64, &GoodLine)> = Vec::new();
         for parsed in &batch.lines {
             summary.lines += 1;
@@ -1090,22 +1168,17 @@ impl WriteCtx<'_> {
             next_id = next_id
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Corrupt("record ids exhausted".into()))?;
-            for n in &good.row.numbers {
-                in_batch
-                    .entry(n.e164.as_str())
-                    .or_insert((next_id, good.line));
+            for &k in &good.row.keys {
+                in_batch.entry(k).or_insert((next_id, good.line));
             }
             rows.push((next_id, good));
             summary.imported += 1;
         }
         insert_records(conn, &rows)?;
-        insert_numbers(conn, &rows)?;
         insert_destinations(conn, self.campaign_id, &rows)?;
         if let Known::OnlyOurs { written, .. } = &mut self.known {
             for (_, g) in rows.iter().filter(|(_, g)| g.row.live) {
-                for n in &g.row.numbers {
-                    written.insert(number_hash(&n.e164));
-                }
+                written.extend(g.row.keys.iter().copied());
             }
             if written.len() > KNOWN_MAX {
                 self.known = Known::Unknown;
@@ -1157,37 +1230,38 @@ impl WriteCtx<'_> {
 
     /// The live record of the campaign (the lowest id, as an index walk finds it first) for
     /// each number of the batch already in the spool.
-    fn lookup_numbers(
-        &self,
-        conn: &Connection,
-        lines: &[Parsed],
-    ) -> Result<FxHashMap<String, i64>> {
-        let numbers: Vec<&str> = lines
+    fn lookup_numbers(&self, conn: &Connection, lines: &[Parsed]) -> Result<FxHashMap<i64, i64>> {
+        let mut list = String::from("[");
+        for k in lines
             .iter()
             .filter_map(|p| match p {
                 Parsed::Good(g) => Some(g),
                 _ => None,
             })
-            .flat_map(|g| g.row.numbers.iter().map(|n| n.e164.as_str()))
-            .filter(|e164| match &self.known {
-                Known::OnlyOurs { written, .. } => written.contains(&number_hash(e164)),
+            .flat_map(|g| g.row.keys.iter().copied())
+            .filter(|k| match &self.known {
+                Known::OnlyOurs { written, .. } => written.contains(k),
                 Known::Undecided | Known::Unknown => true,
             })
-            .collect();
+        {
+            if list.len() > 1 {
+                list.push(',');
+            }
+            list.push_str(&k.to_string());
+        }
+        list.push(']');
         let mut hits = FxHashMap::default();
-        if numbers.is_empty() {
+        if list.len() == 2 {
             return Ok(hits);
         }
-        let list = serde_json::to_string(&numbers)
-            .map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))?;
         let mut st = conn.prepare_cached(
-            "SELECT d.e164, MIN(d.record_id) FROM destination d
-             WHERE d.campaign_id = ?1 AND d.e164 IN (SELECT value FROM json_each(?2))
-             GROUP BY d.e164",
+            "SELECT d.number, MIN(d.record_id) FROM destination d
+             WHERE d.campaign_id = ?1 AND d.number IN (SELECT value FROM json_each(?2))
+             GROUP BY d.number",
         )?;
         let mut q = st.query(params![self.campaign_id, list])?;
         while let Some(r) = q.next()? {
-            hits.insert(r.get::<_, String>(0)?, r.get::<_, i64>(1)?);
+            hits.insert(r.get::<_, i64>(0)?, r.get::<_, i64>(1)?);
         }
         Ok(hits)
     }
@@ -1198,8 +1272,8 @@ impl WriteCtx<'_> {
         g: &GoodLine,
         raw: &str,
         any_blacklist: bool,
-        in_spool: &FxHashMap<String, i64>,
-        in_batch: &FxHashMap<&str, (i64, u64)>,
+        in_spool: &FxHashMap<i64, i64>,
+        in_batch: &FxHashMap<i64, (i64, u64)>,
     ) -> Result<Option<Reject>> {
         let reject = |reason, detail| {
             Some(Reject {
@@ -1209,16 +1283,16 @@ impl WriteCtx<'_> {
                 raw: truncate(raw.to_owned()),
             })
         };
-        for n in &g.row.numbers {
-            let e164 = n.e164.as_str();
-            if any_blacklist && is_blacklisted(conn, e164, self.campaign, self.now)? {
+        for &k in &g.row.keys {
+            let e164 = format!("+{k}");
+            if any_blacklist && is_blacklisted(conn, &e164, self.campaign, self.now)? {
                 return Ok(reject(
                     RejectReason::Blacklisted,
                     format!("{e164} is on the do-not-call list"),
                 ));
             }
             // Records from before this batch have lower ids than the batch's own.
-            if let Some(&rid) = in_spool.get(e164) {
+            if let Some(&rid) = in_spool.get(&k) {
                 let (base, line): (Option<i64>, Option<i64>) = conn
                     .prepare_cached("SELECT base_id, source_line FROM record WHERE id = ?1")?
                     .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -1237,7 +1311,7 @@ impl WriteCtx<'_> {
                     )
                 });
             }
-            if let Some(&(rid, line)) = in_batch.get(e164) {
+            if let Some(&(rid, line)) = in_batch.get(&k) {
                 return Ok(reject(
                     RejectReason::DuplicateInFile,
                     format!("{e164} already on line {line} (record {rid})"),
@@ -1292,18 +1366,18 @@ fn chunked<T>(
 #[derive(PartialEq)]
 struct Shared<'a> {
     campaign_id: i64,
-    status: &'a str,
+    status: i64,
     call: Option<i64>,
-    reason: Option<&'a str>,
+    reason: Option<i64>,
     current: i64,
     attempts: i64,
     contact_id: Option<&'a str>,
     base_id: Option<i64>,
-    origin: &'a str,
+    origin: i64,
     time_zone: Option<&'a str>,
     next_eligible_ms: Option<i64>,
     created_ms: i64,
-    history: &'a str,
+    history: Option<&'a str>,
     has_task: i64,
 }
 
@@ -1321,16 +1395,16 @@ fn shared_columns(r: &NewRow) -> Shared<'_> {
         time_zone: r.time_zone.as_deref(),
         next_eligible_ms: r.next_eligible_ms,
         created_ms: r.created_ms,
-        history: &r.history,
+        history: r.history.as_deref(),
         has_task: r.has_task,
     }
 }
 
 /// Inserts the batch's records with their ids: the shared columns bound once per statement,
-/// eight per record.
+/// nine per record.
 fn insert_records(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
     const SHARED: usize = 14;
-    const OWN: usize = 8;
+    const OWN: usize = 9;
     let Some((_, first)) = rows.first() else {
         return Ok(());
     };
@@ -1346,7 +1420,7 @@ fn insert_records(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
         let mut sql = String::from(
             "INSERT INTO record (id, campaign_id, status, call_id, finish_reason, current_slot,
                  priority, attempts, owner_agent, contact_id, base_id, source_line, origin,
-                 time_zone, next_eligible_ms, created_ms, data, history, due_class,
+                 time_zone, next_eligible_ms, created_ms, numbers, data, history, due_class,
                  order_priority, due_ms, has_task) VALUES ",
         );
         for i in 0..k {
@@ -1356,8 +1430,8 @@ fn insert_records(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
             let o = SHARED + 1 + i * OWN;
             // Shared ?1..?14: campaign_id, status, call_id, finish_reason, current_slot,
             // attempts, contact_id, base_id, origin, time_zone, next_eligible_ms, created_ms,
-            // history, has_task. Own: id, priority, owner_agent, source_line, data, due_class,
-            // order_priority, due_ms.
+            // history, has_task. Own: id, priority, owner_agent, source_line, numbers, data,
+            // due_class, order_priority, due_ms.
             placeholders(
                 &mut sql,
                 [
@@ -1378,10 +1452,11 @@ fn insert_records(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
                     11,
                     12,
                     o + 4,
-                    13,
                     o + 5,
+                    13,
                     o + 6,
                     o + 7,
+                    o + 8,
                     14,
                 ],
             );
@@ -1410,10 +1485,11 @@ fn insert_records(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
             st.raw_bind_parameter(o + 1, g.row.priority)?;
             st.raw_bind_parameter(o + 2, &g.row.owner_agent)?;
             st.raw_bind_parameter(o + 3, g.row.source_line)?;
-            st.raw_bind_parameter(o + 4, &g.row.data)?;
-            st.raw_bind_parameter(o + 5, g.row.due_class)?;
-            st.raw_bind_parameter(o + 6, g.row.order_priority)?;
-            st.raw_bind_parameter(o + 7, g.row.due_ms)?;
+            st.raw_bind_parameter(o + 4, &g.row.numbers)?;
+            st.raw_bind_parameter(o + 5, &g.row.data)?;
+            st.raw_bind_parameter(o + 6, g.row.due_class)?;
+            st.raw_bind_parameter(o + 7, g.row.order_priority)?;
+            st.raw_bind_parameter(o + 8, g.row.due_ms)?;
         }
         Ok(())
     })
@@ -1424,10 +1500,10 @@ fn insert_record_row(conn: &Connection, id: i64, r: &NewRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO record (id, campaign_id, status, call_id, finish_reason, current_slot,
              priority, attempts, owner_agent, contact_id, base_id, source_line, origin,
-             time_zone, next_eligible_ms, created_ms, data, history, due_class, order_priority,
-             due_ms, has_task)
+             time_zone, next_eligible_ms, created_ms, numbers, data, history, due_class,
+             order_priority, due_ms, has_task)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)",
+             ?18, ?19, ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         id,
@@ -1446,6 +1522,7 @@ fn insert_record_row(conn: &Connection, id: i64, r: &NewRow) -> Result<()> {
         r.time_zone,
         r.next_eligible_ms,
         r.created_ms,
+        r.numbers,
         r.data,
         r.history,
         r.due_class,
@@ -1456,56 +1533,19 @@ fn insert_record_row(conn: &Connection, id: i64, r: &NewRow) -> Result<()> {
     Ok(())
 }
 
-fn insert_numbers(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
-    let numbers: Vec<(i64, usize, &NumberRow)> = rows
-        .iter()
-        .flat_map(|(id, g)| {
-            g.row
-                .numbers
-                .iter()
-                .enumerate()
-                .map(move |(pos, n)| (*id, pos, n))
-        })
-        .collect();
-    let sql_for = |k: usize| {
-        let mut sql = String::from(
-            "INSERT INTO record_number (record_id, pos, e164, dial, attempts, state) VALUES ",
-        );
-        for i in 0..k {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            placeholders(&mut sql, (1..=6).map(|c| i * 6 + c));
-        }
-        sql
-    };
-    chunked(conn, &numbers, NUMBER_CHUNK, sql_for, |st, part| {
-        for (i, (id, pos, n)) in part.iter().enumerate() {
-            let o = i * 6;
-            st.raw_bind_parameter(o + 1, id)?;
-            st.raw_bind_parameter(o + 2, *pos as i64)?;
-            st.raw_bind_parameter(o + 3, &n.e164)?;
-            st.raw_bind_parameter(o + 4, &n.dial)?;
-            st.raw_bind_parameter(o + 5, n.attempts)?;
-            st.raw_bind_parameter(o + 6, n.state)?;
-        }
-        Ok(())
-    })
-}
-
 fn insert_destinations(
     conn: &Connection,
     campaign_id: i64,
     rows: &[(i64, &GoodLine)],
 ) -> Result<()> {
-    let numbers: Vec<(i64, &str)> = rows
+    let numbers: Vec<(i64, i64)> = rows
         .iter()
         .filter(|(_, g)| g.row.live)
-        .flat_map(|(id, g)| g.row.numbers.iter().map(move |n| (*id, n.e164.as_str())))
+        .flat_map(|(id, g)| g.row.keys.iter().map(move |k| (*id, *k)))
         .collect();
     let sql_for = |k: usize| {
         let mut sql = String::from(
-            "INSERT OR IGNORE INTO destination (campaign_id, e164, record_id) VALUES ",
+            "INSERT OR IGNORE INTO destination (campaign_id, number, record_id) VALUES ",
         );
         for i in 0..k {
             if i > 0 {
@@ -1517,8 +1557,8 @@ fn insert_destinations(
     };
     chunked(conn, &numbers, DESTINATION_CHUNK, sql_for, |st, part| {
         st.raw_bind_parameter(1, campaign_id)?;
-        for (i, (id, e164)) in part.iter().enumerate() {
-            st.raw_bind_parameter(2 + i * 2, *e164)?;
+        for (i, (id, k)) in part.iter().enumerate() {
+            st.raw_bind_parameter(2 + i * 2, *k)?;
             st.raw_bind_parameter(3 + i * 2, id)?;
         }
         Ok(())

@@ -295,7 +295,10 @@ fn reconcile_in(conn: &Connection, now: DateTime<Utc>) -> Result<ReconcileReport
     // Records left in flight whose ledger row is closed (or missing): finish them from the
     // ledger, or as unknown.
     let stuck: Vec<(i64, i64)> = conn
-        .prepare_cached("SELECT id, call_id FROM record WHERE status = 'in_flight'")?
+        .prepare_cached(
+            "SELECT id, call_id FROM record INDEXED BY record_not_pending
+             WHERE status <> 0 AND status = 1",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (rid, call_sql) in stuck {

@@ -42,6 +42,7 @@
 
 mod codes;
 mod error;
+pub mod formats;
 pub mod import;
 mod ledger;
 mod ops;

@@ -320,7 +320,7 @@ impl SpoolStore {
             if matches!(rec.status, RecordStatus::InFlight { .. }) {
                 return Err(StoreError::RecordInFlight(id));
             }
-            let origin: String = tx
+            let origin: i64 = tx
                 .prepare_cached("SELECT origin FROM record WHERE id = ?1")?
                 .query_row([id_to_sql("record id", id.0)?], |r| r.get(0))?;
             rec.schedule = None;

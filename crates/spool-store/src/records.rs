@@ -3,6 +3,7 @@
 
 use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
 use crate::error::{Result, StoreError};
+use crate::formats;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use dialer_core::rules::ordering::{due_class, DueClass};
 use dialer_core::{
@@ -22,12 +23,13 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn code(self) -> &'static str {
+    /// `record.origin` (`CHECK (origin BETWEEN 0 AND 3)`).
+    pub fn code(self) -> i64 {
         match self {
-            Origin::Import => "import",
-            Origin::Respool => "respool",
-            Origin::Schedule => "schedule",
-            Origin::Task => "task",
+            Origin::Import => 0,
+            Origin::Respool => 1,
+            Origin::Schedule => 2,
+            Origin::Task => 3,
         }
     }
 }
@@ -45,9 +47,10 @@ const MAX_ZONE_AHEAD_H: i64 = 14;
 
 /// The moment before which the record cannot be due, from the rules that are pure time:
 /// retry delay, exact schedule, dated task, start of a range schedule. The ready set offers
-/// records at or after it; the core's eligibility still has the last word.
+/// records at or after it; the core's eligibility still has the last word. 0 = due now (no
+/// time before 1970 is ever "not yet").
 pub fn due_ms(rec: &SpoolRecord) -> i64 {
-    let mut due = rec.next_eligible_at.map_or(i64::MIN, ms);
+    let mut due = rec.next_eligible_at.map_or(0, ms);
     if let Some(s) = &rec.schedule {
         let t = match &s.when {
             ScheduleWhen::At { at } => ms(*at),
@@ -66,7 +69,7 @@ pub fn due_ms(rec: &SpoolRecord) -> i64 {
     {
         due = due.max(ms(*at));
     }
-    due
+    due.max(0)
 }
 
 /// `(due_class, order_priority)` of the core's `order_key`.
@@ -80,13 +83,20 @@ pub fn order_columns(rec: &SpoolRecord) -> (i64, i64) {
     (class as i64, i64::from(prio))
 }
 
-fn status_columns(rec: &SpoolRecord) -> Result<(&'static str, Option<i64>, Option<&'static str>)> {
+/// `(status, call_id, finish_reason)`.
+fn status_columns(rec: &SpoolRecord) -> Result<(i64, Option<i64>, Option<i64>)> {
     Ok(match &rec.status {
-        RecordStatus::Pending => ("pending", None, None),
-        RecordStatus::InFlight { call } => ("in_flight", Some(id_to_sql("call id", call.0)?), None),
-        RecordStatus::Finished { reason } => {
-            ("finished", None, Some(codes::finish_reason(*reason)))
-        }
+        RecordStatus::Pending => (codes::STATUS_PENDING, None, None),
+        RecordStatus::InFlight { call } => (
+            codes::STATUS_IN_FLIGHT,
+            Some(id_to_sql("call id", call.0)?),
+            None,
+        ),
+        RecordStatus::Finished { reason } => (
+            codes::STATUS_FINISHED,
+            None,
+            Some(codes::finish_reason(*reason)),
+        ),
     })
 }
 
@@ -106,20 +116,58 @@ fn check_shape(rec: &SpoolRecord) -> Result<()> {
     Ok(())
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("encoding JSON: {e}")))
+/// The `numbers` column: `e164,dial,attempts,state` per number, `;` between them.
+pub fn numbers_text(numbers: &[NumberSlot]) -> String {
+    let mut out = String::with_capacity(numbers.len() * 28);
+    for (i, s) in numbers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(s.number.e164());
+        out.push(',');
+        out.push_str(s.number.dial_string());
+        out.push(',');
+        out.push_str(itoa(s.attempts).as_str());
+        out.push(',');
+        out.push(codes::number_state(s.state));
+    }
+    out
+}
+
+fn itoa(v: u32) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The `destination` key of an E.164 number: its digits as an integer (E.164 has at most
+/// 15 digits and never starts with 0, so nothing is lost).
+pub fn number_key(e164: &str) -> Result<i64> {
+    let digits = e164.strip_prefix('+').unwrap_or("");
+    if digits.is_empty()
+        || digits.len() > 15
+        || digits.starts_with('0')
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(StoreError::Corrupt(format!(
+            "number {e164:?} is not in E.164 form"
+        )));
+    }
+    digits
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("number {e164:?} is not in E.164 form")))
 }
 
 /// The campaign's row id and settings.
 pub fn campaign_row(conn: &Connection, name: &str) -> Result<(i64, Campaign)> {
-    let row: Option<(i64, String)> = conn
-        .prepare_cached("SELECT id, settings FROM campaign WHERE name = ?1")?
-        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(i64, String, String)> = conn
+        .prepare_cached("SELECT id, time_zone, settings FROM campaign WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let (id, settings) = row.ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))?;
-    let c: Campaign = serde_json::from_str(&settings)
-        .map_err(|e| StoreError::Corrupt(format!("campaign {name:?} settings: {e}")))?;
-    Ok((id, c))
+    let (id, zone, settings) = row.ok_or_else(|| StoreError::UnknownCampaign(name.to_owned()))?;
+    Ok((id, formats::decode_campaign(name, &zone, &settings)?))
 }
 
 pub fn campaign_id(conn: &Connection, name: &str) -> Result<i64> {
@@ -130,14 +178,14 @@ pub fn campaign_id(conn: &Connection, name: &str) -> Result<i64> {
 }
 
 /// The column values of a new record: its `record` row (without the id, which the store
-/// assigns), its `record_number` rows, and whether it is live (then its numbers go to
+/// assigns), its `destination` keys, and whether it is live (then its numbers go to
 /// `destination`). Pure: the import computes it off the writer thread.
 #[derive(Debug, Clone)]
 pub struct NewRow {
     pub campaign_id: i64,
-    pub status: &'static str,
+    pub status: i64,
     pub call: Option<i64>,
-    pub reason: Option<&'static str>,
+    pub reason: Option<i64>,
     pub current: i64,
     pub priority: i64,
     pub attempts: i64,
@@ -145,53 +193,25 @@ pub struct NewRow {
     pub contact_id: Option<String>,
     pub base_id: Option<i64>,
     pub source_line: Option<i64>,
-    pub origin: &'static str,
+    pub origin: i64,
     pub time_zone: Option<String>,
     pub next_eligible_ms: Option<i64>,
     pub created_ms: i64,
-    pub data: String,
-    pub history: String,
+    pub numbers: String,
+    pub data: Option<String>,
+    pub history: Option<String>,
     pub due_class: i64,
     pub order_priority: i64,
     pub due_ms: i64,
     pub has_task: i64,
-    pub numbers: Vec<NumberRow>,
+    /// The `destination` keys of the numbers ([`number_key`]), in order.
+    pub keys: Vec<i64>,
     pub live: bool,
-}
-
-/// A `record_number` row, without the record id.
-#[derive(Debug, Clone)]
-pub struct NumberRow {
-    pub e164: String,
-    pub dial: String,
-    pub attempts: i64,
-    pub state: &'static str,
 }
 
 impl NewRow {
     /// The row of a new record (schedule and task are written separately).
     pub fn new(
-        campaign_id: i64,
-        rec: &SpoolRecord,
-        base_id: Option<i64>,
-        prov: Provenance,
-    ) -> Result<NewRow> {
-        let mut row = NewRow::columns(campaign_id, rec, base_id, prov)?;
-        row.numbers = rec
-            .numbers
-            .iter()
-            .map(|s| NumberRow {
-                e164: s.number.e164().to_owned(),
-                dial: s.number.dial_string().to_owned(),
-                attempts: i64::from(s.attempts),
-                state: codes::number_state(s.state),
-            })
-            .collect();
-        Ok(row)
-    }
-
-    /// Every column but the numbers.
-    fn columns(
         campaign_id: i64,
         rec: &SpoolRecord,
         base_id: Option<i64>,
@@ -216,13 +236,18 @@ impl NewRow {
             time_zone: rec.time_zone.clone(),
             next_eligible_ms: rec.next_eligible_at.map(ms),
             created_ms: ms(rec.created_at),
-            data: json(&rec.data)?,
-            history: json(&rec.history)?,
+            numbers: numbers_text(&rec.numbers),
+            data: formats::encode_data(&rec.data)?,
+            history: formats::encode_history(&rec.history)?,
             due_class: class,
             order_priority: prio,
             due_ms: due_ms(rec),
             has_task: rec.task.is_some() as i64,
-            numbers: Vec::new(),
+            keys: rec
+                .numbers
+                .iter()
+                .map(|s| number_key(s.number.e164()))
+                .collect::<Result<_>>()?,
             live: !rec.is_finished(),
         })
     }
@@ -240,10 +265,10 @@ pub fn insert_record(
     conn.prepare_cached(
         "INSERT INTO record (campaign_id, status, call_id, finish_reason, current_slot, priority,
              attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
-             next_eligible_ms, created_ms, data, history, due_class, order_priority, due_ms,
-             has_task)
+             next_eligible_ms, created_ms, numbers, data, history, due_class, order_priority,
+             due_ms, has_task)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21)",
+             ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         row.campaign_id,
@@ -261,6 +286,7 @@ pub fn insert_record(
         row.time_zone,
         row.next_eligible_ms,
         row.created_ms,
+        row.numbers,
         row.data,
         row.history,
         row.due_class,
@@ -270,9 +296,8 @@ pub fn insert_record(
     ])?;
     let id = conn.last_insert_rowid();
     let rid = RecordId(id_from_sql(id)?);
-    write_numbers(conn, id, rec)?;
     if row.live {
-        add_destinations(conn, campaign_id, id, rec)?;
+        add_destinations(conn, campaign_id, id, &row.keys)?;
     }
     if rec.schedule.is_some() {
         write_schedule(conn, id, rec.schedule.as_ref())?;
@@ -283,30 +308,12 @@ pub fn insert_record(
     Ok(rid)
 }
 
-fn write_numbers(conn: &Connection, id: i64, rec: &SpoolRecord) -> Result<()> {
+fn add_destinations(conn: &Connection, campaign_id: i64, id: i64, keys: &[i64]) -> Result<()> {
     let mut st = conn.prepare_cached(
-        "INSERT INTO record_number (record_id, pos, e164, dial, attempts, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO destination (campaign_id, number, record_id) VALUES (?1, ?2, ?3)",
     )?;
-    for (pos, s) in rec.numbers.iter().enumerate() {
-        st.execute(params![
-            id,
-            pos as i64,
-            s.number.e164(),
-            s.number.dial_string(),
-            i64::from(s.attempts),
-            codes::number_state(s.state)
-        ])?;
-    }
-    Ok(())
-}
-
-fn add_destinations(conn: &Connection, campaign_id: i64, id: i64, rec: &SpoolRecord) -> Result<()> {
-    let mut st = conn.prepare_cached(
-        "INSERT OR IGNORE INTO destination (campaign_id, e164, record_id) VALUES (?1, ?2, ?3)",
-    )?;
-    for s in &rec.numbers {
-        st.execute(params![campaign_id, s.number.e164(), id])?;
+    for k in keys {
+        st.execute(params![campaign_id, k, id])?;
     }
     Ok(())
 }
@@ -392,11 +399,11 @@ pub fn next_task_id(conn: &Connection) -> Result<TaskId> {
 pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
     check_shape(rec)?;
     let id = id_to_sql("record id", rec.id.0)?;
-    let old: Option<(i64, String)> = conn
-        .prepare_cached("SELECT campaign_id, status FROM record WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let old: Option<(i64, i64, String)> = conn
+        .prepare_cached("SELECT campaign_id, status, numbers FROM record WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((old_campaign, old_status)) = old else {
+    let Some((old_campaign, old_status, old_numbers)) = old else {
         return Err(StoreError::UnknownRecord(rec.id.clone()));
     };
     let campaign_id = campaign_id(conn, &rec.campaign.0)?;
@@ -405,8 +412,8 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
     conn.prepare_cached(
         "UPDATE record SET campaign_id = ?2, status = ?3, call_id = ?4, finish_reason = ?5,
              current_slot = ?6, priority = ?7, attempts = ?8, owner_agent = ?9, contact_id = ?10,
-             time_zone = ?11, next_eligible_ms = ?12, data = ?13, history = ?14, due_class = ?15,
-             order_priority = ?16, due_ms = ?17, has_task = ?18
+             time_zone = ?11, next_eligible_ms = ?12, numbers = ?13, data = ?14, history = ?15,
+             due_class = ?16, order_priority = ?17, due_ms = ?18, has_task = ?19
          WHERE id = ?1",
     )?
     .execute(params![
@@ -422,52 +429,37 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
         rec.contact_id,
         rec.time_zone,
         rec.next_eligible_at.map(ms),
-        json(&rec.data)?,
-        json(&rec.history)?,
+        numbers_text(&rec.numbers),
+        formats::encode_data(&rec.data)?,
+        formats::encode_history(&rec.history)?,
         class,
         prio,
         due_ms(rec),
         rec.task.is_some() as i64,
     ])?;
-    // Numbers: rewrite in place; the destination index follows the live numbers.
-    let old_numbers = load_numbers(conn, id)?;
-    let same_numbers = old_numbers.len() == rec.numbers.len()
-        && old_numbers
-            .iter()
-            .zip(&rec.numbers)
-            .all(|(a, b)| a.number == b.number);
-    if same_numbers {
-        let mut st = conn.prepare_cached(
-            "UPDATE record_number SET attempts = ?3, state = ?4 WHERE record_id = ?1 AND pos = ?2",
-        )?;
-        for (pos, (a, b)) in old_numbers.iter().zip(&rec.numbers).enumerate() {
-            if a != b {
-                st.execute(params![
-                    id,
-                    pos as i64,
-                    i64::from(b.attempts),
-                    codes::number_state(b.state)
-                ])?;
-            }
-        }
-    } else {
-        conn.prepare_cached("DELETE FROM record_number WHERE record_id = ?1")?
-            .execute([id])?;
-        write_numbers(conn, id, rec)?;
-    }
-    let was_live = old_status != "finished";
+    // The destination index follows the live numbers.
+    let old_keys: Vec<i64> = parse_numbers(id, Some(&old_numbers))?
+        .iter()
+        .map(|s| number_key(s.number.e164()))
+        .collect::<Result<_>>()?;
+    let keys: Vec<i64> = rec
+        .numbers
+        .iter()
+        .map(|s| number_key(s.number.e164()))
+        .collect::<Result<_>>()?;
+    let was_live = old_status != codes::STATUS_FINISHED;
     let live = !rec.is_finished();
-    if !(same_numbers && was_live == live && old_campaign == campaign_id) {
+    if !(old_keys == keys && was_live == live && old_campaign == campaign_id) {
         if was_live {
             let mut st = conn.prepare_cached(
-                "DELETE FROM destination WHERE campaign_id = ?1 AND e164 = ?2 AND record_id = ?3",
+                "DELETE FROM destination WHERE campaign_id = ?1 AND number = ?2 AND record_id = ?3",
             )?;
-            for s in &old_numbers {
-                st.execute(params![old_campaign, s.number.e164(), id])?;
+            for k in &old_keys {
+                st.execute(params![old_campaign, k, id])?;
             }
         }
         if live {
-            add_destinations(conn, campaign_id, id, rec)?;
+            add_destinations(conn, campaign_id, id, &keys)?;
         }
     }
     write_schedule(conn, id, rec.schedule.as_ref())?;
@@ -478,8 +470,7 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
 pub const RECORD_COLUMNS: &str = "r.id, c.name, r.status, r.call_id, r.finish_reason, \
     r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
     r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
-    (SELECT group_concat(n.e164 || ',' || n.dial || ',' || n.attempts || ',' || n.state, ';') \
-     FROM record_number n WHERE n.record_id = r.id)";
+    r.numbers";
 
 /// A record row before its numbers, schedule and task are attached.
 pub struct RowRecord {
@@ -495,8 +486,7 @@ pub fn map_record_row(r: &Row<'_>) -> rusqlite::Result<Result<RowRecord>> {
 }
 
 /// Maps rows of [`RECORD_COLUMNS`] (or the ready-set query). Remembers the last history it
-/// decoded: most rows of a batch share one (that of a record never dialed), and decoding it
-/// is a good part of the cost of a row.
+/// decoded: records dialed in the same way often share one.
 #[derive(Default)]
 pub struct RowMapper {
     history: Option<(String, AttemptHistory)>,
@@ -506,9 +496,9 @@ impl RowMapper {
     pub fn map(&mut self, r: &Row<'_>) -> rusqlite::Result<Result<RowRecord>> {
         let id: i64 = r.get(0)?;
         let campaign: String = r.get(1)?;
-        let status = r.get_ref(2)?.as_str()?;
+        let status: i64 = r.get(2)?;
         let call: Option<i64> = r.get(3)?;
-        let reason = r.get_ref(4)?.as_str_or_null()?;
+        let reason: Option<i64> = r.get(4)?;
         let current: i64 = r.get(5)?;
         let priority: i64 = r.get(6)?;
         let attempts: i64 = r.get(7)?;
@@ -518,31 +508,30 @@ impl RowMapper {
         let tz: Option<String> = r.get(11)?;
         let next: Option<i64> = r.get(12)?;
         let created: i64 = r.get(13)?;
-        let data = r.get_ref(14)?.as_str()?;
-        let history = r.get_ref(15)?.as_str()?;
+        let data = r.get_ref(14)?.as_str_or_null()?;
+        let history = r.get_ref(15)?.as_str_or_null()?;
         let class: i64 = r.get(16)?;
         let has_task: i64 = r.get(17)?;
         let numbers = r.get_ref(18)?.as_str_or_null()?;
         Ok((|| {
             let numbers = parse_numbers(id, numbers)?;
             let status = match (status, call, reason) {
-                ("pending", None, None) => RecordStatus::Pending,
-                ("in_flight", Some(c), None) => RecordStatus::InFlight {
+                (codes::STATUS_PENDING, None, None) => RecordStatus::Pending,
+                (codes::STATUS_IN_FLIGHT, Some(c), None) => RecordStatus::InFlight {
                     call: CallId(id_from_sql(c)?),
                 },
-                ("finished", None, Some(r)) => RecordStatus::Finished {
+                (codes::STATUS_FINISHED, None, Some(r)) => RecordStatus::Finished {
                     reason: codes::parse_finish_reason(r)?,
                 },
-                (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s:?}"))),
+                (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s}"))),
             };
-            let data: Vec<(String, String)> = serde_json::from_str(data)
-                .map_err(|e| StoreError::Corrupt(format!("record {id} data: {e}")))?;
-            let history = match &self.history {
-                Some((text, h)) if text == history => h.clone(),
-                _ => {
-                    let h: AttemptHistory = serde_json::from_str(history)
-                        .map_err(|e| StoreError::Corrupt(format!("record {id} history: {e}")))?;
-                    self.history = Some((history.to_owned(), h.clone()));
+            let data = formats::decode_data(id, data)?;
+            let history = match (history, &self.history) {
+                (None, _) => AttemptHistory::default(),
+                (Some(text), Some((last, h))) if text == last => h.clone(),
+                (Some(text), _) => {
+                    let h = formats::decode_history(id, Some(text))?;
+                    self.history = Some((text.to_owned(), h.clone()));
                     h
                 }
             };
@@ -606,31 +595,6 @@ fn parse_numbers(id: i64, text: Option<&str>) -> Result<Vec<NumberSlot>> {
 
 fn phone(e164: &str, dial: &str) -> Result<PhoneNumber> {
     PhoneNumber::from_trusted(e164, dial).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub fn load_numbers(conn: &Connection, id: i64) -> Result<Vec<NumberSlot>> {
-    let mut st = conn.prepare_cached(
-        "SELECT e164, dial, attempts, state FROM record_number WHERE record_id = ?1 ORDER BY pos",
-    )?;
-    let rows = st.query_map([id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (e164, dial, attempts, state) = row?;
-        out.push(NumberSlot {
-            number: phone(&e164, &dial)?,
-            attempts: u32::try_from(attempts)
-                .map_err(|_| StoreError::Corrupt(format!("record {id} number attempts")))?,
-            state: codes::parse_number_state(&state)?,
-        });
-    }
-    Ok(out)
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate> {
@@ -765,9 +729,10 @@ pub fn live_records_with_number(
 ) -> Result<Vec<RecordId>> {
     let ids: Vec<i64> = conn
         .prepare_cached(
-            "SELECT record_id FROM destination WHERE campaign_id = ?1 AND e164 = ?2 ORDER BY record_id",
+            "SELECT record_id FROM destination WHERE campaign_id = ?1 AND number = ?2
+             ORDER BY record_id",
         )?
-        .query_map(params![campaign_id, e164], |r| r.get(0))?
+        .query_map(params![campaign_id, number_key(e164)?], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     ids.into_iter()
         .map(|i| id_from_sql(i).map(RecordId))

@@ -5,8 +5,14 @@
 //! never edited: change the schema by appending a step. Pragmas (WAL, foreign keys, busy
 //! timeout) are connection settings and are set in [`configure`], outside migrations.
 //!
-//! Enums are stored as short text codes guarded by `CHECK` constraints (see `codes.rs`), times
-//! as integer milliseconds since the Unix epoch (UTC).
+//! Enums are stored as codes guarded by `CHECK` constraints (see `codes.rs`): small integers
+//! in the spool's own tables since migration 3, short text elsewhere. Times are integer
+//! milliseconds since the Unix epoch (UTC). The JSON documents (settings, record data,
+//! history) carry their own format version (see `formats.rs`).
+//!
+//! A step that rebuilds a table (create the new one, copy, drop the old, rename) runs with
+//! foreign-key enforcement off, as SQLite's procedure for such changes requires; every step
+//! checks all foreign keys before it commits and fails (rolled back) if one is broken.
 
 use crate::error::{Result, StoreError};
 use rusqlite::Connection;
@@ -192,6 +198,99 @@ CREATE TABLE campaign_log (
 );
 CREATE INDEX campaign_log_at ON campaign_log(campaign_id, at_ms);
 "#,
+    // 3: the lean spool (issue 14), a rebuild of `record` and `destination`: integer codes
+    //    under CHECK ranges (see `codes.rs`), the numbers inline in the record row (the
+    //    per-number table is dropped), destinations keyed by the E.164 digits as an integer,
+    //    NULL for no data and for an empty history, 0 for "due now", and the status index
+    //    partial (pending records are counted off the ready index). Settings, data and
+    //    history documents get their format version (see `formats.rs`).
+    r#"
+CREATE TABLE record_v3 (
+    id               INTEGER PRIMARY KEY,
+    campaign_id      INTEGER NOT NULL REFERENCES campaign(id),
+    status           INTEGER NOT NULL CHECK (status BETWEEN 0 AND 2), -- pending, in flight, finished
+    call_id          INTEGER,
+    finish_reason    INTEGER CHECK (finish_reason BETWEEN 0 AND 4),
+    current_slot     INTEGER NOT NULL CHECK (current_slot >= 0),
+    priority         INTEGER NOT NULL CHECK (priority >= 0),
+    attempts         INTEGER NOT NULL CHECK (attempts >= 0),
+    owner_agent      TEXT,
+    contact_id       TEXT,
+    base_id          INTEGER REFERENCES base(id),
+    source_line      INTEGER,
+    origin           INTEGER NOT NULL CHECK (origin BETWEEN 0 AND 3), -- import, respool, schedule, task
+    time_zone        TEXT,
+    next_eligible_ms INTEGER,
+    created_ms       INTEGER NOT NULL,
+    -- `e164,dial,attempts,state` per number (state 0 active, 1 spent, 2 invalid,
+    -- 3 blacklisted), `;` between numbers, main number first.
+    numbers          TEXT NOT NULL,
+    data             TEXT,                -- JSON [1, [key, value], ...]; NULL = none
+    history          TEXT,                -- JSON {"v":1, ...AttemptHistory}; NULL = empty
+    due_class        INTEGER NOT NULL CHECK (due_class BETWEEN 0 AND 3),
+    order_priority   INTEGER NOT NULL,
+    due_ms           INTEGER NOT NULL,    -- 0 = due now
+    has_task         INTEGER NOT NULL CHECK (has_task IN (0, 1)),
+    CHECK ((status = 1) = (call_id IS NOT NULL)),
+    CHECK ((status = 2) = (finish_reason IS NOT NULL))
+);
+INSERT INTO record_v3 (id, campaign_id, status, call_id, finish_reason, current_slot, priority,
+    attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
+    next_eligible_ms, created_ms, numbers, data, history, due_class, order_priority, due_ms,
+    has_task)
+SELECT r.id, r.campaign_id,
+    CASE r.status WHEN 'pending' THEN 0 WHEN 'in_flight' THEN 1 ELSE 2 END,
+    r.call_id,
+    CASE r.finish_reason WHEN 'completed' THEN 0 WHEN 'attempts_exhausted' THEN 1
+        WHEN 'no_dialable_number' THEN 2 WHEN 'blacklisted' THEN 3 WHEN 'removed' THEN 4 END,
+    r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id,
+    r.source_line,
+    CASE r.origin WHEN 'import' THEN 0 WHEN 'respool' THEN 1 WHEN 'schedule' THEN 2 ELSE 3 END,
+    r.time_zone, r.next_eligible_ms, r.created_ms,
+    COALESCE((SELECT group_concat(n.e164 || ',' || n.dial || ',' || n.attempts || ',' ||
+            CASE n.state WHEN 'active' THEN 0 WHEN 'spent' THEN 1 WHEN 'invalid' THEN 2
+                ELSE 3 END, ';' ORDER BY n.pos)
+        FROM record_number n WHERE n.record_id = r.id), ''),
+    CASE WHEN COALESCE(json_array_length(r.data), 0) = 0 OR r.data = '[1]' THEN NULL
+        WHEN json_type(r.data, '$[0]') = 'integer' THEN r.data
+        ELSE '[1,' || substr(r.data, 2) END,
+    CASE WHEN COALESCE(json_array_length(r.history, '$.recent'), 0) = 0
+            AND json_extract(r.history, '$.last_abandoned_at') IS NULL
+            AND json_extract(r.history, '$.last_machine_at') IS NULL
+            AND json_extract(r.history, '$.last_conversation_at') IS NULL THEN NULL
+        WHEN json_extract(r.history, '$.v') IS NOT NULL THEN r.history
+        ELSE '{"v":1,' || substr(r.history, 2) END,
+    r.due_class, r.order_priority, MAX(r.due_ms, 0), r.has_task
+FROM record r;
+
+-- Every number of every live (not finished) record: "never spool a destination twice".
+CREATE TABLE destination_v3 (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    number       INTEGER NOT NULL,        -- the E.164 number's digits (no '+')
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    PRIMARY KEY (campaign_id, number, record_id)
+) WITHOUT ROWID;
+INSERT INTO destination_v3 (campaign_id, number, record_id)
+SELECT campaign_id, CAST(substr(e164, 2) AS INTEGER), record_id FROM destination;
+
+DROP TABLE destination;
+DROP TABLE record_number;
+DROP TABLE record;
+ALTER TABLE record_v3 RENAME TO record;
+ALTER TABLE destination_v3 RENAME TO destination;
+-- The ready set: due records of a campaign in dial order, read straight off this index.
+CREATE INDEX record_ready ON record(
+    campaign_id, due_class, order_priority, attempts, created_ms, id, due_ms)
+    WHERE status = 0;
+-- Records in flight (crash reconciliation) and finished (counters); pending ones are
+-- counted off `record_ready`.
+CREATE INDEX record_not_pending ON record(status, campaign_id) WHERE status <> 0;
+
+UPDATE campaign SET settings = CASE
+    WHEN json_extract(settings, '$.v') IS NOT NULL THEN settings
+    WHEN trim(settings) = '{}' THEN '{"v":1}'
+    ELSE '{"v":1,' || substr(trim(settings), 2) END;
+"#,
 ];
 
 /// The migration set of this build.
@@ -201,7 +300,13 @@ pub fn migrations() -> Migrations<'static> {
 
 /// The first `n` steps only: how an older build's database looked (used by upgrade tests).
 pub fn migrations_up_to(n: usize) -> Migrations<'static> {
-    Migrations::new(MIGRATIONS[..n].iter().map(|sql| M::up(sql)).collect())
+    // Each step fails (and rolls back) if it leaves a foreign key broken.
+    Migrations::new(
+        MIGRATIONS[..n]
+            .iter()
+            .map(|sql| M::up(sql).foreign_key_check())
+            .collect(),
+    )
 }
 
 /// The schema version this build writes.
@@ -222,10 +327,36 @@ pub fn configure(conn: &Connection, file_backed: bool) -> Result<()> {
     }
     conn.pragma_update(None, "foreign_keys", true)?;
     stable_plans(conn)?;
+    wait_for_writers(conn)?;
     // Every statement is prepared once and cached; the default cache (16) is smaller than
     // the store's working set, and re-preparing dominated imports.
     conn.set_prepared_statement_cache_capacity(128);
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Most time a write waits for another connection's transaction before failing with "database
+/// is locked" (about: the handler sleeps at least [`BUSY_POLL`] between tries).
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a waiting connection tries the lock again.
+pub const BUSY_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Waits for a busy database by trying again every millisecond, for up to [`BUSY_TIMEOUT`].
+///
+/// SQLite's own busy timeout backs off to 100 ms between tries; next to an import, which
+/// leaves the lock free for only a few milliseconds between its transactions (see
+/// `import.rs`), a writer polling that slowly could miss every gap and wait out its whole
+/// timeout. Polling every millisecond, a dialer's ledger write waits about one import
+/// transaction at most.
+pub fn wait_for_writers(conn: &Connection) -> Result<()> {
+    fn retry(tries: i32) -> bool {
+        let max = (BUSY_TIMEOUT.as_micros() / BUSY_POLL.as_micros()) as i32;
+        if tries >= max {
+            return false;
+        }
+        std::thread::sleep(BUSY_POLL);
+        true
+    }
+    conn.busy_handler(Some(retry))?;
     Ok(())
 }
 
@@ -252,6 +383,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             known: latest_version(),
         });
     }
-    migrations().to_latest(conn)?;
+    if found == latest_version() {
+        return Ok(());
+    }
+    // Table rebuilds need enforcement off (it cannot change inside the migration's
+    // transaction); every key is checked before it is turned back on.
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = migrations().to_latest(conn);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result?;
     Ok(())
 }

@@ -69,25 +69,28 @@ impl SpoolStore {
     pub fn campaign_status(&self, campaign: &str) -> Result<CampaignStatus> {
         let cid = records::campaign_id(&self.conn, campaign)?;
         let mut s = CampaignStatus::default();
+        // Pending records off the ready index, the others off the index of the rest.
+        let (pending, fresh): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(attempts = 0), 0) FROM record INDEXED BY record_ready
+                 WHERE campaign_id = ?1 AND status = 0",
+            )?
+            .query_row([cid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        s.total += pending as u64;
+        s.pending = fresh as u64;
         let mut st = self.conn.prepare_cached(
-            "SELECT status, attempts = 0, COUNT(*) FROM record WHERE campaign_id = ?1
-             GROUP BY status, attempts = 0",
+            "SELECT status, COUNT(*) FROM record INDEXED BY record_not_pending
+             WHERE status <> 0 AND status IN (1, 2) AND campaign_id = ?1 GROUP BY status",
         )?;
-        let rows = st.query_map([cid], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
+        let rows = st.query_map([cid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
-            let (status, fresh, n) = row?;
+            let (status, n) = row?;
             let n = n as u64;
             s.total += n;
-            match status.as_str() {
-                "pending" if fresh => s.pending += n,
-                "in_flight" => s.in_flight += n,
-                "finished" => s.finished += n,
+            match status {
+                codes::STATUS_IN_FLIGHT => s.in_flight += n,
+                codes::STATUS_FINISHED => s.finished += n,
                 _ => {}
             }
         }

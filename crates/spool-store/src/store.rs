@@ -62,7 +62,7 @@ impl SpoolStore {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        crate::schema::wait_for_writers(&conn)?;
         conn.set_prepared_statement_cache_capacity(128);
         conn.pragma_update(None, "cache_size", -65_536)?;
         crate::schema::stable_plans(&conn)?;
@@ -102,8 +102,7 @@ impl SpoolStore {
                 problem: "`*` means every campaign in the blacklist".into(),
             });
         }
-        let settings = serde_json::to_string(c)
-            .map_err(|e| StoreError::Corrupt(format!("encoding campaign: {e}")))?;
+        let settings = crate::formats::encode_campaign(c)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO campaign (name, time_zone, settings, created_ms) VALUES (?1, ?2, ?3, ?4)
@@ -201,15 +200,15 @@ impl SpoolStore {
     }
 }
 
-/// The ready-set query (`?4` is the campaign's name, echoed). `status = 'pending'` selects the partial index `record_ready`, whose
-/// column order is the ORDER BY, so SQLite walks it without sorting; `due_ms` is in the
-/// index too, so rows that are not due are skipped without touching the table.
+/// The ready-set query (`?4` is the campaign's name, echoed). `status = 0` (pending) selects
+/// the partial index `record_ready`, whose column order is the ORDER BY, so SQLite walks it
+/// without sorting; `due_ms` is in the index too, so rows that are not due are skipped
+/// without touching the table. The numbers come with the row.
 pub const READY_SET_SQL: &str = "SELECT r.id, ?4, r.status, r.call_id, r.finish_reason, \
     r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
     r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
-    (SELECT group_concat(n.e164 || ',' || n.dial || ',' || n.attempts || ',' || n.state, ';') \
-     FROM record_number n WHERE n.record_id = r.id) \
+    r.numbers \
     FROM record r INDEXED BY record_ready \
-    WHERE r.campaign_id = ?1 AND r.status = 'pending' AND r.due_ms <= ?2 \
+    WHERE r.campaign_id = ?1 AND r.status = 0 AND r.due_ms <= ?2 \
     ORDER BY r.due_class, r.order_priority, r.attempts, r.created_ms, r.id \
     LIMIT ?3";

@@ -99,6 +99,7 @@ impl CallingHours {
 
 /// Delay before retrying the same number, per classified outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RetryDelays {
     pub busy_s: u32,
     pub no_answer_s: u32,
@@ -136,6 +137,7 @@ pub enum AbandonWindow {
 
 /// The abandonment rule: what counts as abandoned, and the cap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AbandonPolicy {
     /// A live answer not connected to an agent within this many seconds is abandoned.
     pub threshold_s: f64,
@@ -170,6 +172,7 @@ impl Default for AbandonPolicy {
 
 /// Frequency caps beyond attempt counts.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FrequencyCaps {
     /// At most `max_attempts` per record within `days` days (Reg F: 7 in 7).
     pub per_record: Option<AttemptsInDays>,
@@ -200,6 +203,7 @@ pub enum MachinePolicy {
 
 /// Opaque strings the backend needs to route a call. The core never interprets them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Routing {
     /// e.g. `SIP/trunk/` or `Local/` + `@callees`: the backend builds the channel from these.
     pub channel_prefix: String,
@@ -214,6 +218,10 @@ pub struct Routing {
 
 /// A campaign's complete settings. Build with [`Campaign::new`] and adjust fields, then
 /// [`Campaign::validate`] (the engine refuses an invalid campaign).
+///
+/// Stored settings must survive new fields: every field whose type has a fitting `Default`
+/// is `#[serde(default)]`, and the store fills the others from `Campaign::new` when it reads
+/// settings written before they existed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Campaign {
     pub id: CampaignId,
@@ -226,23 +234,32 @@ pub struct Campaign {
     /// No dial starts later than this before a window closes, so a call never rings past it.
     pub last_dial_before_close_s: u32,
     /// First and last day the campaign may dial, in the campaign's zone.
+    #[serde(default)]
     pub start_date: Option<NaiveDate>,
+    #[serde(default)]
     pub end_date: Option<NaiveDate>,
     /// Days never dialed, as the callee's local date.
+    #[serde(default)]
     pub holidays: Vec<NaiveDate>,
     /// Maximum simultaneous channels (maxchan).
     pub max_lines: u32,
     /// Ring time before giving up; at least 15 s (FTC, Ofcom).
     pub ring_timeout_s: u32,
+    #[serde(default)]
     pub caller_id: String,
+    #[serde(default)]
     pub retry: RetryDelays,
     pub max_attempts_per_number: u32,
     pub max_attempts_per_record: u32,
+    #[serde(default)]
     pub abandon: AbandonPolicy,
+    #[serde(default)]
     pub frequency: FrequencyCaps,
     /// A connected call shorter than this is a short call (ECCP ShortCall), retried.
     pub short_call_s: u32,
+    #[serde(default)]
     pub machine: MachinePolicy,
+    #[serde(default)]
     pub routing: Routing,
 }
 

@@ -125,6 +125,7 @@ pub struct DialerTask {
 
 /// What the frequency caps need to know about past attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AttemptHistory {
     /// Start times of recent attempts, oldest first, kept as long as a cap looks at them.
     pub recent: Vec<DateTime<Utc>>,

@@ -466,16 +466,19 @@ fn upload_restores_the_connection_settings() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = SpoolStore::open(dir.path().join("spool.db")).unwrap();
     s.upsert_campaign(&campaign("c"), t0()).unwrap();
-    let settings = |s: &SpoolStore| -> (i64, i64) {
+    let settings = |s: &SpoolStore| -> (i64, i64, i64) {
         let c = s.connection();
         (
             c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
                 .unwrap(),
             c.pragma_query_value(None, "temp_store", |r| r.get(0))
                 .unwrap(),
+            c.pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .unwrap(),
         )
     };
     let before = settings(&s);
+    assert_eq!(before.2, 1, "foreign keys enforced outside imports");
     let file = numbered_file(40);
     let mut opts = ImportOptions::new("c", "f.txt", t0());
     opts.batch_lines = 6;
@@ -488,4 +491,95 @@ fn upload_restores_the_connection_settings() {
     assert_eq!(settings(&s), before);
     s.import_base(&file[..], &opts, &mut |_| {}).unwrap();
     assert_eq!(settings(&s), before);
+}
+
+/// A reader that panics (a bug in a decoder, say) after `panic_at` bytes. The reader runs
+/// in the import's parsing thread, so this injects a panic there.
+struct PanicAfter {
+    data: Vec<u8>,
+    pos: usize,
+    panic_at: usize,
+}
+
+impl Read for PanicAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.panic_at {
+            panic!("injected panic in the reader");
+        }
+        let n = buf.len().min(self.panic_at - self.pos).min(11);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Issue 10 defect: a panic in the parsing thread marked the upload done (the writer's
+/// end-of-upload update ran before the panic was re-raised), so it could not be resumed.
+#[test]
+fn panic_in_the_parsing_thread_leaves_the_upload_resumable() {
+    let mut s = store();
+    let file = numbered_file(40);
+    let mut opts = ImportOptions::new("c", "big.txt", t0());
+    opts.batch_lines = 6;
+    let err = s
+        .import_base(
+            PanicAfter {
+                data: file.clone(),
+                pos: 0,
+                panic_at: file.len() / 2,
+            },
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let StoreError::Import(ImportError::ParserPanicked {
+        after_line,
+        message,
+    }) = &err
+    else {
+        panic!("expected ParserPanicked, got {err}");
+    };
+    assert!(message.contains("injected panic"), "{err}");
+    assert_eq!(after_line % 6, 0, "whole batches committed: {err}");
+    let base = s
+        .unfinished_base("c", "big.txt")
+        .unwrap()
+        .expect("resumable");
+    assert_eq!(base.state, "importing");
+    assert_eq!(base.lines, *after_line);
+
+    let sum = s.import_base(&file[..], &opts, &mut |_| {}).unwrap();
+    assert_eq!(sum.resumed_at_line, Some(after_line + 1));
+    assert_eq!((sum.lines, sum.imported, sum.rejected), (40, 32, 8));
+    assert_eq!(s.records("c").unwrap().len(), 32);
+    assert_eq!(s.base(sum.base_id).unwrap().unwrap().state, "done");
+}
+
+/// The writer side: a panic on the importing thread (here in the progress callback, after a
+/// commit) unwinds out of `import_base` with the uncommitted batch rolled back and the
+/// upload resumable.
+#[test]
+fn panic_in_the_writing_thread_rolls_back_and_leaves_the_upload_resumable() {
+    let mut s = store();
+    let file = numbered_file(40);
+    let mut opts = ImportOptions::new("c", "big.txt", t0());
+    opts.batch_lines = 6;
+    let mut batches = 0;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.import_base(&file[..], &opts, &mut |_| {
+            batches += 1;
+            if batches == 3 {
+                panic!("injected panic in the writer");
+            }
+        })
+    }));
+    assert!(caught.is_err(), "the panic reaches the caller");
+    let base = s
+        .unfinished_base("c", "big.txt")
+        .unwrap()
+        .expect("resumable");
+    assert_eq!(base.lines, 18, "three batches of six lines committed");
+    let sum = s.import_base(&file[..], &opts, &mut |_| {}).unwrap();
+    assert_eq!(sum.resumed_at_line, Some(19));
+    assert_eq!((sum.lines, sum.imported, sum.rejected), (40, 32, 8));
 }

@@ -136,3 +136,188 @@ fn enum_columns_refuse_codes_outside_their_set() {
         .unwrap_err();
     assert!(err.to_string().contains("CHECK"), "{err}");
 }
+
+/// The database `examples/write_fixture.rs` wrote with the build of schema version 2, and
+/// what that build read back from it through the public API.
+const FIXTURE: &[u8] = include_bytes!("../fixtures/spool-v2.db");
+const FIXTURE_EXPECTED: &str = include_str!("../fixtures/spool-v2.expected.json");
+
+fn fixture_copy(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("spool.db");
+    std::fs::write(&path, FIXTURE).unwrap();
+    path
+}
+
+fn fixture_t0() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap()
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap()
+}
+
+#[test]
+fn database_of_schema_2_upgrades_in_place_and_reads_back_what_that_release_read() {
+    use chrono::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(&dir);
+    let before: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(before, 2, "the fixture is of schema version 2");
+    let s = SpoolStore::open_unreconciled(&path).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(FIXTURE_EXPECTED).unwrap();
+    let t0 = fixture_t0();
+    for name in ["ventas", "soporte"] {
+        let want = &expected[name];
+        assert_eq!(json(&s.campaign(name).unwrap()), want["campaign"], "{name}");
+        assert_eq!(json(&s.records(name).unwrap()), want["records"], "{name}");
+        assert_eq!(
+            json(&s.campaign_status(name).unwrap()),
+            want["status"],
+            "{name}"
+        );
+        let ready: Vec<u64> = s
+            .ready_set(name, t0 + Duration::hours(4), 100)
+            .unwrap()
+            .iter()
+            .map(|r| r.id.0)
+            .collect();
+        assert_eq!(json(&ready), want["ready"], "{name}");
+        let log = s
+            .campaign_log(&name.into(), t0 - Duration::days(1), t0 + Duration::days(1))
+            .unwrap();
+        assert_eq!(json(&log), want["log"], "{name}");
+    }
+    let bases: Vec<_> = (1..=2).map(|id| s.base(id).unwrap()).collect();
+    assert_eq!(json(&bases), expected["bases"]);
+    assert_eq!(json(&s.rejects(1).unwrap()), expected["rejects"]);
+    assert_eq!(json(&s.blacklist(t0).unwrap()), expected["blacklist"]);
+
+    // The schema is the one a fresh database gets.
+    let mut fresh = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut fresh).unwrap();
+    assert_eq!(describe(s.connection()), describe(&fresh));
+    let problems: i64 = s
+        .connection()
+        .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(problems, 0);
+}
+
+#[test]
+fn upgraded_database_reconciles_its_open_attempt_and_resumes_its_cut_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(&dir);
+    let t0 = fixture_t0();
+    let (mut s, report) = SpoolStore::open_at(&path, t0 + chrono::Duration::hours(1)).unwrap();
+    assert_eq!(report.attempts_closed, [dialer_core::CallId(3)]);
+    let row = s.attempt(dialer_core::CallId(3)).unwrap();
+    assert_eq!(row.outcome, Some(dialer_core::CallOutcome::Unknown));
+    assert!(row.reconciled);
+
+    // The upload the fixture's build was cut short on resumes where it stopped.
+    let mut text = String::new();
+    for i in 0..30u32 {
+        text.push_str(&format!("ventas;098{:06};id=c{i};;\n", 200_000 + i));
+    }
+    let cut = s
+        .unfinished_base("ventas", "base-cortada.txt")
+        .unwrap()
+        .expect("the fixture has a cut upload");
+    let mut opts = spool_store::ImportOptions::new("ventas", "base-cortada.txt", t0);
+    opts.batch_lines = 10;
+    let sum = s.import_base(text.as_bytes(), &opts, &mut |_| {}).unwrap();
+    assert_eq!(sum.base_id, cut.id);
+    assert_eq!(sum.resumed_at_line, Some(cut.lines + 1));
+    assert_eq!((sum.lines, sum.imported, sum.rejected), (30, 30, 0));
+    let ids: Vec<String> = s
+        .records("ventas")
+        .unwrap()
+        .iter()
+        .filter(|r| r.base_id == Some(cut.id))
+        .map(|r| r.data[0].1.clone())
+        .collect();
+    assert_eq!(ids, (0..30).map(|i| format!("c{i}")).collect::<Vec<_>>());
+}
+
+/// Issue 10 defect: settings were stored as bare JSON of the struct, so the first setting
+/// added to `Campaign` made every existing database fail to open as "corrupt". A database
+/// written before a setting existed is one whose stored settings lack it.
+#[test]
+fn settings_stored_before_a_setting_was_added_read_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(&dir);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE campaign SET settings = json_remove(settings, '$.routing', '$.machine',
+             '$.max_attempts_per_record', '$.retry.unknown_s', '$.abandon.window')
+         WHERE name = 'ventas'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let expected: serde_json::Value = serde_json::from_str(FIXTURE_EXPECTED).unwrap();
+    let mut want: dialer_core::Campaign =
+        serde_json::from_value(expected["ventas"]["campaign"].clone()).unwrap();
+    let defaults = dialer_core::Campaign::new("ventas", "America/Montevideo");
+    want.routing = defaults.routing.clone();
+    want.machine = defaults.machine;
+    want.max_attempts_per_record = defaults.max_attempts_per_record;
+    want.retry.unknown_s = defaults.retry.unknown_s;
+    want.abandon.window = defaults.abandon.window;
+
+    let mut s = SpoolStore::open_unreconciled(&path).unwrap();
+    assert_eq!(s.campaign("ventas").unwrap(), want);
+    // Every path that reads settings works: import, ready set, the ledger.
+    let t0 = fixture_t0();
+    let sum = s
+        .import_base(
+            &b"ventas;098777001;;\n"[..],
+            &spool_store::ImportOptions::new("ventas", "nueva.txt", t0),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(sum.imported, 1);
+    assert!(!s.ready_set("ventas", t0, 10).unwrap().is_empty());
+    s.reconcile(t0).unwrap();
+    // Written back, the settings carry their version.
+    s.upsert_campaign(&want, t0).unwrap();
+    let stored: String = s
+        .connection()
+        .query_row(
+            "SELECT settings FROM campaign WHERE name = 'ventas'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["v"], 1, "{stored}");
+}
+
+#[test]
+fn settings_written_by_a_newer_format_are_refused_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(&dir);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE campaign SET settings = json_set(settings, '$.v', 99) WHERE name = 'soporte'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let s = SpoolStore::open_unreconciled(&path).unwrap();
+    let err = s.campaign("soporte").unwrap_err();
+    assert!(
+        matches!(err, StoreError::FormatTooNew { found: 99, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "campaign \"soporte\" settings: format version 99 is newer than this program knows (1); use a newer build"
+    );
+}
