@@ -28,6 +28,9 @@ enum Command {
     Import(cli::import::ImportArgs),
     /// Show ECCP-style campaign counters from a spool database.
     Status(cli::status::StatusArgs),
+    /// Run seeded campaigns with faults through the dialer and the SQLite spool, judged by an
+    /// independent oracle; one line per failing seed, non-zero exit on any violation.
+    Swarm(cli::swarm::SwarmArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Compare(a) => cli::compare::run(a),
         Command::Import(a) => cli::import::run(a),
         Command::Status(a) => cli::status::run(a),
+        Command::Swarm(a) => cli::swarm::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -5,3 +5,4 @@ pub mod import;
 pub mod run;
 pub mod simulate;
 pub mod status;
+pub mod swarm;

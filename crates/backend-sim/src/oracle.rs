@@ -140,6 +140,18 @@ pub struct EndState {
     pub status_total: u64,
 }
 
+/// One legal period of the abandonment cap, as the callees experienced it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Period {
+    /// Answers treated as live (the detector said human, or there was none).
+    live: u64,
+    /// Of those, not taken by an agent within the threshold.
+    abandoned: u64,
+    /// Machine verdicts (some were people).
+    machines: u64,
+    first_abandon: Option<DateTime<Utc>>,
+}
+
 /// A call as the PBX saw it.
 #[derive(Debug, Clone, Default)]
 struct CallFacts {
@@ -343,9 +355,8 @@ pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Vi
         .map(|t| t.with_timezone(&tz).date_naive());
     let anchor = c.start_date.or(first_day);
     let threshold = chrono::Duration::milliseconds((c.abandon.threshold_s * 1000.0).round() as i64);
-    // period → (live answers, abandoned, machine verdicts, first abandon)
-    let mut periods: BTreeMap<NaiveDate, (u64, u64, u64, Option<DateTime<Utc>>)> = BTreeMap::new();
-    for (call, f) in &calls {
+    let mut periods: BTreeMap<NaiveDate, Period> = BTreeMap::new();
+    for f in calls.values() {
         let Some((answered_at, said_machine)) = f.answered else {
             continue;
         };
@@ -357,28 +368,33 @@ pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Vi
         };
         let p = periods.entry(period).or_default();
         if said_machine {
-            p.2 += 1;
+            p.machines += 1;
             continue;
         }
-        p.0 += 1;
+        p.live += 1;
         let abandoned = match f.linked {
             Some(l) => l - answered_at > threshold,
             None => true,
         };
         if abandoned {
-            p.1 += 1;
-            let _ = call;
-            p.3 = Some(p.3.map_or(answered_at, |t: DateTime<Utc>| t.min(answered_at)));
+            p.abandoned += 1;
+            p.first_abandon = Some(p.first_abandon.map_or(answered_at, |t| t.min(answered_at)));
         }
     }
     let r = setup.true_fp_rate;
-    for (start, (live, abandoned, machines, first)) in &periods {
-        let counted = *abandoned as f64 + r * *machines as f64;
-        let allowed = c.abandon.cap * *live as f64 + r * f64::from(c.max_lines) + 1e-9;
+    for (start, p) in &periods {
+        let Period {
+            live,
+            abandoned,
+            machines,
+            first_abandon,
+        } = *p;
+        let counted = abandoned as f64 + r * machines as f64;
+        let allowed = c.abandon.cap * live as f64 + r * f64::from(c.max_lines) + 1e-9;
         if counted > allowed {
             report(Violation::new(
                 Invariant::AbandonCap,
-                *first,
+                first_abandon,
                 format!(
                     "period from {start}: {abandoned} abandoned + {machines} machine verdicts × true false-positive rate {r:.4} = {counted:.2} over {live} live answers, above the cap {}",
                     c.abandon.cap

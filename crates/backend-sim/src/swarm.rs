@@ -166,7 +166,7 @@ fn us_number(area: &str, i: u32) -> String {
 impl SwarmSetup {
     /// The set-up of a seed.
     pub fn draw(seed: u64) -> SwarmSetup {
-        let mut r = rng::stream(seed, Topic::Carrier, 0x5357_4152_4d, 0);
+        let mut r = rng::stream(seed, Topic::Carrier, 0x0053_5741_524d, 0);
         let day = *pick(&mut r, START_DAYS);
         let start = Utc
             .with_ymd_and_hms(day.0, day.1, day.2, r.gen_range(0..24), 0, 0)
@@ -725,19 +725,6 @@ impl Harness<'_> {
             match action {
                 Action::Originate(intent) => {
                     self.stats.originates += 1;
-                    if std::env::var("SWARM_DEBUG").is_ok() {
-                        let states: Vec<String> = (1..=self.setup.agents.count)
-                            .map(|n| {
-                                let a = dialer_core::AgentId::from(format!("agent{n}"));
-                                format!("{a}={:?}", driver.engine().agent_state(&a))
-                            })
-                            .collect();
-                        eprintln!(
-                            "{now} originate {} agents {}",
-                            intent.call,
-                            states.join(" ")
-                        );
-                    }
                     self.world
                         .command(now, &TelephonyCommand::Originate(intent));
                 }
@@ -752,11 +739,7 @@ impl Harness<'_> {
                     self.world
                         .command(now, &TelephonyCommand::Agent { agent, control });
                 }
-                Action::Event(e) => {
-                    if std::env::var("SWARM_DEBUG").is_ok() {
-                        eprintln!("{now} event {e:?}");
-                    }
-                }
+                Action::Event(_) => {}
             }
         }
         Ok(())
