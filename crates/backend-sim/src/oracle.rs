@@ -216,12 +216,15 @@ pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Vi
             }) => {
                 let at = *at;
                 if let Some(e) = blacklist.iter().find(|e| blocks(e, number, campaign, at)) {
+                    let scope = match &e.scope {
+                        BlacklistScope::All => "every campaign".to_owned(),
+                        BlacklistScope::Campaign(c) => format!("campaign {c}"),
+                    };
                     report(Violation::new(
                         Invariant::Blacklist,
                         at,
                         format!(
-                            "call {call} dialed {number} of record {record}, blacklisted ({:?})",
-                            e.scope
+                            "call {call} dialed {number} of record {record}, on the do-not-call list for {scope}"
                         ),
                     ));
                 }
@@ -277,8 +280,9 @@ pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Vi
                                 Invariant::FrequencyCap,
                                 at,
                                 format!(
-                                    "record {record} dialed {} times within {} days (cap {k})",
+                                    "record {record} dialed {} times within {} day(s) (cap {k} per {} day(s))",
                                     k + 1,
+                                    f.days,
                                     f.days
                                 ),
                             ));
