@@ -452,4 +452,15 @@ mod tests {
         c.caller_id = "x\r\nAction: Command".into();
         assert_eq!(c.validate().unwrap_err().field, "caller_id");
     }
+
+    #[test]
+    fn amd_false_positive_rate_outside_zero_to_one_is_refused_naming_the_field() {
+        let mut c = Campaign::new("c", "UTC");
+        c.abandon.amd_false_positive_rate = 1.5;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "abandon.amd_false_positive_rate");
+        assert!(e.to_string().contains("1.5"));
+        c.abandon.amd_false_positive_rate = 0.04;
+        c.validate().unwrap();
+    }
 }
