@@ -40,6 +40,9 @@ enum Command {
     Agent(cli::client::AgentArgs),
     /// Follow a running dialer's events.
     Events(cli::client::EventsArgs),
+    /// Run seeded campaigns with faults through the dialer and the SQLite spool, judged by an
+    /// independent oracle; one line per failing seed, non-zero exit on any violation.
+    Swarm(cli::swarm::SwarmArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Blacklist(a) => cli::client::blacklist(a),
         Command::Agent(a) => cli::client::agent(a),
         Command::Events(a) => cli::client::events(a),
+        Command::Swarm(a) => cli::swarm::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

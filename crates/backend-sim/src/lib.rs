@@ -9,6 +9,11 @@
 //! the agents' desktops (logins, breaks, wrap-up), and the store (an in-memory spool) — and
 //! jumps from one event to the next.
 //!
+//! [`swarm`] runs seeded campaigns with faults (PBX refusals, lost calls, outages, the
+//! dialer process killed and restarted) through the production driver on a real SQLite spool
+//! file, and [`oracle`] judges each from the simulated PBX's ground truth: the one part of
+//! this crate that does I/O.
+//!
 //! Every random quantity comes from a ChaCha stream named by the seed and what it is about;
 //! the fate of attempt `k` on record `r` comes from the stream of `(seed, r, k)`, so two
 //! pacers run on one seed face the same callees (common random numbers), and a seed
@@ -47,6 +52,7 @@ pub mod erlang;
 pub mod html;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod oracle;
 pub mod pacers;
 pub mod plan;
 pub mod report;
@@ -58,6 +64,7 @@ pub mod spool;
 pub mod stats;
 pub mod svg;
 pub mod timeline;
+pub mod swarm;
 pub mod world;
 
 pub use dist::Dist;

@@ -472,6 +472,7 @@ impl Scenario {
                 WindowSpec::ThirtyDays => AbandonWindow::RollingDays { days: 30 },
                 WindowSpec::CalendarDay => AbandonWindow::CalendarDay,
             },
+            ..AbandonPolicy::default()
         };
         c.machine = s.machine;
         c.max_attempts_per_number = s.max_attempts_per_number;

@@ -13,7 +13,7 @@ use crate::scenario::{AgentSpec, CalleeSpec, CarrierSpec};
 use chrono::{DateTime, Duration, Utc};
 use dialer_core::{
     AgentEvent, AgentId, AnswerKind, CallEvent, CallId, CampaignId, FailureClass, InputKind,
-    PbxFault, RefusalCause,
+    PbxFault, RecordId, RefusalCause,
 };
 use dialer_runtime::telephony::{AgentControl, Health, TelephonyCommand, TelephonyEvent};
 use rand::Rng;
@@ -48,6 +48,78 @@ pub struct WorldSpec {
     /// Agent ids are `{agent_prefix}{n}`, n from 1.
     pub agent_prefix: String,
     pub seed: u64,
+    /// What the agents do on their own (log in, breaks, log out). Empty: every agent logs in
+    /// at the start and stays. An agent whose first move is [`FloorMove::LogIn`] starts out.
+    pub floor: Vec<FloorPlan>,
+}
+
+/// One thing an agent does at a moment of the run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FloorPlan {
+    /// Seconds after the world's start.
+    pub at_s: f64,
+    /// Index of the agent (0-based).
+    pub agent: usize,
+    pub mv: FloorMove,
+}
+
+/// What an agent asks for. A pause or a logout is asked of the dialer (the agent's desktop),
+/// which says when it takes effect ([`dialer_core::Event::AgentAway`]); the dialer's owner
+/// then tells the PBX ([`AgentControl::Pause`] / [`AgentControl::Leave`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "move", rename_all = "snake_case")]
+pub enum FloorMove {
+    LogIn,
+    Break { length_s: f64 },
+    LogOut,
+}
+
+/// What really happened on the PBX, for an oracle that must not trust the dialer's books.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "truth", rename_all = "snake_case")]
+pub enum Truth {
+    /// The call went out to the network.
+    Placed {
+        at: DateTime<Utc>,
+        call: CallId,
+        campaign: CampaignId,
+        record: RecordId,
+        /// E.164 of the number dialed.
+        number: String,
+    },
+    /// The PBX refused the Originate: nobody was called.
+    Refused { at: DateTime<Utc>, call: CallId },
+    /// The callee answered; `human` is the truth, `said_machine` the AMD verdict.
+    Answered {
+        at: DateTime<Utc>,
+        call: CallId,
+        human: bool,
+        said_machine: bool,
+    },
+    /// An agent took the call.
+    Linked { at: DateTime<Utc>, call: CallId },
+    /// The call ended on the PBX (whether or not the dialer heard of it).
+    Ended { at: DateTime<Utc>, call: CallId },
+    /// An agent's phase on the PBX changed (idle, talking, wrap_up, paused, out).
+    Agent {
+        at: DateTime<Utc>,
+        agent: AgentId,
+        phase: String,
+    },
+}
+
+impl Truth {
+    /// When it happened.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Truth::Placed { at, .. }
+            | Truth::Refused { at, .. }
+            | Truth::Answered { at, .. }
+            | Truth::Linked { at, .. }
+            | Truth::Ended { at, .. }
+            | Truth::Agent { at, .. } => *at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +139,11 @@ struct WAgent {
     idle_since_ms: i64,
     /// A pause or logout asked during a call, applied when it ends.
     after_call: Option<AgentControl>,
+    /// Length of the break the agent asked for, once the pause takes effect.
+    break_ms: Option<i64>,
+    /// Whether the running dialer process knows this agent (false after a restart until the
+    /// agent is announced again).
+    known: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +188,10 @@ enum Ev {
     Lost(CallId),
     OutageStart(usize),
     OutageEnd(usize),
+    Floor(usize),
+    BreakEnd(usize),
+    /// A machine's message ends; the PBX hangs up if the dialer has not.
+    MachineEnd(CallId),
 }
 
 /// The simulated PBX, callees and agents.
@@ -127,6 +208,9 @@ pub struct SimWorld {
     out: Vec<TelephonyEvent>,
     down: bool,
     logged_in: bool,
+    truth: Vec<Truth>,
+    /// The agents' phases last written to the truth.
+    phases_seen: Vec<AgentPhase>,
 }
 
 impl SimWorld {
@@ -138,6 +222,8 @@ impl SimWorld {
                 phase: AgentPhase::Out,
                 idle_since_ms: 0,
                 after_call: None,
+                break_ms: None,
+                known: false,
             })
             .collect();
         let mut w = SimWorld {
@@ -151,11 +237,72 @@ impl SimWorld {
             out: Vec::new(),
             down: false,
             logged_in: false,
+            truth: Vec::new(),
+            phases_seen: Vec::new(),
         };
+        w.phases_seen = w.agents.iter().map(|a| a.phase).collect();
         for (i, (at_s, _)) in w.spec.faults.outages.clone().iter().enumerate() {
             w.schedule(ms(*at_s), Ev::OutageStart(i));
         }
+        for (k, plan) in w.spec.floor.clone().iter().enumerate() {
+            w.schedule(ms(plan.at_s), Ev::Floor(k));
+        }
         w
+    }
+
+    /// What really happened so far, in order.
+    pub fn truth(&self) -> &[Truth] {
+        &self.truth
+    }
+
+    /// Changes the fault rates from now on (a swarm's liveness phase turns them off).
+    /// Outages already scheduled still happen.
+    pub fn set_fault_rates(&mut self, refuse: f64, lose: f64) {
+        self.spec.faults.refuse = refuse;
+        self.spec.faults.lose = lose;
+    }
+
+    /// Whether the PBX is down now.
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
+
+    /// The dialer process was restarted: it knows no agent. Idle agents are announced at
+    /// the next poll; the others when they become ready again (after their call, wrap-up
+    /// or break), as an agent desktop reconnecting would.
+    pub fn dialer_restarted(&mut self) {
+        for i in 0..self.agents.len() {
+            self.agents[i].known = false;
+            if self.agents[i].phase == AgentPhase::Idle {
+                self.announce(i);
+            }
+        }
+    }
+
+    /// Tells the dialer the agent is ready: `Ready` if it knows the agent, else a login.
+    fn announce(&mut self, i: usize) {
+        if self.agents[i].known {
+            self.agent_event(i, AgentEvent::Ready);
+        } else {
+            self.agents[i].known = true;
+            let campaigns = self.spec.campaigns.clone();
+            self.agent_event(i, AgentEvent::LoggedIn { campaigns });
+        }
+    }
+
+    /// Whether an agent is free on the PBX and waiting for calls, by id (liveness checks).
+    pub fn agent_idle(&self, agent: &AgentId) -> bool {
+        self.agents
+            .iter()
+            .any(|a| &a.id == agent && a.phase == AgentPhase::Idle)
+    }
+
+    fn starts_out(&self, i: usize) -> bool {
+        self.spec
+            .floor
+            .iter()
+            .find(|p| p.agent == i)
+            .is_some_and(|p| p.mv == FloorMove::LogIn)
     }
 
     /// The agents' ids.
@@ -205,13 +352,43 @@ impl SimWorld {
         self.input(InputKind::Agent { agent, event });
     }
 
+    /// Writes agents' phase changes to the truth.
+    fn note_phases(&mut self, t: i64) {
+        for i in 0..self.agents.len() {
+            let phase = self.agents[i].phase;
+            if self.phases_seen[i] != phase {
+                self.phases_seen[i] = phase;
+                let name = match phase {
+                    AgentPhase::Idle => "idle".to_owned(),
+                    AgentPhase::Talking(c) => format!("talking {c}"),
+                    AgentPhase::WrapUp => "wrap_up".to_owned(),
+                    AgentPhase::Paused => "paused".to_owned(),
+                    AgentPhase::Out => "out".to_owned(),
+                };
+                let at = self.at(t);
+                let agent = self.agents[i].id.clone();
+                self.truth.push(Truth::Agent {
+                    at,
+                    agent,
+                    phase: name,
+                });
+            }
+        }
+    }
+
     /// Carries out a command at `now`.
     pub fn command(&mut self, now: DateTime<Utc>, cmd: &TelephonyCommand) {
         let t = self.t_ms(now);
+        self.command_at(now, t, cmd);
+        self.note_phases(t);
+    }
+
+    fn command_at(&mut self, now: DateTime<Utc>, t: i64, cmd: &TelephonyCommand) {
         match cmd {
             TelephonyCommand::Originate(intent) => {
                 let call = intent.call;
-                if self.down {
+                if self.down || self.calls.contains_key(&call) {
+                    self.truth.push(Truth::Refused { at: now, call });
                     self.call_event(
                         call,
                         CallEvent::OriginateRefused {
@@ -225,6 +402,7 @@ impl SimWorld {
                 }
                 let mut r = rng::stream(self.spec.seed, Topic::Attempt, call.0, 0);
                 if r.gen::<f64>() < self.spec.faults.refuse {
+                    self.truth.push(Truth::Refused { at: now, call });
                     self.call_event(
                         call,
                         CallEvent::OriginateRefused {
@@ -271,6 +449,13 @@ impl SimWorld {
                     lost,
                 };
                 self.calls.insert(call, call_state);
+                self.truth.push(Truth::Placed {
+                    at: now,
+                    call,
+                    campaign: intent.campaign.clone(),
+                    record: intent.record.clone(),
+                    number: intent.number.e164().to_owned(),
+                });
                 self.schedule(t + latency, Ev::Accepted(call));
                 match fate {
                     Fate::Live | Fate::Machine if answer < ring_timeout_ms => {
@@ -295,7 +480,8 @@ impl SimWorld {
                     (AgentPhase::Talking(_) | AgentPhase::WrapUp, c) => {
                         self.agents[i].after_call = Some(c.clone());
                     }
-                    (_, AgentControl::Pause { .. }) => self.agents[i].phase = AgentPhase::Paused,
+                    (AgentPhase::Out, AgentControl::Pause { .. }) => {}
+                    (_, AgentControl::Pause { .. }) => self.pause(t, i),
                     (_, AgentControl::Leave { .. }) => self.agents[i].phase = AgentPhase::Out,
                     (_, AgentControl::Unpause | AgentControl::Join { .. }) => {
                         self.agents[i].phase = AgentPhase::Idle;
@@ -325,6 +511,14 @@ impl SimWorld {
         }
     }
 
+    /// The agent's pause takes effect; the break it asked for ends by itself.
+    fn pause(&mut self, t: i64, i: usize) {
+        self.agents[i].phase = AgentPhase::Paused;
+        if let Some(len) = self.agents[i].break_ms.take() {
+            self.schedule(t + len, Ev::BreakEnd(i));
+        }
+    }
+
     fn finish(&mut self, t: i64, call: CallId, failure: Option<FailureClass>) {
         let lost = match self.calls.get_mut(&call) {
             Some(c) if c.stage != Stage::Ended => {
@@ -333,6 +527,8 @@ impl SimWorld {
             }
             _ => return,
         };
+        let at = self.at(t);
+        self.truth.push(Truth::Ended { at, call });
         if !lost {
             let ended_at = Some(self.at(t));
             self.call_event(call, CallEvent::HungUp { failure, ended_at });
@@ -378,6 +574,8 @@ impl SimWorld {
         };
         c.stage = Stage::Talking(i);
         let talk = c.talk_ms;
+        let at = self.at(t);
+        self.truth.push(Truth::Linked { at, call });
         self.agents[i].phase = AgentPhase::Talking(call);
         let agent = self.agents[i].id.clone();
         self.call_event(call, CallEvent::Linked { agent });
@@ -389,10 +587,13 @@ impl SimWorld {
         if !self.logged_in {
             self.logged_in = true;
             for i in 0..self.agents.len() {
+                if self.starts_out(i) {
+                    continue;
+                }
                 self.agents[i].phase = AgentPhase::Idle;
-                let campaigns = self.spec.campaigns.clone();
-                self.agent_event(i, AgentEvent::LoggedIn { campaigns });
+                self.announce(i);
             }
+            self.note_phases(self.t_ms(now));
         }
         let t_now = self.t_ms(now);
         while let Some(Reverse((t, _, _))) = self.timeline.peek() {
@@ -403,6 +604,7 @@ impl SimWorld {
                 break;
             };
             self.apply(t, ev);
+            self.note_phases(t);
         }
         std::mem::take(&mut self.out)
     }
@@ -436,10 +638,19 @@ impl SimWorld {
                         Fate::Machine => r.gen::<f64>() < self.spec.callees.amd.machine_accuracy,
                         _ => r.gen::<f64>() >= self.spec.callees.amd.human_accuracy,
                     };
+                let at = self.at(t);
+                self.truth.push(Truth::Answered {
+                    at,
+                    call,
+                    human: fate == Fate::Live,
+                    said_machine: says_machine,
+                });
                 if says_machine {
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.stage = Stage::Machine;
                     }
+                    // The dialplan plays to the machine and hangs up if the dialer does not.
+                    self.schedule(t + MACHINE_HANGUP_MS, Ev::MachineEnd(call));
                     self.call_event(
                         call,
                         CallEvent::Answered {
@@ -498,23 +709,45 @@ impl SimWorld {
                     return;
                 }
                 match self.agents[i].after_call.take() {
-                    Some(AgentControl::Pause { .. }) => self.agents[i].phase = AgentPhase::Paused,
+                    Some(AgentControl::Pause { .. }) => self.pause(t, i),
                     Some(AgentControl::Leave { .. }) => self.agents[i].phase = AgentPhase::Out,
                     _ => {
                         self.agents[i].phase = AgentPhase::Idle;
                         self.agents[i].idle_since_ms = t;
-                        self.agent_event(i, AgentEvent::Ready);
+                        self.announce(i);
                         self.offer(t);
                     }
                 }
             }
             Ev::Lost(call) => {
                 if let Some(c) = self.calls.remove(&call) {
+                    if c.stage != Stage::Ended {
+                        let at = self.at(t);
+                        self.truth.push(Truth::Ended { at, call });
+                    }
                     if let Stage::Talking(i) = c.stage {
                         self.agent_free(t, i);
                     }
                     self.waiting.retain(|w| *w != call);
                     self.call_event(call, CallEvent::Lost);
+                }
+            }
+            Ev::MachineEnd(call) => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.stage == Stage::Machine)
+                {
+                    self.finish(t, call, None);
+                }
+            }
+            Ev::Floor(k) => self.floor_move(t, k),
+            Ev::BreakEnd(i) => {
+                if self.agents[i].phase == AgentPhase::Paused {
+                    self.agents[i].phase = AgentPhase::Idle;
+                    self.agents[i].idle_since_ms = t;
+                    self.announce(i);
+                    self.offer(t);
                 }
             }
             Ev::OutageStart(i) => {
@@ -535,6 +768,49 @@ impl SimWorld {
         }
     }
 
+    /// An agent's own move: a login takes effect at once; a break or logout is asked of the
+    /// dialer, which answers with `AgentAway` when it may take effect.
+    fn floor_move(&mut self, t: i64, k: usize) {
+        let FloorPlan { agent: i, mv, .. } = self.spec.floor[k].clone();
+        if i >= self.agents.len() {
+            return;
+        }
+        let on_call = matches!(
+            self.agents[i].phase,
+            AgentPhase::Talking(_) | AgentPhase::WrapUp
+        );
+        match (mv, self.agents[i].phase) {
+            (FloorMove::LogIn, AgentPhase::Out) => {
+                self.agents[i].phase = AgentPhase::Idle;
+                self.agents[i].idle_since_ms = t;
+                self.agents[i].known = false;
+                self.announce(i);
+                self.offer(t);
+            }
+            (FloorMove::LogIn, _) => {}
+            (_, AgentPhase::Out | AgentPhase::Paused) => {}
+            (_, _) if !self.agents[i].known => {}
+            (FloorMove::Break { length_s }, _) => {
+                self.agents[i].break_ms = Some(ms(length_s).max(1000));
+                let reason = "break".to_owned();
+                let event = if on_call {
+                    AgentEvent::PauseAfterCall { reason }
+                } else {
+                    AgentEvent::Paused { reason }
+                };
+                self.agent_event(i, event);
+            }
+            (FloorMove::LogOut, _) => {
+                let event = if on_call {
+                    AgentEvent::LogoutAfterCall
+                } else {
+                    AgentEvent::LoggedOut
+                };
+                self.agent_event(i, event);
+            }
+        }
+    }
+
     fn outage_end_ms(&self, t: i64) -> i64 {
         self.spec
             .faults
@@ -546,6 +822,9 @@ impl SimWorld {
             .unwrap_or(t + 1000)
     }
 }
+
+/// How long the dialplan plays to a machine before hanging up if the dialer has not.
+const MACHINE_HANGUP_MS: i64 = 30_000;
 
 fn ms(s: f64) -> i64 {
     if s.is_finite() {
@@ -569,5 +848,6 @@ pub fn spec_from_scenario(
         campaigns,
         agent_prefix: "agent".into(),
         seed,
+        floor: Vec::new(),
     }
 }

@@ -16,3 +16,6 @@ mod report;
 mod scenarios;
 /// Many seeds, baseline targets and tuning.
 mod seeds;
+/// Seeded campaigns with faults through the production driver and the SQLite spool, judged
+/// by the independent oracle.
+mod swarm;

@@ -1111,6 +1111,8 @@ impl Engine {
                 if live {
                     run.ledger.live_answer(now);
                 } else if run.campaign.machine == MachinePolicy::HangUp {
+                    // Possibly a person hung up on: the false-positive estimate counts it.
+                    run.ledger.machine_answer(now);
                     self.out.push_back(Output::Hangup { call: id });
                 }
             }

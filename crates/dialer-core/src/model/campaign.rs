@@ -145,6 +145,19 @@ pub struct AbandonPolicy {
     /// Maximum abandoned / live answers over the window (0.03 = 3%).
     pub cap: f64,
     pub window: AbandonWindow,
+    /// Estimated share of answering-machine verdicts that were live people hung up on (AMD
+    /// false positives), within 0..1. Each machine verdict adds this much to the abandoned
+    /// count of its period, in the ledger and in the guard.
+    ///
+    /// Ofcom (UK, calendar-day periods) requires it: its 2010 statement on persistent misuse
+    /// counts a live person hung up on by AMD as an abandoned call and asks for "a reasoned
+    /// estimate" of them in the abandoned rate. In the US the FCC's rule (47 CFR
+    /// 64.1200(a)(7)) and the FTC's (16 CFR 310.4(b)(4)) call abandoned any call "not
+    /// connected to a live sales representative within two seconds of the called person's
+    /// completed greeting", which such a call is: set the estimate there too to count them.
+    /// 0 (the default) counts none, right only without AMD.
+    #[serde(default)]
+    pub amd_false_positive_rate: f64,
 }
 
 impl Default for AbandonPolicy {
@@ -153,6 +166,7 @@ impl Default for AbandonPolicy {
             threshold_s: 2.0,
             cap: 0.03,
             window: AbandonWindow::RollingDays { days: 30 },
+            amd_false_positive_rate: 0.0,
         }
     }
 }
@@ -432,6 +446,14 @@ impl Campaign {
                 format!("{} must be within 0..1", a.cap),
             ));
         }
+        if !(a.amd_false_positive_rate.is_finite()
+            && (0.0..=1.0).contains(&a.amd_false_positive_rate))
+        {
+            return Err(ConfigError::new(
+                "abandon.amd_false_positive_rate",
+                format!("{} must be within 0..1", a.amd_false_positive_rate),
+            ));
+        }
         if !(a.threshold_s.is_finite() && a.threshold_s > 0.0) {
             return Err(ConfigError::new("abandon.threshold_s", "must be positive"));
         }
@@ -587,5 +609,16 @@ mod tests {
         let mut c = Campaign::new("c", "UTC");
         c.caller_id = "x\r\nAction: Command".into();
         assert_eq!(c.validate().unwrap_err().field, "caller_id");
+    }
+
+    #[test]
+    fn amd_false_positive_rate_outside_zero_to_one_is_refused_naming_the_field() {
+        let mut c = Campaign::new("c", "UTC");
+        c.abandon.amd_false_positive_rate = 1.5;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "abandon.amd_false_positive_rate");
+        assert!(e.to_string().contains("1.5"));
+        c.abandon.amd_false_positive_rate = 0.04;
+        c.validate().unwrap();
     }
 }

@@ -7,6 +7,11 @@
 //! The budget of the current period is `cap × live − abandoned`. Every abandoned live answer
 //! lowers it by `1 − cap`, so allowing at most `floor(budget)` calls at risk of abandonment
 //! at any moment keeps the period at or under the cap, whatever happens to those calls.
+//!
+//! Answering-machine detection hangs up on some live people (false positives) whom the
+//! engine never sees. Each machine verdict adds the campaign's estimate
+//! (`AbandonPolicy::amd_false_positive_rate`) to the period's abandoned count, so the budget
+//! is `cap × live − abandoned − estimate × machines`.
 
 use crate::model::campaign::{AbandonPolicy, AbandonWindow};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -44,6 +49,9 @@ pub struct AbandonLedger {
     period_start: Option<NaiveDate>,
     live: u64,
     abandoned: u64,
+    /// Machine verdicts of the current period (each may have been a person: see the module).
+    #[serde(default)]
+    machines: u64,
     /// Closed periods: start, live answers, abandoned.
     history: Vec<(NaiveDate, u64, u64)>,
     /// UTC bounds of the current period, so most inputs skip the calendar arithmetic.
@@ -60,6 +68,7 @@ impl AbandonLedger {
             period_start: None,
             live: 0,
             abandoned: 0,
+            machines: 0,
             history: Vec::new(),
             bounds: None,
         }
@@ -112,6 +121,7 @@ impl AbandonLedger {
             self.period_start = Some(p);
             self.live = 0;
             self.abandoned = 0;
+            self.machines = 0;
         }
     }
 
@@ -119,6 +129,20 @@ impl AbandonLedger {
     pub fn live_answer(&mut self, now: DateTime<Utc>) {
         self.roll(now);
         self.live += 1;
+    }
+
+    /// An answer the detector classified as a machine, at `now`: it counts the campaign's
+    /// false-positive estimate as abandoned in the current period.
+    pub fn machine_answer(&mut self, now: DateTime<Utc>) {
+        self.roll(now);
+        self.machines += 1;
+    }
+
+    /// The estimated live people hung up on by AMD in the current period
+    /// (`machines × amd_false_positive_rate`).
+    pub fn false_positive_estimate(&mut self, now: DateTime<Utc>) -> f64 {
+        self.roll(now);
+        self.machines as f64 * self.policy.amd_false_positive_rate
     }
 
     /// A live answer made at `answered_at` was abandoned. It counts in the period of the
@@ -161,7 +185,9 @@ impl AbandonLedger {
             live_answers: self.live,
             abandoned: self.abandoned,
             cap: self.policy.cap,
-            budget: self.policy.cap * self.live as f64 - self.abandoned as f64,
+            budget: self.policy.cap * self.live as f64
+                - self.abandoned as f64
+                - self.machines as f64 * self.policy.amd_false_positive_rate,
             period_start: self.period_start,
         }
     }
@@ -248,6 +274,37 @@ mod tests {
         let next = Utc.with_ymd_and_hms(2026, 6, 1, 23, 0, 0).unwrap(); // 00:00 BST
         assert_eq!(l.status(next).abandoned, 0);
         assert_eq!(l.periods().len(), 2);
+    }
+
+    #[test]
+    fn machine_verdicts_spend_the_false_positive_estimate_of_their_period() {
+        let policy = AbandonPolicy {
+            window: AbandonWindow::CalendarDay,
+            amd_false_positive_rate: 0.05,
+            ..AbandonPolicy::default()
+        };
+        let mut l = AbandonLedger::new(policy, chrono_tz::Europe::London, None);
+        let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        for _ in 0..100 {
+            l.live_answer(t);
+        }
+        for _ in 0..20 {
+            l.machine_answer(t);
+        }
+        // 3% of 100 live answers, less 20 machines × 5%: one abandon left.
+        assert!((l.status(t).budget - 2.0).abs() < 1e-9);
+        assert!((l.false_positive_estimate(t) - 1.0).abs() < 1e-9);
+        let next_day = t + chrono::Duration::days(1);
+        assert_eq!(l.false_positive_estimate(next_day), 0.0);
+    }
+
+    #[test]
+    fn without_an_estimate_machine_verdicts_change_nothing() {
+        let mut l = AbandonLedger::new(AbandonPolicy::default(), chrono_tz::UTC, None);
+        let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        l.live_answer(t);
+        l.machine_answer(t);
+        assert!((l.status(t).budget - 0.03).abs() < 1e-9);
     }
 
     #[test]
