@@ -52,11 +52,28 @@
 //! assert_eq!(originated[0].dial_string, "2125550123");
 //! ```
 //!
+//! Operators' commands are answered at once with a typed reason, and a refused one changes
+//! nothing ([`Engine::status`] is the snapshot a runtime shows):
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use dialer_core::*;
+//!
+//! let now = Utc.with_ymd_and_hms(2026, 6, 1, 15, 0, 0).unwrap();
+//! let mut engine = Engine::new(EngineConfig::default());
+//! let before = engine.status();
+//! let refused = engine.apply_command(now, Command::Hangup { call: CallId(7) });
+//! assert_eq!(refused, Err(RejectReason::UnknownCall(CallId(7))));
+//! assert_eq!(refused.unwrap_err().to_string(), "call-7 is not a call in flight");
+//! assert_eq!(engine.status(), before);
+//! ```
+//!
 //! Where the rules live: [`rules::calling_window`] (callee-local hours, DST),
 //! [`rules::eligibility`] (every reason not to dial), [`rules::next_step`] (retries and
-//! alternatives), [`rules::disposition`], [`rules::ordering`], [`pacing`] (pacers and the
-//! abandonment guard). The `proptest` feature exports [`testing`]: strategies, an in-memory
-//! spool and an independent trace checker for users' own property tests.
+//! alternatives), [`rules::disposition`], [`rules::schedule`] (callbacks), [`rules::ordering`],
+//! [`pacing`] (pacers and the abandonment guard). The `proptest` feature exports [`testing`]:
+//! strategies, an in-memory spool and an independent trace checker for users' own property
+//! tests.
 
 pub mod model;
 pub mod rules;
