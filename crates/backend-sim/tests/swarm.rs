@@ -10,7 +10,7 @@ const CI_SEEDS: u64 = 200;
 
 /// Seeds that fail on an engine defect already reported, each with its regression test below.
 /// A seed leaves this list when its defect is fixed (the regression test then passes).
-const KNOWN_ENGINE_DEFECTS: &[u64] = &[158];
+const KNOWN_ENGINE_DEFECTS: &[u64] = &[];
 
 fn first_violation(run: &SwarmRun) -> Option<String> {
     run.violations
@@ -87,9 +87,8 @@ fn amd_false_positive_underestimate_is_a_violation() {
 /// ends the stale Ready makes agent4 free at once, without its wrap-up. The engine dials
 /// call 43 for it, nobody can take the answer, and the calendar day ends with 2 abandons over
 /// 40 live answers (cap 3%). The Ready belonged to the call whose end was lost: a link to a
-/// new call should clear it. Reported to the core's owner; fails until fixed.
+/// new call should clear it (it does now: `Linked` resets the plan to a wrap-up).
 #[test]
-#[ignore = "engine defect reported to the core's owner: a Ready pending on a call whose hang-up was lost survives the agent's next call"]
 fn stale_ready_from_a_call_whose_hangup_was_lost_skips_the_next_wrap_up() {
     let run = run_seed(158, &SwarmOptions::default()).unwrap();
     assert_eq!(first_violation(&run), None);

@@ -32,7 +32,14 @@
 //! ]).unwrap();
 //! // The ledger row was persisted before the Originate became available.
 //! assert!(matches!(driver.spool().updates[0], StoreUpdate::AttemptStarted { .. }));
-//! assert!(matches!(driver.poll_action(), Some(Action::Originate(_))));
+//! // Then the call to place, among the events (Dialed, progress), in the engine's order.
+//! let mut originates = 0;
+//! while let Some(action) = driver.poll_action() {
+//!     if let Action::Originate(_) = action {
+//!         originates += 1;
+//!     }
+//! }
+//! assert_eq!(originates, 1);
 //! ```
 
 use chrono::{DateTime, Utc};

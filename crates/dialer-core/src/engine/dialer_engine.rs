@@ -1141,6 +1141,14 @@ impl Engine {
                 if let Some(a) = self.agents.get_mut(&agent) {
                     a.state = AgentState::OnCall { call: id };
                     a.set_since(now);
+                    // A Ready kept for "when the call ends" belonged to an earlier call (one
+                    // whose end was lost, or the reservation before this link): this call
+                    // gets its own wrap-up. Found by the swarm, seed 158.
+                    a.then = match std::mem::take(&mut a.then) {
+                        Then::Ready => Then::WrapUp,
+                        Then::Leave(d) => Then::WrapUpThenLeave(d),
+                        other => other,
+                    };
                 }
                 // If the call was reserved for someone else, free them.
                 self.release_reservation(id, Some(&agent), now);
