@@ -123,7 +123,7 @@ fn time_charts(sc: &Scenario, runs: &[(String, &Timeline)]) -> Vec<Chart> {
     occ.y_max = Some(1.0);
     let mut ab = Chart::new(
         "abandonment",
-        "Abandonment in the current legal period, against the cap",
+        "Abandonment in the current legal period, against the cap (axis up to 4 × the cap)",
         &x,
         "abandoned / live answers (%)",
         Style::Lines,
@@ -131,6 +131,9 @@ fn time_charts(sc: &Scenario, runs: &[(String, &Timeline)]) -> Vec<Chart> {
     ab.hlines.push(cap_line(cap));
     ab.bands = bands.clone();
     ab.y_min = Some(0.0);
+    // Early in a period a few answers make wild rates: the axis keeps the cap readable and
+    // clips what lies above four times it.
+    ab.y_max = Some(400.0 * cap);
     let mut budget = Chart::new(
         "budget",
         "Remaining abandonment budget (cap × live answers − abandoned)",
