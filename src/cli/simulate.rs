@@ -233,6 +233,15 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 "occupancy         mean {:.3}, min {:.3}",
                 summary.mean_occupancy, summary.min_occupancy
             );
+            // What `dialer plan` answers with, to check its answer run by run.
+            let days = backend_sim::plan::days(&sc);
+            let talk: Vec<f64> = reports
+                .iter()
+                .map(|r| r.talk_minutes_per_agent_hour * r.staffed_agent_hours / 60.0 / days)
+                .collect();
+            if let Some(ci) = backend_sim::MeanCi::of(&talk) {
+                println!("talk hours a day  {} (95% interval)", ci.show(1.0, 1));
+            }
         }
         if summary.violating_runs > 0 {
             bail!(

@@ -23,6 +23,9 @@ td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{b
 td.l,th.l{text-align:left}.bad{color:#b00;font-weight:bold}.ok{color:#070}.note{color:#555;font-size:13px}\
 svg.chart{display:block;margin:10px 0;max-width:100%;height:auto}";
 
+/// A stacked layer: its name, its colour and what it counts in a sample.
+type Layer = (&'static str, &'static str, fn(&Sample) -> u32);
+
 fn hours(s: &Sample) -> f64 {
     s.t_s / 3600.0
 }
@@ -120,7 +123,7 @@ fn time_charts(sc: &Scenario, runs: &[(String, &Timeline)]) -> Vec<Chart> {
     occ.y_max = Some(1.0);
     let mut ab = Chart::new(
         "abandonment",
-        "Abandonment in the current legal period, against the cap",
+        "Abandonment in the current legal period, against the cap (axis up to 4 × the cap)",
         &x,
         "abandoned / live answers (%)",
         Style::Lines,
@@ -128,6 +131,9 @@ fn time_charts(sc: &Scenario, runs: &[(String, &Timeline)]) -> Vec<Chart> {
     ab.hlines.push(cap_line(cap));
     ab.bands = bands.clone();
     ab.y_min = Some(0.0);
+    // Early in a period a few answers make wild rates: the axis keeps the cap readable and
+    // clips what lies above four times it.
+    ab.y_max = Some(400.0 * cap);
     let mut budget = Chart::new(
         "budget",
         "Remaining abandonment budget (cap × live answers − abandoned)",
@@ -172,7 +178,7 @@ fn time_charts(sc: &Scenario, runs: &[(String, &Timeline)]) -> Vec<Chart> {
 /// Agents by state over the run, stacked.
 fn agents_chart(sc: &Scenario, id: &str, title: &str, tl: &Timeline) -> Chart {
     let mut c = Chart::new(id, title, &x_label(sc), "agents", Style::Stacked);
-    let layers: [(&str, &str, fn(&Sample) -> u32); 6] = [
+    let layers: [Layer; 6] = [
         ("talking", "#1f77b4", |s| s.agents_talking),
         ("wrap-up", "#aec7e8", |s| s.agents_wrap_up),
         ("reserved", "#9467bd", |s| s.agents_reserved),
@@ -201,7 +207,7 @@ fn lines_chart(sc: &Scenario, tl: &Timeline) -> Chart {
         "lines",
         Style::Stacked,
     );
-    let layers: [(&str, &str, fn(&Sample) -> u32); 3] = [
+    let layers: [Layer; 3] = [
         ("talking", "#1f77b4", |s| s.lines_talking),
         ("waiting", "#d62728", |s| s.lines_waiting),
         ("dialing", "#bcbd22", |s| s.lines_dialing),

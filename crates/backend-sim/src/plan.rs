@@ -210,7 +210,7 @@ impl Sweep {
                     None => (rest, default_step),
                 };
                 let (a, b) = (number(a, pct)?, number(b, pct)?);
-                if !(step > 0.0) || b < a || (b - a) / step > 1000.0 {
+                if step.is_nan() || step <= 0.0 || b < a || (b - a) / step > 1000.0 {
                     return Err(bad(
                         "a range goes up by a positive step, at most 1000 values",
                     ));

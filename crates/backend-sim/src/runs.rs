@@ -178,13 +178,16 @@ pub fn threads(jobs: usize) -> usize {
     }
 }
 
+/// The work of [`parallel`] on one item, told how far along it is.
+pub type Work<'a, I, T> = dyn Fn(&I, &mut dyn FnMut(f64)) -> T + Sync + 'a;
+
 /// Runs `work` on every item on `threads` threads; results come back in the order of
 /// `items`, whatever the order they finish in. `progress` is told the fraction of all the
 /// work done, on the calling thread.
 pub fn parallel<I: Sync, T: Send>(
     items: &[I],
     threads: usize,
-    work: &(dyn Fn(&I, &mut dyn FnMut(f64)) -> T + Sync),
+    work: &Work<'_, I, T>,
     progress: &mut dyn FnMut(f64),
 ) -> Vec<T> {
     let n = items.len();
