@@ -63,8 +63,8 @@ pub mod sim;
 pub mod spool;
 pub mod stats;
 pub mod svg;
-pub mod timeline;
 pub mod swarm;
+pub mod timeline;
 pub mod world;
 
 pub use dist::Dist;
