@@ -107,19 +107,30 @@ fn last_call(path: &std::path::Path) -> u64 {
         .map_or(0, |c| c.0)
 }
 
-/// The calls the engine has in flight are exactly the ledger's open rows.
+/// The calls the engine has in flight are exactly the ledger's open rows. The dialer task
+/// keeps working between the status reply and the read of the spool, so the comparison is
+/// made on a snapshot that held still across the read (bounded retries).
 async fn agree(dialer: &Dialer, path: &std::path::Path) -> Result<(), TestCaseError> {
-    let status = dialer.status().await.expect("status");
-    let engine: BTreeSet<u64> = status.engine.calls.iter().map(|c| c.call.0).collect();
-    let store = SpoolStore::open_read_only(path).expect("read-only spool");
-    let open: BTreeSet<u64> = store
-        .attempts("spring")
-        .expect("attempts")
-        .iter()
-        .filter(|a| a.outcome.is_none())
-        .map(|a| a.call.0)
-        .collect();
-    prop_assert_eq!(engine, open, "calls in flight vs open ledger rows");
+    let calls = |s: &dialer_runtime::DialerStatus| -> BTreeSet<u64> {
+        s.engine.calls.iter().map(|c| c.call.0).collect()
+    };
+    for _ in 0..50 {
+        let before = calls(&dialer.status().await.expect("status"));
+        let store = SpoolStore::open_read_only(path).expect("read-only spool");
+        let open: BTreeSet<u64> = store
+            .attempts("spring")
+            .expect("attempts")
+            .iter()
+            .filter(|a| a.outcome.is_none())
+            .map(|a| a.call.0)
+            .collect();
+        let after = calls(&dialer.status().await.expect("status"));
+        if before == after {
+            prop_assert_eq!(before, open, "calls in flight vs open ledger rows");
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
+    }
     Ok(())
 }
 
