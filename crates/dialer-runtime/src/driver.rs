@@ -289,17 +289,27 @@ impl<S: Spool> Driver<S> {
         inputs: impl IntoIterator<Item = InputKind>,
     ) -> Result<(), DriverError<S::Error>> {
         let requests = std::mem::take(&mut self.deferred);
-        let mut burst = Vec::with_capacity(requests.len());
+        let mut burst = self.offers(now, requests)?;
+        burst.extend(inputs);
+        self.handle(now, burst)
+    }
+
+    /// The spool's answers to record requests, as the engine's inputs.
+    fn offers(
+        &mut self,
+        now: DateTime<Utc>,
+        requests: Vec<(CampaignId, u32)>,
+    ) -> Result<Vec<InputKind>, DriverError<S::Error>> {
+        let mut offers = Vec::with_capacity(requests.len());
         for (campaign, limit) in requests {
             self.counters.record_requests += 1;
             let records = self
                 .spool
                 .ready_set(&campaign, now, limit)
                 .map_err(DriverError::Spool)?;
-            burst.push(InputKind::RecordsOffered { campaign, records });
+            offers.push(InputKind::RecordsOffered { campaign, records });
         }
-        burst.extend(inputs);
-        self.handle(now, burst)
+        Ok(offers)
     }
 
     fn drain(&mut self, now: DateTime<Utc>) -> Result<(), DriverError<S::Error>> {
@@ -361,19 +371,9 @@ impl<S: Spool> Driver<S> {
             if rounds > max_rounds {
                 return Err(DriverError::RecordLoop { rounds });
             }
-            let mut offers = Vec::with_capacity(requests.len());
-            for (campaign, limit) in requests {
-                self.counters.record_requests += 1;
-                let records = self
-                    .spool
-                    .ready_set(&campaign, now, limit)
-                    .map_err(DriverError::Spool)?;
-                offers.push(Input::new(
-                    now,
-                    InputKind::RecordsOffered { campaign, records },
-                ));
-            }
-            self.engine.handle_inputs(offers);
+            let offers = self.offers(now, requests)?;
+            self.engine
+                .handle_inputs(offers.into_iter().map(|kind| Input::new(now, kind)));
         }
     }
 
