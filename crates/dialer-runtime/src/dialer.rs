@@ -848,23 +848,13 @@ impl Task {
                 event,
                 reply,
             } => {
-                let unknown = match &event {
-                    AgentEvent::LoggedIn { campaigns } => campaigns
-                        .iter()
-                        .find(|c| !self.driver.engine().campaign_ids().any(|k| k == *c))
-                        .cloned(),
-                    _ => None,
-                };
                 let control = agent_control(&event);
-                let r = match unknown {
-                    Some(c) => Err(OpError::Rejected(RejectReason::UnknownCampaign(c))),
-                    None => self
-                        .input_verdict(InputKind::Agent {
-                            agent: agent.clone(),
-                            event,
-                        })?
-                        .map_err(OpError::from),
-                };
+                let r = self
+                    .input_verdict(InputKind::Agent {
+                        agent: agent.clone(),
+                        event,
+                    })?
+                    .map_err(OpError::from);
                 // A pause or a return reaches the PBX too, so its queue stops (or resumes)
                 // offering calls to the agent.
                 if let (Ok(()), Some(control)) = (&r, control) {

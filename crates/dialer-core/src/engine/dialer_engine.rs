@@ -745,6 +745,10 @@ impl Engine {
         event: AgentEvent,
     ) -> Result<(), RejectReason> {
         if let AgentEvent::LoggedIn { campaigns } = &event {
+            // Validated before anything changes: a login names only started campaigns.
+            if let Some(unknown) = campaigns.iter().find(|c| !self.campaigns.contains_key(*c)) {
+                return Err(RejectReason::UnknownCampaign(unknown.clone()));
+            }
             let a = self.agents.get_or_insert(id.clone(), now);
             a.campaigns = campaigns.clone();
             if a.leaving {
