@@ -25,6 +25,10 @@ use crate::tracker::{
 pub const VAR_CALL: &str = "DIALER_CALL";
 pub const VAR_AGENT: &str = "DIALER_AGENT";
 pub const VAR_QUEUE: &str = "DIALER_QUEUE";
+/// `1` when the dialplan should run AMD on this call, `0` when it must not (the campaign's
+/// abandonment budget cannot absorb another false positive): the AMD extension then goes
+/// straight to the queue (`GotoIf($["${DIALER_AMD}" = "0"]?queue)`).
+pub const VAR_AMD: &str = "DIALER_AMD";
 
 /// Which AMI field names an agent in the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,12 +64,15 @@ pub fn parse_caller_id(raw: &str) -> CallerId {
     }
 }
 
-/// Builds the backend request for an intent. `amd` says whether the campaign's dialplan runs AMD
-/// (and the answer should wait for its verdict).
+/// Builds the backend request for an intent. `amd` says whether the campaign's dialplan runs AMD;
+/// the intent may forbid it for this call ([`OriginateIntent::amd`]), and then the answer does
+/// not wait for a verdict and the dialplan is told to skip AMD ([`VAR_AMD`]).
 pub fn originate_from_intent(intent: &OriginateIntent, amd: bool) -> AmiOriginate {
+    let amd = amd && intent.amd;
     let r = &intent.routing;
     let mut variables = intent.variables.clone();
     variables.push((VAR_CALL.into(), intent.call.0.to_string()));
+    variables.push((VAR_AMD.into(), if amd { "1" } else { "0" }.into()));
     if let Some(agent) = &intent.agent {
         variables.push((VAR_AGENT.into(), agent.to_string()));
     }
@@ -222,6 +229,7 @@ mod tests {
                 queue: "sales".into(),
                 ..dialer_core::Routing::default()
             }),
+            amd: true,
         }
     }
 

@@ -8,7 +8,10 @@
 //!   time order, with scope, expiry and direction), none outside the callee's local calling
 //!   hours or on a holiday or outside the campaign's dates (the UTC instant converted to the
 //!   callee's zone by chrono-tz), none to an unknown zone, attempt caps per number and per
-//!   record, the K-in-D frequency cap, no number twice in flight, the line limit;
+//!   record, the K-in-D frequency cap, no number twice in flight, the line limit, and callbacks
+//!   kept: the first dial after an operator booked one is not before its moment (exact) or
+//!   its first day and hour, nor outside its daily hours while its days last (range, callee
+//!   local time);
 //! - **the abandonment cap in every legal period** (the campaign's zone: each calendar day
 //!   for Ofcom, successive 30-day periods from the first day for the FTC), counted from what
 //!   the callees experienced: a call answered and treated as live that no agent took within
@@ -25,11 +28,11 @@
 
 use crate::swarm::{thirty_day_period, SwarmSetup, TraceEvent};
 use crate::world::Truth;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use dialer_core::{
     AbandonWindow, AgentId, BlacklistEntry, BlacklistScope, CallId, Direction, RecordId,
-    RecordStatus, SpoolRecord,
+    RecordStatus, ScheduleWhen, SpoolRecord,
 };
 use serde::Serialize;
 use spool_store::AttemptRow;
@@ -46,6 +49,7 @@ pub enum Invariant {
     FrequencyCap,
     TwiceInFlight,
     LineLimit,
+    Callback,
     AbandonCap,
     LineLeftInUse,
     AgentStuck,
@@ -65,6 +69,7 @@ impl std::fmt::Display for Invariant {
             Invariant::FrequencyCap => "frequency-cap",
             Invariant::TwiceInFlight => "twice-in-flight",
             Invariant::LineLimit => "line-limit",
+            Invariant::Callback => "callback",
             Invariant::AbandonCap => "abandon-cap",
             Invariant::LineLeftInUse => "line-left-in-use",
             Invariant::AgentStuck => "agent-stuck",
@@ -175,6 +180,50 @@ fn blocks(e: &BlacklistEntry, number: &str, campaign: &str, at: DateTime<Utc>) -
 }
 
 /// Judges a run. Violations of one invariant are reported once, at their first event.
+/// Why the first dial of a record with a callback at `at` breaks the callback, if it does:
+/// before an exact callback's moment; before a range callback's first day and hour, or inside
+/// its days but outside its daily hours (callee local time). Once a range is over the record is
+/// dialed like any other.
+fn callback_broken(when: &ScheduleWhen, zone: &str, at: DateTime<Utc>) -> Option<String> {
+    match when {
+        ScheduleWhen::At { at: due } => {
+            (at < *due).then(|| format!("at {at}, before its callback at {due}"))
+        }
+        ScheduleWhen::Range {
+            start_date,
+            end_date,
+            start_time,
+            end_time,
+        } => {
+            let tz: Tz = zone.parse().ok()?;
+            let local = |d: NaiveDate, t: chrono::NaiveTime| {
+                let ndt = d.and_time(t);
+                tz.from_local_datetime(&ndt).earliest().or_else(|| {
+                    tz.from_local_datetime(&(ndt + chrono::Duration::hours(1)))
+                        .earliest()
+                })
+            };
+            let (first, last) = (
+                local(*start_date, *start_time)?,
+                local(*end_date, *end_time)?,
+            );
+            let time = at.with_timezone(&tz).time();
+            if at < first {
+                Some(format!(
+                    "at {at}, before its callback range starts at {first}"
+                ))
+            } else if at <= last && (time < *start_time || time > *end_time) {
+                Some(format!(
+                    "at {} local time, outside its callback hours {start_time}-{end_time}",
+                    at.with_timezone(&tz)
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
 pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Violation> {
     let mut out: BTreeMap<Invariant, Violation> = BTreeMap::new();
     let mut report = |v: Violation| {
@@ -200,8 +249,13 @@ pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Vi
     let mut dials_by_record: HashMap<RecordId, Vec<DateTime<Utc>>> = HashMap::new();
     let mut dials_by_number: HashMap<(RecordId, String), u32> = HashMap::new();
     let mut refused = 0usize;
+    // Callbacks booked and not yet dialed, per record.
+    let mut callbacks: HashMap<RecordId, ScheduleWhen> = HashMap::new();
     for ev in trace {
         match ev {
+            TraceEvent::Scheduled { record, when, .. } => {
+                callbacks.insert(record.clone(), when.clone());
+            }
             TraceEvent::BlacklistAdd { entry, .. } => blacklist.push(entry.clone()),
             TraceEvent::BlacklistRemove { number, scope, .. } => {
                 blacklist.retain(|e| !(e.number == *number && e.scope == *scope))
@@ -256,6 +310,17 @@ pub fn check(setup: &SwarmSetup, trace: &[TraceEvent], end: &EndState) -> Vec<Vi
                                 ),
                             ));
                         }
+                    }
+                }
+                if let Some(when) = callbacks.remove(record) {
+                    let zone = zone_of.get(record).cloned().flatten();
+                    let zone = zone.as_deref().unwrap_or(&c.time_zone);
+                    if let Some(problem) = callback_broken(&when, zone, at) {
+                        report(Violation::new(
+                            Invariant::Callback,
+                            at,
+                            format!("call {call} dialed record {record} {problem}"),
+                        ));
                     }
                 }
                 let times = dials_by_record.entry(record.clone()).or_default();

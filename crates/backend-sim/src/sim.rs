@@ -61,6 +61,8 @@ struct SimCall {
     answered_ms: i64,
     /// Reported to the engine as a live answer (human or unknown).
     live: bool,
+    /// The dialer allowed AMD on this call ([`OriginateIntent::amd`]).
+    amd: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,6 +465,7 @@ impl Simulator {
                 reserved,
                 answered_ms: 0,
                 live: false,
+                amd: intent.amd,
             },
         );
         self.schedule(self.now_ms + fate.latency_ms, Ev::Accepted(intent.call));
@@ -585,7 +588,7 @@ impl Simulator {
                 let f = c.fate;
                 match f.outcome {
                     Outcome::Live | Outcome::Machine => {
-                        if self.sc.callees.amd.enabled {
+                        if self.sc.callees.amd.enabled && c.amd {
                             c.stage = Stage::Detecting;
                             self.schedule(self.now_ms + f.amd_delay_ms, Ev::Verdict(call));
                         } else {

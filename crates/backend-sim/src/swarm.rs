@@ -35,11 +35,12 @@ use crate::rng::{self, Topic};
 use crate::scenario::{AgentSpec, AmdSpec, CalleeSpec, CarrierSpec};
 use crate::world::{FaultSpec, FloorMove, FloorPlan, SimWorld, Truth, WorldSpec};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use dialer_core::{
     AbandonPolicy, AbandonWindow, AgentState, AttemptsInDays, BlacklistEntry, BlacklistScope,
     CallEvent, CallingHours, Campaign, CampaignId, Command, DialMode, Direction, Engine,
     EngineConfig, Event, FrequencyCaps, InputKind, PhoneNumber, RecordId, RefusalCause,
-    SpoolRecord, StoreUpdate, TelephonyHealth, TimeRange,
+    ScheduleWhen, SpoolRecord, StoreUpdate, TelephonyHealth, TimeRange,
 };
 use dialer_runtime::driver::{Action, Driver, DriverError, Spool};
 use dialer_runtime::telephony::{AgentControl, Health, TelephonyCommand, TelephonyEvent};
@@ -99,6 +100,9 @@ pub enum SwarmError {
     Setup { seed: u64, problem: String },
 }
 
+/// Records offered to the engine when an operation reloads its hopper (as the runtime does).
+const RELOAD_LIMIT: u32 = 200;
+
 /// Where to put the spool files.
 #[derive(Debug, Clone, Default)]
 pub struct SwarmOptions {
@@ -127,6 +131,15 @@ pub enum BlacklistOp {
     },
 }
 
+/// A callback an operator books during the run (ECCP schedulecall, uContact
+/// ScheduleDialerCall) for a callee of the list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleOp {
+    /// Index of the callee in [`SwarmSetup::records`].
+    pub index: usize,
+    pub when: ScheduleWhen,
+}
+
 /// Everything a seed draws.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SwarmSetup {
@@ -145,6 +158,9 @@ pub struct SwarmSetup {
     pub kills: Vec<(f64, f64)>,
     /// Operator blacklist changes: (seconds after the start, change).
     pub blacklist_ops: Vec<(f64, BlacklistOp)>,
+    /// Callbacks booked by an operator: (seconds after the start, callback).
+    #[serde(default)]
+    pub schedule_ops: Vec<(f64, ScheduleOp)>,
     /// The world's true P(person | machine verdict), from the callee mix and the detector's
     /// accuracies (0 without AMD).
     pub true_fp_rate: f64,
@@ -431,6 +447,38 @@ impl SwarmSetup {
         }
         blacklist_ops.sort_by(|a, b| a.0.total_cmp(&b.0));
 
+        // Callbacks for callees of the list: an exact moment, or a daily time range over a
+        // few days in the callee's local time (some zones are unknown: the spool refuses those).
+        let mut schedule_ops = Vec::new();
+        for _ in 0..r.gen_range(0..4) {
+            let index = r.gen_range(0..records.len());
+            let at = r.gen_range(0.0..safety_s);
+            let booked = start + Duration::milliseconds((at * 1000.0) as i64);
+            let when = if r.gen_bool(0.5) {
+                ScheduleWhen::At {
+                    at: booked + Duration::seconds(r.gen_range(60..2 * 86_400)),
+                }
+            } else {
+                let zone = records[index]
+                    .zone
+                    .clone()
+                    .unwrap_or_else(|| c.time_zone.clone());
+                let today = zone.parse::<Tz>().map_or(booked.date_naive(), |tz| {
+                    booked.with_timezone(&tz).date_naive()
+                });
+                let start_date = today + Duration::days(r.gen_range(0..3));
+                let start_hour = r.gen_range(8..20);
+                ScheduleWhen::Range {
+                    start_date,
+                    end_date: start_date + Duration::days(r.gen_range(0..3)),
+                    start_time: hm(start_hour, *pick(&mut r, &[0, 30])),
+                    end_time: hm((start_hour + r.gen_range(1..4)).min(23), 45),
+                }
+            };
+            schedule_ops.push((at, ScheduleOp { index, when }));
+        }
+        schedule_ops.sort_by(|a, b| a.0.total_cmp(&b.0));
+
         SwarmSetup {
             seed,
             start,
@@ -444,6 +492,7 @@ impl SwarmSetup {
             faults,
             kills,
             blacklist_ops,
+            schedule_ops,
             true_fp_rate,
         }
     }
@@ -496,6 +545,19 @@ pub enum TraceEvent {
         number: String,
         scope: BlacklistScope,
     },
+    /// An operator booked a callback on a record (persisted, then the engine's hopper
+    /// reloaded, as the runtime does).
+    Scheduled {
+        at: DateTime<Utc>,
+        record: RecordId,
+        when: ScheduleWhen,
+    },
+    /// The dialer refused a callback (a call in flight, an unknown zone, a duplicate...).
+    ScheduleRefused {
+        at: DateTime<Utc>,
+        index: usize,
+        reason: String,
+    },
     /// The dialer process was killed.
     Killed { at: DateTime<Utc> },
     /// It started again from the spool file; the ledger reconciliation closed this many
@@ -516,6 +578,8 @@ impl TraceEvent {
             TraceEvent::Spooled { at, .. }
             | TraceEvent::BlacklistAdd { at, .. }
             | TraceEvent::BlacklistRemove { at, .. }
+            | TraceEvent::Scheduled { at, .. }
+            | TraceEvent::ScheduleRefused { at, .. }
             | TraceEvent::Killed { at }
             | TraceEvent::Restarted { at, .. }
             | TraceEvent::Liveness { at }
@@ -576,6 +640,7 @@ enum Step {
     Kill(usize),
     Restart(usize),
     Blacklist(usize),
+    Schedule(usize),
     Liveness,
     Stop,
 }
@@ -661,6 +726,23 @@ impl Harness<'_> {
         }
     }
 
+    /// The spool's form of a callee of the list.
+    fn new_record(&self, index: usize) -> Result<NewRecord, SwarmError> {
+        let rec = &self.setup.records[index];
+        let numbers = rec
+            .numbers
+            .iter()
+            .map(|n| PhoneNumber::parse(n, "US"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SwarmError::Setup {
+                seed: self.setup.seed,
+                problem: e.to_string(),
+            })?;
+        let mut new = NewRecord::new(self.setup.campaign.id.0.to_string(), numbers);
+        new.time_zone = rec.zone.clone();
+        Ok(new)
+    }
+
     /// Starts the dialer process from the spool file (reconciling its ledger).
     fn start_process(&mut self, now: DateTime<Utc>, first: bool) -> Result<(), SwarmError> {
         let (mut store, report) =
@@ -670,18 +752,8 @@ impl Harness<'_> {
             store
                 .upsert_campaign(c, now)
                 .map_err(|e| self.store_err(e))?;
-            for (index, rec) in self.setup.records.iter().enumerate() {
-                let numbers = rec
-                    .numbers
-                    .iter()
-                    .map(|n| PhoneNumber::parse(n, "US"))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| SwarmError::Setup {
-                        seed: self.setup.seed,
-                        problem: e.to_string(),
-                    })?;
-                let mut new = NewRecord::new(c.id.0.to_string(), numbers);
-                new.time_zone = rec.zone.clone();
+            for index in 0..self.setup.records.len() {
+                let new = self.new_record(index)?;
                 let record = store.respool(&new, now).map_err(|e| self.store_err(e))?;
                 self.trace.push(TraceEvent::Spooled {
                     at: now,
@@ -756,6 +828,9 @@ impl Harness<'_> {
         for (i, (at, _)) in s.blacklist_ops.iter().enumerate() {
             steps.push((s.at(*at), Step::Blacklist(i)));
         }
+        for (i, (at, _)) in s.schedule_ops.iter().enumerate() {
+            steps.push((s.at(*at), Step::Schedule(i)));
+        }
         steps.push((s.at(s.safety_s), Step::Liveness));
         steps.push((s.at(s.safety_s + s.liveness_s), Step::Stop));
         steps.sort();
@@ -779,6 +854,10 @@ impl Harness<'_> {
                 let op = self.setup.blacklist_ops[i].1.clone();
                 self.blacklist(now, op)?;
             }
+            Step::Schedule(i) => {
+                let op = self.setup.schedule_ops[i].1.clone();
+                self.schedule(now, op)?;
+            }
             Step::Liveness => {
                 self.world.set_fault_rates(0.0, 0.0);
                 self.trace.push(TraceEvent::Liveness { at: now });
@@ -801,6 +880,88 @@ impl Harness<'_> {
             }
         }
         Ok(())
+    }
+
+    /// An operator books a callback the way the runtime does: refused while the record has a
+    /// call in flight, persisted, then the engine's hopper reloaded from the spool (so a record
+    /// it held is now held back until its callback). While the process is down only the spool
+    /// changes; a restart loads it.
+    fn schedule(&mut self, now: DateTime<Utc>, op: ScheduleOp) -> Result<(), SwarmError> {
+        let seed = self.setup.seed;
+        let new = self.new_record(op.index)?;
+        let campaign = self.setup.campaign.id.clone();
+        let mut scratch = None;
+        let store = match self.driver.as_mut() {
+            Some(d) => {
+                let main = new.numbers[0].e164().to_owned();
+                let live = d
+                    .spool()
+                    .0
+                    .live_record_with_number(&campaign.0, &main)
+                    .map_err(|source| SwarmError::Store { seed, source })?;
+                if let Some(id) = live.filter(|id| d.engine().record_in_flight(id)) {
+                    self.trace.push(TraceEvent::ScheduleRefused {
+                        at: now,
+                        index: op.index,
+                        reason: format!("record {id} has a call in flight"),
+                    });
+                    return Ok(());
+                }
+                &mut d.spool_mut().0
+            }
+            None => scratch.insert(
+                SpoolStore::open_unreconciled(&self.path)
+                    .map_err(|source| SwarmError::Store { seed, source })?,
+            ),
+        };
+        let existed = store
+            .live_record_with_number(&campaign.0, new.numbers[0].e164())
+            .map_err(|source| SwarmError::Store { seed, source })?;
+        match store.schedule_call(&new, op.when.clone(), None, None, now) {
+            Ok((record, _)) => {
+                if existed.as_ref() != Some(&record) {
+                    self.trace.push(TraceEvent::Spooled {
+                        at: now,
+                        record: record.clone(),
+                        index: op.index,
+                    });
+                }
+                self.trace.push(TraceEvent::Scheduled {
+                    at: now,
+                    record,
+                    when: op.when,
+                });
+            }
+            Err(
+                e @ (StoreError::InvalidSchedule(_)
+                | StoreError::DuplicateSchedule { .. }
+                | StoreError::RecordInFlight(_)
+                | StoreError::InvalidRecord { .. }),
+            ) => {
+                self.trace.push(TraceEvent::ScheduleRefused {
+                    at: now,
+                    index: op.index,
+                    reason: e.to_string(),
+                });
+                return Ok(());
+            }
+            Err(source) => return Err(SwarmError::Store { seed, source }),
+        }
+        drop(scratch);
+        let Some(d) = self.driver.as_mut() else {
+            return Ok(());
+        };
+        let records = d
+            .spool_mut()
+            .0
+            .ready_set(&campaign.0, now, RELOAD_LIMIT)
+            .map_err(|source| SwarmError::Store { seed, source })?;
+        d.handle(now, [InputKind::RecordsOffered { campaign, records }])
+            .map_err(|e| SwarmError::Driver {
+                seed,
+                message: e.to_string(),
+            })?;
+        self.carry_out(now)
     }
 
     /// An operator's do-not-call change: persisted first, then given to the engine (the one

@@ -165,6 +165,8 @@ struct WCall {
     talk_ms: i64,
     patience_ms: i64,
     lost: bool,
+    /// The dialer allowed AMD on this call (the dialplan runs it only if the PBX has it on).
+    amd: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,6 +449,7 @@ impl SimWorld {
                     talk_ms: ms(c.talk.sample(&mut r)).max(1000),
                     patience_ms: ms(c.patience.sample(&mut r)),
                     lost,
+                    amd: intent.amd,
                 };
                 self.calls.insert(call, call_state);
                 self.truth.push(Truth::Placed {
@@ -631,7 +634,7 @@ impl SimWorld {
                     return;
                 }
                 let (fate, patience) = (c.fate, c.patience_ms);
-                let amd = self.spec.callees.amd.enabled;
+                let amd = self.spec.callees.amd.enabled && c.amd;
                 let mut r = rng::stream(self.spec.seed, Topic::Attempt, call.0, 1);
                 let says_machine = amd
                     && match fate {

@@ -578,3 +578,56 @@ fn a_leaving_agent_still_takes_the_call_it_covers_then_pauses_after_it() {
     let status = b.engine.abandon_status(&"c".into()).unwrap();
     assert_eq!((status.live_answers, status.abandoned), (1, 0));
 }
+
+/// Found by the 10,000-seed swarm (seeds 484 and 842): with AMD false positives counted, the
+/// guard's "dial progressively when the budget is spent" kept running AMD, and each machine
+/// verdict spent more of a budget that was already gone (14 verdicts over 18 live answers at
+/// a true false-positive rate of 7%: 5.6% abandoned against a 3% cap). Past the budget the
+/// calls now go out without AMD, and AMD comes back once live answers have paid for it.
+#[test]
+fn amd_false_positives_past_the_budget_turn_amd_off_for_new_calls() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Progressive;
+    c.abandon.cap = 0.03;
+    c.abandon.amd_false_positive_rate = 0.05;
+    let records = (1..=30).map(|i| record(i, i as u32)).collect();
+    let mut b = Bench::new(c, records);
+    b.login("alice");
+    let mut amd = Vec::new();
+    for _ in 0..12 {
+        let intent = b.originates().last().unwrap().clone();
+        amd.push(intent.amd);
+        b.call(
+            intent.call,
+            CallEvent::Answered {
+                kind: AnswerKind::Human,
+            },
+        );
+        b.call(
+            intent.call,
+            CallEvent::Linked {
+                agent: "alice".into(),
+            },
+        );
+        b.advance(60);
+        b.call(
+            intent.call,
+            CallEvent::HungUp {
+                failure: None,
+                ended_at: None,
+            },
+        );
+        b.feed(InputKind::Agent {
+            agent: "alice".into(),
+            event: AgentEvent::Ready,
+        });
+    }
+    // No budget at first: without AMD until 0.03 × live covers one verdict at 0.05 (two live
+    // answers), then with it.
+    assert_eq!(&amd[..3], &[false, false, true], "{amd:?}");
+    assert!(amd[3..].iter().all(|a| *a), "{amd:?}");
+    // Without an estimate nothing changes: AMD on every call, as the PBX is set up.
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1)]);
+    b.login("alice");
+    assert!(b.originates()[0].amd);
+}

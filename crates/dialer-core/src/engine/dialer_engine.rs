@@ -244,6 +244,8 @@ struct Call {
     abandon_counted: bool,
     /// A live answer not linked within this long counts as abandoned.
     abandon_threshold: Duration,
+    /// Placed with answering-machine detection allowed ([`OriginateIntent::amd`]).
+    amd: bool,
 }
 
 /// How a call counts for pacing: (dialing, waiting). Calls reserved for an agent are covered
@@ -2106,6 +2108,18 @@ impl Engine {
                 }));
             }
         }
+        // AMD only while the abandonment budget can absorb the false positives of every call
+        // that could still bring a machine verdict.
+        let amd_unanswered = run
+            .calls
+            .iter()
+            .filter(|c| {
+                self.calls
+                    .get(c)
+                    .is_some_and(|c| c.amd && c.answered.is_none())
+            })
+            .count() as u32;
+        let amd = run.ledger.amd_affordable(now, amd_unanswered);
         let intent = OriginateIntent {
             call,
             campaign: cid.clone(),
@@ -2117,6 +2131,7 @@ impl Engine {
             agent: plan.agent.clone(),
             variables,
             routing: run.routing.clone(),
+            amd,
         };
         run.pacer.observe(now, &PacingEvent::DialPlaced);
         if let Some(a) = &plan.agent {
@@ -2143,6 +2158,7 @@ impl Engine {
                 linked: None,
                 abandon_counted: false,
                 abandon_threshold: Duration::milliseconds(threshold_ms),
+                amd,
             },
         );
         if plan.agent.is_none() {

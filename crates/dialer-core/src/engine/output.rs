@@ -49,6 +49,12 @@ pub struct OriginateIntent {
     pub variables: Vec<(String, String)>,
     /// The campaign's routing, shared by all its intents.
     pub routing: std::sync::Arc<crate::model::campaign::Routing>,
+    /// Whether answering-machine detection may run on this call. `false` when the campaign
+    /// counts AMD false positives (`abandon.amd_false_positive_rate` > 0) and its abandonment
+    /// budget cannot absorb one more machine verdict: the call is then placed without AMD and
+    /// an answer goes to an agent like a live one (a machine costs the agent a few seconds; a
+    /// person is never hung up on). Backends that run AMD must skip it when this is `false`.
+    pub amd: bool,
 }
 
 /// Changes the store must persist.

@@ -145,6 +145,20 @@ impl AbandonLedger {
         self.machines as f64 * self.policy.amd_false_positive_rate
     }
 
+    /// Whether a new call may run answering-machine detection at `now`: with a false-positive
+    /// estimate, every machine verdict spends it from the budget, so AMD is affordable only
+    /// while the budget covers one more verdict for each call that could still bring one
+    /// (`amd_unanswered` calls placed with AMD and not answered yet, plus this one). Without
+    /// an estimate AMD costs nothing in the books and is always allowed.
+    pub fn amd_affordable(&mut self, now: DateTime<Utc>, amd_unanswered: u32) -> bool {
+        let r = self.policy.amd_false_positive_rate;
+        if r <= 0.0 {
+            return true;
+        }
+        let budget = self.status(now).budget;
+        budget - r * f64::from(amd_unanswered + 1) >= -1e-9
+    }
+
     /// A live answer made at `answered_at` was abandoned. It counts in the period of the
     /// answer, with its live answer, even if the period has closed since.
     pub fn abandon(&mut self, answered_at: DateTime<Utc>, now: DateTime<Utc>) {
@@ -274,6 +288,36 @@ mod tests {
         let next = Utc.with_ymd_and_hms(2026, 6, 1, 23, 0, 0).unwrap(); // 00:00 BST
         assert_eq!(l.status(next).abandoned, 0);
         assert_eq!(l.periods().len(), 2);
+    }
+
+    #[test]
+    fn amd_is_affordable_only_while_the_budget_covers_one_more_verdict_per_open_call() {
+        let policy = AbandonPolicy {
+            window: AbandonWindow::CalendarDay,
+            cap: 0.03,
+            amd_false_positive_rate: 0.05,
+            ..AbandonPolicy::default()
+        };
+        let mut l = AbandonLedger::new(policy, chrono_tz::Europe::London, None);
+        let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        // A new period has no budget: a machine verdict would put it over at once.
+        assert!(!l.amd_affordable(t, 0));
+        for _ in 0..10 {
+            l.live_answer(t);
+        }
+        // 3% of 10 = 0.3: room for 6 verdicts at 5%, counting this call.
+        assert!(l.amd_affordable(t, 5));
+        assert!(!l.amd_affordable(t, 6));
+        l.machine_answer(t);
+        assert!(l.amd_affordable(t, 4));
+        assert!(!l.amd_affordable(t, 5));
+    }
+
+    #[test]
+    fn without_a_false_positive_estimate_amd_is_always_affordable() {
+        let mut l = AbandonLedger::new(AbandonPolicy::default(), chrono_tz::Europe::London, None);
+        let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        assert!(l.amd_affordable(t, 30));
     }
 
     #[test]
