@@ -121,7 +121,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         emit(&serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    let head = format!(
+    let mut head = format!(
         "scenario {} — {} agents, {:.1} h, cap {:.1}% ({})",
         sc.name,
         sc.agents.count,
@@ -129,6 +129,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         100.0 * sc.campaign.abandon_cap,
         sc.description
     );
+    if sc.campaign.count_amd_false_positives {
+        head.push_str(&format!(
+            ", people hung up on by AMD counted as abandoned (true share {:.2}% of machine \
+             verdicts, campaign estimate {:.2}%)",
+            100.0 * sc.callees.amd_false_positive_share(),
+            100.0 * sc.campaign().abandon.amd_false_positive_rate
+        ));
+    }
     if seeds.len() == 1 {
         emit(&format!("{head}, seed {}", seeds[0]))?;
         let reports: Vec<_> = cmp

@@ -27,6 +27,10 @@ pub struct ScenarioArgs {
     /// Window the abandonment cap is measured over (overrides the scenario).
     #[arg(long, value_parser = ["30-days", "calendar-day"])]
     pub abandon_window: Option<String>,
+    /// Count the people AMD hangs up on as abandoned calls (Ofcom): the campaign's estimate is
+    /// the scenario's true false-positive share, and rates and verdicts include them.
+    #[arg(long)]
+    pub count_amd_false_positives: bool,
 }
 
 #[derive(clap::Args)]
@@ -68,6 +72,9 @@ impl ScenarioArgs {
             Some("calendar-day") => s.campaign.abandon_window = WindowSpec::CalendarDay,
             Some("30-days") => s.campaign.abandon_window = WindowSpec::ThirtyDays,
             _ => {}
+        }
+        if self.count_amd_false_positives {
+            s.campaign.count_amd_false_positives = true;
         }
         if let Err((field, problem)) = s.validate() {
             bail!("scenario {}: field `{field}`: {problem}", s.name);

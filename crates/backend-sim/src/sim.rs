@@ -139,9 +139,30 @@ struct Stats {
     wait_ms: i64,
     machines_detected: u64,
     amd_false_positives: u64,
+    /// When each person hung up on by AMD answered (for reports that count them).
+    amd_false_positive_at: Vec<i64>,
     staffed_ms: i128,
     busy_ms: i128,
     talk_ms: i128,
+}
+
+/// Adds people hung up on by AMD, answered on `days` (campaign local), to the books of the
+/// legal periods `(first day, live answers, abandoned)` in order: each one is a live answer
+/// abandoned in the period that contains its day (the first period for a day before all).
+fn add_false_positives(
+    books: &mut [(chrono::NaiveDate, u64, u64)],
+    days: impl Iterator<Item = chrono::NaiveDate>,
+) {
+    for day in days {
+        let i = books
+            .iter()
+            .rposition(|(start, _, _)| *start <= day)
+            .unwrap_or(0);
+        if let Some((_, live, abandoned)) = books.get_mut(i) {
+            *live += 1;
+            *abandoned += 1;
+        }
+    }
 }
 
 /// One simulated run. Build with [`Simulator::new`], then [`Simulator::run`].
@@ -614,6 +635,7 @@ impl Simulator {
                 } else {
                     if f.outcome == Outcome::Live {
                         self.stats.amd_false_positives += 1;
+                        self.stats.amd_false_positive_at.push(self.now_ms);
                     } else {
                         self.stats.machines_detected += 1;
                     }
@@ -909,10 +931,19 @@ impl Simulator {
                 self.stats.talk_ms += i128::from(self.now_ms - c.answered_ms);
             }
         }
-        let periods: Vec<PeriodReport> = self
-            .driver
-            .engine()
-            .abandon_periods(&self.cid)
+        let mut books = self.driver.engine().abandon_periods(&self.cid);
+        if self.sc.campaign.count_amd_false_positives {
+            // Each person AMD hung up on is a live answer abandoned, in the period of the answer.
+            if let Ok(tz) = self.sc.campaign.time_zone.parse::<chrono_tz::Tz>() {
+                let days = self
+                    .stats
+                    .amd_false_positive_at
+                    .iter()
+                    .map(|&t| self.at(t).with_timezone(&tz).date_naive());
+                add_false_positives(&mut books, days);
+            }
+        }
+        let periods: Vec<PeriodReport> = books
             .into_iter()
             .map(|(start, live, ab)| PeriodReport {
                 start: start.to_string(),
@@ -1022,5 +1053,26 @@ impl dialer_runtime::Spool for SimSpool {
     fn defer_records(&mut self, _campaign: &CampaignId, now: DateTime<Utc>, _limit: u32) -> bool {
         self.asked = Some(now);
         true
+    }
+}
+
+#[cfg(test)]
+mod false_positive_tests {
+    use super::add_false_positives;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn a_false_positive_is_a_live_answer_abandoned_in_the_period_of_its_day() {
+        let d = |n| NaiveDate::from_ymd_opt(2026, 6, n).unwrap();
+        let mut books = vec![(d(1), 10, 0), (d(3), 5, 1)];
+        add_false_positives(&mut books, [d(1), d(2), d(3), d(4)].into_iter());
+        assert_eq!(books, vec![(d(1), 12, 2), (d(3), 7, 3)]);
+        let mut books = vec![(d(3), 5, 1)];
+        add_false_positives(&mut books, std::iter::once(d(1)));
+        assert_eq!(
+            books,
+            vec![(d(3), 6, 2)],
+            "a day before every period goes to the first"
+        );
     }
 }

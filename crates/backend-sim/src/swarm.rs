@@ -259,17 +259,6 @@ impl SwarmSetup {
             machine_accuracy: r.gen_range(0.75..0.95),
             delay: Dist::fixed(0.0),
         };
-        let true_fp_rate = if amd.enabled {
-            let people = live * (1.0 - amd.human_accuracy);
-            let machines = machine * amd.machine_accuracy;
-            if people + machines > 0.0 {
-                people / (people + machines)
-            } else {
-                0.0
-            }
-        } else {
-            0.0
-        };
         let callees = CalleeSpec {
             live,
             machine,
@@ -294,6 +283,7 @@ impl SwarmSetup {
             machine_talk: Dist::fixed(8.0),
             amd,
         };
+        let true_fp_rate = callees.amd_false_positive_share();
         c.abandon = AbandonPolicy {
             threshold_s: 2.0,
             cap,

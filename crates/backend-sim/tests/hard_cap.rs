@@ -5,9 +5,20 @@ use backend_sim::scenario::WindowSpec;
 use backend_sim::{run_seeds, Scenario};
 
 fn check(window: WindowSpec, hours: f64, seeds: std::ops::Range<u64>) {
-    let mut sc = Scenario::builtin("realistic").unwrap();
+    check_scenario("realistic", false, window, hours, seeds);
+}
+
+fn check_scenario(
+    name: &str,
+    count_amd_false_positives: bool,
+    window: WindowSpec,
+    hours: f64,
+    seeds: std::ops::Range<u64>,
+) {
+    let mut sc = Scenario::builtin(name).unwrap();
     sc.hours = hours;
     sc.campaign.abandon_window = window;
+    sc.campaign.count_amd_false_positives = count_amd_false_positives;
     let seeds: Vec<u64> = seeds.collect();
     let (reports, summary) = run_seeds(&sc, "predictive", &seeds, &mut |_, _| {}).unwrap();
     for r in &reports {
@@ -44,4 +55,12 @@ fn no_thirty_day_window_ends_above_the_cap() {
 #[test]
 fn no_calendar_day_ends_above_the_cap() {
     check(WindowSpec::CalendarDay, 48.0, 101..106);
+}
+
+/// With the people AMD hangs up on counted as abandoned (Ofcom), the cap still holds in every
+/// calendar day: the engine spends its estimate per machine verdict and dials without AMD
+/// when the budget cannot absorb another one.
+#[test]
+fn with_amd_false_positives_counted_no_calendar_day_ends_above_the_cap() {
+    check_scenario("machines", true, WindowSpec::CalendarDay, 24.0, 1..4);
 }

@@ -2109,7 +2109,7 @@ impl Engine {
             }
         }
         // AMD only while the abandonment budget can absorb the false positives of every call
-        // that could still bring a machine verdict.
+        // that could still bring a machine verdict (with the guard off, as peers run, always).
         let amd_unanswered = run
             .calls
             .iter()
@@ -2119,7 +2119,7 @@ impl Engine {
                     .is_some_and(|c| c.amd && c.answered.is_none())
             })
             .count() as u32;
-        let amd = run.ledger.amd_affordable(now, amd_unanswered);
+        let amd = !self.cfg.abandon_guard || run.ledger.amd_affordable(now, amd_unanswered);
         let intent = OriginateIntent {
             call,
             campaign: cid.clone(),
