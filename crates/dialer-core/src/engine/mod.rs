@@ -1,12 +1,22 @@
 //! The sans-IO engine: one input type in, one output type out.
 
-mod dialer_engine;
+mod agents;
+mod calls;
+mod campaigns;
+mod commands;
+mod config;
+mod coordinator;
+mod dialing;
 pub mod input;
 pub mod output;
 pub mod reject;
 pub mod status;
+mod telephony;
+mod timers;
 
-pub use dialer_engine::{AgentState, Engine, EngineConfig};
+pub use agents::AgentState;
+pub use config::EngineConfig;
+pub use coordinator::Engine;
 pub use input::{
     AgentEvent, CallEvent, Command, Input, InputKind, PbxFault, RefusalCause, TelephonyHealth,
 };

@@ -1,0 +1,268 @@
+//! The engine: holds campaigns, agents, calls and the records about to be dialed; turns
+//! inputs into outputs. Never reads a clock: time comes with each input.
+
+use crate::engine::input::{CallEvent, Command, Input, InputKind};
+use crate::engine::output::{Event, Output};
+use crate::engine::reject::{InputName, RejectReason};
+use crate::model::blacklist::Blacklist;
+use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
+use crate::pacing::{self, AgentLoad, Pacer};
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, VecDeque};
+
+use super::agents::*;
+use super::calls::*;
+use super::campaigns::*;
+use super::config::EngineConfig;
+use super::telephony::*;
+use super::timers::*;
+
+/// The dialer engine. See the crate documentation for the run loop.
+pub struct Engine {
+    pub(super) cfg: EngineConfig,
+    pub(super) now: Option<DateTime<Utc>>,
+    pub(super) campaigns: BTreeMap<CampaignId, CampaignRun>,
+    pub(super) agents: Agents,
+    pub(super) calls: HashMap<CallId, Call>,
+    /// Calls in flight by callee, keyed by [`number_key`].
+    pub(super) numbers_in_flight: HashMap<u128, CallId>,
+    /// Everything due at a set time, soonest first.
+    pub(super) timers: std::collections::BTreeSet<(DateTime<Utc>, Timer)>,
+    pub(super) telephony: Telephony,
+    pub(super) blacklist: Blacklist,
+    pub(super) next_call: u64,
+    pub(super) out: VecDeque<Output>,
+    /// Buffer of the pacing snapshot's busy agents, kept between inputs.
+    pub(super) busy_scratch: Vec<AgentLoad>,
+    /// When the engine last decided what to dial.
+    pub(super) last_drive: Option<DateTime<Utc>>,
+}
+
+/// The kind of an input, for [`Event::Rejected`].
+pub(super) fn input_name(k: &InputKind) -> InputName {
+    match k {
+        InputKind::Tick => InputName::Tick,
+        InputKind::Campaign(_) => InputName::Campaign,
+        InputKind::StopCampaign { .. } => InputName::StopCampaign,
+        InputKind::RecordsOffered { .. } => InputName::RecordsOffered,
+        InputKind::Agent { .. } => InputName::Agent,
+        InputKind::Call { .. } => InputName::Call,
+        InputKind::Telephony(_) => InputName::Telephony,
+        InputKind::Command(c) => match c {
+            Command::Dispose { .. } => InputName::Dispose,
+            Command::BlacklistAdd(_) => InputName::BlacklistAdd,
+            Command::BlacklistRemove { .. } => InputName::BlacklistRemove,
+            Command::PreviewDial { .. } => InputName::PreviewDial,
+            Command::PreviewSkip { .. } => InputName::PreviewSkip,
+            Command::Hangup { .. } => InputName::Hangup,
+            Command::Forget { .. } => InputName::Forget,
+        },
+    }
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Engine {
+        Engine {
+            next_call: cfg.first_call_id,
+            cfg,
+            now: None,
+            campaigns: BTreeMap::new(),
+            agents: Agents::default(),
+            calls: HashMap::default(),
+            numbers_in_flight: HashMap::default(),
+            timers: std::collections::BTreeSet::new(),
+            telephony: Telephony::Up,
+            blacklist: Blacklist::default(),
+            out: VecDeque::new(),
+            busy_scratch: Vec::new(),
+            last_drive: None,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The time of the latest input.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
+
+    pub fn blacklist(&self) -> &Blacklist {
+        &self.blacklist
+    }
+
+    pub fn agent_state(&self, agent: &AgentId) -> Option<&AgentState> {
+        self.agents.get(agent).map(|a| &a.state)
+    }
+
+    /// Calls in flight (placed and not ended), all campaigns.
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The abandonment position of a campaign's current period.
+    pub fn abandon_status(&mut self, campaign: &CampaignId) -> Option<pacing::AbandonStatus> {
+        let now = self.now?;
+        self.campaigns
+            .get_mut(campaign)
+            .map(|c| c.ledger.status(now))
+    }
+
+    /// Every abandonment period of a campaign so far: (start, live answers, abandoned).
+    pub fn abandon_periods(&self, campaign: &CampaignId) -> Vec<(chrono::NaiveDate, u64, u64)> {
+        self.campaigns
+            .get(campaign)
+            .map(|c| c.ledger.periods())
+            .unwrap_or_default()
+    }
+
+    /// Whether a call on the record is in flight (an operator may not change it now).
+    pub fn record_in_flight(&self, record: &RecordId) -> bool {
+        self.campaigns
+            .values()
+            .any(|run| run.in_flight.contains_key(record))
+    }
+
+    /// The campaigns the engine holds, in order.
+    pub fn campaign_ids(&self) -> impl Iterator<Item = &CampaignId> {
+        self.campaigns.keys()
+    }
+
+    /// The name of the pacer a campaign runs.
+    pub fn pacer_name(&self, campaign: &CampaignId) -> Option<String> {
+        self.campaigns.get(campaign).map(|c| c.pacer.name())
+    }
+
+    // ----- mutators -----
+
+    /// Replaces a campaign's pacer (simulator baselines, custom policies).
+    pub fn set_pacer(&mut self, campaign: &CampaignId, pacer: Box<dyn Pacer>) -> bool {
+        match self.campaigns.get_mut(campaign) {
+            Some(c) => {
+                c.pacer = pacer;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Loads the do-not-call list at start-up.
+    pub fn load_blacklist(&mut self, blacklist: Blacklist) {
+        self.blacklist = blacklist;
+    }
+
+    // ----- input -----
+
+    /// Applies one input, then decides what to dial. Outputs wait in [`Engine::poll_output`].
+    /// An input that cannot be applied produces an [`Event::Rejected`] and changes nothing.
+    pub fn handle_input(&mut self, input: Input) {
+        self.handle_inputs(std::iter::once(input));
+    }
+
+    /// Applies one command and answers at once: `Err` says why it was refused, and then
+    /// nothing changed (no output is queued for it). On success its outputs, and those of the
+    /// dialing decision that follows, wait in [`Engine::poll_output`] like any input's.
+    pub fn apply_command(
+        &mut self,
+        now: DateTime<Utc>,
+        command: Command,
+    ) -> Result<(), RejectReason> {
+        // A refused command changes nothing, not even the engine's clock.
+        let now = self.now.map_or(now, |t| t.max(now));
+        self.command(now, command)?;
+        self.advance_clock(now);
+        self.decide_after(now, true);
+        Ok(())
+    }
+
+    /// Time never runs backwards inside the engine: a late input is applied "now".
+    pub(super) fn advance_clock(&mut self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let now = match self.now {
+            Some(t) if at < t => t,
+            _ => at,
+        };
+        self.now = Some(now);
+        now
+    }
+
+    /// Decides what to dial after inputs applied at `now`, unless nothing a decision depends
+    /// on changed since the last one at this very instant (most bursts of a busy floor).
+    pub(super) fn decide_after(&mut self, now: DateTime<Utc>, changed: bool) {
+        if changed || self.last_drive != Some(now) {
+            self.drive(now);
+            self.last_drive = Some(now);
+        }
+    }
+
+    /// Applies a burst of inputs (events that arrived together), then decides what to dial
+    /// once, with all of them known. Same as [`Engine::handle_input`] for each, except that no
+    /// dialing decision is taken between them.
+    pub fn handle_inputs(&mut self, inputs: impl IntoIterator<Item = Input>) {
+        let mut last = None;
+        let mut changed = false;
+        for input in inputs {
+            // Progress reports of a call change nothing a dialing decision depends on, and
+            // neither does a refused input.
+            let decisive = !matches!(
+                input.kind,
+                InputKind::Call {
+                    event: CallEvent::OriginateAccepted | CallEvent::Ringing | CallEvent::Queued,
+                    ..
+                }
+            );
+            let now = self.advance_clock(input.now);
+            let input_name = input_name(&input.kind);
+            match self.apply(now, input.kind) {
+                Ok(()) => changed |= decisive,
+                Err(reason) => self.out.push_back(Output::Event(Event::Rejected {
+                    at: now,
+                    input: input_name,
+                    reason,
+                })),
+            }
+            last = Some(now);
+        }
+        if let Some(now) = last {
+            self.decide_after(now, changed);
+        }
+    }
+
+    /// The next output; [`Output::Timeout`] when there is nothing more before that time.
+    pub fn poll_output(&mut self) -> Output {
+        match self.out.pop_front() {
+            Some(o) => o,
+            None => Output::Timeout(self.next_wakeup()),
+        }
+    }
+
+    pub(super) fn apply(
+        &mut self,
+        now: DateTime<Utc>,
+        kind: InputKind,
+    ) -> Result<(), RejectReason> {
+        match kind {
+            InputKind::Tick => Ok(()),
+            InputKind::Campaign(c) => self.add_campaign(now, *c),
+            InputKind::Telephony(health) => {
+                self.telephony_health(now, health);
+                Ok(())
+            }
+            InputKind::StopCampaign { campaign } => {
+                let run = self
+                    .campaigns
+                    .get_mut(&campaign)
+                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
+                run.stopped = true;
+                run.hopper.clear();
+                self.recompute_homes();
+                Ok(())
+            }
+            InputKind::RecordsOffered { campaign, records } => {
+                self.records_offered(now, &campaign, records)
+            }
+            InputKind::Agent { agent, event } => self.agent_event(now, agent, event),
+            InputKind::Call { call, event } => self.call_event(now, call, event),
+            InputKind::Command(c) => self.command(now, c),
+        }
+    }
+}
