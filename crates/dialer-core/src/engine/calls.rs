@@ -1,405 +1,323 @@
-//! Calls in flight: their states and every call transition.
+//! Calls in flight: their phases, the table that holds them, and the per-campaign counts
+//! that follow every phase change.
 
-use crate::engine::input::{CallEvent, RefusalCause};
-use crate::engine::output::{Event, Output, Progress, StoreUpdate};
-use crate::engine::reject::RejectReason;
-use crate::model::campaign::MachinePolicy;
-use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
-use crate::model::outcome::{AnswerKind, CallOutcome, FailureClass};
-use crate::model::phone::PhoneNumber;
-use crate::model::record::RecordStatus;
-use crate::pacing::PacingEvent;
-use crate::rules::{next_step, ordering};
-use chrono::{DateTime, Duration, Utc};
-
-use super::agents::*;
-use super::campaigns::*;
-use super::coordinator::*;
 use super::timers::*;
+use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
+use crate::model::outcome::AnswerKind;
+use crate::model::phone::PhoneNumber;
+use chrono::{DateTime, Duration, Utc};
+use rustc_hash::FxHashMap as HashMap;
 
-/// How a call ended, as far as the engine's bookkeeping goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CallEnd {
-    HungUp {
-        failure: Option<FailureClass>,
-        ended_at: Option<DateTime<Utc>>,
+/// Where a call is in its life. What the call counts for in pacing ([`PacingClass`]) and
+/// when it turns into an abandon are derived from this, never kept beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CallPhase {
+    /// Placed; nobody answered yet.
+    Dialing,
+    /// A machine answered; nobody was linked.
+    Machine {
+        /// When it answered.
+        answered_at: DateTime<Utc>,
     },
-    Lost,
-    /// Never placed, not the callee's fault; `hold_back`: keep the record back by the
-    /// congestion delay (a local refusal that would otherwise loop).
-    NotPlaced {
-        hold_back: bool,
+    /// A person (or an undetected answer) waits for an agent; at `deadline` (the answer plus
+    /// the campaign's abandonment threshold) the wait counts as abandoned.
+    Waiting {
+        /// When it answered.
+        since: DateTime<Utc>,
+        /// How it answered (never [`AnswerKind::Machine`]).
+        kind: AnswerKind,
+        /// When it counts as abandoned if nobody takes it.
+        deadline: DateTime<Utc>,
+    },
+    /// Waited past its deadline: booked as abandoned, and still waiting.
+    Abandoned {
+        /// When it answered.
+        since: DateTime<Utc>,
+        /// How it answered.
+        kind: AnswerKind,
+    },
+    /// Linked to an agent.
+    Linked {
+        /// The agent talking.
+        agent: AgentId,
+        /// When it was linked.
+        at: DateTime<Utc>,
+        /// When and how it was answered, if the answer was reported (it may come after the
+        /// link).
+        answered: Option<(DateTime<Utc>, AnswerKind)>,
     },
 }
 
+impl CallPhase {
+    /// When and how the call was answered, if it was.
+    pub(super) fn answered(&self) -> Option<(DateTime<Utc>, AnswerKind)> {
+        match self {
+            CallPhase::Dialing => None,
+            CallPhase::Machine { answered_at } => Some((*answered_at, AnswerKind::Machine)),
+            CallPhase::Waiting { since, kind, .. } | CallPhase::Abandoned { since, kind } => {
+                Some((*since, *kind))
+            }
+            CallPhase::Linked { answered, .. } => *answered,
+        }
+    }
+
+    /// When the call turns into an abandon if nobody takes it.
+    fn deadline(&self) -> Option<DateTime<Utc>> {
+        match self {
+            CallPhase::Waiting { deadline, .. } => Some(*deadline),
+            _ => None,
+        }
+    }
+}
+
+/// How a call counts for pacing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PacingClass {
+    /// Not counted: reserved for an agent (covered by that agent), answered by a machine, or
+    /// linked after its answer.
+    Covered,
+    /// Not answered yet (a call linked before its answer was reported stays here until the
+    /// answer comes).
+    Dialing,
+    /// Answered live, not linked: an agent is owed.
+    Waiting,
+}
+
+/// A call in flight.
 #[derive(Debug, Clone)]
 pub(super) struct Call {
+    /// Its campaign.
     pub(super) campaign: CampaignId,
+    /// The record dialed.
     pub(super) record: RecordId,
+    /// The number dialed.
     pub(super) number: PhoneNumber,
+    /// The agent it was placed for (owner, schedule, preview, manual task), if any. Never
+    /// changes: a reserved call is covered by its agent for its whole life.
     pub(super) reserved_agent: Option<AgentId>,
+    /// When it was placed.
     pub(super) placed_at: DateTime<Utc>,
-    pub(super) answered: Option<(DateTime<Utc>, AnswerKind)>,
     /// When the backend reported it waiting in the queue.
     pub(super) queued: Option<DateTime<Utc>>,
-    pub(super) linked: Option<(AgentId, DateTime<Utc>)>,
-    pub(super) abandon_counted: bool,
     /// A live answer not linked within this long counts as abandoned.
-    pub(super) abandon_threshold: Duration,
-}
-
-/// How a call counts for pacing: (dialing, waiting). Calls reserved for an agent are covered
-/// by that agent and count as neither.
-pub(super) fn pacing_class(c: &Call) -> (bool, bool) {
-    if c.reserved_agent.is_some() {
-        return (false, false);
-    }
-    (c.answered.is_none(), c.waiting_since().is_some())
-}
-
-pub(super) fn recount(run: &mut CampaignRun, before: (bool, bool), after: (bool, bool)) {
-    run.dialing = (run.dialing + u32::from(after.0)).saturating_sub(u32::from(before.0));
-    run.waiting = (run.waiting + u32::from(after.1)).saturating_sub(u32::from(before.1));
+    abandon_threshold: Duration,
+    /// Where it is: private, changed only by [`Calls::set_phase`], which keeps the counters
+    /// and the abandon timer in step.
+    phase: CallPhase,
 }
 
 impl Call {
-    /// When this call becomes an abandon if nobody takes it.
-    pub(super) fn abandon_deadline(&self) -> Option<DateTime<Utc>> {
-        if self.abandon_counted {
-            return None;
+    /// A call placed at `placed_at`, dialing.
+    pub(super) fn placed(
+        campaign: CampaignId,
+        record: RecordId,
+        number: PhoneNumber,
+        reserved_agent: Option<AgentId>,
+        placed_at: DateTime<Utc>,
+        abandon_threshold: Duration,
+    ) -> Call {
+        Call {
+            campaign,
+            record,
+            number,
+            reserved_agent,
+            placed_at,
+            queued: None,
+            abandon_threshold,
+            phase: CallPhase::Dialing,
         }
-        self.waiting_since().map(|at| at + self.abandon_threshold)
     }
 
-    pub(super) fn is_live(&self) -> bool {
-        matches!(
-            self.answered,
-            Some((_, AnswerKind::Human | AnswerKind::Unknown))
-        )
+    /// Where the call is.
+    pub(super) fn phase(&self) -> &CallPhase {
+        &self.phase
     }
-    pub(super) fn waiting_since(&self) -> Option<DateTime<Utc>> {
-        match (self.answered, &self.linked) {
-            (Some((at, _)), None) if self.is_live() => Some(at),
+
+    /// The phase an answer at `now` moves the call to; `None` if it was already answered
+    /// (the first report counts). A live answer starts the abandonment clock.
+    pub(super) fn on_answer(&self, now: DateTime<Utc>, kind: AnswerKind) -> Option<CallPhase> {
+        match &self.phase {
+            CallPhase::Dialing if kind == AnswerKind::Machine => {
+                Some(CallPhase::Machine { answered_at: now })
+            }
+            CallPhase::Dialing => Some(CallPhase::Waiting {
+                since: now,
+                kind,
+                deadline: now + self.abandon_threshold,
+            }),
+            CallPhase::Linked {
+                agent,
+                at,
+                answered: None,
+            } => Some(CallPhase::Linked {
+                agent: agent.clone(),
+                at: *at,
+                answered: Some((now, kind)),
+            }),
             _ => None,
         }
+    }
+
+    fn pacing_class(&self) -> PacingClass {
+        if self.reserved_agent.is_some() {
+            return PacingClass::Covered;
+        }
+        match &self.phase {
+            CallPhase::Dialing | CallPhase::Linked { answered: None, .. } => PacingClass::Dialing,
+            CallPhase::Waiting { .. } | CallPhase::Abandoned { .. } => PacingClass::Waiting,
+            CallPhase::Machine { .. } | CallPhase::Linked { .. } => PacingClass::Covered,
+        }
+    }
+}
+
+/// A campaign's calls in flight, counted: lines in use, unreserved calls not answered yet,
+/// unreserved live answers waiting for an agent. Owned by the campaign, changed only by
+/// [`Calls`] as calls are placed, change phase and end, so a pacing snapshot needs no walk
+/// over calls and the counts cannot drift from the calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct CallCounts {
+    lines: u32,
+    dialing: u32,
+    waiting: u32,
+}
+
+impl CallCounts {
+    /// Calls in flight (lines in use).
+    pub(super) fn lines(&self) -> u32 {
+        self.lines
+    }
+    /// Unreserved calls not answered yet.
+    pub(super) fn dialing(&self) -> u32 {
+        self.dialing
+    }
+    /// Unreserved live answers waiting for an agent.
+    pub(super) fn waiting(&self) -> u32 {
+        self.waiting
+    }
+    fn add(&mut self, class: PacingClass) {
+        match class {
+            PacingClass::Dialing => self.dialing += 1,
+            PacingClass::Waiting => self.waiting += 1,
+            PacingClass::Covered => {}
+        }
+    }
+    fn sub(&mut self, class: PacingClass) {
+        match class {
+            PacingClass::Dialing => self.dialing -= 1,
+            PacingClass::Waiting => self.waiting -= 1,
+            PacingClass::Covered => {}
+        }
+    }
+}
+
+/// Every call in flight, by id and by callee. The only owner of calls: a campaign keeps
+/// their [`CallCounts`], an agent the id of its call.
+#[derive(Debug, Default)]
+pub(super) struct Calls {
+    by_id: HashMap<CallId, Call>,
+    /// The call in flight to each callee, keyed by [`number_key`].
+    by_number: HashMap<u128, CallId>,
+}
+
+impl Calls {
+    /// The call `id`, if in flight.
+    pub(super) fn get(&self, id: &CallId) -> Option<&Call> {
+        self.by_id.get(id)
+    }
+    /// Whether `id` is in flight.
+    pub(super) fn contains(&self, id: &CallId) -> bool {
+        self.by_id.contains_key(id)
+    }
+    /// How many calls are in flight.
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+    /// Every call in flight, in no order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&CallId, &Call)> {
+        self.by_id.iter()
+    }
+    /// The call in flight to `e164`, if any.
+    pub(super) fn to_number(&self, e164: &str) -> Option<CallId> {
+        self.by_number.get(&number_key(e164)).copied()
+    }
+    /// Whether a call to `e164` is in flight.
+    pub(super) fn number_in_flight(&self, e164: &str) -> bool {
+        self.by_number.contains_key(&number_key(e164))
+    }
+
+    /// Starts tracking a call just placed; `counts` are its campaign's.
+    pub(super) fn place(&mut self, id: CallId, call: Call, counts: &mut CallCounts) {
+        counts.lines += 1;
+        counts.add(call.pacing_class());
+        self.by_number.insert(number_key(call.number.e164()), id);
+        self.by_id.insert(id, call);
+    }
+
+    /// Notes when the backend reported the call queued (the first report counts).
+    pub(super) fn queued(&mut self, id: CallId, now: DateTime<Utc>) {
+        if let Some(c) = self.by_id.get_mut(&id) {
+            c.queued.get_or_insert(now);
+        }
+    }
+
+    /// Moves a call to `phase`: its campaign's `counts` and the abandon timer follow in the
+    /// same step.
+    pub(super) fn set_phase(
+        &mut self,
+        id: CallId,
+        phase: CallPhase,
+        counts: &mut CallCounts,
+        timers: &mut Timers,
+    ) {
+        let Some(call) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        let (class, deadline) = (call.pacing_class(), call.phase.deadline());
+        call.phase = phase;
+        counts.sub(class);
+        counts.add(call.pacing_class());
+        let new_deadline = call.phase.deadline();
+        if deadline != new_deadline {
+            if let Some(d) = deadline {
+                timers.cancel(d, Timer::Abandon(id));
+            }
+            if let Some(d) = new_deadline {
+                timers.set(d, Timer::Abandon(id));
+            }
+        }
+    }
+
+    /// Stops tracking a call that ended; its campaign's `counts` and its abandon timer follow.
+    pub(super) fn end(
+        &mut self,
+        id: CallId,
+        counts: &mut CallCounts,
+        timers: &mut Timers,
+    ) -> Option<Call> {
+        let call = self.by_id.remove(&id)?;
+        counts.lines -= 1;
+        counts.sub(call.pacing_class());
+        if let Some(d) = call.phase.deadline() {
+            timers.cancel(d, Timer::Abandon(id));
+        }
+        let key = number_key(call.number.e164());
+        if self.by_number.get(&key) == Some(&id) {
+            self.by_number.remove(&key);
+        }
+        Some(call)
     }
 }
 
 /// A callee's E.164 digits as a number: no allocation per call. A country code never starts
 /// with 0 and a number has at most 23 digits, so distinct valid numbers get distinct keys
 /// (malformed ones could only collide, which holds back a dial, never adds one).
-pub(super) fn number_key(e164: &str) -> u128 {
+fn number_key(e164: &str) -> u128 {
     e164.bytes().filter(u8::is_ascii_digit).fold(0u128, |k, b| {
         k.wrapping_mul(10).wrapping_add(u128::from(b - b'0'))
     })
 }
 
+/// A duration in seconds, to the millisecond.
 pub(super) fn secs(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
-}
-
-impl Engine {
-    // ----- calls -----
-
-    pub(super) fn call_event(
-        &mut self,
-        now: DateTime<Utc>,
-        id: CallId,
-        event: CallEvent,
-    ) -> Result<(), RejectReason> {
-        let Some(call) = self.calls.get(&id) else {
-            return Err(RejectReason::UnknownCall(id));
-        };
-        let before = pacing_class(call);
-        let deadline_before = call.abandon_deadline();
-        let cid = call.campaign.clone();
-        let result = self.call_event_inner(now, id, &cid, event);
-        let after = self.calls.get(&id).map(pacing_class).unwrap_or_default();
-        let deadline_after = self.calls.get(&id).and_then(Call::abandon_deadline);
-        if deadline_before != deadline_after {
-            if let Some(d) = deadline_before {
-                self.timers.remove(&(d, Timer::Abandon(id)));
-            }
-            if let Some(d) = deadline_after {
-                self.timers.insert((d, Timer::Abandon(id)));
-            }
-        }
-        if let Some(run) = self.campaigns.get_mut(&cid) {
-            recount(run, before, after);
-        }
-        result
-    }
-
-    pub(super) fn call_event_inner(
-        &mut self,
-        now: DateTime<Utc>,
-        id: CallId,
-        campaign: &CampaignId,
-        event: CallEvent,
-    ) -> Result<(), RejectReason> {
-        let call = self
-            .calls
-            .get_mut(&id)
-            .ok_or(RejectReason::UnknownCall(id))?;
-        let record = call.record.clone();
-        let progress = |p: Progress| {
-            Output::Event(Event::Progress {
-                at: now,
-                campaign: campaign.clone(),
-                call: id,
-                record: record.clone(),
-                progress: p,
-            })
-        };
-        match event {
-            CallEvent::OriginateAccepted => self.out.push_back(progress(Progress::Dialing)),
-            CallEvent::Ringing => self.out.push_back(progress(Progress::Ringing)),
-            CallEvent::Queued => {
-                call.queued.get_or_insert(now);
-                self.out.push_back(progress(Progress::OnQueue));
-            }
-            CallEvent::Answered { kind } => {
-                if call.answered.is_some() {
-                    return Ok(());
-                }
-                call.answered = Some((now, kind));
-                let dial_s = secs(now - call.placed_at);
-                let live = kind != AnswerKind::Machine;
-                let run = self
-                    .campaigns
-                    .get_mut(campaign)
-                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
-                run.pacer
-                    .observe(now, &PacingEvent::DialResolved { dial_s, live });
-                if live {
-                    run.ledger.live_answer(now);
-                } else if run.campaign.machine == MachinePolicy::HangUp {
-                    // Possibly a person hung up on: the false-positive estimate counts it.
-                    run.ledger.machine_answer(now);
-                    self.out.push_back(Output::Hangup { call: id });
-                }
-            }
-            CallEvent::Linked { agent } => {
-                if call.linked.is_some() {
-                    return Ok(());
-                }
-                call.linked = Some((agent.clone(), now));
-                let wait_s = call.answered.map_or(0.0, |(at, _)| secs(now - at));
-                let late = call.is_live() && !call.abandon_counted;
-                let answered_at = call.answered.map(|a| a.0);
-                let run = self
-                    .campaigns
-                    .get_mut(campaign)
-                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
-                if late && wait_s > run.campaign.abandon.threshold_s {
-                    // Connected, but later than the rule allows: it counts as abandoned.
-                    run.ledger.abandon(answered_at.unwrap_or(now), now);
-                    run.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
-                    if let Some(c) = self.calls.get_mut(&id) {
-                        c.abandon_counted = true;
-                    }
-                } else {
-                    run.pacer.observe(now, &PacingEvent::Linked { wait_s });
-                }
-                if let Some(a) = self.agents.get_mut(&agent) {
-                    a.state = AgentState::OnCall { call: id };
-                    a.set_since(now);
-                    // A Ready kept for "when the call ends" belonged to an earlier call (one
-                    // whose end was lost, or the reservation before this link): this call
-                    // gets its own wrap-up. Found by the swarm, seed 158.
-                    a.then = match std::mem::take(&mut a.then) {
-                        Then::Ready => Then::WrapUp,
-                        Then::Leave(d) => Then::WrapUpThenLeave(d),
-                        other => other,
-                    };
-                }
-                // If the call was reserved for someone else, free them.
-                self.release_reservation(id, Some(&agent), now);
-                self.out.push_back(progress(Progress::Success {
-                    agent: agent.clone(),
-                }));
-                self.out.push_back(Output::Event(Event::AgentLinked {
-                    at: now,
-                    agent,
-                    call: id,
-                }));
-            }
-            CallEvent::OriginateRefused { cause } => match &cause {
-                RefusalCause::Pbx { .. } => {
-                    self.end_call(now, id, CallEnd::NotPlaced { hold_back: false })?;
-                    let retry_at = now + Duration::seconds(i64::from(self.cfg.pbx_retry_s));
-                    self.set_telephony_down(now, cause.to_string(), Some(retry_at));
-                }
-                RefusalCause::Local { .. } => {
-                    self.end_call(now, id, CallEnd::NotPlaced { hold_back: true })?
-                }
-                RefusalCause::Callee { class, .. } => self.end_call(
-                    now,
-                    id,
-                    CallEnd::HungUp {
-                        failure: Some(*class),
-                        ended_at: None,
-                    },
-                )?,
-            },
-            CallEvent::HungUp { failure, ended_at } => {
-                self.end_call(now, id, CallEnd::HungUp { failure, ended_at })?
-            }
-            CallEvent::Lost => self.end_call(now, id, CallEnd::Lost)?,
-        }
-        Ok(())
-    }
-
-    pub(super) fn release_reservation(
-        &mut self,
-        call: CallId,
-        except: Option<&AgentId>,
-        now: DateTime<Utc>,
-    ) {
-        let Some(reserved) = self.calls.get(&call).and_then(|c| c.reserved_agent.clone()) else {
-            return;
-        };
-        if Some(&reserved) == except {
-            return;
-        }
-        if self
-            .agents
-            .get(&reserved)
-            .is_some_and(|a| a.state == (AgentState::Reserved { call }))
-        {
-            // Never talked: no wrap-up.
-            self.after_call_over(now, &reserved);
-        }
-    }
-
-    pub(super) fn end_call(
-        &mut self,
-        now: DateTime<Utc>,
-        id: CallId,
-        end: CallEnd,
-    ) -> Result<(), RejectReason> {
-        self.release_reservation(id, None, now);
-        let call = self
-            .calls
-            .remove(&id)
-            .ok_or(RejectReason::UnknownCall(id))?;
-        let key = number_key(call.number.e164());
-        if self.numbers_in_flight.get(&key) == Some(&id) {
-            self.numbers_in_flight.remove(&key);
-        }
-        // When the call really ended: a backend that learned of the end late says when.
-        let ended = match end {
-            CallEnd::HungUp {
-                ended_at: Some(t), ..
-            } => t.clamp(call.placed_at, now),
-            _ => now,
-        };
-        if let Some((agent, _)) = &call.linked {
-            self.out.push_back(Output::Event(Event::AgentUnlinked {
-                at: now,
-                agent: agent.clone(),
-                call: id,
-            }));
-            self.call_over_for_agent(now, agent, id);
-        }
-        let run = self
-            .campaigns
-            .get_mut(&call.campaign)
-            .ok_or_else(|| RejectReason::UnknownCampaign(call.campaign.clone()))?;
-        run.calls.remove(&id);
-        let c = &run.campaign;
-        let (outcome, progress) = match end {
-            // Never placed: not the callee's, and not the pacer's business.
-            CallEnd::NotPlaced { .. } => (CallOutcome::NotPlaced, Progress::NotPlaced),
-            // Nobody knows how long a lost call lasted, answered or not.
-            CallEnd::Lost => (CallOutcome::Unknown, Progress::Unknown),
-            CallEnd::HungUp { failure, .. } => {
-                if let Some((_, linked_at)) = &call.linked {
-                    let talk_s = secs(ended - *linked_at).max(0.0);
-                    run.pacer.observe(now, &PacingEvent::TalkEnded { talk_s });
-                    let talk = talk_s.round() as u32;
-                    if talk < c.short_call_s {
-                        (CallOutcome::ShortCall { talk_s: talk }, Progress::ShortCall)
-                    } else {
-                        (CallOutcome::Connected { talk_s: talk }, Progress::Hangup)
-                    }
-                } else if let Some((answered_at, kind)) = call.answered {
-                    if kind == AnswerKind::Machine {
-                        (CallOutcome::Machine, Progress::Machine)
-                    } else {
-                        if !call.abandon_counted {
-                            let wait_s = secs(ended - answered_at).max(0.0);
-                            run.ledger.abandon(answered_at, now);
-                            run.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
-                        }
-                        (CallOutcome::Abandoned, Progress::Abandoned)
-                    }
-                } else {
-                    let class = failure.unwrap_or(FailureClass::NoAnswer);
-                    run.pacer.observe(
-                        now,
-                        &PacingEvent::DialResolved {
-                            dial_s: secs(ended - call.placed_at),
-                            live: false,
-                        },
-                    );
-                    let p = match class {
-                        FailureClass::NoAnswer => Progress::NoAnswer,
-                        other => Progress::Failure { class: other },
-                    };
-                    (CallOutcome::Failed { class }, p)
-                }
-            }
-        };
-        self.out.push_back(Output::Event(Event::Progress {
-            at: now,
-            campaign: call.campaign.clone(),
-            call: id,
-            record: call.record.clone(),
-            progress,
-        }));
-        self.out.push_back(Output::Store(StoreUpdate::AttemptEnded {
-            call: id,
-            record: call.record.clone(),
-            outcome,
-            at: ended,
-        }));
-        let Some(mut rec) = run.in_flight.remove(&call.record) else {
-            return Ok(());
-        };
-        next_step::finish_attempt(&mut rec, &run.campaign, outcome, ended);
-        if let CallEnd::NotPlaced { hold_back } = end {
-            if hold_back {
-                let until = now + Duration::seconds(i64::from(run.campaign.retry.congestion_s));
-                rec.next_eligible_at = Some(rec.next_eligible_at.map_or(until, |t| t.max(until)));
-            }
-            self.out
-                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-            // Back in the hopper, in its place, as if never dialed.
-            let key = ordering::order_key(&rec);
-            let at = run
-                .hopper
-                .partition_point(|r| ordering::order_key(r) <= key);
-            run.has_manual |= is_manual(&rec);
-            run.hopper.insert(at, rec);
-            return Ok(());
-        }
-        if let RecordStatus::Finished { reason } = rec.status {
-            self.out.push_back(Output::Event(Event::RecordFinished {
-                at: now,
-                record: rec.id.clone(),
-                reason,
-            }));
-        }
-        self.out
-            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-        run.recent.push_back(rec.id.clone());
-        run.recent_records.insert(rec.id.clone(), rec);
-        while run.recent.len() > self.cfg.recent_records {
-            if let Some(old) = run.recent.pop_front() {
-                run.recent_records.remove(&old);
-            }
-        }
-        Ok(())
-    }
 }

@@ -1,9 +1,10 @@
 //! Campaigns the engine runs and their hoppers.
 
+use super::{calls::*, config::*, coordinator::*};
 use crate::engine::output::{Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;
 use crate::model::campaign::Campaign;
-use crate::model::ids::{CallId, CampaignId, RecordId};
+use crate::model::ids::{CampaignId, RecordId};
 use crate::model::record::{FinishReason, NumberState, RecordStatus, SpoolRecord, TaskKind};
 use crate::pacing::{self, AbandonLedger, Pacer};
 use crate::rules::eligibility::{self, SkipReason};
@@ -11,8 +12,6 @@ use crate::rules::{next_step, ordering, schedule};
 use chrono::{DateTime, Duration, Utc};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::VecDeque;
-
-use super::coordinator::*;
 
 pub(super) struct CampaignRun {
     pub(super) campaign: Campaign,
@@ -34,12 +33,8 @@ pub(super) struct CampaignRun {
     pub(super) skip_noted: HashMap<RecordId, &'static str>,
     /// Handles of the agents whose home is this campaign.
     pub(super) home_agents: Vec<usize>,
-    /// Calls of this campaign in flight.
-    pub(super) calls: rustc_hash::FxHashSet<CallId>,
-    /// Calls not reserved for an agent that are unanswered / answered live and waiting.
-    /// Kept up to date in `call_event` and `dial`, so a snapshot needs no walk over calls.
-    pub(super) dialing: u32,
-    pub(super) waiting: u32,
+    /// Its calls in flight, counted (changed only by [`Calls`](super::calls::Calls)).
+    pub(super) calls: CallCounts,
     /// Open stretches of the calling window, per zone (cleared when the campaign changes).
     pub(super) windows: eligibility::WindowCache,
     /// The campaign's routing, shared by its Originate intents.
@@ -89,9 +84,7 @@ impl Engine {
             stopped: false,
             skip_noted: HashMap::default(),
             home_agents: Vec::new(),
-            calls: rustc_hash::FxHashSet::default(),
-            dialing: 0,
-            waiting: 0,
+            calls: CallCounts::default(),
             windows: eligibility::WindowCache::default(),
             routing,
         };
@@ -106,7 +99,7 @@ impl Engine {
         campaign: &CampaignId,
         records: Vec<SpoolRecord>,
     ) -> Result<(), RejectReason> {
-        let previewed = self.records_in_preview();
+        let previewed = self.floor.records_in_preview();
         let run = self
             .campaigns
             .get_mut(campaign)
@@ -127,7 +120,8 @@ impl Engine {
         // its record back.
         for r in &mut hopper {
             if schedule::drop_if_over(r, &run.campaign, now) {
-                self.out
+                self.floor
+                    .out
                     .push_back(Output::Store(StoreUpdate::Record(r.clone())));
             }
         }
@@ -137,20 +131,20 @@ impl Engine {
         run.hopper = hopper.into();
         Ok(())
     }
+}
 
-    pub(super) fn hopper_target(&self, run: &CampaignRun) -> u32 {
-        self.cfg
-            .hopper_min
-            .max(run.campaign.max_lines.saturating_mul(4))
-    }
-
-    pub(super) fn request_records_if_needed(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
-        let target = self.hopper_target(&self.campaigns[cid]);
-        let interval = Duration::seconds(i64::from(self.cfg.refill_interval_s));
-        let run = self
-            .campaigns
-            .get_mut(cid)
-            .expect("iterating known campaigns");
+impl Floor {
+    /// Asks the store for the campaign's due records when its hopper runs low (at once, but
+    /// not twice within a second) or the last request is older than the refill interval.
+    pub(super) fn request_records_if_needed(
+        &mut self,
+        cfg: &EngineConfig,
+        run: &mut CampaignRun,
+        now: DateTime<Utc>,
+    ) {
+        // Records held per campaign: at least the configured minimum, or four per line.
+        let target = cfg.hopper_min.max(run.campaign.max_lines.saturating_mul(4));
+        let interval = Duration::seconds(i64::from(cfg.refill_interval_s));
         if run.stopped || run.request_outstanding {
             return;
         }
@@ -164,34 +158,25 @@ impl Engine {
             run.request_outstanding = true;
             run.last_request = Some(now);
             self.out.push_back(Output::NeedRecords {
-                campaign: cid.clone(),
+                campaign: run.campaign.id.clone(),
                 limit: target,
             });
         }
-    }
-
-    /// Takes the `i`-th record out of a campaign's hopper (the caller has checked both).
-    pub(super) fn take_from_hopper(&mut self, cid: &CampaignId, i: usize) -> Box<SpoolRecord> {
-        self.campaigns
-            .get_mut(cid)
-            .and_then(|run| run.hopper.remove(i))
-            .expect("campaign and hopper index checked by the caller")
     }
 
     /// Takes a record out of the hopper for a reason that will not pass soon, and tells the
     /// store when to offer it again (or that it is finished).
     pub(super) fn skip(
         &mut self,
+        run: &mut CampaignRun,
         now: DateTime<Utc>,
-        cid: &CampaignId,
         mut rec: Box<SpoolRecord>,
         reason: SkipReason,
     ) {
-        let run = self.campaigns.get_mut(cid).expect("known");
         run.skip_noted.remove(&rec.id);
         self.out.push_back(Output::Event(Event::Skipped {
             at: now,
-            campaign: cid.clone(),
+            campaign: run.campaign.id.clone(),
             record: rec.id.clone(),
             reason: reason.clone(),
         }));

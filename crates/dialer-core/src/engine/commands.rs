@@ -1,5 +1,6 @@
 //! Commands from operators and agents' desktops.
 
+use super::{agent::*, coordinator::*, telephony::*};
 use crate::engine::input::Command;
 use crate::engine::output::{DialReason, DueClassCode, Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;
@@ -8,11 +9,6 @@ use crate::model::record::{NumberState, RecordStatus, SpoolRecord};
 use crate::rules::disposition;
 use crate::rules::eligibility::{self};
 use chrono::{DateTime, Duration, Utc};
-
-use super::agents::*;
-use super::calls::*;
-use super::coordinator::*;
-use super::telephony::*;
 
 /// The numbers a record may still dial: its active slots and a callback's own number.
 pub(super) fn live_numbers(r: &SpoolRecord) -> impl Iterator<Item = &str> {
@@ -40,14 +36,16 @@ impl Engine {
     ) -> Result<(), RejectReason> {
         match command {
             Command::BlacklistAdd(entry) => {
-                self.blacklist.add(entry.clone());
-                self.out
+                self.floor.blacklist.add(entry.clone());
+                self.floor
+                    .out
                     .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
                 Ok(())
             }
             Command::BlacklistRemove { number, scope } => {
-                self.blacklist.remove(&number, &scope);
-                self.out
+                self.floor.blacklist.remove(&number, &scope);
+                self.floor
+                    .out
                     .push_back(Output::Store(StoreUpdate::BlacklistRemoved {
                         number,
                         scope,
@@ -55,10 +53,10 @@ impl Engine {
                 Ok(())
             }
             Command::Hangup { call } => {
-                if !self.calls.contains_key(&call) {
+                if !self.floor.calls.contains(&call) {
                     return Err(RejectReason::UnknownCall(call));
                 }
-                self.out.push_back(Output::Hangup { call });
+                self.floor.out.push_back(Output::Hangup { call });
                 Ok(())
             }
             // The disposing agent is for the campaign log; the rules do not depend on it.
@@ -70,7 +68,7 @@ impl Engine {
             Command::PreviewDial { agent, record } => self.preview_dial(now, agent, record),
             Command::PreviewSkip { agent, record } => {
                 let campaign = self.offered_preview(&agent, &record)?;
-                self.release_preview(&agent);
+                self.floor.release_preview(&agent);
                 let run = self
                     .campaigns
                     .get_mut(&campaign)
@@ -81,7 +79,9 @@ impl Engine {
                         rec.next_eligible_at = Some(
                             now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)),
                         );
-                        self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+                        self.floor
+                            .out
+                            .push_back(Output::Store(StoreUpdate::Record(rec)));
                     }
                 }
                 Ok(())
@@ -97,6 +97,7 @@ impl Engine {
         record: &RecordId,
     ) -> Result<CampaignId, RejectReason> {
         let a = self
+            .floor
             .agents
             .get(agent)
             .ok_or_else(|| RejectReason::UnknownAgent(agent.clone()))?;
@@ -127,14 +128,14 @@ impl Engine {
         record: RecordId,
     ) -> Result<(), RejectReason> {
         let campaign = self.offered_preview(&agent, &record)?;
-        if let Telephony::Down { reason, .. } = &self.telephony {
+        if let Telephony::Down { reason, .. } = &self.floor.telephony {
             return Err(RejectReason::TelephonyDown {
                 reason: reason.clone(),
             });
         }
         let run = self
             .campaigns
-            .get(&campaign)
+            .get_mut(&campaign)
             .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
         let pos = run
             .hopper
@@ -143,13 +144,17 @@ impl Engine {
             .ok_or_else(|| RejectReason::UnknownRecord(record.clone()))?;
         // Checked as if the agent were free: it is, once it answers the offer.
         let plan = self
-            .check_for(&campaign, &run.hopper[pos], now, Some(&agent))
+            .floor
+            .check_for(run, &run.hopper[pos], now, Some(&agent))
             .map_err(|reason| RejectReason::NotEligible {
                 record: record.clone(),
                 reason,
             })?;
-        self.release_preview(&agent);
-        let rec = self.take_from_hopper(&campaign, pos);
+        let rec = run
+            .hopper
+            .remove(pos)
+            .ok_or_else(|| RejectReason::UnknownRecord(record.clone()))?;
+        self.floor.release_preview(&agent);
         let plan = eligibility::DialPlan {
             agent: Some(agent),
             ..plan
@@ -159,7 +164,7 @@ impl Engine {
             pacer: "preview".into(),
             wanted: 1,
         };
-        self.dial(now, &campaign, rec, plan, reason);
+        self.floor.dial(run, now, rec, plan, reason);
         Ok(())
     }
 
@@ -174,13 +179,14 @@ impl Engine {
             return Err(RejectReason::RecordInFlight(record.clone()));
         }
         let previewing: Vec<AgentId> = self
+            .floor
             .agents
             .values()
             .filter(|a| matches!(&a.state, AgentState::Previewing { record: r, .. } if r == record))
             .map(|a| a.id.clone())
             .collect();
         for a in &previewing {
-            self.release_preview(a);
+            self.floor.release_preview(a);
         }
         for run in self.campaigns.values_mut() {
             run.hopper.retain(|r| &r.id != record);
@@ -248,7 +254,7 @@ impl Engine {
                     });
                 }
                 let new = !before_numbers.iter().any(|n| n == number);
-                if new && self.blacklist.blocks(number, &rec.campaign, now) {
+                if new && self.floor.blacklist.blocks(number, &rec.campaign, now) {
                     return Err(RejectReason::Blacklisted {
                         number: number.to_owned(),
                         record: rec.id.clone(),
@@ -257,7 +263,10 @@ impl Engine {
             }
         }
         // Every check passed: now the change.
-        let run = self.campaigns.get_mut(&cid).expect("found above");
+        let run = self
+            .campaigns
+            .get_mut(&cid)
+            .ok_or(RejectReason::UnknownCampaign(cid))?;
         match hopper_pos {
             Some(p) => {
                 run.hopper.remove(p);
@@ -269,18 +278,22 @@ impl Engine {
         }
         run.skip_noted.remove(&record);
         if let Some(entry) = effect.blacklist {
-            self.blacklist.add(entry.clone());
-            self.out
+            self.floor.blacklist.add(entry.clone());
+            self.floor
+                .out
                 .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
         }
         if let RecordStatus::Finished { reason } = rec.status {
-            self.out.push_back(Output::Event(Event::RecordFinished {
-                at: now,
-                record: rec.id.clone(),
-                reason,
-            }));
+            self.floor
+                .out
+                .push_back(Output::Event(Event::RecordFinished {
+                    at: now,
+                    record: rec.id.clone(),
+                    reason,
+                }));
         }
-        self.out
+        self.floor
+            .out
             .push_back(Output::Store(StoreUpdate::Record(Box::new(rec))));
         Ok(())
     }
@@ -293,8 +306,8 @@ impl Engine {
         record: &RecordId,
         e164: &str,
     ) -> Option<RecordId> {
-        if let Some(call) = self.numbers_in_flight.get(&number_key(e164)) {
-            if let Some(c) = self.calls.get(call).filter(|c| &c.record != record) {
+        if let Some(call) = self.floor.calls.to_number(e164) {
+            if let Some(c) = self.floor.calls.get(&call).filter(|c| &c.record != record) {
                 return Some(c.record.clone());
             }
         }

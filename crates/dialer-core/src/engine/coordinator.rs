@@ -1,42 +1,61 @@
 //! The engine: holds campaigns, agents, calls and the records about to be dialed; turns
 //! inputs into outputs. Never reads a clock: time comes with each input.
 
+use super::{agent::*, calls::*, campaigns::*, config::*, telephony::*, timers::*};
 use crate::engine::input::{CallEvent, Command, Input, InputKind};
 use crate::engine::output::{Event, Output};
 use crate::engine::reject::{InputName, RejectReason};
 use crate::model::blacklist::Blacklist;
-use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
+use crate::model::ids::{AgentId, CampaignId, RecordId};
 use crate::pacing::{self, AgentLoad, Pacer};
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, VecDeque};
 
-use super::agents::*;
-use super::calls::*;
-use super::campaigns::*;
-use super::config::EngineConfig;
-use super::telephony::*;
-use super::timers::*;
-
 /// The dialer engine. See the crate documentation for the run loop.
+///
+/// A short coordinator: it owns the clock, the settings and the campaigns, hands each input
+/// to the module of its lifecycle, and after a burst of inputs asks the dialing decision
+/// ([`Engine::drive`]) once. Who owns which fact:
+///
+/// | fact | owner |
+/// | --- | --- |
+/// | the latest input's time, the last decision's time | [`Engine`] |
+/// | a campaign's settings, pacer, abandonment books, hopper, records in flight and just called, its agents' handles | [`CampaignRun`] |
+/// | a campaign's lines in use, unanswered dials, waiting answers | [`CallCounts`] in its [`CampaignRun`], changed only by [`Calls`] |
+/// | each call's phase (dialing, machine, waiting with its deadline, abandoned, linked) | [`Calls`] |
+/// | each agent's state, since when, campaigns, home, plan after the call | [`Agents`] |
+/// | what is due when | [`Timers`] (an index over deadlines held by the states above) |
+/// | whether calls may be placed | [`Telephony`] |
 pub struct Engine {
     pub(super) cfg: EngineConfig,
     pub(super) now: Option<DateTime<Utc>>,
     pub(super) campaigns: BTreeMap<CampaignId, CampaignRun>,
+    pub(super) floor: Floor,
+    /// When the engine last decided what to dial.
+    pub(super) last_drive: Option<DateTime<Utc>>,
+}
+
+/// Everything the engine holds across campaigns: agents, calls, timers, the telephone
+/// system's health, the do-not-call list, and the outputs waiting to be polled. Kept apart
+/// from the campaigns so a campaign's run is looked up once and passed, with the floor, to
+/// whatever acts on both.
+pub(super) struct Floor {
+    /// Every agent seen.
     pub(super) agents: Agents,
-    pub(super) calls: HashMap<CallId, Call>,
-    /// Calls in flight by callee, keyed by [`number_key`].
-    pub(super) numbers_in_flight: HashMap<u128, CallId>,
+    /// Every call in flight.
+    pub(super) calls: Calls,
     /// Everything due at a set time, soonest first.
-    pub(super) timers: std::collections::BTreeSet<(DateTime<Utc>, Timer)>,
+    pub(super) timers: Timers,
+    /// Whether calls may be placed.
     pub(super) telephony: Telephony,
+    /// The do-not-call list.
     pub(super) blacklist: Blacklist,
+    /// The next call id to mint.
     pub(super) next_call: u64,
+    /// Outputs waiting for [`Engine::poll_output`].
     pub(super) out: VecDeque<Output>,
     /// Buffer of the pacing snapshot's busy agents, kept between inputs.
     pub(super) busy_scratch: Vec<AgentLoad>,
-    /// When the engine last decided what to dial.
-    pub(super) last_drive: Option<DateTime<Utc>>,
 }
 
 /// The kind of an input, for [`Event::Rejected`].
@@ -64,18 +83,19 @@ pub(super) fn input_name(k: &InputKind) -> InputName {
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Engine {
         Engine {
-            next_call: cfg.first_call_id,
+            floor: Floor {
+                agents: Agents::default(),
+                calls: Calls::default(),
+                timers: Timers::default(),
+                telephony: Telephony::Up,
+                blacklist: Blacklist::default(),
+                next_call: cfg.first_call_id,
+                out: VecDeque::new(),
+                busy_scratch: Vec::new(),
+            },
             cfg,
             now: None,
             campaigns: BTreeMap::new(),
-            agents: Agents::default(),
-            calls: HashMap::default(),
-            numbers_in_flight: HashMap::default(),
-            timers: std::collections::BTreeSet::new(),
-            telephony: Telephony::Up,
-            blacklist: Blacklist::default(),
-            out: VecDeque::new(),
-            busy_scratch: Vec::new(),
             last_drive: None,
         }
     }
@@ -88,16 +108,16 @@ impl Engine {
     }
 
     pub fn blacklist(&self) -> &Blacklist {
-        &self.blacklist
+        &self.floor.blacklist
     }
 
     pub fn agent_state(&self, agent: &AgentId) -> Option<&AgentState> {
-        self.agents.get(agent).map(|a| &a.state)
+        self.floor.agents.get(agent).map(|a| &a.state)
     }
 
     /// Calls in flight (placed and not ended), all campaigns.
     pub fn calls_in_flight(&self) -> usize {
-        self.calls.len()
+        self.floor.calls.len()
     }
 
     /// The abandonment position of a campaign's current period.
@@ -148,7 +168,7 @@ impl Engine {
 
     /// Loads the do-not-call list at start-up.
     pub fn load_blacklist(&mut self, blacklist: Blacklist) {
-        self.blacklist = blacklist;
+        self.floor.blacklist = blacklist;
     }
 
     // ----- input -----
@@ -214,7 +234,7 @@ impl Engine {
             let input_name = input_name(&input.kind);
             match self.apply(now, input.kind) {
                 Ok(()) => changed |= decisive,
-                Err(reason) => self.out.push_back(Output::Event(Event::Rejected {
+                Err(reason) => self.floor.out.push_back(Output::Event(Event::Rejected {
                     at: now,
                     input: input_name,
                     reason,
@@ -229,7 +249,7 @@ impl Engine {
 
     /// The next output; [`Output::Timeout`] when there is nothing more before that time.
     pub fn poll_output(&mut self) -> Output {
-        match self.out.pop_front() {
+        match self.floor.out.pop_front() {
             Some(o) => o,
             None => Output::Timeout(self.next_wakeup()),
         }

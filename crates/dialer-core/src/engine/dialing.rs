@@ -1,23 +1,18 @@
 //! The dialing decision: what to dial now, for each campaign.
 
+use super::{agent::*, calls::*, campaigns::*, config::*, coordinator::*, telephony::*};
 use crate::engine::output::{
     DialReason, DueClassCode, Event, OriginateIntent, Output, Progress, StoreUpdate,
 };
 use crate::engine::reject::{InputName, RejectReason};
 use crate::model::campaign::DialMode;
-use crate::model::ids::{AgentId, CallId, CampaignId};
-use crate::model::record::{SpoolRecord, TaskKind};
+use crate::model::ids::{AgentId, CallId};
+use crate::model::record::SpoolRecord;
 use crate::model::variable::VariableName;
 use crate::pacing::{abandonment, AgentLoad, AgentPhase, PacingEvent, PacingSnapshot};
 use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
 use crate::rules::{next_step, ordering};
 use chrono::{DateTime, Duration, Utc};
-
-use super::agents::*;
-use super::calls::*;
-use super::campaigns::*;
-use super::coordinator::*;
-use super::telephony::*;
 
 /// Values that cannot break a protocol line.
 pub(super) fn is_safe_value(value: &str) -> bool {
@@ -25,28 +20,50 @@ pub(super) fn is_safe_value(value: &str) -> bool {
 }
 
 impl Engine {
-    // ----- deciding -----
+    /// Decides what to dial at `now`: timers due fire first, then each campaign in turn
+    /// lets go of agents no longer needed, dials (manual tasks, then previews or pacing) and
+    /// asks the store for records if its hopper runs low.
+    pub(super) fn drive(&mut self, now: DateTime<Utc>) {
+        self.fire_timers(now);
+        let dialing = self.floor.telephony == Telephony::Up;
+        for run in self.campaigns.values_mut() {
+            self.floor.release_leavers(run, now);
+            if !run.stopped && dialing {
+                self.floor.dial_manual_tasks(run, now);
+                if run.campaign.dial_mode == DialMode::Preview {
+                    self.floor.offer_previews(run, now);
+                } else {
+                    self.floor.pace(&self.cfg, run, now);
+                }
+            }
+            // After dialing, which may have drawn the hopper down.
+            self.floor.request_records_if_needed(&self.cfg, run, now);
+        }
+    }
+}
 
+impl Floor {
+    /// Whether `rec` may be dialed now for its campaign (`run`), and how.
     pub(super) fn check(
         &self,
-        cid: &CampaignId,
+        run: &CampaignRun,
         rec: &SpoolRecord,
         now: DateTime<Utc>,
     ) -> Result<eligibility::DialPlan, SkipReason> {
-        self.check_for(cid, rec, now, None)
+        self.check_for(run, rec, now, None)
     }
 
-    /// [`Engine::check`], counting `also_free` as a free agent of the campaign (an agent
+    /// [`Floor::check`], counting `also_free` as a free agent of the campaign (an agent
     /// answering a preview offer).
     pub(super) fn check_for(
         &self,
-        cid: &CampaignId,
+        run: &CampaignRun,
         rec: &SpoolRecord,
         now: DateTime<Utc>,
         also_free: Option<&AgentId>,
     ) -> Result<eligibility::DialPlan, SkipReason> {
-        let run = &self.campaigns[cid];
-        let in_flight = |n: &str| self.numbers_in_flight.contains_key(&number_key(n));
+        let cid = &run.campaign.id;
+        let in_flight = |n: &str| self.calls.number_in_flight(n);
         let free = |a: &AgentId| {
             self.agent_free_for(a, cid)
                 || (Some(a) == also_free
@@ -66,38 +83,19 @@ impl Engine {
         eligibility::check(rec, &ctx)
     }
 
-    pub(super) fn drive(&mut self, now: DateTime<Utc>) {
-        self.fire_timers(now);
-        let dialing = self.telephony == Telephony::Up;
-        let ids: Vec<CampaignId> = self.campaigns.keys().cloned().collect();
-        for cid in &ids {
-            self.release_leavers(now, cid);
-            if !self.campaigns[cid].stopped && dialing {
-                self.dial_manual_tasks(now, cid);
-                if self.campaigns[cid].campaign.dial_mode == DialMode::Preview {
-                    self.offer_previews(now, cid);
-                } else {
-                    self.pace(now, cid);
-                }
-            }
-            // After dialing, which may have drawn the hopper down.
-            self.request_records_if_needed(now, cid);
-        }
-    }
-
-    pub(super) fn snapshot(&mut self, now: DateTime<Utc>, cid: &CampaignId) -> PacingSnapshot {
+    /// What the pacer sees of the campaign at `now`.
+    fn snapshot(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) -> PacingSnapshot {
         let mut free = 0;
         let mut logged = 0;
         // Reused between snapshots: one allocation for the engine's life, not one per input.
         let mut busy = std::mem::take(&mut self.busy_scratch);
         busy.clear();
         let now_ms = now.timestamp_millis();
-        let run = &self.campaigns[cid];
         for &i in &run.home_agents {
             let a = &self.agents.list[i];
             let phase = match a.state {
                 AgentState::LoggedOut => continue,
-                AgentState::Ready if a.leaving => None,
+                AgentState::Ready if a.plan.is_leaving() => None,
                 AgentState::Ready => {
                     free += 1;
                     None
@@ -116,48 +114,27 @@ impl Engine {
             }
             logged += 1;
         }
-        let in_flight = run.dialing;
-        let waiting = run.waiting;
-        #[cfg(debug_assertions)]
-        {
-            let mut slow = (0, 0);
-            for c in run.calls.iter().filter_map(|id| self.calls.get(id)) {
-                let (d, w) = pacing_class(c);
-                slow.0 += u32::from(d);
-                slow.1 += u32::from(w);
-            }
-            debug_assert_eq!(slow, (in_flight, waiting), "pacing counters drifted");
-        }
-        let lines_used = run.calls.len() as u32;
-        let run = self
-            .campaigns
-            .get_mut(cid)
-            .expect("iterating known campaigns");
         PacingSnapshot {
             now,
             agents_logged_in: logged,
             agents_free: free,
             agents_busy: busy,
-            dials_in_flight: in_flight,
-            calls_waiting: waiting,
-            lines_free: run.campaign.max_lines.saturating_sub(lines_used),
+            dials_in_flight: run.calls.dialing(),
+            calls_waiting: run.calls.waiting(),
+            lines_free: run.campaign.max_lines.saturating_sub(run.calls.lines()),
             records_ready: run.hopper.len() as u32,
             abandon: run.ledger.status(now),
             abandon_threshold_s: run.campaign.abandon.threshold_s,
         }
     }
 
-    pub(super) fn pace(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
-        let run = &self.campaigns[cid];
-        if run.hopper.is_empty() || run.calls.len() as u32 >= run.campaign.max_lines {
+    /// Asks the campaign's pacer how many to dial, holds that to the abandonment guard, and
+    /// dials that many from the hopper.
+    fn pace(&mut self, cfg: &EngineConfig, run: &mut CampaignRun, now: DateTime<Utc>) {
+        if run.hopper.is_empty() || run.calls.lines() >= run.campaign.max_lines {
             return;
         }
-        let snap = self.snapshot(now, cid);
-        let guard_on = self.cfg.abandon_guard;
-        let run = self
-            .campaigns
-            .get_mut(cid)
-            .expect("iterating known campaigns");
+        let snap = self.snapshot(run, now);
         let wanted = run.pacer.dials_to_place(&snap).min(snap.lines_free);
         let mut status = snap.abandon;
         let horizon = Duration::seconds(i64::from(run.campaign.ring_timeout_s))
@@ -167,7 +144,7 @@ impl Engine {
             status.budget = status.budget.min(0.0);
         }
         self.busy_scratch = snap.agents_busy;
-        let allowed = if guard_on {
+        let allowed = if cfg.abandon_guard {
             abandonment::guard(
                 wanted,
                 snap.agents_free,
@@ -182,14 +159,14 @@ impl Engine {
             return;
         }
         let pacer = run.pacer.name();
-        self.place_from_hopper(now, cid, allowed, &pacer, |_| true);
+        self.place_from_hopper(run, now, allowed, &pacer, |_| true);
     }
 
     /// Dials up to `n` eligible records of the hopper, in order, that pass `filter`.
-    pub(super) fn place_from_hopper(
+    fn place_from_hopper(
         &mut self,
+        run: &mut CampaignRun,
         now: DateTime<Utc>,
-        cid: &CampaignId,
         n: u32,
         pacer: &str,
         filter: impl Fn(&SpoolRecord) -> bool,
@@ -197,33 +174,29 @@ impl Engine {
         let mut placed = 0;
         let mut i = 0;
         while placed < n {
-            let run = &self.campaigns[cid];
-            if i >= run.hopper.len() {
+            let Some(rec) = run.hopper.get(i) else {
                 break;
-            }
-            if !filter(&run.hopper[i]) {
+            };
+            if !filter(rec) {
                 i += 1;
                 continue;
             }
-            match self.check(cid, &self.campaigns[cid].hopper[i], now) {
+            match self.check(run, rec, now) {
                 Ok(plan) => {
-                    let rec = self.take_from_hopper(cid, i);
-                    let class = DueClassCode::from(ordering::due_class(&rec));
-                    let class = if rec
-                        .task
-                        .as_ref()
-                        .is_some_and(|t| t.kind == TaskKind::Manual)
-                    {
+                    let Some(rec) = run.hopper.remove(i) else {
+                        break;
+                    };
+                    let class = if is_manual(&rec) {
                         DueClassCode::Manual
                     } else {
-                        class
+                        DueClassCode::from(ordering::due_class(&rec))
                     };
                     let reason = DialReason {
                         class,
                         pacer: pacer.to_owned(),
                         wanted: n,
                     };
-                    self.dial(now, cid, rec, plan, reason);
+                    self.dial(run, now, rec, plan, reason);
                     placed += 1;
                 }
                 Err(reason) => {
@@ -232,20 +205,18 @@ impl Engine {
                         SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }
                     );
                     if transient {
-                        let run = self.campaigns.get_mut(cid).expect("known");
-                        let id = run.hopper[i].id.clone();
+                        let id = rec.id.clone();
                         if run.skip_noted.insert(id.clone(), reason.code()) != Some(reason.code()) {
                             self.out.push_back(Output::Event(Event::Skipped {
                                 at: now,
-                                campaign: cid.clone(),
+                                campaign: run.campaign.id.clone(),
                                 record: id,
                                 reason,
                             }));
                         }
                         i += 1;
-                    } else {
-                        let rec = self.take_from_hopper(cid, i);
-                        self.skip(now, cid, rec, reason);
+                    } else if let Some(rec) = run.hopper.remove(i) {
+                        self.skip(run, now, rec, reason);
                     }
                 }
             }
@@ -253,17 +224,19 @@ impl Engine {
         placed
     }
 
+    /// Places a call on `rec` (taken out of the hopper) as `plan` says: the attempt begins,
+    /// the agent it is for (if any) is reserved, and the Originate goes out.
     pub(super) fn dial(
         &mut self,
+        run: &mut CampaignRun,
         now: DateTime<Utc>,
-        cid: &CampaignId,
         mut rec: Box<SpoolRecord>,
         plan: eligibility::DialPlan,
         reason: DialReason,
     ) {
         let call = CallId(self.next_call);
         self.next_call += 1;
-        let run = self.campaigns.get_mut(cid).expect("known");
+        let cid = run.campaign.id.clone();
         run.skip_noted.remove(&rec.id);
         next_step::begin_attempt(&mut rec, &run.campaign, call, now);
         let c = &run.campaign;
@@ -301,29 +274,19 @@ impl Engine {
                 agent.set_since(now);
             }
         }
-        self.numbers_in_flight
-            .insert(number_key(plan.number.e164()), call);
-        let run = self.campaigns.get_mut(cid).expect("known");
         let threshold_ms = (run.campaign.abandon.threshold_s * 1000.0).ceil() as i64;
-        run.calls.insert(call);
-        self.calls.insert(
+        self.calls.place(
             call,
-            Call {
-                campaign: cid.clone(),
-                record: rec.id.clone(),
-                number: plan.number.clone(),
-                reserved_agent: plan.agent.clone(),
-                placed_at: now,
-                answered: None,
-                queued: None,
-                linked: None,
-                abandon_counted: false,
-                abandon_threshold: Duration::milliseconds(threshold_ms),
-            },
+            Call::placed(
+                cid.clone(),
+                rec.id.clone(),
+                plan.number.clone(),
+                plan.agent.clone(),
+                now,
+                Duration::milliseconds(threshold_ms),
+            ),
+            &mut run.calls,
         );
-        if plan.agent.is_none() {
-            self.campaigns.get_mut(cid).expect("known").dialing += 1;
-        }
         self.out
             .push_back(Output::Store(StoreUpdate::AttemptStarted {
                 call,
@@ -346,45 +309,41 @@ impl Engine {
         self.out.push_back(Output::Originate(intent));
         self.out.push_back(Output::Event(Event::Progress {
             at: now,
-            campaign: cid.clone(),
+            campaign: cid,
             call,
             record: rec.id.clone(),
             progress: Progress::Placing,
         }));
-        let run = self.campaigns.get_mut(cid).expect("known");
         run.in_flight.insert(rec.id.clone(), rec);
     }
 
     /// Manual (click-to-call) tasks go out at once for their agent, outside pacing but
     /// within the line limit and every compliance rule.
-    pub(super) fn dial_manual_tasks(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
-        let run = &self.campaigns[cid];
-        let used = run.calls.len() as u32;
-        let lines = run.campaign.max_lines.saturating_sub(used);
+    fn dial_manual_tasks(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+        let lines = run.campaign.max_lines.saturating_sub(run.calls.lines());
         if lines == 0 || !run.has_manual {
             return;
         }
         if !run.hopper.iter().any(|r| is_manual(r)) {
-            self.campaigns.get_mut(cid).expect("known").has_manual = false;
+            run.has_manual = false;
             return;
         }
-        self.place_from_hopper(now, cid, lines, "manual", is_manual);
+        self.place_from_hopper(run, now, lines, "manual", is_manual);
     }
 
     /// Preview mode: each free agent is offered the next eligible record.
-    pub(super) fn offer_previews(&mut self, now: DateTime<Utc>, cid: &CampaignId) {
+    fn offer_previews(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+        let cid = run.campaign.id.clone();
         let free: Vec<AgentId> = self
             .agents
-            .iter()
-            .filter(|(_, a)| a.state == AgentState::Ready && self.home_campaign(a) == Some(cid))
-            .map(|(id, _)| id.clone())
+            .values()
+            .filter(|a| a.state == AgentState::Ready && a.home.as_ref() == Some(&cid))
+            .map(|a| a.id.clone())
             .collect();
         let offered = self.records_in_preview();
         for agent in free {
             let mut i = 0;
-            loop {
-                let run = &self.campaigns[cid];
-                let Some(rec) = run.hopper.get(i) else { break };
+            while let Some(rec) = run.hopper.get(i) {
                 if offered.contains(&rec.id)
                     || rec.owner_agent.as_ref().is_some_and(|o| o != &agent)
                 {
@@ -392,7 +351,7 @@ impl Engine {
                     continue;
                 }
                 // Check as if the agent were free to take it; it is.
-                match self.check(cid, rec, now) {
+                match self.check(run, rec, now) {
                     Ok(_) => {
                         let record = rec.id.clone();
                         if let Some(a) = self.agents.get_mut(&agent) {
@@ -413,8 +372,9 @@ impl Engine {
                         i += 1
                     }
                     Err(reason) => {
-                        let rec = self.take_from_hopper(cid, i);
-                        self.skip(now, cid, rec, reason);
+                        if let Some(rec) = run.hopper.remove(i) {
+                            self.skip(run, now, rec, reason);
+                        }
                     }
                 }
             }

@@ -1,6 +1,9 @@
 //! The sans-IO engine: one input type in, one output type out.
 
+mod agent;
 mod agents;
+mod books;
+mod call_events;
 mod calls;
 mod campaigns;
 mod commands;
@@ -14,7 +17,7 @@ pub mod status;
 mod telephony;
 mod timers;
 
-pub use agents::AgentState;
+pub use agent::AgentState;
 pub use config::EngineConfig;
 pub use coordinator::Engine;
 pub use input::{

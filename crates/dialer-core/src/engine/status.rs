@@ -1,9 +1,7 @@
 //! A snapshot of everything the engine holds, for operators' screens and the runtime's
 //! status call: agents, calls in flight, and each campaign's position.
 
-use super::agents::AgentState;
-use super::coordinator::Engine;
-use super::telephony::Telephony;
+use super::{agent::*, calls::*, coordinator::*, telephony::*};
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::AnswerKind;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -164,13 +162,15 @@ impl Engine {
     pub fn status(&self) -> EngineStatus {
         let now = self.now;
         let mut agents: Vec<AgentStatus> = self
+            .floor
             .agents
             .values()
             .map(|a| {
                 let (call, record) = match &a.state {
-                    AgentState::OnCall { call } | AgentState::Reserved { call } => {
-                        (Some(*call), self.calls.get(call).map(|c| c.record.clone()))
-                    }
+                    AgentState::OnCall { call } | AgentState::Reserved { call } => (
+                        Some(*call),
+                        self.floor.calls.get(call).map(|c| c.record.clone()),
+                    ),
                     AgentState::Previewing { record, .. } => (None, Some(record.clone())),
                     _ => (None, None),
                 };
@@ -181,40 +181,43 @@ impl Engine {
                     campaign: a.home.clone(),
                     call,
                     record,
-                    leaving: a.leaving,
+                    leaving: a.plan.is_leaving(),
                 }
             })
             .collect();
         agents.sort_by(|a, b| a.agent.cmp(&b.agent));
         let mut calls: Vec<CallStatus> = self
+            .floor
             .calls
             .iter()
-            .map(|(id, c)| CallStatus {
-                call: *id,
-                campaign: c.campaign.clone(),
-                record: c.record.clone(),
-                number: c.number.e164().to_owned(),
-                agent: c
-                    .linked
-                    .as_ref()
-                    .map(|l| l.0.clone())
-                    .or_else(|| c.reserved_agent.clone()),
-                state: match (&c.answered, &c.linked) {
-                    (_, Some(_)) => CallState::Linked,
-                    (None, None) => CallState::Dialing,
-                    (Some((_, AnswerKind::Machine)), None) => CallState::Machine,
-                    (Some(_), None) if c.abandon_counted => CallState::Abandoned,
-                    (Some(_), None) => CallState::Waiting,
-                },
-                placed_at: c.placed_at,
-                answered_at: c.answered.map(|a| a.0),
-                answer: c.answered.map(|a| a.1),
-                queued_at: c.queued,
-                linked_at: c.linked.as_ref().map(|l| l.1),
+            .map(|(id, c)| {
+                let answered = c.phase().answered();
+                let (state, linked) = match c.phase() {
+                    CallPhase::Dialing => (CallState::Dialing, None),
+                    CallPhase::Machine { .. } => (CallState::Machine, None),
+                    CallPhase::Waiting { .. } => (CallState::Waiting, None),
+                    CallPhase::Abandoned { .. } => (CallState::Abandoned, None),
+                    CallPhase::Linked { agent, at, .. } => (CallState::Linked, Some((agent, *at))),
+                };
+                CallStatus {
+                    call: *id,
+                    campaign: c.campaign.clone(),
+                    record: c.record.clone(),
+                    number: c.number.e164().to_owned(),
+                    agent: linked
+                        .map(|l| l.0.clone())
+                        .or_else(|| c.reserved_agent.clone()),
+                    state,
+                    placed_at: c.placed_at,
+                    answered_at: answered.map(|a| a.0),
+                    answer: answered.map(|a| a.1),
+                    queued_at: c.queued,
+                    linked_at: linked.map(|l| l.1),
+                }
             })
             .collect();
         calls.sort_by_key(|c| c.call);
-        let telephony = match &self.telephony {
+        let telephony = match &self.floor.telephony {
             Telephony::Up => TelephonyStatus::Up,
             Telephony::Down {
                 reason,
@@ -239,7 +242,7 @@ impl Engine {
                 let dialing_paused = if run.stopped {
                     Some(DialingPaused::Stopped)
                 } else {
-                    match &self.telephony {
+                    match &self.floor.telephony {
                         Telephony::Down { reason, .. } => Some(DialingPaused::TelephonyDown {
                             reason: reason.clone(),
                         }),
@@ -250,9 +253,9 @@ impl Engine {
                     campaign: cid.clone(),
                     pacer: run.pacer.name(),
                     hopper: run.hopper.len(),
-                    calls_in_flight: run.calls.len(),
-                    dialing: run.dialing,
-                    waiting: run.waiting,
+                    calls_in_flight: run.calls.lines() as usize,
+                    dialing: run.calls.dialing(),
+                    waiting: run.calls.waiting(),
                     agents: run.home_agents.len(),
                     abandonment: AbandonPosition {
                         abandoned: position.as_ref().map_or(0, |p| p.abandoned),

@@ -1,11 +1,9 @@
 //! Whether calls may be placed: the telephone system's health.
 
+use super::{coordinator::*, timers::*};
 use crate::engine::input::TelephonyHealth;
 use crate::engine::output::{Event, Output};
 use chrono::{DateTime, Utc};
-
-use super::coordinator::*;
-use super::timers::*;
 
 /// Whether calls may be placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,18 +35,18 @@ impl Engine {
     ) {
         if let Telephony::Down {
             retry_at: Some(t), ..
-        } = &self.telephony
+        } = &self.floor.telephony
         {
-            self.timers.remove(&(*t, Timer::TelephonyRetry));
+            self.floor.timers.cancel(*t, Timer::TelephonyRetry);
         }
-        let since = match &self.telephony {
+        let since = match &self.floor.telephony {
             Telephony::Down { since, .. } => *since,
             Telephony::Up => now,
         };
         if let Some(t) = retry_at {
-            self.timers.insert((t, Timer::TelephonyRetry));
+            self.floor.timers.set(t, Timer::TelephonyRetry);
         }
-        let changed = match &self.telephony {
+        let changed = match &self.floor.telephony {
             Telephony::Down {
                 reason: r,
                 retry_at: t,
@@ -56,27 +54,30 @@ impl Engine {
             } => r != &reason || t != &retry_at,
             Telephony::Up => true,
         };
-        self.telephony = Telephony::Down {
+        self.floor.telephony = Telephony::Down {
             reason: reason.clone(),
             since,
             retry_at,
         };
         if changed {
-            self.out.push_back(Output::Event(Event::TelephonyDown {
-                at: now,
-                reason,
-                retry_at,
-            }));
+            self.floor
+                .out
+                .push_back(Output::Event(Event::TelephonyDown {
+                    at: now,
+                    reason,
+                    retry_at,
+                }));
         }
     }
 
     pub(super) fn set_telephony_up(&mut self, now: DateTime<Utc>) {
-        if let Telephony::Down { retry_at, .. } = &self.telephony {
+        if let Telephony::Down { retry_at, .. } = &self.floor.telephony {
             if let Some(t) = retry_at {
-                self.timers.remove(&(*t, Timer::TelephonyRetry));
+                self.floor.timers.cancel(*t, Timer::TelephonyRetry);
             }
-            self.telephony = Telephony::Up;
-            self.out
+            self.floor.telephony = Telephony::Up;
+            self.floor
+                .out
                 .push_back(Output::Event(Event::TelephonyUp { at: now }));
         }
     }
