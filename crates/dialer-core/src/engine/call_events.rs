@@ -1,7 +1,7 @@
 //! What happens to a call, report by report: answered, linked, refused, hung up, lost; the
 //! outcome of each attempt and where its record goes next.
 
-use super::{agent::*, calls::*, campaigns::*, coordinator::*};
+use super::{agent::*, calls::*, coordinator::*};
 use crate::engine::input::{CallEvent, RefusalCause};
 use crate::engine::output::{Event, Output, Progress, StoreUpdate};
 use crate::engine::reject::RejectReason;
@@ -9,7 +9,7 @@ use crate::model::ids::{AgentId, CallId};
 use crate::model::outcome::{AnswerKind, CallOutcome, FailureClass};
 use crate::model::record::RecordStatus;
 use crate::pacing::PacingEvent;
-use crate::rules::{next_step, ordering};
+use crate::rules::next_step;
 use chrono::{DateTime, Duration, Utc};
 
 /// How a call ended, as far as the engine's bookkeeping goes.
@@ -344,13 +344,7 @@ impl Engine {
             self.floor
                 .out
                 .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-            // Back in the hopper, in its place, as if never dialed.
-            let key = ordering::order_key(&rec);
-            let at = run
-                .hopper
-                .partition_point(|r| ordering::order_key(r) <= key);
-            run.has_manual |= is_manual(&rec);
-            run.hopper.insert(at, rec);
+            run.return_to_hopper(rec);
             return Ok(());
         }
         if let RecordStatus::Finished { reason } = rec.status {
@@ -365,13 +359,7 @@ impl Engine {
         self.floor
             .out
             .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-        run.recent.push_back(rec.id.clone());
-        run.recent_records.insert(rec.id.clone(), rec);
-        while run.recent.len() > self.cfg.recent_records {
-            if let Some(old) = run.recent.pop_front() {
-                run.recent_records.remove(&old);
-            }
-        }
+        run.remember_recent(rec, self.cfg.recent_records);
         Ok(())
     }
 }

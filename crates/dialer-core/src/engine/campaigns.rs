@@ -133,6 +133,37 @@ impl Engine {
     }
 }
 
+impl CampaignRun {
+    /// Puts a record whose call was never placed back in the hopper, in its place, as if
+    /// never dialed.
+    pub(super) fn return_to_hopper(&mut self, rec: Box<SpoolRecord>) {
+        let key = ordering::order_key(&rec);
+        let at = self
+            .hopper
+            .partition_point(|r| ordering::order_key(r) <= key);
+        self.has_manual |= is_manual(&rec);
+        self.hopper.insert(at, rec);
+    }
+
+    /// Keeps a record whose call ended for late dispositions: the newest `cap` are kept.
+    pub(super) fn remember_recent(&mut self, rec: Box<SpoolRecord>, cap: usize) {
+        self.recent.push_back(rec.id.clone());
+        self.recent_records.insert(rec.id.clone(), rec);
+        while self.recent.len() > cap {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_records.remove(&old);
+            }
+        }
+    }
+
+    /// Drops a record from the ones kept for late dispositions.
+    pub(super) fn forget_recent(&mut self, record: &RecordId) {
+        if self.recent_records.remove(record).is_some() {
+            self.recent.retain(|r| r != record);
+        }
+    }
+}
+
 impl Floor {
     /// Asks the store for the campaign's due records when its hopper runs low (at once, but
     /// not twice within a second) or the last request is older than the refill interval.

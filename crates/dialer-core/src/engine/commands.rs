@@ -190,9 +190,7 @@ impl Engine {
         }
         for run in self.campaigns.values_mut() {
             run.hopper.retain(|r| &r.id != record);
-            if run.recent_records.remove(record).is_some() {
-                run.recent.retain(|r| r != record);
-            }
+            run.forget_recent(record);
             run.skip_noted.remove(record);
         }
         Ok(())
@@ -271,10 +269,7 @@ impl Engine {
             Some(p) => {
                 run.hopper.remove(p);
             }
-            None => {
-                run.recent_records.remove(&record);
-                run.recent.retain(|r| r != &record);
-            }
+            None => run.forget_recent(&record),
         }
         run.skip_noted.remove(&record);
         if let Some(entry) = effect.blacklist {
