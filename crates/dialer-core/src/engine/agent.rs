@@ -17,10 +17,15 @@ pub enum AgentState {
     /// Free for a call.
     Ready,
     /// Held for a call being placed for it (owner, schedule, preview, manual task).
-    Reserved { call: CallId },
+    Reserved {
+        /// The call placed for it.
+        call: CallId,
+    },
     /// Looking at a record offered in preview mode.
     Previewing {
+        /// The record's campaign.
         campaign: CampaignId,
+        /// The record offered.
         record: RecordId,
     },
     /// Talking on a call.

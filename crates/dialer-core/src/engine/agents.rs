@@ -1,6 +1,9 @@
 //! Agents: their states, what they do after a call, and every agent transition.
 
-use super::{agent::*, campaigns::*, coordinator::*, timers::*};
+use super::agent::{AgentState, Departure, Plan};
+use super::campaigns::CampaignRun;
+use super::coordinator::{Engine, Floor};
+use super::timers::Timer;
 use crate::engine::input::AgentEvent;
 use crate::engine::output::{Event, Output};
 use crate::engine::reject::RejectReason;

@@ -1,7 +1,9 @@
 //! What happens to a call, report by report: answered, linked, refused, hung up, lost; the
 //! outcome of each attempt and where its record goes next.
 
-use super::{agent::*, calls::*, coordinator::*};
+use super::agent::AgentState;
+use super::calls::{secs, CallPhase};
+use super::coordinator::Engine;
 use crate::engine::input::{CallEvent, RefusalCause};
 use crate::engine::output::{Event, Output, Progress, StoreUpdate};
 use crate::engine::reject::RejectReason;

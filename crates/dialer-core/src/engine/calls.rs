@@ -1,7 +1,7 @@
 //! Calls in flight: their phases, the table that holds them, and the per-campaign counts
 //! that follow every phase change.
 
-use super::timers::*;
+use super::timers::{Timer, Timers};
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::AnswerKind;
 use crate::model::phone::PhoneNumber;

@@ -1,6 +1,8 @@
 //! Campaigns the engine runs and their hoppers.
 
-use super::{calls::*, config::*, coordinator::*};
+use super::calls::CallCounts;
+use super::config::EngineConfig;
+use super::coordinator::{Engine, Floor};
 use crate::engine::output::{Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;
 use crate::model::campaign::Campaign;

@@ -1,6 +1,8 @@
 //! Commands from operators and agents' desktops.
 
-use super::{agent::*, coordinator::*, telephony::*};
+use super::agent::AgentState;
+use super::coordinator::Engine;
+use super::telephony::Telephony;
 use crate::engine::input::Command;
 use crate::engine::output::{DialReason, DueClassCode, Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;

@@ -1,12 +1,18 @@
 //! The engine: holds campaigns, agents, calls and the records about to be dialed; turns
 //! inputs into outputs. Never reads a clock: time comes with each input.
 
-use super::{agent::*, calls::*, campaigns::*, config::*, telephony::*, timers::*};
+use super::agent::{AgentState, Agents};
+use super::calls::Calls;
+use super::campaigns::CampaignRun;
+use super::config::EngineConfig;
+use super::telephony::Telephony;
+use super::timers::Timers;
 use crate::engine::input::{CallEvent, Command, Input, InputKind};
 use crate::engine::output::{Event, Output};
 use crate::engine::reject::{InputName, RejectReason};
 use crate::model::blacklist::Blacklist;
 use crate::model::ids::{AgentId, CampaignId, RecordId};
+use crate::model::record::SpoolRecord;
 use crate::pacing::{self, AgentLoad, Pacer};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};
@@ -81,6 +87,8 @@ pub(super) fn input_name(k: &InputKind) -> InputName {
 }
 
 impl Engine {
+    /// An engine with no campaign, agent or call, and no time yet: the first input sets its
+    /// clock.
     pub fn new(cfg: EngineConfig) -> Engine {
         Engine {
             floor: Floor {
@@ -107,10 +115,12 @@ impl Engine {
         self.now
     }
 
+    /// The do-not-call list as the engine applies it.
     pub fn blacklist(&self) -> &Blacklist {
         &self.floor.blacklist
     }
 
+    /// An agent's state; `None` for an agent never seen.
     pub fn agent_state(&self, agent: &AgentId) -> Option<&AgentState> {
         self.floor.agents.get(agent).map(|a| &a.state)
     }
@@ -141,6 +151,21 @@ impl Engine {
         self.campaigns
             .values()
             .any(|run| run.in_flight.contains_key(record))
+    }
+
+    /// The records the engine holds for `campaign`: offered and waiting in the hopper (in dial
+    /// order), with a call in flight, and kept after their call for late dispositions. Empty
+    /// for a campaign the engine does not run.
+    pub fn held_records(&self, campaign: &CampaignId) -> Vec<&SpoolRecord> {
+        let Some(run) = self.campaigns.get(campaign) else {
+            return Vec::new();
+        };
+        run.hopper
+            .iter()
+            .chain(run.in_flight.values())
+            .chain(run.recent_records.values())
+            .map(|r| &**r)
+            .collect()
     }
 
     /// The campaigns the engine holds, in order.

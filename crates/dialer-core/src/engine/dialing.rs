@@ -1,6 +1,11 @@
 //! The dialing decision: what to dial now, for each campaign.
 
-use super::{agent::*, calls::*, campaigns::*, config::*, coordinator::*, telephony::*};
+use super::agent::AgentState;
+use super::calls::Call;
+use super::campaigns::{is_manual, CampaignRun};
+use super::config::EngineConfig;
+use super::coordinator::{Engine, Floor};
+use super::telephony::Telephony;
 use crate::engine::output::{
     DialReason, DueClassCode, Event, OriginateIntent, Output, Progress, StoreUpdate,
 };

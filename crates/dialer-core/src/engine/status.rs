@@ -1,7 +1,10 @@
 //! A snapshot of everything the engine holds, for operators' screens and the runtime's
 //! status call: agents, calls in flight, and each campaign's position.
 
-use super::{agent::*, calls::*, coordinator::*, telephony::*};
+use super::agent::AgentState;
+use super::calls::CallPhase;
+use super::coordinator::Engine;
+use super::telephony::Telephony;
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::AnswerKind;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -1,6 +1,7 @@
 //! Whether calls may be placed: the telephone system's health.
 
-use super::{coordinator::*, timers::*};
+use super::coordinator::Engine;
+use super::timers::Timer;
 use crate::engine::input::TelephonyHealth;
 use crate::engine::output::{Event, Output};
 use chrono::{DateTime, Utc};

@@ -5,7 +5,9 @@
 //! [`AgentState::WrapUp`], the telephony pause's `retry_at`), and is set or cancelled by the
 //! one function that changes that state.
 
-use super::{agent::*, coordinator::*, telephony::*};
+use super::agent::AgentState;
+use super::coordinator::Engine;
+use super::telephony::Telephony;
 use crate::engine::output::{Event, Output};
 use crate::model::ids::{AgentId, CallId};
 use chrono::{DateTime, Duration, Utc};
