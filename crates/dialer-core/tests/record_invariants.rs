@@ -9,13 +9,17 @@
 //!   import, respool, schedule and task paths (the spool's own tests).
 //! - every pending record the engine holds has a future or a reason: it is dialable at some
 //!   later instant (its window, caps and schedule allow it), or it carries a reason a person
-//!   can act on (an unknown zone, a window that never opens again), or it ends when the
-//!   engine next looks at it (attempts spent, no number left, blacklisted).
+//!   can act on (an unknown zone, campaign dates that are over), or it ends when the engine
+//!   next looks at it (attempts spent, no number left, blacklisted). A range callback that
+//!   is over is dropped by whoever looks at the record next (`rules::schedule::drop_if_over`,
+//!   on the store's offer and on the engine's skip), so the walk applies the same rule.
 //!
 //! 1,000 cases each (`PROPTEST_CASES` overrides it). The seed is fixed and printed on
 //! failure; set `PROPTEST_RNG_SEED=<u64>` to explore other worlds.
 
+use dialer_core::rules::calling_window::CallingWindow;
 use dialer_core::rules::eligibility::{self, EligibilityContext};
+use dialer_core::rules::schedule;
 use dialer_core::testing::{run_observed, strategies, Step};
 use dialer_core::{
     Blacklist, Campaign, CampaignId, Engine, NumberState, RecordId, RecordStatus, SkipReason,
@@ -74,27 +78,31 @@ proptest! {
     #[test]
     fn no_two_live_records_share_a_destination(world in strategies::world_with_dispositions()) {
         let cid = world.campaign.id.clone();
-        let mut before: BTreeMap<RecordId, BTreeSet<String>> = BTreeMap::new();
+        // What the engine held, and what the store had, after the previous step.
+        let mut held: BTreeMap<RecordId, BTreeSet<String>> = BTreeMap::new();
+        let mut stored: BTreeMap<RecordId, SpoolRecord> = BTreeMap::new();
         let mut broken = Vec::new();
-        run_observed(&world, |engine, step, now| {
-            let after = held_live(engine, &cid);
+        run_observed(&world, |engine, spool, step, now| {
             if let Step::Dispose { pick, action } = step {
                 let record = &world.records[pick % world.records.len()].id;
-                let old = before.get(record).cloned().unwrap_or_default();
-                for number in after.get(record).into_iter().flatten() {
-                    if old.contains(number) {
-                        continue;
-                    }
-                    for (other, numbers) in &before {
-                        if other != record && numbers.contains(number) {
-                            broken.push(format!(
-                                "{action:?} at {now} gave record {record} number {number}, live on record {other}"
-                            ));
+                // An accepted disposition hands the record back to the store.
+                let before = stored.get(record);
+                let after = spool.records.get(record);
+                if let Some(after) = after.filter(|r| Some(*r) != before && !r.is_finished()) {
+                    let old = before.map(live_numbers).unwrap_or_default();
+                    for number in live_numbers(after).difference(&old) {
+                        for (other, numbers) in &held {
+                            if other != record && numbers.contains(number) {
+                                broken.push(format!(
+                                    "{action:?} at {now} gave record {record} number {number}, live on record {other}"
+                                ));
+                            }
                         }
                     }
                 }
             }
-            before = after;
+            held = held_live(engine, &cid);
+            stored = spool.records.clone();
         });
         prop_assert!(broken.is_empty(), "seed {}: {:?}", SEED, broken);
     }
@@ -105,14 +113,14 @@ proptest! {
         let last = world.steps.len().saturating_sub(1);
         let mut index = 0;
         let mut stranded = Vec::new();
-        run_observed(&world, |engine, _step, now| {
+        run_observed(&world, |engine, _spool, _step, now| {
             if index == last {
                 for r in engine.held_records(&cid) {
                     if r.status != RecordStatus::Pending {
                         continue;
                     }
                     if let Err(why) = future_or_reason(r, &world.campaign, engine.blacklist(), now) {
-                        stranded.push(format!("record {} at {now}: {why}", r.id));
+                        stranded.push(format!("record {} at {now}: {why} (schedule {:?}, zone {:?}, next eligible {:?})", r.id, r.schedule, r.time_zone, r.next_eligible_at));
                     }
                 }
             }
@@ -122,20 +130,32 @@ proptest! {
     }
 }
 
-/// Whether a skip reason is one a person can act on, or one on which the engine ends the
-/// record the next time it meets it.
-fn ends_or_actionable(reason: &SkipReason) -> bool {
-    matches!(
-        reason,
+/// Whether a skip reason at `at` is one a person can act on, or one on which the engine ends
+/// the record the next time it meets it.
+fn ends_or_actionable(
+    reason: &SkipReason,
+    rec: &SpoolRecord,
+    campaign: &Campaign,
+    at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    match reason {
         // A person fixes the zone.
-        SkipReason::UnknownTimeZone { .. }
-        // The campaign's dates or hours never allow a dial again: a person extends them.
-        | SkipReason::OutsideCallingWindow { next: None }
+        SkipReason::UnknownTimeZone { .. } => true,
         // The engine marks the number and moves on, or finishes the record.
-        | SkipReason::Blacklisted { .. }
+        SkipReason::Blacklisted { .. }
         | SkipReason::AttemptCapReached
-        | SkipReason::NoDialableNumber
-    )
+        | SkipReason::NoDialableNumber => true,
+        // Actionable only if the campaign's own window never opens again (its dates are
+        // over: a person extends them). If the campaign still dials, something of the
+        // record's own (a callback range that is over) strands it.
+        SkipReason::OutsideCallingWindow { next: None } => eligibility::callee_zone(rec, campaign)
+            .is_ok_and(|zone| {
+                CallingWindow::for_campaign(campaign, zone)
+                    .next_allowed(at)
+                    .is_none()
+            }),
+        _ => false,
+    }
 }
 
 /// Walks the record's future from `now`: each reason about time moves the clock to when it
@@ -152,7 +172,12 @@ fn future_or_reason(
     let free = |_: &dialer_core::AgentId| true;
     let mut at = now;
     let mut path = Vec::new();
+    let mut rec = rec.clone();
     for _ in 0..64 {
+        // Whoever looks at the record next (the store's offer, or the engine's skip of a
+        // record waiting in its hopper) drops a range callback that is over.
+        schedule::drop_if_over(&mut rec, campaign, at);
+        let rec = &rec;
         let ctx = EligibilityContext {
             campaign,
             blacklist,
@@ -163,7 +188,7 @@ fn future_or_reason(
         };
         match eligibility::check(rec, &ctx) {
             Ok(_) => return Ok(()),
-            Err(reason) if ends_or_actionable(&reason) => return Ok(()),
+            Err(reason) if ends_or_actionable(&reason, rec, campaign, at) => return Ok(()),
             Err(reason) => match reason.retry_at() {
                 Some(next) if next > at => {
                     path.push(reason.to_string());

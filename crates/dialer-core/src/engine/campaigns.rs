@@ -206,6 +206,16 @@ impl Floor {
         mut rec: Box<SpoolRecord>,
         reason: SkipReason,
     ) {
+        // Every record ends or has a future: a range callback that ended while its record
+        // waited in the hopper no longer holds it back (the rule the store's offer applies).
+        if matches!(reason, SkipReason::OutsideCallingWindow { .. })
+            && schedule::drop_if_over(&mut rec, &run.campaign, now)
+        {
+            self.out
+                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+            run.return_to_hopper(rec);
+            return;
+        }
         run.skip_noted.remove(&rec.id);
         self.out.push_back(Output::Event(Event::Skipped {
             at: now,

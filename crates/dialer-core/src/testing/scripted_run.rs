@@ -116,6 +116,14 @@ pub enum ScriptDisposition {
         /// The new phone.
         number: usize,
     },
+    /// SCHEDULE a callback over a date range: 09:00 to 17:00 (callee local time) each day
+    /// from `start_in_days` days after today's UTC date, for `days` days.
+    ScheduleRange {
+        /// Days from today to the first day.
+        start_in_days: u32,
+        /// How many days.
+        days: u32,
+    },
     /// DONE.
     Done,
 }
@@ -159,14 +167,15 @@ struct FlightCall {
 
 /// Executes a world. Never panics on engine behaviour: findings go to the checker.
 pub fn run(world: &World) -> RunReport {
-    run_observed(world, |_, _, _| {})
+    run_observed(world, |_, _, _, _| {})
 }
 
-/// [`run`], calling `observe` after each step with the engine, the step and the time, so a
-/// property can look at what the engine holds between steps.
+/// [`run`], calling `observe` after each step with the engine, the spool, the step and the
+/// time, so a property can look at what the engine holds and what was persisted between
+/// steps.
 pub fn run_observed(
     world: &World,
-    mut observe: impl FnMut(&Engine, &Step, DateTime<Utc>),
+    mut observe: impl FnMut(&Engine, &MemorySpool, &Step, DateTime<Utc>),
 ) -> RunReport {
     let mut h = Harness {
         engine: Engine::new(EngineConfig::default()),
@@ -298,6 +307,28 @@ pub fn run_observed(
                             campaign: None,
                         }
                     }
+                    ScriptDisposition::ScheduleRange {
+                        start_in_days,
+                        days,
+                    } => {
+                        let start = h.now.date_naive() + Duration::days(i64::from(*start_in_days));
+                        Disposition::Schedule {
+                            schedule: Schedule {
+                                id: ScheduleId(2_000_000 + *pick as u64),
+                                when: ScheduleWhen::Range {
+                                    start_date: start,
+                                    end_date: start + Duration::days(i64::from(*days) - 1),
+                                    start_time: chrono::NaiveTime::from_hms_opt(9, 0, 0)
+                                        .unwrap_or_default(),
+                                    end_time: chrono::NaiveTime::from_hms_opt(17, 0, 0)
+                                        .unwrap_or_default(),
+                                },
+                                agent: None,
+                                number: None,
+                            },
+                            campaign: None,
+                        }
+                    }
                     ScriptDisposition::Done => Disposition::Done,
                 };
                 h.feed(InputKind::Command(Command::Dispose {
@@ -307,7 +338,7 @@ pub fn run_observed(
                 }));
             }
         }
-        observe(&h.engine, step, h.now);
+        observe(&h.engine, &h.spool, step, h.now);
         h.probe_refusals();
     }
     RunReport {

@@ -290,6 +290,8 @@ fn script_disposition() -> impl Strategy<Value = ScriptDisposition> {
         2 => Just(ScriptDisposition::RespoolAlternative),
         2 => (60u32..6 * 3600, 0usize..24)
             .prop_map(|(after_s, number)| ScriptDisposition::ScheduleNewPhone { after_s, number }),
+        2 => (0u32..3, 1u32..3)
+            .prop_map(|(start_in_days, days)| ScriptDisposition::ScheduleRange { start_in_days, days }),
         1 => Just(ScriptDisposition::Done),
     ]
 }
