@@ -75,6 +75,8 @@
 //! strategies, an in-memory spool and an independent trace checker for users' own property
 //! tests.
 
+#![warn(missing_docs)]
+
 pub mod model;
 pub mod rules;
 

@@ -631,3 +631,78 @@ fn amd_false_positives_past_the_budget_turn_amd_off_for_new_calls() {
     b.login("alice");
     assert!(b.originates()[0].amd);
 }
+
+#[test]
+fn a_range_callback_that_ends_while_its_record_waits_in_the_hopper_falls_back_at_once() {
+    // Found by the property `every_pending_record_has_a_future_or_a_reason`: the record was
+    // skipped as "the callee's calling window does not open again" and pushed back a day.
+    let mut c = Campaign::new("c", "UTC");
+    c.calling_hours = CallingHours::always();
+    c.last_dial_before_close_s = 0;
+    let cid = c.id.clone();
+    let mut engine = Engine::new(EngineConfig::default());
+    let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 9, 30, 0).unwrap();
+    let mut rec = SpoolRecord::new(
+        RecordId(1),
+        cid.clone(),
+        PhoneNumber::parse("212 555 0123", "US").unwrap(),
+        vec![],
+        t0,
+    );
+    rec.schedule = Some(Schedule {
+        id: ScheduleId(1),
+        when: ScheduleWhen::Range {
+            start_date: t0.date_naive(),
+            end_date: t0.date_naive(),
+            start_time: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            end_time: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+        },
+        agent: None,
+        number: None,
+    });
+    engine.handle_input(Input::new(t0, InputKind::Campaign(Box::new(c))));
+    // Offered within its range, with no agent to take it: it waits in the hopper.
+    engine.handle_input(Input::new(
+        t0,
+        InputKind::RecordsOffered {
+            campaign: cid.clone(),
+            records: vec![rec],
+        },
+    ));
+    while !matches!(engine.poll_output(), Output::Timeout(_)) {}
+    // The range is over when an agent comes: the record is dialed now, as a normal record.
+    let later = Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 1).unwrap();
+    engine.handle_input(Input::new(
+        later,
+        InputKind::Agent {
+            agent: AgentId::from("ana"),
+            event: AgentEvent::LoggedIn {
+                campaigns: vec![cid.clone()],
+            },
+        },
+    ));
+    let mut dialed = false;
+    let mut stored_without_range = false;
+    loop {
+        match engine.poll_output() {
+            Output::Originate(o) => dialed |= o.record == RecordId(1),
+            Output::Store(StoreUpdate::Record(r)) => {
+                stored_without_range |= r.id == RecordId(1) && r.schedule.is_none()
+            }
+            Output::Event(Event::Skipped {
+                record: RecordId(1),
+                reason,
+                ..
+            }) => {
+                panic!("skipped: {reason}")
+            }
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert!(
+        stored_without_range,
+        "the store learns the callback is gone"
+    );
+    assert!(dialed, "the record falls back to normal dialing at once");
+}

@@ -12,15 +12,21 @@ use serde::{Deserialize, Serialize};
 /// One input: what happened and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Input {
+    /// When it happened (UTC). The engine's clock never runs backwards: an input older than
+    /// the latest one is applied at the latest one's time.
     pub now: DateTime<Utc>,
+    /// What happened.
     pub kind: InputKind,
 }
 
 impl Input {
+    /// `kind`, happening at `now`.
     pub fn new(now: DateTime<Utc>, kind: InputKind) -> Input {
         Input { now, kind }
     }
 
+    /// Nothing happened but time passing to `now`: timers due fire and the engine decides
+    /// what to dial.
     pub fn tick(now: DateTime<Utc>) -> Input {
         Input::new(now, InputKind::Tick)
     }
@@ -36,17 +42,32 @@ pub enum InputKind {
     /// is moved a few times on its way in.
     Campaign(Box<Campaign>),
     /// Stop dialing a campaign; calls in flight finish.
-    StopCampaign { campaign: CampaignId },
+    StopCampaign {
+        /// The campaign.
+        campaign: CampaignId,
+    },
     /// The store's answer to [`crate::Output::NeedRecords`]: the due records, in dial order.
     /// Replaces what the engine held for the campaign (records in flight are kept).
     RecordsOffered {
+        /// The campaign asked for; records of another campaign are ignored.
         campaign: CampaignId,
+        /// The due records, in the store's dial order.
         records: Vec<SpoolRecord>,
     },
     /// An agent changed state.
-    Agent { agent: AgentId, event: AgentEvent },
+    Agent {
+        /// The agent.
+        agent: AgentId,
+        /// What changed.
+        event: AgentEvent,
+    },
     /// A backend reported progress of a call.
-    Call { call: CallId, event: CallEvent },
+    Call {
+        /// The call, as minted by the engine in its Originate.
+        call: CallId,
+        /// What happened to it.
+        event: CallEvent,
+    },
     /// An operator or agent command. [`crate::Engine::apply_command`] applies one and
     /// answers at once; through `handle_input` a refusal becomes [`crate::Event::Rejected`].
     Command(Command),
@@ -131,22 +152,31 @@ impl std::fmt::Display for RefusalCause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "agent_event", rename_all = "snake_case")]
 pub enum AgentEvent {
+    /// Logged in (or changed campaigns): Ready if it was logged out. Every campaign named
+    /// must have been started; its free time counts for the first running one.
     LoggedIn {
+        /// The campaigns the agent takes calls for, in order of preference.
         campaigns: Vec<CampaignId>,
     },
     /// Ready for calls (also ends wrap-up and breaks).
     Ready,
+    /// On a break now (after the current call and wrap-up if it has one; held back while
+    /// the campaign's dials in flight need it).
     Paused {
+        /// The reason the agent gave.
         reason: String,
     },
     /// Pause once the current call (and its wrap-up) is over.
     PauseAfterCall {
+        /// The reason the agent gave.
         reason: String,
     },
     /// Log out once the current call (and its wrap-up) is over.
     LogoutAfterCall,
     /// Started wrap-up (after-call work) outside a call the engine saw end.
     WrapUp,
+    /// Logged out (after the current call and wrap-up if it has one; held back like a
+    /// pause while the campaign's dials in flight need it).
     LoggedOut,
 }
 
@@ -161,14 +191,19 @@ pub enum CallEvent {
         /// Why, and whose fault.
         cause: RefusalCause,
     },
+    /// The callee's phone is ringing.
     Ringing,
+    /// The callee's line answered (the first report counts). A live answer waits for an
+    /// agent; past the campaign's threshold it counts as abandoned.
     Answered {
+        /// Who answered: a person, a machine, or undetected.
         kind: AnswerKind,
     },
     /// The answered call is waiting in the queue for an agent.
     Queued,
     /// An agent took the call.
     Linked {
+        /// The agent talking to the callee.
         agent: AgentId,
     },
     /// The call ended. `failure` classifies an unanswered call; `None` after an answer.
@@ -196,22 +231,33 @@ pub enum Command {
         /// Who disposed, for the campaign log (a same-agent callback names its agent in the
         /// schedule itself).
         agent: Option<AgentId>,
+        /// The record disposed (held in the hopper or just called; not with a call in
+        /// flight).
         record: RecordId,
+        /// The result and what happens next.
         disposition: Disposition,
     },
+    /// Adds a number to the do-not-call list; it is never dialed again in its scope.
     BlacklistAdd(BlacklistEntry),
+    /// Removes a number from the do-not-call list in one scope.
     BlacklistRemove {
+        /// The number as stored (E.164).
         number: String,
+        /// The scope it is removed from (all campaigns, or one).
         scope: BlacklistScope,
     },
     /// Preview mode: the agent asks to dial the record offered to it.
     PreviewDial {
+        /// The agent the record was offered to.
         agent: AgentId,
+        /// The record offered.
         record: RecordId,
     },
     /// Preview mode: the agent passes on the record offered to it.
     PreviewSkip {
+        /// The agent the record was offered to.
         agent: AgentId,
+        /// The record offered.
         record: RecordId,
     },
     /// Hang up a call (supervisor, or the agent's desktop).

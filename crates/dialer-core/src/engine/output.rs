@@ -21,10 +21,18 @@ pub enum Output {
     /// Place a call.
     Originate(OriginateIntent),
     /// Hang up a call.
-    Hangup { call: CallId },
+    Hangup {
+        /// The call to end.
+        call: CallId,
+    },
     /// Offer up to `limit` due records of the campaign, in dial order, with
     /// [`crate::InputKind::RecordsOffered`].
-    NeedRecords { campaign: CampaignId, limit: u32 },
+    NeedRecords {
+        /// The campaign whose hopper runs low.
+        campaign: CampaignId,
+        /// At most this many records.
+        limit: u32,
+    },
     /// Something worth logging, showing or auditing.
     Event(Event),
     /// Call `handle_input` with a tick at this time (or earlier, if something happens).
@@ -35,13 +43,19 @@ pub enum Output {
 /// validated, variables carry no CR, LF or NUL (backends must still escape them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OriginateIntent {
+    /// The id the engine minted for the call: every report about it names it.
     pub call: CallId,
+    /// The campaign dialing.
     pub campaign: CampaignId,
+    /// The record dialed.
     pub record: RecordId,
+    /// The callee's number, validated.
     pub number: PhoneNumber,
     /// The campaign's routing prefix followed by the number's dial string.
     pub dial_string: String,
+    /// The caller id to present, as the campaign states it.
     pub caller_id: String,
+    /// Seconds to let the callee's phone ring before giving up (a no-answer).
     pub ring_timeout_s: u32,
     /// The agent the call must go to (owner, same-agent schedule, preview, manual).
     pub agent: Option<AgentId>,
@@ -63,18 +77,28 @@ pub struct OriginateIntent {
 pub enum StoreUpdate {
     /// A ledger row, committed before the Originate leaves.
     AttemptStarted {
+        /// The call placed.
         call: CallId,
+        /// Its campaign.
         campaign: CampaignId,
+        /// The record dialed.
         record: RecordId,
+        /// The number dialed.
         number: PhoneNumber,
+        /// The agent it was placed for, if any.
         agent: Option<AgentId>,
+        /// When it was placed.
         at: DateTime<Utc>,
     },
     /// Closes the ledger row.
     AttemptEnded {
+        /// The call that ended.
         call: CallId,
+        /// The record it dialed.
         record: RecordId,
+        /// How it ended, for the callee's history and the ledger.
         outcome: CallOutcome,
+        /// When it really ended (a late report's own time, clamped to the call's life).
         at: DateTime<Utc>,
     },
     /// The record's new state (full snapshot: status, numbers, next eligible time, history).
@@ -95,29 +119,84 @@ pub enum StoreUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Progress {
+    /// The engine asked for the call (the Originate is leaving).
     Placing,
+    /// The backend accepted the Originate and is dialing.
     Dialing,
+    /// The callee's phone rings.
     Ringing,
+    /// Answered, waiting in the queue for an agent.
     OnQueue,
+    /// An agent took the call.
     Success {
+        /// The agent.
         agent: AgentId,
     },
+    /// A conversation ended normally.
     Hangup,
+    /// A conversation shorter than the campaign's short-call threshold ended.
     ShortCall,
+    /// The call failed before an answer (busy, congestion, invalid, ...).
     Failure {
+        /// How it failed.
         class: FailureClass,
     },
+    /// Nobody answered within the ring timeout.
     NoAnswer,
+    /// A live answer hung up, or was linked too late, without an agent in time.
     Abandoned,
+    /// A machine answered.
     Machine,
+    /// The backend lost the call: its fate is unknown.
     Unknown,
     /// Never placed, through no fault of the callee (see [`crate::RefusalCause`]).
     NotPlaced,
 }
 
+impl Progress {
+    /// Every code [`Progress::code`] gives, once each (the store's campaign log `CHECK` list
+    /// is tested against it).
+    pub const CODES: [&'static str; 13] = [
+        "placing",
+        "dialing",
+        "ringing",
+        "on_queue",
+        "success",
+        "hangup",
+        "short_call",
+        "failure",
+        "no_answer",
+        "abandoned",
+        "machine",
+        "unknown",
+        "not_placed",
+    ];
+
+    /// The progress state's stable code (ECCP names, snake case), as the campaign log stores
+    /// it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Progress::Placing => "placing",
+            Progress::Dialing => "dialing",
+            Progress::Ringing => "ringing",
+            Progress::OnQueue => "on_queue",
+            Progress::Success { .. } => "success",
+            Progress::Hangup => "hangup",
+            Progress::ShortCall => "short_call",
+            Progress::Failure { .. } => "failure",
+            Progress::NoAnswer => "no_answer",
+            Progress::Abandoned => "abandoned",
+            Progress::Machine => "machine",
+            Progress::Unknown => "unknown",
+            Progress::NotPlaced => "not_placed",
+        }
+    }
+}
+
 /// Why a record was dialed: every dial is auditable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DialReason {
+    /// Which kind of due record it was, or the way outside pacing (preview, manual).
     pub class: DueClassCode,
     /// The pacer that asked for the line.
     pub pacer: String,
@@ -129,11 +208,17 @@ pub struct DialReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DueClassCode {
+    /// A scheduled callback came due.
     Schedule,
+    /// A task dialed as soon as it is due.
     AutomaticTask,
+    /// A record in the ordinary rotation.
     Normal,
+    /// A task dialed when an agent is free and nothing else is due.
     WhenFreeTask,
+    /// An agent asked to dial the record offered in preview.
     Preview,
+    /// A click-to-call task for one agent, outside pacing.
     Manual,
 }
 
@@ -152,52 +237,90 @@ impl From<DueClass> for DueClassCode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A record was dialed.
     Dialed {
+        /// When.
         at: DateTime<Utc>,
+        /// Its campaign.
         campaign: CampaignId,
+        /// The record.
         record: RecordId,
+        /// The call placed.
         call: CallId,
+        /// The number dialed (E.164).
         number: String,
+        /// Why this record, now.
         reason: DialReason,
     },
+    /// A record was not dialed now; a reason that passes soon is reported once while it
+    /// lasts, others take the record out of the hopper until the store offers it again.
     Skipped {
+        /// When.
         at: DateTime<Utc>,
+        /// Its campaign.
         campaign: CampaignId,
+        /// The record.
         record: RecordId,
+        /// Why it was not dialed.
         reason: SkipReason,
     },
+    /// A call made progress.
     Progress {
+        /// When.
         at: DateTime<Utc>,
+        /// Its campaign.
         campaign: CampaignId,
+        /// The call.
         call: CallId,
+        /// The record it dials.
         record: RecordId,
+        /// Where the call is now.
         progress: Progress,
     },
+    /// An agent was connected to a call.
     AgentLinked {
+        /// When.
         at: DateTime<Utc>,
+        /// The agent.
         agent: AgentId,
+        /// The call.
         call: CallId,
     },
+    /// A linked call ended for its agent.
     AgentUnlinked {
+        /// When.
         at: DateTime<Utc>,
+        /// The agent.
         agent: AgentId,
+        /// The call.
         call: CallId,
     },
     /// An agent's pause or logout took effect (perhaps later than asked, when dials in flight
     /// needed it to keep the abandonment budget). `paused` is the reason; `None` = logged out.
     AgentAway {
+        /// When it took effect.
         at: DateTime<Utc>,
+        /// The agent.
         agent: AgentId,
+        /// The pause's reason; `None`: logged out.
         paused: Option<String>,
     },
+    /// Preview mode: a record was offered to an agent, who dials or skips it.
     PreviewOffered {
+        /// When.
         at: DateTime<Utc>,
+        /// The agent.
         agent: AgentId,
+        /// The record offered.
         record: RecordId,
     },
+    /// A record will never be dialed again.
     RecordFinished {
+        /// When.
         at: DateTime<Utc>,
+        /// The record.
         record: RecordId,
+        /// Why it is finished.
         reason: FinishReason,
     },
     /// An input that could not be applied (unknown call, bad command); nothing changed.

@@ -1,7 +1,10 @@
 //! A snapshot of everything the engine holds, for operators' screens and the runtime's
 //! status call: agents, calls in flight, and each campaign's position.
 
-use super::dialer_engine::AgentState;
+use super::agent::AgentState;
+use super::calls::CallPhase;
+use super::coordinator::Engine;
+use super::telephony::Telephony;
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::AnswerKind;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -155,4 +158,127 @@ pub struct CampaignStatus {
     pub abandonment: AbandonPosition,
     /// Why it does not dial, if it does not.
     pub dialing_paused: Option<DialingPaused>,
+}
+
+impl Engine {
+    /// A snapshot of agents, calls in flight and campaigns, sorted by id.
+    pub fn status(&self) -> EngineStatus {
+        let now = self.now;
+        let mut agents: Vec<AgentStatus> = self
+            .floor
+            .agents
+            .values()
+            .map(|a| {
+                let (call, record) = match &a.state {
+                    AgentState::OnCall { call } | AgentState::Reserved { call } => (
+                        Some(*call),
+                        self.floor.calls.get(call).map(|c| c.record.clone()),
+                    ),
+                    AgentState::Previewing { record, .. } => (None, Some(record.clone())),
+                    _ => (None, None),
+                };
+                AgentStatus {
+                    agent: a.id.clone(),
+                    state: a.state.clone(),
+                    since: DateTime::from_timestamp_millis(a.since_ms).unwrap_or_default(),
+                    campaign: a.home.clone(),
+                    call,
+                    record,
+                    leaving: a.plan.is_leaving(),
+                }
+            })
+            .collect();
+        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
+        let mut calls: Vec<CallStatus> = self
+            .floor
+            .calls
+            .iter()
+            .map(|(id, c)| {
+                let answered = c.phase().answered();
+                let (state, linked) = match c.phase() {
+                    CallPhase::Dialing => (CallState::Dialing, None),
+                    CallPhase::Machine { .. } => (CallState::Machine, None),
+                    CallPhase::Waiting { .. } => (CallState::Waiting, None),
+                    CallPhase::Abandoned { .. } => (CallState::Abandoned, None),
+                    CallPhase::Linked { agent, at, .. } => (CallState::Linked, Some((agent, *at))),
+                };
+                CallStatus {
+                    call: *id,
+                    campaign: c.campaign.clone(),
+                    record: c.record.clone(),
+                    number: c.number.e164().to_owned(),
+                    agent: linked
+                        .map(|l| l.0.clone())
+                        .or_else(|| c.reserved_agent.clone()),
+                    state,
+                    placed_at: c.placed_at,
+                    answered_at: answered.map(|a| a.0),
+                    answer: answered.map(|a| a.1),
+                    queued_at: c.queued,
+                    linked_at: linked.map(|l| l.1),
+                }
+            })
+            .collect();
+        calls.sort_by_key(|c| c.call);
+        let telephony = match &self.floor.telephony {
+            Telephony::Up => TelephonyStatus::Up,
+            Telephony::Down {
+                reason,
+                since,
+                retry_at,
+            } => TelephonyStatus::Down {
+                reason: reason.clone(),
+                since: *since,
+                retry_at: *retry_at,
+            },
+        };
+        let campaigns = self
+            .campaigns
+            .iter()
+            .map(|(cid, run)| {
+                // The ledger caches its period; a copy answers without changing the engine.
+                let mut ledger = run.ledger.clone();
+                let (position, bounds) = match now {
+                    Some(t) => (Some(ledger.status(t)), ledger.period_bounds(t)),
+                    None => (None, None),
+                };
+                let dialing_paused = if run.stopped {
+                    Some(DialingPaused::Stopped)
+                } else {
+                    match &self.floor.telephony {
+                        Telephony::Down { reason, .. } => Some(DialingPaused::TelephonyDown {
+                            reason: reason.clone(),
+                        }),
+                        Telephony::Up => None,
+                    }
+                };
+                CampaignStatus {
+                    campaign: cid.clone(),
+                    pacer: run.pacer.name(),
+                    hopper: run.hopper.len(),
+                    calls_in_flight: run.calls.lines() as usize,
+                    dialing: run.calls.dialing(),
+                    waiting: run.calls.waiting(),
+                    agents: run.home_agents.len(),
+                    abandonment: AbandonPosition {
+                        abandoned: position.as_ref().map_or(0, |p| p.abandoned),
+                        live_answers: position.as_ref().map_or(0, |p| p.live_answers),
+                        cap: run.campaign.abandon.cap,
+                        remaining_budget: position.as_ref().map_or(0.0, |p| p.budget),
+                        period_start: position.as_ref().and_then(|p| p.period_start),
+                        period_from: bounds.map(|b| b.0),
+                        period_until: bounds.map(|b| b.1),
+                    },
+                    dialing_paused,
+                }
+            })
+            .collect();
+        EngineStatus {
+            at: now,
+            telephony,
+            agents,
+            calls,
+            campaigns,
+        }
+    }
 }

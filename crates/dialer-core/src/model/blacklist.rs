@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "campaign", rename_all = "snake_case")]
 pub enum BlacklistScope {
+    /// Every campaign.
     All,
+    /// One campaign only.
     Campaign(CampaignId),
 }
 
@@ -17,12 +19,16 @@ pub enum BlacklistScope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
+    /// Calls from the number (the dialer never dials it for this entry).
     Inbound,
+    /// Calls to the number.
     Outbound,
+    /// Both ways.
     Both,
 }
 
 impl Direction {
+    /// Whether the entry forbids dialing the number.
     pub fn blocks_outbound(self) -> bool {
         matches!(self, Direction::Outbound | Direction::Both)
     }
@@ -33,9 +39,11 @@ impl Direction {
 pub struct BlacklistEntry {
     /// E.164 form of the number.
     pub number: String,
+    /// The campaigns it covers.
     pub scope: BlacklistScope,
     /// The entry stops blocking at this moment; `None` = forever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The calls it blocks.
     pub direction: Direction,
 }
 
@@ -97,14 +105,17 @@ impl Blacklist {
             .is_some_and(|l| l.iter().any(|e| e.blocks(campaign, now)))
     }
 
+    /// How many entries there are (a number may have several, one per scope).
     pub fn len(&self) -> usize {
         self.by_number.values().map(Vec::len).sum()
     }
 
+    /// Whether there is no entry at all.
     pub fn is_empty(&self) -> bool {
         self.by_number.is_empty()
     }
 
+    /// Every entry, in no particular order.
     pub fn entries(&self) -> impl Iterator<Item = &BlacklistEntry> {
         self.by_number.values().flatten()
     }

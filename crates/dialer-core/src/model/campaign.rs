@@ -14,7 +14,10 @@ pub enum DialMode {
     /// One call per free agent, the agent reserved before dialing: never abandons.
     Progressive,
     /// A fixed number of lines per free agent.
-    Power { ratio: f64 },
+    Power {
+        /// Lines per free agent (above 0; 1.0 behaves like progressive without reservation).
+        ratio: f64,
+    },
     /// Dial ahead of free agents, bounded by the abandonment budget.
     Predictive,
 }
@@ -22,7 +25,9 @@ pub enum DialMode {
 /// A local time-of-day interval `[start, end)`, interpreted in the callee's zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeRange {
+    /// The first local time a call may start.
     pub start: NaiveTime,
+    /// The local time calls stop (excluded), after `start`.
     pub end: NaiveTime,
 }
 
@@ -50,6 +55,7 @@ impl TimeRange {
 /// Calling hours per weekday (Monday first), several intervals a day allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallingHours {
+    /// The intervals of each weekday, Monday first; an empty day is never dialed.
     pub days: [Vec<TimeRange>; 7],
 }
 
@@ -93,6 +99,7 @@ impl CallingHours {
         }])
     }
 
+    /// The intervals of `day`.
     pub fn on(&self, day: Weekday) -> &[TimeRange] {
         &self.days[day.num_days_from_monday() as usize]
     }
@@ -102,11 +109,18 @@ impl CallingHours {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RetryDelays {
+    /// Seconds after a busy signal.
     pub busy_s: u32,
+    /// Seconds after nobody answered.
     pub no_answer_s: u32,
+    /// Seconds after network congestion (and after a local refusal, which is held back by
+    /// this delay so it cannot loop).
     pub congestion_s: u32,
+    /// Seconds after an answering machine.
     pub machine_s: u32,
+    /// Seconds after an abandoned call.
     pub abandoned_s: u32,
+    /// Seconds after a conversation shorter than the campaign's short-call threshold.
     pub short_call_s: u32,
     /// After a call whose fate is unknown (backend lost it): never redial at once.
     pub unknown_s: u32,
@@ -131,7 +145,10 @@ impl Default for RetryDelays {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AbandonWindow {
     /// Rolling window of whole days (US: 30), in the campaign's zone.
-    RollingDays { days: u32 },
+    RollingDays {
+        /// The length of each period, in days.
+        days: u32,
+    },
     /// Each calendar day on its own (UK Ofcom), in the campaign's zone.
     CalendarDay,
 }
@@ -144,6 +161,7 @@ pub struct AbandonPolicy {
     pub threshold_s: f64,
     /// Maximum abandoned / live answers over the window (0.03 = 3%).
     pub cap: f64,
+    /// The period the rate is computed over.
     pub window: AbandonWindow,
     /// Estimated share of answering-machine verdicts that were live people hung up on (AMD
     /// false positives), within 0..1. Each machine verdict adds this much to the abandoned
@@ -185,9 +203,12 @@ pub struct FrequencyCaps {
     pub no_redial_after_conversation_h: Option<u32>,
 }
 
+/// A frequency cap: at most `max_attempts` attempts within any `days` consecutive days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptsInDays {
+    /// Attempts allowed in the span.
     pub max_attempts: u32,
+    /// The span, in days.
     pub days: u32,
 }
 
@@ -245,8 +266,11 @@ pub enum DialFormat {
 pub struct Routing {
     /// e.g. `SIP/trunk/` or `Local/` + `@callees`: the backend builds the channel from these.
     pub channel_prefix: String,
+    /// Appended to the channel after the dial string.
     pub channel_suffix: String,
+    /// The dialplan context an answered call continues in.
     pub context: String,
+    /// The extension an answered call continues at.
     pub exten: String,
     /// Digits prepended to every dial string (trunk access code).
     pub dial_prefix: String,
@@ -315,12 +339,15 @@ pub fn split_caller_id(raw: &str) -> Result<(&str, &str), String> {
 /// settings written before they existed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Campaign {
+    /// The campaign's id, unique in the engine.
     pub id: CampaignId,
+    /// How lines are opened for agents (preview, progressive, power, predictive).
     pub dial_mode: DialMode,
     /// IANA zone of the campaign (date range, abandonment days, records without a zone).
     pub time_zone: String,
     /// ISO alpha-2 country for numbers written in national format.
     pub default_country: String,
+    /// When a callee may be called, in the callee's own zone.
     pub calling_hours: CallingHours,
     /// No dial starts later than this before a window closes, so a call never rings past it.
     pub last_dial_before_close_s: u32,
@@ -328,6 +355,7 @@ pub struct Campaign {
     #[serde(default)]
     pub start_date: Option<NaiveDate>,
     #[serde(default)]
+    /// Last day the campaign may dial (included), in the campaign's zone.
     pub end_date: Option<NaiveDate>,
     /// Days never dialed, as the callee's local date.
     #[serde(default)]
@@ -337,20 +365,29 @@ pub struct Campaign {
     /// Ring time before giving up; at least 15 s (FTC, Ofcom).
     pub ring_timeout_s: u32,
     #[serde(default)]
+    /// The caller id presented (`"Name" <number>` or a number); checked by `validate`.
     pub caller_id: String,
     #[serde(default)]
+    /// Delays before a retry, per outcome.
     pub retry: RetryDelays,
+    /// Attempts allowed on one number of a record; a number that reaches it is spent.
     pub max_attempts_per_number: u32,
+    /// Attempts allowed on a record over all its numbers; a record that reaches it is
+    /// finished.
     pub max_attempts_per_record: u32,
     #[serde(default)]
+    /// The abandonment rule and cap.
     pub abandon: AbandonPolicy,
     #[serde(default)]
+    /// Frequency caps beyond attempt counts.
     pub frequency: FrequencyCaps,
     /// A connected call shorter than this is a short call (ECCP ShortCall), retried.
     pub short_call_s: u32,
     #[serde(default)]
+    /// What to do with an answering machine.
     pub machine: MachinePolicy,
     #[serde(default)]
+    /// What the backend needs to route the campaign's calls.
     pub routing: Routing,
     /// How agents become ready after a call.
     #[serde(default)]
@@ -361,11 +398,14 @@ pub struct Campaign {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("campaign setting `{field}`: {problem}")]
 pub struct ConfigError {
+    /// The setting's name, as in the configuration file.
     pub field: &'static str,
+    /// What is wrong with it, as a sentence fragment.
     pub problem: String,
 }
 
 impl ConfigError {
+    /// A problem with `field`.
     pub fn new(field: &'static str, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             field,
@@ -508,6 +548,7 @@ impl Campaign {
         Ok(())
     }
 
+    /// The campaign's zone (UTC if it does not parse, which `validate` refuses).
     pub fn tz(&self) -> chrono_tz::Tz {
         // validate() guarantees it parses; the engine only holds validated campaigns.
         self.time_zone.parse().unwrap_or(chrono_tz::UTC)

@@ -73,6 +73,7 @@ macro_rules! text_id {
         }
 
         impl $name {
+            /// The text of the id.
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerKind {
+    /// A person.
     Human,
+    /// An answering machine or voicemail.
     Machine,
     /// No detection, or detection unsure: treated as a live answer.
     Unknown,
@@ -16,7 +18,9 @@ pub enum AnswerKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
+    /// The line was busy: retry the same number after the busy delay.
     Busy,
+    /// Nobody answered within the ring timeout.
     NoAnswer,
     /// The callee's side refused the call (Q.850 21): move to the next number.
     Rejected,
@@ -33,15 +37,24 @@ pub enum FailureClass {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CallOutcome {
     /// Talked with an agent for at least the short-call threshold (ECCP Success).
-    Connected { talk_s: u32 },
+    Connected {
+        /// Seconds of conversation, rounded.
+        talk_s: u32,
+    },
     /// Talked with an agent, but less than the short-call threshold (ECCP ShortCall).
-    ShortCall { talk_s: u32 },
+    ShortCall {
+        /// Seconds of conversation, rounded.
+        talk_s: u32,
+    },
     /// A live answer that no agent took in time (ECCP Abandoned).
     Abandoned,
     /// An answering machine, hung up by policy.
     Machine,
     /// Did not answer: busy, no answer, rejected, congestion, invalid, refused.
-    Failed { class: FailureClass },
+    Failed {
+        /// How it failed.
+        class: FailureClass,
+    },
     /// The backend lost track of it (connection dropped, crash): retried after a safety delay.
     Unknown,
     /// Never placed, through no fault of the callee (the telephone system was down or refused
@@ -50,6 +63,53 @@ pub enum CallOutcome {
 }
 
 impl CallOutcome {
+    /// Every outcome code [`CallOutcome::code`] gives, once each: the one definition the
+    /// store's ledger and reports read (its `CHECK` list is tested against it).
+    pub const CODES: [&'static str; 12] = [
+        "connected",
+        "short_call",
+        "abandoned",
+        "machine",
+        "busy",
+        "no_answer",
+        "rejected",
+        "congestion",
+        "invalid_number",
+        "originate_failed",
+        "unknown",
+        "not_placed",
+    ];
+
+    /// Rebuilds an outcome from its [`code`](CallOutcome::code) and the talk time kept beside
+    /// it (0 if missing); `None` for a code that is not one.
+    pub fn from_code(code: &str, talk_s: Option<u32>) -> Option<CallOutcome> {
+        let failed = |class| CallOutcome::Failed { class };
+        let talk_s = talk_s.unwrap_or(0);
+        Some(match code {
+            "connected" => CallOutcome::Connected { talk_s },
+            "short_call" => CallOutcome::ShortCall { talk_s },
+            "abandoned" => CallOutcome::Abandoned,
+            "machine" => CallOutcome::Machine,
+            "busy" => failed(FailureClass::Busy),
+            "no_answer" => failed(FailureClass::NoAnswer),
+            "rejected" => failed(FailureClass::Rejected),
+            "congestion" => failed(FailureClass::Congestion),
+            "invalid_number" => failed(FailureClass::InvalidNumber),
+            "originate_failed" => failed(FailureClass::OriginateFailed),
+            "unknown" => CallOutcome::Unknown,
+            "not_placed" => CallOutcome::NotPlaced,
+            _ => return None,
+        })
+    }
+
+    /// The talk time an outcome carries (a conversation), if any.
+    pub fn talk_s(&self) -> Option<u32> {
+        match self {
+            CallOutcome::Connected { talk_s } | CallOutcome::ShortCall { talk_s } => Some(*talk_s),
+            _ => None,
+        }
+    }
+
     /// A short stable code for logs, the ledger and the store.
     pub fn code(&self) -> &'static str {
         match self {

@@ -12,20 +12,38 @@ use std::str::FromStr;
 /// Why a phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
+    /// No digits at all.
     #[error("empty phone number")]
     Empty,
     #[error(
         "phone number {value:?} contains {found:?}, only digits, spaces, + - . ( ) are allowed"
     )]
-    BadCharacter { value: String, found: char },
-    #[error("phone number {value:?} has {digits} digits, expected 3 to 15")]
-    BadLength { value: String, digits: usize },
-    #[error("phone number {value:?} is not a valid number for region {region}: {reason}")]
-    Invalid {
+    /// A character that has no place in a phone number.
+    BadCharacter {
+        /// The number as given.
         value: String,
+        /// The first character refused.
+        found: char,
+    },
+    #[error("phone number {value:?} has {digits} digits, expected 3 to 15")]
+    /// Too few or too many digits for any number.
+    BadLength {
+        /// The number as given.
+        value: String,
+        /// How many digits it has.
+        digits: usize,
+    },
+    #[error("phone number {value:?} is not a valid number for region {region}: {reason}")]
+    /// Not a number of the region's numbering plan.
+    Invalid {
+        /// The number as given.
+        value: String,
+        /// The region it was read in (ISO alpha-2).
         region: String,
+        /// What the numbering plan says is wrong.
         reason: String,
     },
+    /// The default country is not an ISO 3166 alpha-2 code the numbering plans know.
     #[error("unknown default country {0:?}, expected an ISO 3166 alpha-2 code such as US or UY")]
     UnknownCountry(String),
 }

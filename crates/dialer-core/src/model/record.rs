@@ -11,12 +11,16 @@ pub const SCHEDULE_PRIORITY: u32 = 1;
 /// One of a record's numbers and how far it has been tried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberSlot {
+    /// The number.
     pub number: PhoneNumber,
+    /// Attempts made on this number.
     pub attempts: u32,
+    /// Whether it may still be dialed.
     pub state: NumberState,
 }
 
 impl NumberSlot {
+    /// A number not tried yet.
     pub fn new(number: PhoneNumber) -> NumberSlot {
         NumberSlot {
             number,
@@ -30,6 +34,7 @@ impl NumberSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NumberState {
+    /// May be dialed.
     Active,
     /// Its attempts are used up.
     Spent,
@@ -46,9 +51,15 @@ pub enum RecordStatus {
     /// Waiting for its next eligible time.
     Pending,
     /// A call is being placed on it.
-    InFlight { call: CallId },
+    InFlight {
+        /// The call placed on it.
+        call: CallId,
+    },
     /// No more dialing.
-    Finished { reason: FinishReason },
+    Finished {
+        /// Why it is finished.
+        reason: FinishReason,
+    },
 }
 
 /// Why a record left the spool.
@@ -72,12 +83,19 @@ pub enum FinishReason {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ScheduleWhen {
     /// An exact moment (uContact ScheduleDialerCall).
-    At { at: DateTime<Utc> },
+    At {
+        /// The moment (UTC).
+        at: DateTime<Utc>,
+    },
     /// Any time within a daily time range over a date range, callee local time (ECCP schedulecall).
     Range {
+        /// The first day (callee local date).
         start_date: NaiveDate,
+        /// The last day (included).
         end_date: NaiveDate,
+        /// The daily start (callee local time).
         start_time: NaiveTime,
+        /// The daily end (excluded), after the start.
         end_time: NaiveTime,
     },
 }
@@ -85,7 +103,9 @@ pub enum ScheduleWhen {
 /// A callback promised to a callee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
+    /// The store's id of the callback.
     pub id: ScheduleId,
+    /// When it is due.
     pub when: ScheduleWhen,
     /// Only this agent may take it (ECCP sameagent, VICIdial USERONLY); `None` = anyone.
     pub agent: Option<AgentId>,
@@ -98,7 +118,10 @@ pub struct Schedule {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskTiming {
     /// `calldate` set: at that moment.
-    At { at: DateTime<Utc> },
+    At {
+        /// The moment (UTC).
+        at: DateTime<Utc>,
+    },
     /// `calldate` null: when nothing dated is due.
     WhenFree,
 }
@@ -118,8 +141,11 @@ pub enum TaskKind {
 /// A dialer task attached to a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DialerTask {
+    /// The store's id of the task.
     pub id: TaskId,
+    /// When it runs.
     pub timing: TaskTiming,
+    /// How it is placed.
     pub kind: TaskKind,
 }
 
@@ -129,15 +155,20 @@ pub struct DialerTask {
 pub struct AttemptHistory {
     /// Start times of recent attempts, oldest first, kept as long as a cap looks at them.
     pub recent: Vec<DateTime<Utc>>,
+    /// When the record's last abandoned call was (the no-redial-after-abandon cap).
     pub last_abandoned_at: Option<DateTime<Utc>>,
+    /// When an answering machine last answered (the same-day cap).
     pub last_machine_at: Option<DateTime<Utc>>,
+    /// When the last conversation was (the no-redial-after-conversation cap).
     pub last_conversation_at: Option<DateTime<Utc>>,
 }
 
 /// A record in the call spool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpoolRecord {
+    /// The store's id of the record.
     pub id: RecordId,
+    /// The campaign it belongs to.
     pub campaign: CampaignId,
     /// Main number first, then the alternatives in order.
     pub numbers: Vec<NumberSlot>,
@@ -149,18 +180,25 @@ pub struct SpoolRecord {
     pub priority: u32,
     /// Progressive ownership (uContact agentphone): only dialed when this agent is free.
     pub owner_agent: Option<AgentId>,
+    /// The contact's id in the customer's own system, as imported.
     pub contact_id: Option<String>,
+    /// The imported base (upload) the record came from.
     pub base_id: Option<u64>,
     /// IANA zone of the callee; `None` uses the campaign's. An unknown zone is never dialed.
     pub time_zone: Option<String>,
     /// Attempts on the record, all numbers together.
     pub attempts: u32,
+    /// Where the record is in its life.
     pub status: RecordStatus,
     /// Not dialed before this moment (retry delay).
     pub next_eligible_at: Option<DateTime<Utc>>,
+    /// When the record was created.
     pub created_at: DateTime<Utc>,
+    /// What the frequency caps need of its past attempts.
     pub history: AttemptHistory,
+    /// A callback promised to the callee, if any (dialed ahead of normal records).
     pub schedule: Option<Schedule>,
+    /// A dialer task attached to it, if any.
     pub task: Option<DialerTask>,
 }
 
@@ -240,6 +278,7 @@ impl SpoolRecord {
             .map(|s| &s.number)
     }
 
+    /// Whether the record will never be dialed again.
     pub fn is_finished(&self) -> bool {
         matches!(self.status, RecordStatus::Finished { .. })
     }

@@ -21,15 +21,21 @@ use serde::{Deserialize, Serialize};
 /// The abandonment position of the current period.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AbandonStatus {
+    /// Live answers booked in the period.
     pub live_answers: u64,
+    /// Abandons booked in the period (including the AMD false-positive estimate, rounded
+    /// down).
     pub abandoned: u64,
+    /// The campaign's cap (abandoned / live answers).
     pub cap: f64,
     /// `cap × live − abandoned`: how many more abandons the period can absorb now.
     pub budget: f64,
+    /// The first day of the period, in the campaign's zone; `None` before the first input.
     pub period_start: Option<NaiveDate>,
 }
 
 impl AbandonStatus {
+    /// Abandoned / live answers (0 with no live answer yet).
     pub fn rate(&self) -> f64 {
         if self.live_answers == 0 {
             0.0
@@ -60,6 +66,8 @@ pub struct AbandonLedger {
 }
 
 impl AbandonLedger {
+    /// An empty ledger for `policy`, with periods in `zone` starting from `anchor` (the
+    /// campaign's start date; `None`: the day of the first booking).
     pub fn new(policy: AbandonPolicy, zone: Tz, anchor: Option<NaiveDate>) -> AbandonLedger {
         AbandonLedger {
             policy,
@@ -193,6 +201,8 @@ impl AbandonLedger {
         }
     }
 
+    /// The position of the period containing `now` (rolling the period forward if `now` is
+    /// past it).
     pub fn status(&mut self, now: DateTime<Utc>) -> AbandonStatus {
         self.roll(now);
         AbandonStatus {

@@ -17,21 +17,28 @@ pub use predictive::Predictive;
 /// What a busy agent is doing, and for how long it has been doing it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AgentLoad {
+    /// Talking or wrapping up.
     pub phase: AgentPhase,
+    /// Seconds since the phase began.
     pub elapsed_s: f64,
 }
 
+/// What a busy agent is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentPhase {
+    /// On a call.
     Talking,
+    /// In after-call work.
     WrapUp,
 }
 
 /// The campaign as a pacer sees it at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PacingSnapshot {
+    /// When the snapshot was taken.
     pub now: DateTime<Utc>,
+    /// The campaign's agents not logged out (Ready, busy, reserved, previewing or paused).
     pub agents_logged_in: u32,
     /// Ready and not reserved for a call.
     pub agents_free: u32,
@@ -45,6 +52,7 @@ pub struct PacingSnapshot {
     pub lines_free: u32,
     /// Records dialable now that the engine holds (an upper bound on useful dials).
     pub records_ready: u32,
+    /// The campaign's abandonment position in its current period.
     pub abandon: AbandonStatus,
     /// A live answer not linked within this many seconds is abandoned.
     pub abandon_threshold_s: f64,
@@ -54,24 +62,33 @@ pub struct PacingSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PacingEvent {
+    /// A call was placed.
     DialPlaced,
     /// A dial resolved after `dial_s`: a live answer (`live`), or anything else.
     DialResolved {
+        /// Seconds from placing to the resolution.
         dial_s: f64,
+        /// Whether a person (or an undetected answer) picked up.
         live: bool,
     },
     /// A live answer reached an agent after waiting `wait_s`.
     Linked {
+        /// Seconds the answer waited.
         wait_s: f64,
     },
     /// A live answer was abandoned (not linked in time, or hung up waiting).
     Abandoned {
+        /// Seconds the answer waited.
         wait_s: f64,
     },
+    /// A conversation ended after `talk_s` seconds.
     TalkEnded {
+        /// Seconds of conversation.
         talk_s: f64,
     },
+    /// An agent's wrap-up ended after `wrap_s` seconds.
     WrapUpEnded {
+        /// Seconds of after-call work.
         wrap_s: f64,
     },
 }
@@ -118,6 +135,7 @@ impl Pacer for Progressive {
 /// A fixed ratio of lines per free agent (VICIdial RATIO).
 #[derive(Debug, Clone)]
 pub struct Power {
+    /// Lines per free agent.
     pub ratio: f64,
 }
 

@@ -123,6 +123,8 @@ fn phi(x: f64) -> f64 {
 }
 
 impl Predictive {
+    /// A predictive pacer with `cfg`, starting from weak priors it overrides after a few dozen
+    /// observations.
     pub fn new(cfg: PredictiveConfig) -> Predictive {
         Predictive {
             cfg,

@@ -19,6 +19,7 @@ const SEARCH_DAYS: u64 = 400;
 /// A calling window for one callee of one campaign.
 #[derive(Debug, Clone)]
 pub struct CallingWindow<'a> {
+    /// The campaign's hours, read in the callee's zone.
     pub hours: &'a CallingHours,
     /// The callee's zone.
     pub zone: Tz,
@@ -28,6 +29,7 @@ pub struct CallingWindow<'a> {
     pub holidays: &'a [NaiveDate],
     /// Campaign dates as UTC instants: first instant allowed, first instant no longer allowed.
     pub from: Option<DateTime<Utc>>,
+    /// The first instant the campaign's dates no longer allow (the day after its end date).
     pub until: Option<DateTime<Utc>>,
 }
 

@@ -19,7 +19,9 @@ pub struct Respool {
     pub numbers: Option<Vec<PhoneNumber>>,
     /// Attempts to set on the main number (e.g. 0 when an alternative becomes main).
     pub main_attempts: Option<u32>,
+    /// New priority (2 or more: 1 is reserved for scheduled calls).
     pub priority: Option<u32>,
+    /// New `key=value` data, replacing the record's.
     pub data: Option<Vec<(String, String)>>,
     /// Give the record to another agent (progressive ownership); `Some(None)` frees it.
     pub owner_agent: Option<Option<AgentId>>,
@@ -37,7 +39,9 @@ pub enum Disposition {
     RespoolAlternative,
     /// Never call this number again (from this campaign or all).
     Blacklist {
+        /// The campaigns the entry covers.
         scope: BlacklistScope,
+        /// When the entry lapses; `None`: never.
         expires_at: Option<DateTime<Utc>>,
     },
     /// Call back later, optionally only by the same agent and from another campaign. Refused
@@ -61,14 +65,19 @@ pub enum Disposition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "problem", content = "detail", rename_all = "snake_case")]
 pub enum DispositionError {
+    /// The priority asked for is the one reserved for scheduled calls.
     #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
     ReservedPriority(u32),
+    /// A respool with an empty number list.
     #[error("a respool needs at least one number")]
     NoNumbers,
+    /// A respool listing the same number twice.
     #[error("number {0} appears twice in the respool")]
     DuplicateNumber(String),
+    /// RESPOOLALTERNATIVE on a record with no alternative number left.
     #[error("record has no alternative number left to respool to")]
     NoAlternative,
+    /// The record has a call in flight.
     #[error("a call on this record is in flight; dispose of it after the call")]
     InFlight,
     /// The callback breaks a schedule rule ([`crate::rules::schedule::validate`]).
@@ -79,6 +88,7 @@ pub enum DispositionError {
 /// What applying a disposition produced besides the record change.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DispositionEffect {
+    /// A do-not-call entry the disposition adds (BLACKLIST).
     pub blacklist: Option<BlacklistEntry>,
 }
 

@@ -18,29 +18,60 @@ pub enum SkipReason {
     /// Finished or already in flight.
     NotPending,
     /// Its retry delay, schedule or task date has not come.
-    NotDue { until: DateTime<Utc> },
+    NotDue {
+        /// When it comes due.
+        until: DateTime<Utc>,
+    },
     /// The number to dial is on the do-not-call list for this campaign.
-    Blacklisted { number: String },
+    Blacklisted {
+        /// The number (E.164).
+        number: String,
+    },
     /// Outside the callee's local calling hours, a holiday, or outside campaign dates.
-    OutsideCallingWindow { next: Option<DateTime<Utc>> },
+    OutsideCallingWindow {
+        /// When the window opens next; `None`: never again (the campaign's dates are over,
+        /// or its hours are empty).
+        next: Option<DateTime<Utc>>,
+    },
     /// The record's zone is not an IANA zone: never dialed until fixed.
-    UnknownTimeZone { zone: String },
+    UnknownTimeZone {
+        /// The zone as stored.
+        zone: String,
+    },
     /// The record used all its attempts.
     AttemptCapReached,
     /// No number of the record can be dialed any more.
     NoDialableNumber,
     /// A frequency cap (attempts in days) holds until then.
-    FrequencyCap { until: DateTime<Utc> },
+    FrequencyCap {
+        /// When the cap lets a dial through.
+        until: DateTime<Utc>,
+    },
     /// No redial so soon after an abandoned call.
-    LockoutAfterAbandon { until: DateTime<Utc> },
+    LockoutAfterAbandon {
+        /// When the lockout ends.
+        until: DateTime<Utc>,
+    },
     /// No redial the same day after an answering machine.
-    LockoutAfterMachine { until: DateTime<Utc> },
+    LockoutAfterMachine {
+        /// When the lockout ends.
+        until: DateTime<Utc>,
+    },
     /// No redial so soon after a conversation.
-    LockoutAfterConversation { until: DateTime<Utc> },
+    LockoutAfterConversation {
+        /// When the lockout ends.
+        until: DateTime<Utc>,
+    },
     /// The owner (or scheduled) agent is not free.
-    AgentNotFree { agent: AgentId },
+    AgentNotFree {
+        /// The agent.
+        agent: AgentId,
+    },
     /// The same number is already being called.
-    NumberInFlight { number: String },
+    NumberInFlight {
+        /// The number (E.164).
+        number: String,
+    },
 }
 
 impl SkipReason {
@@ -118,8 +149,11 @@ impl std::fmt::Display for SkipReason {
 
 /// What the eligibility check needs besides the record.
 pub struct EligibilityContext<'a> {
+    /// The record's campaign.
     pub campaign: &'a Campaign,
+    /// The do-not-call list.
     pub blacklist: &'a Blacklist,
+    /// The moment of the check.
     pub now: DateTime<Utc>,
     /// E.164 numbers with a call in flight, in any campaign.
     pub number_in_flight: &'a dyn Fn(&str) -> bool,
@@ -141,6 +175,7 @@ pub struct WindowCache {
 type Stretch = (DateTime<Utc>, DateTime<Utc>);
 
 impl WindowCache {
+    /// Forgets every stretch (the campaign's window changed).
     pub fn clear(&self) {
         self.open.borrow_mut().clear();
     }
@@ -166,6 +201,7 @@ impl WindowCache {
 /// What to dial when a record is eligible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialPlan {
+    /// The number to dial: the record's current one, or a callback's own number.
     pub number: PhoneNumber,
     /// The agent the call is reserved for (owner or same-agent schedule).
     pub agent: Option<AgentId>,

@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 /// Records by id; due records are offered in the core's dial order.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySpool {
+    /// Every record, by id, as last persisted.
     pub records: BTreeMap<RecordId, SpoolRecord>,
 }
 
 impl MemorySpool {
+    /// Adds (or replaces) a record.
     pub fn insert(&mut self, rec: SpoolRecord) {
         self.records.insert(rec.id.clone(), rec);
     }

@@ -19,5 +19,7 @@ pub mod strategies;
 mod trace_checker;
 
 pub use memory_spool::MemorySpool;
-pub use scripted_run::{run, RunReport, ScriptAgent, ScriptCall, Step, World};
+pub use scripted_run::{
+    run, run_observed, RunReport, ScriptAgent, ScriptCall, ScriptDisposition, Step, World,
+};
 pub use trace_checker::{TraceChecker, Violation};

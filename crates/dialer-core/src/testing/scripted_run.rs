@@ -9,37 +9,50 @@ use crate::engine::{
 };
 use crate::model::blacklist::{BlacklistEntry, BlacklistScope, Direction};
 use crate::model::campaign::Campaign;
+use crate::model::ids::ScheduleId;
 use crate::model::ids::{AgentId, CallId, RecordId};
 use crate::model::outcome::{AnswerKind, FailureClass};
-use crate::model::record::SpoolRecord;
-use crate::rules::disposition::Disposition;
+use crate::model::phone::PhoneNumber;
+use crate::model::record::{Schedule, ScheduleWhen, SpoolRecord};
+use crate::rules::disposition::{Disposition, Respool};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
 /// What the script does to a call in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptCall {
+    /// The backend accepts the Originate.
     Accept,
+    /// The callee's phone rings.
     Ring,
+    /// Someone (or something) answers.
     Answer(AnswerKind),
     /// Link to a free agent (the call's own agent if it has one).
     Link,
+    /// The call fails before an answer.
     Fail(FailureClass),
+    /// The call ends.
     HangUp,
     /// The telephone system refuses the Originate (its fault: no attempt charged).
     Refuse,
     /// The network refuses the callee (charged like a failed attempt).
     RefuseCallee,
+    /// The backend loses track of the call.
     Lose,
 }
 
 /// What the script does to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptAgent {
+    /// The agent says Ready.
     Ready,
+    /// The agent pauses now.
     Pause,
+    /// The agent pauses after its call.
     PauseAfterCall,
+    /// The agent logs out.
     LogOut,
+    /// The agent logs in to the campaign.
     LogIn,
 }
 
@@ -48,45 +61,99 @@ pub enum ScriptAgent {
 pub enum Step {
     /// Let time pass.
     Advance {
+        /// Seconds to pass.
         secs: u32,
     },
     /// Something happens to the `pick`-th call in flight (modulo their number).
     Call {
+        /// Which call (modulo the calls in flight).
         pick: usize,
+        /// What happens.
         event: ScriptCall,
     },
+    /// Something happens to the `pick`-th agent (modulo their number).
     Agent {
+        /// Which agent.
         pick: usize,
+        /// What happens.
         event: ScriptAgent,
     },
     /// Blacklist the `pick`-th number of the pool.
     Blacklist {
+        /// Which number (modulo the pool).
         pick: usize,
+        /// For every campaign, or the world's only.
         all_campaigns: bool,
+        /// Hours until the entry expires; `None`: forever.
         expires_after_h: Option<u32>,
     },
+    /// Lift the `pick`-th number of the pool from the blacklist (both scopes).
     Unblacklist {
+        /// Which number (modulo the pool).
         pick: usize,
     },
+    /// An agent disposes of the `pick`-th record of the world (modulo their number); the
+    /// engine may refuse it (in flight, not held, a number live elsewhere), changing nothing.
+    Dispose {
+        /// Which record.
+        pick: usize,
+        /// What the agent asks for.
+        action: ScriptDisposition,
+    },
+}
+
+/// What a scripted disposition asks for. Numbers are picks from the world's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptDisposition {
+    /// RESPOOL with these numbers, main first.
+    Respool(Vec<usize>),
+    /// RESPOOLALTERNATIVE: the next alternative number.
+    RespoolAlternative,
+    /// SCHEDULE a callback in `after_s` seconds on a new phone (the pool's pick).
+    ScheduleNewPhone {
+        /// Seconds from now.
+        after_s: u32,
+        /// The new phone.
+        number: usize,
+    },
+    /// SCHEDULE a callback over a date range: 09:00 to 17:00 (callee local time) each day
+    /// from `start_in_days` days after today's UTC date, for `days` days.
+    ScheduleRange {
+        /// Days from today to the first day.
+        start_in_days: u32,
+        /// How many days.
+        days: u32,
+    },
+    /// DONE.
+    Done,
 }
 
 /// A generated world: a campaign, its records, agents, numbers, and what happens.
 #[derive(Debug, Clone)]
 pub struct World {
+    /// The campaign.
     pub campaign: Campaign,
+    /// Its records, in the spool at the start.
     pub records: Vec<SpoolRecord>,
+    /// How many agents log in at the start.
     pub agents: usize,
     /// E.164 numbers the records use (blacklist steps pick from them).
     pub pool: Vec<String>,
+    /// Do-not-call entries loaded at the start.
     pub initial_blacklist: Vec<BlacklistEntry>,
+    /// When the run starts.
     pub start: DateTime<Utc>,
+    /// What happens, in order.
     pub steps: Vec<Step>,
 }
 
 /// The outcome of a run: the checker's findings and the trace.
 pub struct RunReport {
+    /// The checker that watched every output.
     pub checker: TraceChecker,
+    /// Every output, in order.
     pub outputs: Vec<Output>,
+    /// The spool as the run left it.
     pub spool: MemorySpool,
 }
 
@@ -100,6 +167,16 @@ struct FlightCall {
 
 /// Executes a world. Never panics on engine behaviour: findings go to the checker.
 pub fn run(world: &World) -> RunReport {
+    run_observed(world, |_, _, _, _| {})
+}
+
+/// [`run`], calling `observe` after each step with the engine, the spool, the step and the
+/// time, so a property can look at what the engine holds and what was persisted between
+/// steps.
+pub fn run_observed(
+    world: &World,
+    mut observe: impl FnMut(&Engine, &MemorySpool, &Step, DateTime<Utc>),
+) -> RunReport {
     let mut h = Harness {
         engine: Engine::new(EngineConfig::default()),
         spool: MemorySpool::default(),
@@ -198,7 +275,70 @@ pub fn run(world: &World) -> RunReport {
                     }));
                 }
             }
+            Step::Dispose { pick, action } => {
+                if world.records.is_empty() {
+                    continue;
+                }
+                let record = world.records[pick % world.records.len()].id.clone();
+                let number =
+                    |i: &usize| PhoneNumber::parse(&world.pool[i % world.pool.len()], "US");
+                let disposition = match action {
+                    ScriptDisposition::Respool(picks) => {
+                        let numbers: Result<Vec<_>, _> = picks.iter().map(number).collect();
+                        let Ok(numbers) = numbers else { continue };
+                        Disposition::Respool(Respool {
+                            numbers: Some(numbers),
+                            main_attempts: Some(0),
+                            ..Respool::default()
+                        })
+                    }
+                    ScriptDisposition::RespoolAlternative => Disposition::RespoolAlternative,
+                    ScriptDisposition::ScheduleNewPhone { after_s, number: n } => {
+                        let Ok(phone) = number(n) else { continue };
+                        Disposition::Schedule {
+                            schedule: Schedule {
+                                id: ScheduleId(1_000_000 + *pick as u64),
+                                when: ScheduleWhen::At {
+                                    at: h.now + Duration::seconds(i64::from(*after_s)),
+                                },
+                                agent: None,
+                                number: Some(phone),
+                            },
+                            campaign: None,
+                        }
+                    }
+                    ScriptDisposition::ScheduleRange {
+                        start_in_days,
+                        days,
+                    } => {
+                        let start = h.now.date_naive() + Duration::days(i64::from(*start_in_days));
+                        Disposition::Schedule {
+                            schedule: Schedule {
+                                id: ScheduleId(2_000_000 + *pick as u64),
+                                when: ScheduleWhen::Range {
+                                    start_date: start,
+                                    end_date: start + Duration::days(i64::from(*days) - 1),
+                                    start_time: chrono::NaiveTime::from_hms_opt(9, 0, 0)
+                                        .unwrap_or_default(),
+                                    end_time: chrono::NaiveTime::from_hms_opt(17, 0, 0)
+                                        .unwrap_or_default(),
+                                },
+                                agent: None,
+                                number: None,
+                            },
+                            campaign: None,
+                        }
+                    }
+                    ScriptDisposition::Done => Disposition::Done,
+                };
+                h.feed(InputKind::Command(Command::Dispose {
+                    agent: None,
+                    record,
+                    disposition,
+                }));
+            }
         }
+        observe(&h.engine, &h.spool, step, h.now);
         h.probe_refusals();
     }
     RunReport {

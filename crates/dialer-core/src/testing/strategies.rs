@@ -1,6 +1,6 @@
 //! proptest strategies for campaigns, records and event scripts.
 
-use super::scripted_run::{ScriptAgent, ScriptCall, Step, World};
+use super::scripted_run::{ScriptAgent, ScriptCall, ScriptDisposition, Step, World};
 use crate::model::blacklist::{BlacklistEntry, BlacklistScope, Direction};
 use crate::model::campaign::{
     AttemptsInDays, CallingHours, Campaign, DialMode, FrequencyCaps, TimeRange,
@@ -282,4 +282,46 @@ pub fn world() -> impl Strategy<Value = World> {
                 )
         },
     )
+}
+
+fn script_disposition() -> impl Strategy<Value = ScriptDisposition> {
+    prop_oneof![
+        3 => proptest::collection::vec(0usize..24, 1..3).prop_map(ScriptDisposition::Respool),
+        2 => Just(ScriptDisposition::RespoolAlternative),
+        2 => (60u32..6 * 3600, 0usize..24)
+            .prop_map(|(after_s, number)| ScriptDisposition::ScheduleNewPhone { after_s, number }),
+        2 => (0u32..3, 1u32..3)
+            .prop_map(|(start_in_days, days)| ScriptDisposition::ScheduleRange { start_in_days, days }),
+        1 => Just(ScriptDisposition::Done),
+    ]
+}
+
+/// [`world`] whose records start with distinct destinations (no number on two records), and
+/// whose script also has agents disposing of records: respools onto numbers of the pool
+/// (some live on other records), alternatives, callbacks on a new phone.
+pub fn world_with_dispositions() -> impl Strategy<Value = World> {
+    (
+        world(),
+        proptest::collection::vec((0usize..16, script_disposition()), 5..30),
+        proptest::collection::vec(any::<proptest::sample::Index>(), 5..30),
+    )
+        .prop_map(|(mut world, dispositions, places)| {
+            // Distinct destinations: record i dials pool numbers of its own.
+            let per_record = 3;
+            let pool = number_pool(world.records.len() * per_record);
+            for (i, r) in world.records.iter_mut().enumerate() {
+                for (j, slot) in r.numbers.iter_mut().enumerate() {
+                    slot.number = pool[i * per_record + j % per_record].clone();
+                }
+            }
+            world.pool = pool.iter().map(|n| n.e164().to_owned()).collect();
+            world
+                .initial_blacklist
+                .retain(|e| world.pool.contains(&e.number));
+            for ((pick, action), at) in dispositions.into_iter().zip(places) {
+                let at = at.index(world.steps.len() + 1);
+                world.steps.insert(at, Step::Dispose { pick, action });
+            }
+            world
+        })
 }

@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A broken rule, with what shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The rule's short name (`blacklist`, `calling-window`, ...).
     pub rule: &'static str,
+    /// What shows it was broken.
     pub detail: String,
 }
 
@@ -57,11 +59,14 @@ pub struct TraceChecker {
     last_abandon: BTreeMap<RecordId, DateTime<Utc>>,
     last_machine: BTreeMap<RecordId, DateTime<Utc>>,
     agents: BTreeMap<AgentId, (Vec<CampaignId>, AgentMode)>,
+    /// Every broken rule seen, in order.
     pub violations: Vec<Violation>,
+    /// How many Originates it saw.
     pub originates: usize,
 }
 
 impl TraceChecker {
+    /// A checker that has seen nothing.
     pub fn new() -> TraceChecker {
         TraceChecker::default()
     }

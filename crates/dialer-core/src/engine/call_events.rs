@@ -1,0 +1,367 @@
+//! What happens to a call, report by report: answered, linked, refused, hung up, lost; the
+//! outcome of each attempt and where its record goes next.
+
+use super::agent::AgentState;
+use super::calls::{secs, CallPhase};
+use super::coordinator::Engine;
+use crate::engine::input::{CallEvent, RefusalCause};
+use crate::engine::output::{Event, Output, Progress, StoreUpdate};
+use crate::engine::reject::RejectReason;
+use crate::model::ids::{AgentId, CallId};
+use crate::model::outcome::{AnswerKind, CallOutcome, FailureClass};
+use crate::model::record::RecordStatus;
+use crate::pacing::PacingEvent;
+use crate::rules::next_step;
+use chrono::{DateTime, Duration, Utc};
+
+/// How a call ended, as far as the engine's bookkeeping goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CallEnd {
+    HungUp {
+        failure: Option<FailureClass>,
+        ended_at: Option<DateTime<Utc>>,
+    },
+    Lost,
+    /// Never placed, not the callee's fault; `hold_back`: keep the record back by the
+    /// congestion delay (a local refusal that would otherwise loop).
+    NotPlaced {
+        hold_back: bool,
+    },
+}
+
+impl Engine {
+    /// Applies a report about call `id`.
+    pub(super) fn call_event(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        event: CallEvent,
+    ) -> Result<(), RejectReason> {
+        let call = self
+            .floor
+            .calls
+            .get(&id)
+            .ok_or(RejectReason::UnknownCall(id))?;
+        let campaign = call.campaign.clone();
+        let record = call.record.clone();
+        let progress = |p: Progress| {
+            Output::Event(Event::Progress {
+                at: now,
+                campaign: campaign.clone(),
+                call: id,
+                record: record.clone(),
+                progress: p,
+            })
+        };
+        match event {
+            CallEvent::OriginateAccepted => self.floor.out.push_back(progress(Progress::Dialing)),
+            CallEvent::Ringing => self.floor.out.push_back(progress(Progress::Ringing)),
+            CallEvent::Queued => {
+                self.floor.calls.queued(id, now);
+                self.floor.out.push_back(progress(Progress::OnQueue));
+            }
+            CallEvent::Answered { kind } => self.call_answered(now, id, kind)?,
+            CallEvent::Linked { agent } => {
+                if matches!(call.phase(), CallPhase::Linked { .. }) {
+                    return Ok(());
+                }
+                self.call_linked(now, id, &agent)?;
+                self.floor.out.push_back(progress(Progress::Success {
+                    agent: agent.clone(),
+                }));
+                self.floor.out.push_back(Output::Event(Event::AgentLinked {
+                    at: now,
+                    agent,
+                    call: id,
+                }));
+            }
+            CallEvent::OriginateRefused { cause } => match &cause {
+                RefusalCause::Pbx { .. } => {
+                    self.end_call(now, id, CallEnd::NotPlaced { hold_back: false })?;
+                    let retry_at = now + Duration::seconds(i64::from(self.cfg.pbx_retry_s));
+                    self.set_telephony_down(now, cause.to_string(), Some(retry_at));
+                }
+                RefusalCause::Local { .. } => {
+                    self.end_call(now, id, CallEnd::NotPlaced { hold_back: true })?
+                }
+                RefusalCause::Callee { class, .. } => self.end_call(
+                    now,
+                    id,
+                    CallEnd::HungUp {
+                        failure: Some(*class),
+                        ended_at: None,
+                    },
+                )?,
+            },
+            CallEvent::HungUp { failure, ended_at } => {
+                self.end_call(now, id, CallEnd::HungUp { failure, ended_at })?
+            }
+            CallEvent::Lost => self.end_call(now, id, CallEnd::Lost)?,
+        }
+        Ok(())
+    }
+
+    /// The call was answered (the first report counts): booked, and a machine hung up on if
+    /// the campaign says so.
+    fn call_answered(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        kind: AnswerKind,
+    ) -> Result<(), RejectReason> {
+        let call = self
+            .floor
+            .calls
+            .get(&id)
+            .ok_or(RejectReason::UnknownCall(id))?;
+        let Some(phase) = call.on_answer(now, kind) else {
+            return Ok(());
+        };
+        let dial_s = secs(now - call.placed_at);
+        let run = self
+            .campaigns
+            .get_mut(&call.campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(call.campaign.clone()))?;
+        self.floor
+            .calls
+            .set_phase(id, phase, &mut run.calls, &mut self.floor.timers);
+        if run.book_answer(now, dial_s, kind) {
+            self.floor.out.push_back(Output::Hangup { call: id });
+        }
+        Ok(())
+    }
+
+    /// The call was linked to `agent`: a wait past the threshold is booked as abandoned, the
+    /// agent is on the call, and an agent it was reserved for (someone else) is freed.
+    fn call_linked(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        agent: &AgentId,
+    ) -> Result<(), RejectReason> {
+        let call = self
+            .floor
+            .calls
+            .get(&id)
+            .ok_or(RejectReason::UnknownCall(id))?;
+        let answered = call.phase().answered();
+        let wait_s = answered.map_or(0.0, |(at, _)| secs(now - at));
+        // Only a wait not yet booked can turn into an abandon here.
+        let waited_since = match call.phase() {
+            CallPhase::Waiting { since, .. } => Some(*since),
+            _ => None,
+        };
+        let run = self
+            .campaigns
+            .get_mut(&call.campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(call.campaign.clone()))?;
+        self.floor.calls.set_phase(
+            id,
+            CallPhase::Linked {
+                agent: agent.clone(),
+                at: now,
+                answered,
+            },
+            &mut run.calls,
+            &mut self.floor.timers,
+        );
+        match waited_since {
+            // Connected, but later than the rule allows: it counts as abandoned.
+            Some(since) if wait_s > run.campaign.abandon.threshold_s => {
+                run.book_abandon(since, now, wait_s)
+            }
+            _ => run.pacer.observe(now, &PacingEvent::Linked { wait_s }),
+        }
+        if let Some(a) = self.floor.agents.get_mut(agent) {
+            a.state = AgentState::OnCall { call: id };
+            a.set_since(now);
+            a.plan = std::mem::take(&mut a.plan).call_linked();
+        }
+        // If the call was reserved for someone else, free them.
+        self.release_reservation(id, Some(agent), now);
+        Ok(())
+    }
+
+    /// Frees the agent call `call` was reserved for, unless it is `except` (the agent that
+    /// took it): it never talked, so no wrap-up.
+    pub(super) fn release_reservation(
+        &mut self,
+        call: CallId,
+        except: Option<&AgentId>,
+        now: DateTime<Utc>,
+    ) {
+        let Some(reserved) = self
+            .floor
+            .calls
+            .get(&call)
+            .and_then(|c| c.reserved_agent.clone())
+        else {
+            return;
+        };
+        if Some(&reserved) == except {
+            return;
+        }
+        if self
+            .floor
+            .agents
+            .get(&reserved)
+            .is_some_and(|a| a.state == (AgentState::Reserved { call }))
+        {
+            self.after_call_over(now, &reserved);
+        }
+    }
+
+    /// A live answer waited past its deadline without an agent: booked as abandoned, and
+    /// still waiting (an agent may yet take it).
+    pub(super) fn wait_expired(&mut self, now: DateTime<Utc>, id: CallId) {
+        let Some(call) = self.floor.calls.get(&id) else {
+            return;
+        };
+        let (since, kind) = match call.phase() {
+            CallPhase::Waiting { since, kind, .. } => (*since, *kind),
+            _ => return,
+        };
+        let Some(run) = self.campaigns.get_mut(&call.campaign) else {
+            return;
+        };
+        self.floor.calls.set_phase(
+            id,
+            CallPhase::Abandoned { since, kind },
+            &mut run.calls,
+            &mut self.floor.timers,
+        );
+        run.book_abandon(since, now, secs(now - since));
+    }
+
+    pub(super) fn end_call(
+        &mut self,
+        now: DateTime<Utc>,
+        id: CallId,
+        end: CallEnd,
+    ) -> Result<(), RejectReason> {
+        self.release_reservation(id, None, now);
+        let campaign = self
+            .floor
+            .calls
+            .get(&id)
+            .ok_or(RejectReason::UnknownCall(id))?
+            .campaign
+            .clone();
+        let run = self
+            .campaigns
+            .get_mut(&campaign)
+            .ok_or(RejectReason::UnknownCampaign(campaign))?;
+        let call = self
+            .floor
+            .calls
+            .end(id, &mut run.calls, &mut self.floor.timers)
+            .ok_or(RejectReason::UnknownCall(id))?;
+        // When the call really ended: a backend that learned of the end late says when.
+        let ended = match end {
+            CallEnd::HungUp {
+                ended_at: Some(t), ..
+            } => t.clamp(call.placed_at, now),
+            _ => now,
+        };
+        if let CallPhase::Linked { agent, .. } = call.phase() {
+            self.floor
+                .out
+                .push_back(Output::Event(Event::AgentUnlinked {
+                    at: now,
+                    agent: agent.clone(),
+                    call: id,
+                }));
+            self.call_over_for_agent(now, agent, id);
+        }
+        let run = self
+            .campaigns
+            .get_mut(&call.campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(call.campaign.clone()))?;
+        let c = &run.campaign;
+        let (outcome, progress) = match end {
+            // Never placed: not the callee's, and not the pacer's business.
+            CallEnd::NotPlaced { .. } => (CallOutcome::NotPlaced, Progress::NotPlaced),
+            // Nobody knows how long a lost call lasted, answered or not.
+            CallEnd::Lost => (CallOutcome::Unknown, Progress::Unknown),
+            CallEnd::HungUp { failure, .. } => {
+                if let CallPhase::Linked { at: linked_at, .. } = call.phase() {
+                    let talk_s = secs(ended - *linked_at).max(0.0);
+                    run.pacer.observe(now, &PacingEvent::TalkEnded { talk_s });
+                    let talk = talk_s.round() as u32;
+                    if talk < c.short_call_s {
+                        (CallOutcome::ShortCall { talk_s: talk }, Progress::ShortCall)
+                    } else {
+                        (CallOutcome::Connected { talk_s: talk }, Progress::Hangup)
+                    }
+                } else if let CallPhase::Machine { .. } = call.phase() {
+                    (CallOutcome::Machine, Progress::Machine)
+                } else if let CallPhase::Waiting { since, .. } = call.phase() {
+                    // Hung up waiting: abandoned (booked now, the deadline had not passed).
+                    run.book_abandon(*since, now, secs(ended - *since).max(0.0));
+                    (CallOutcome::Abandoned, Progress::Abandoned)
+                } else if let CallPhase::Abandoned { .. } = call.phase() {
+                    // Booked when its deadline passed.
+                    (CallOutcome::Abandoned, Progress::Abandoned)
+                } else {
+                    let class = failure.unwrap_or(FailureClass::NoAnswer);
+                    run.pacer.observe(
+                        now,
+                        &PacingEvent::DialResolved {
+                            dial_s: secs(ended - call.placed_at),
+                            live: false,
+                        },
+                    );
+                    let p = match class {
+                        FailureClass::NoAnswer => Progress::NoAnswer,
+                        other => Progress::Failure { class: other },
+                    };
+                    (CallOutcome::Failed { class }, p)
+                }
+            }
+        };
+        self.floor.out.push_back(Output::Event(Event::Progress {
+            at: now,
+            campaign: call.campaign.clone(),
+            call: id,
+            record: call.record.clone(),
+            progress,
+        }));
+        self.floor
+            .out
+            .push_back(Output::Store(StoreUpdate::AttemptEnded {
+                call: id,
+                record: call.record.clone(),
+                outcome,
+                at: ended,
+            }));
+        let Some(mut rec) = run.in_flight.remove(&call.record) else {
+            return Ok(());
+        };
+        next_step::finish_attempt(&mut rec, &run.campaign, outcome, ended);
+        if let CallEnd::NotPlaced { hold_back } = end {
+            if hold_back {
+                let until = now + Duration::seconds(i64::from(run.campaign.retry.congestion_s));
+                rec.next_eligible_at = Some(rec.next_eligible_at.map_or(until, |t| t.max(until)));
+            }
+            self.floor
+                .out
+                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+            run.return_to_hopper(rec);
+            return Ok(());
+        }
+        if let RecordStatus::Finished { reason } = rec.status {
+            self.floor
+                .out
+                .push_back(Output::Event(Event::RecordFinished {
+                    at: now,
+                    record: rec.id.clone(),
+                    reason,
+                }));
+        }
+        self.floor
+            .out
+            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+        run.remember_recent(rec, self.cfg.recent_records);
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! Campaigns the engine runs and their hoppers.
+
+use super::calls::CallCounts;
+use super::config::EngineConfig;
+use super::coordinator::{Engine, Floor};
+use crate::engine::output::{Event, Output, StoreUpdate};
+use crate::engine::reject::RejectReason;
+use crate::model::campaign::Campaign;
+use crate::model::ids::{CampaignId, RecordId};
+use crate::model::record::{FinishReason, NumberState, RecordStatus, SpoolRecord, TaskKind};
+use crate::pacing::{self, AbandonLedger, Pacer};
+use crate::rules::eligibility::{self, SkipReason};
+use crate::rules::{next_step, ordering, schedule};
+use chrono::{DateTime, Duration, Utc};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
+
+pub(super) struct CampaignRun {
+    pub(super) campaign: Campaign,
+    pub(super) pacer: Box<dyn Pacer>,
+    /// Records offered by the store, in dial order (taken mostly from the front).
+    pub(super) hopper: VecDeque<Box<SpoolRecord>>,
+    /// Whether the hopper may hold manual (click-to-call) tasks, which bypass pacing.
+    pub(super) has_manual: bool,
+    /// Records with a call in flight.
+    pub(super) in_flight: HashMap<RecordId, Box<SpoolRecord>>,
+    /// Records whose call ended, for dispositions; oldest first.
+    pub(super) recent: VecDeque<RecordId>,
+    pub(super) recent_records: HashMap<RecordId, Box<SpoolRecord>>,
+    pub(super) ledger: AbandonLedger,
+    pub(super) request_outstanding: bool,
+    pub(super) last_request: Option<DateTime<Utc>>,
+    pub(super) stopped: bool,
+    /// Last skip code reported per record, so a waiting record is reported once.
+    pub(super) skip_noted: HashMap<RecordId, &'static str>,
+    /// Handles of the agents whose home is this campaign.
+    pub(super) home_agents: Vec<usize>,
+    /// Its calls in flight, counted (changed only by [`Calls`](super::calls::Calls)).
+    pub(super) calls: CallCounts,
+    /// Open stretches of the calling window, per zone (cleared when the campaign changes).
+    pub(super) windows: eligibility::WindowCache,
+    /// The campaign's routing, shared by its Originate intents.
+    pub(super) routing: std::sync::Arc<crate::model::campaign::Routing>,
+}
+
+pub(super) fn is_manual(r: &SpoolRecord) -> bool {
+    r.task.as_ref().is_some_and(|t| t.kind == TaskKind::Manual)
+}
+
+impl Engine {
+    pub(super) fn add_campaign(
+        &mut self,
+        now: DateTime<Utc>,
+        c: Campaign,
+    ) -> Result<(), RejectReason> {
+        c.validate().map_err(|e| RejectReason::InvalidCampaign {
+            field: e.field.to_owned(),
+            problem: e.problem,
+        })?;
+        if let Some(run) = self.campaigns.get_mut(&c.id) {
+            if run.campaign.dial_mode != c.dial_mode {
+                run.pacer = pacing::for_mode(&c.dial_mode);
+            }
+            run.routing = std::sync::Arc::new(c.routing.clone());
+            run.campaign = c;
+            run.windows.clear();
+            run.stopped = false;
+            self.recompute_homes();
+            return Ok(());
+        }
+        let anchor = c
+            .start_date
+            .or(Some(now.with_timezone(&c.tz()).date_naive()));
+        let routing = std::sync::Arc::new(c.routing.clone());
+        let run = CampaignRun {
+            pacer: pacing::for_mode(&c.dial_mode),
+            ledger: AbandonLedger::new(c.abandon.clone(), c.tz(), anchor),
+            campaign: c,
+            hopper: VecDeque::new(),
+            has_manual: false,
+            in_flight: HashMap::default(),
+            recent: VecDeque::new(),
+            recent_records: HashMap::default(),
+            request_outstanding: false,
+            last_request: None,
+            stopped: false,
+            skip_noted: HashMap::default(),
+            home_agents: Vec::new(),
+            calls: CallCounts::default(),
+            windows: eligibility::WindowCache::default(),
+            routing,
+        };
+        self.campaigns.insert(run.campaign.id.clone(), run);
+        self.recompute_homes();
+        Ok(())
+    }
+
+    pub(super) fn records_offered(
+        &mut self,
+        now: DateTime<Utc>,
+        campaign: &CampaignId,
+        records: Vec<SpoolRecord>,
+    ) -> Result<(), RejectReason> {
+        let previewed = self.floor.records_in_preview();
+        let run = self
+            .campaigns
+            .get_mut(campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
+        run.request_outstanding = false;
+        // Boxed: records move between the hopper, the calls in flight and the recent ones,
+        // and a pointer moves cheaper than a whole record.
+        let mut hopper: Vec<Box<SpoolRecord>> = records
+            .into_iter()
+            .map(|mut r| {
+                r.merge_duplicate_numbers();
+                Box::new(r)
+            })
+            .filter(|r| &r.campaign == campaign)
+            .filter(|r| !run.in_flight.contains_key(&r.id) && !previewed.contains(&r.id))
+            .collect();
+        // Every record ends or has a future: a range callback that is over no longer holds
+        // its record back.
+        for r in &mut hopper {
+            if schedule::drop_if_over(r, &run.campaign, now) {
+                self.floor
+                    .out
+                    .push_back(Output::Store(StoreUpdate::Record(r.clone())));
+            }
+        }
+        hopper.sort_by_cached_key(|r| ordering::order_key(r));
+        hopper.dedup_by(|a, b| a.id == b.id);
+        run.has_manual = hopper.iter().any(|r| is_manual(r));
+        run.hopper = hopper.into();
+        Ok(())
+    }
+}
+
+impl CampaignRun {
+    /// Puts a record whose call was never placed back in the hopper, in its place, as if
+    /// never dialed.
+    pub(super) fn return_to_hopper(&mut self, rec: Box<SpoolRecord>) {
+        let key = ordering::order_key(&rec);
+        let at = self
+            .hopper
+            .partition_point(|r| ordering::order_key(r) <= key);
+        self.has_manual |= is_manual(&rec);
+        self.hopper.insert(at, rec);
+    }
+
+    /// Keeps a record whose call ended for late dispositions: the newest `cap` are kept.
+    pub(super) fn remember_recent(&mut self, rec: Box<SpoolRecord>, cap: usize) {
+        self.recent.push_back(rec.id.clone());
+        self.recent_records.insert(rec.id.clone(), rec);
+        while self.recent.len() > cap {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_records.remove(&old);
+            }
+        }
+    }
+
+    /// Drops a record from the ones kept for late dispositions.
+    pub(super) fn forget_recent(&mut self, record: &RecordId) {
+        if self.recent_records.remove(record).is_some() {
+            self.recent.retain(|r| r != record);
+        }
+    }
+}
+
+impl Floor {
+    /// Asks the store for the campaign's due records when its hopper runs low (at once, but
+    /// not twice within a second) or the last request is older than the refill interval.
+    pub(super) fn request_records_if_needed(
+        &mut self,
+        cfg: &EngineConfig,
+        run: &mut CampaignRun,
+        now: DateTime<Utc>,
+    ) {
+        // Records held per campaign: at least the configured minimum, or four per line.
+        let target = cfg.hopper_min.max(run.campaign.max_lines.saturating_mul(4));
+        let interval = Duration::seconds(i64::from(cfg.refill_interval_s));
+        if run.stopped || run.request_outstanding {
+            return;
+        }
+        let low = (run.hopper.len() as u32) < target / 2;
+        let stale = run.last_request.is_none_or(|t| now - t >= interval);
+        // A low hopper is refilled at once, but an empty list is not asked again every event.
+        let recently = run
+            .last_request
+            .is_some_and(|t| now - t < Duration::seconds(1));
+        if stale || (low && !recently) {
+            run.request_outstanding = true;
+            run.last_request = Some(now);
+            self.out.push_back(Output::NeedRecords {
+                campaign: run.campaign.id.clone(),
+                limit: target,
+            });
+        }
+    }
+
+    /// Takes a record out of the hopper for a reason that will not pass soon, and tells the
+    /// store when to offer it again (or that it is finished).
+    pub(super) fn skip(
+        &mut self,
+        run: &mut CampaignRun,
+        now: DateTime<Utc>,
+        mut rec: Box<SpoolRecord>,
+        reason: SkipReason,
+    ) {
+        // Every record ends or has a future: a range callback that ended while its record
+        // waited in the hopper no longer holds it back (the rule the store's offer applies).
+        if matches!(reason, SkipReason::OutsideCallingWindow { .. })
+            && schedule::drop_if_over(&mut rec, &run.campaign, now)
+        {
+            self.out
+                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+            run.return_to_hopper(rec);
+            return;
+        }
+        run.skip_noted.remove(&rec.id);
+        self.out.push_back(Output::Event(Event::Skipped {
+            at: now,
+            campaign: run.campaign.id.clone(),
+            record: rec.id.clone(),
+            reason: reason.clone(),
+        }));
+        let before = rec.clone();
+        match &reason {
+            SkipReason::NotPending => return,
+            SkipReason::Blacklisted { .. } => {
+                if let Some(slot) = rec.numbers.get_mut(rec.current) {
+                    slot.state = NumberState::Blacklisted;
+                }
+                if rec.schedule.as_ref().is_some_and(|s| s.number.is_some()) {
+                    rec.schedule = None;
+                }
+                next_step::advance_if_current_unusable(&mut rec);
+            }
+            SkipReason::AttemptCapReached => {
+                if let Some(slot) = rec.numbers.get_mut(rec.current) {
+                    if slot.state == NumberState::Active {
+                        slot.state = NumberState::Spent;
+                    }
+                }
+                if rec.attempts >= run.campaign.max_attempts_per_record {
+                    rec.status = RecordStatus::Finished {
+                        reason: FinishReason::AttemptsExhausted,
+                    };
+                } else {
+                    next_step::advance_if_current_unusable(&mut rec);
+                }
+            }
+            SkipReason::NoDialableNumber => {
+                rec.status = RecordStatus::Finished {
+                    reason: FinishReason::NoDialableNumber,
+                };
+            }
+            SkipReason::UnknownTimeZone { .. } => {
+                // Reported again daily until someone fixes the zone: never dialed meanwhile.
+                rec.next_eligible_at = Some(now + Duration::days(1));
+            }
+            other => {
+                rec.next_eligible_at = Some(other.retry_at().unwrap_or(now + Duration::days(1)));
+            }
+        }
+        if let RecordStatus::Finished { reason } = rec.status {
+            rec.next_eligible_at = None;
+            self.out.push_back(Output::Event(Event::RecordFinished {
+                at: now,
+                record: rec.id.clone(),
+                reason,
+            }));
+        }
+        if rec != before {
+            self.out.push_back(Output::Store(StoreUpdate::Record(rec)));
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The engine: holds campaigns, agents, calls and the records about to be dialed; turns
+//! inputs into outputs. Never reads a clock: time comes with each input.
+
+use super::agent::{AgentState, Agents};
+use super::calls::Calls;
+use super::campaigns::CampaignRun;
+use super::config::EngineConfig;
+use super::telephony::Telephony;
+use super::timers::Timers;
+use crate::engine::input::{CallEvent, Command, Input, InputKind};
+use crate::engine::output::{Event, Output};
+use crate::engine::reject::{InputName, RejectReason};
+use crate::model::blacklist::Blacklist;
+use crate::model::ids::{AgentId, CampaignId, RecordId};
+use crate::model::record::SpoolRecord;
+use crate::pacing::{self, AgentLoad, Pacer};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The dialer engine. See the crate documentation for the run loop.
+///
+/// A short coordinator: it owns the clock, the settings and the campaigns, hands each input
+/// to the module of its lifecycle, and after a burst of inputs asks the dialing decision
+/// ([`Engine::drive`]) once. Who owns which fact:
+///
+/// | fact | owner |
+/// | --- | --- |
+/// | the latest input's time, the last decision's time | [`Engine`] |
+/// | a campaign's settings, pacer, abandonment books, hopper, records in flight and just called, its agents' handles | [`CampaignRun`] |
+/// | a campaign's lines in use, unanswered dials, waiting answers | [`CallCounts`] in its [`CampaignRun`], changed only by [`Calls`] |
+/// | each call's phase (dialing, machine, waiting with its deadline, abandoned, linked) | [`Calls`] |
+/// | each agent's state, since when, campaigns, home, plan after the call | [`Agents`] |
+/// | what is due when | [`Timers`] (an index over deadlines held by the states above) |
+/// | whether calls may be placed | [`Telephony`] |
+pub struct Engine {
+    pub(super) cfg: EngineConfig,
+    pub(super) now: Option<DateTime<Utc>>,
+    pub(super) campaigns: BTreeMap<CampaignId, CampaignRun>,
+    pub(super) floor: Floor,
+    /// When the engine last decided what to dial.
+    pub(super) last_drive: Option<DateTime<Utc>>,
+}
+
+/// Everything the engine holds across campaigns: agents, calls, timers, the telephone
+/// system's health, the do-not-call list, and the outputs waiting to be polled. Kept apart
+/// from the campaigns so a campaign's run is looked up once and passed, with the floor, to
+/// whatever acts on both.
+pub(super) struct Floor {
+    /// Every agent seen.
+    pub(super) agents: Agents,
+    /// Every call in flight.
+    pub(super) calls: Calls,
+    /// Everything due at a set time, soonest first.
+    pub(super) timers: Timers,
+    /// Whether calls may be placed.
+    pub(super) telephony: Telephony,
+    /// The do-not-call list.
+    pub(super) blacklist: Blacklist,
+    /// The next call id to mint.
+    pub(super) next_call: u64,
+    /// Outputs waiting for [`Engine::poll_output`].
+    pub(super) out: VecDeque<Output>,
+    /// Buffer of the pacing snapshot's busy agents, kept between inputs.
+    pub(super) busy_scratch: Vec<AgentLoad>,
+    /// Whether the abandonment rules hold answering-machine detection back when the budget
+    /// cannot absorb its false positives ([`EngineConfig::abandon_guard`], fixed at start).
+    pub(super) amd_guard: bool,
+}
+
+/// The kind of an input, for [`Event::Rejected`].
+pub(super) fn input_name(k: &InputKind) -> InputName {
+    match k {
+        InputKind::Tick => InputName::Tick,
+        InputKind::Campaign(_) => InputName::Campaign,
+        InputKind::StopCampaign { .. } => InputName::StopCampaign,
+        InputKind::RecordsOffered { .. } => InputName::RecordsOffered,
+        InputKind::Agent { .. } => InputName::Agent,
+        InputKind::Call { .. } => InputName::Call,
+        InputKind::Telephony(_) => InputName::Telephony,
+        InputKind::Command(c) => match c {
+            Command::Dispose { .. } => InputName::Dispose,
+            Command::BlacklistAdd(_) => InputName::BlacklistAdd,
+            Command::BlacklistRemove { .. } => InputName::BlacklistRemove,
+            Command::PreviewDial { .. } => InputName::PreviewDial,
+            Command::PreviewSkip { .. } => InputName::PreviewSkip,
+            Command::Hangup { .. } => InputName::Hangup,
+            Command::Forget { .. } => InputName::Forget,
+        },
+    }
+}
+
+impl Engine {
+    /// An engine with no campaign, agent or call, and no time yet: the first input sets its
+    /// clock.
+    pub fn new(cfg: EngineConfig) -> Engine {
+        Engine {
+            floor: Floor {
+                agents: Agents::default(),
+                calls: Calls::default(),
+                timers: Timers::default(),
+                telephony: Telephony::Up,
+                blacklist: Blacklist::default(),
+                next_call: cfg.first_call_id,
+                out: VecDeque::new(),
+                busy_scratch: Vec::new(),
+                amd_guard: cfg.abandon_guard,
+            },
+            cfg,
+            now: None,
+            campaigns: BTreeMap::new(),
+            last_drive: None,
+        }
+    }
+
+    // ----- getters -----
+
+    /// The time of the latest input.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
+
+    /// The do-not-call list as the engine applies it.
+    pub fn blacklist(&self) -> &Blacklist {
+        &self.floor.blacklist
+    }
+
+    /// An agent's state; `None` for an agent never seen.
+    pub fn agent_state(&self, agent: &AgentId) -> Option<&AgentState> {
+        self.floor.agents.get(agent).map(|a| &a.state)
+    }
+
+    /// Calls in flight (placed and not ended), all campaigns.
+    pub fn calls_in_flight(&self) -> usize {
+        self.floor.calls.len()
+    }
+
+    /// The abandonment position of a campaign's current period.
+    pub fn abandon_status(&mut self, campaign: &CampaignId) -> Option<pacing::AbandonStatus> {
+        let now = self.now?;
+        self.campaigns
+            .get_mut(campaign)
+            .map(|c| c.ledger.status(now))
+    }
+
+    /// Every abandonment period of a campaign so far: (start, live answers, abandoned).
+    pub fn abandon_periods(&self, campaign: &CampaignId) -> Vec<(chrono::NaiveDate, u64, u64)> {
+        self.campaigns
+            .get(campaign)
+            .map(|c| c.ledger.periods())
+            .unwrap_or_default()
+    }
+
+    /// Whether a call on the record is in flight (an operator may not change it now).
+    pub fn record_in_flight(&self, record: &RecordId) -> bool {
+        self.campaigns
+            .values()
+            .any(|run| run.in_flight.contains_key(record))
+    }
+
+    /// The records the engine holds for `campaign`: offered and waiting in the hopper (in dial
+    /// order), with a call in flight, and kept after their call for late dispositions. Empty
+    /// for a campaign the engine does not run.
+    pub fn held_records(&self, campaign: &CampaignId) -> Vec<&SpoolRecord> {
+        let Some(run) = self.campaigns.get(campaign) else {
+            return Vec::new();
+        };
+        run.hopper
+            .iter()
+            .chain(run.in_flight.values())
+            .chain(run.recent_records.values())
+            .map(|r| &**r)
+            .collect()
+    }
+
+    /// The campaigns the engine holds, in order.
+    pub fn campaign_ids(&self) -> impl Iterator<Item = &CampaignId> {
+        self.campaigns.keys()
+    }
+
+    /// The name of the pacer a campaign runs.
+    pub fn pacer_name(&self, campaign: &CampaignId) -> Option<String> {
+        self.campaigns.get(campaign).map(|c| c.pacer.name())
+    }
+
+    // ----- mutators -----
+
+    /// Replaces a campaign's pacer (simulator baselines, custom policies).
+    pub fn set_pacer(&mut self, campaign: &CampaignId, pacer: Box<dyn Pacer>) -> bool {
+        match self.campaigns.get_mut(campaign) {
+            Some(c) => {
+                c.pacer = pacer;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Loads the do-not-call list at start-up.
+    pub fn load_blacklist(&mut self, blacklist: Blacklist) {
+        self.floor.blacklist = blacklist;
+    }
+
+    // ----- input -----
+
+    /// Applies one input, then decides what to dial. Outputs wait in [`Engine::poll_output`].
+    /// An input that cannot be applied produces an [`Event::Rejected`] and changes nothing.
+    pub fn handle_input(&mut self, input: Input) {
+        self.handle_inputs(std::iter::once(input));
+    }
+
+    /// Applies one command and answers at once: `Err` says why it was refused, and then
+    /// nothing changed (no output is queued for it). On success its outputs, and those of the
+    /// dialing decision that follows, wait in [`Engine::poll_output`] like any input's.
+    pub fn apply_command(
+        &mut self,
+        now: DateTime<Utc>,
+        command: Command,
+    ) -> Result<(), RejectReason> {
+        // A refused command changes nothing, not even the engine's clock.
+        let now = self.now.map_or(now, |t| t.max(now));
+        self.command(now, command)?;
+        self.advance_clock(now);
+        self.decide_after(now, true);
+        Ok(())
+    }
+
+    /// Time never runs backwards inside the engine: a late input is applied "now".
+    pub(super) fn advance_clock(&mut self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let now = match self.now {
+            Some(t) if at < t => t,
+            _ => at,
+        };
+        self.now = Some(now);
+        now
+    }
+
+    /// Decides what to dial after inputs applied at `now`, unless nothing a decision depends
+    /// on changed since the last one at this very instant (most bursts of a busy floor).
+    pub(super) fn decide_after(&mut self, now: DateTime<Utc>, changed: bool) {
+        if changed || self.last_drive != Some(now) {
+            self.drive(now);
+            self.last_drive = Some(now);
+        }
+    }
+
+    /// Applies a burst of inputs (events that arrived together), then decides what to dial
+    /// once, with all of them known. Same as [`Engine::handle_input`] for each, except that no
+    /// dialing decision is taken between them.
+    pub fn handle_inputs(&mut self, inputs: impl IntoIterator<Item = Input>) {
+        let mut last = None;
+        let mut changed = false;
+        for input in inputs {
+            // Progress reports of a call change nothing a dialing decision depends on, and
+            // neither does a refused input.
+            let decisive = !matches!(
+                input.kind,
+                InputKind::Call {
+                    event: CallEvent::OriginateAccepted | CallEvent::Ringing | CallEvent::Queued,
+                    ..
+                }
+            );
+            let now = self.advance_clock(input.now);
+            let input_name = input_name(&input.kind);
+            match self.apply(now, input.kind) {
+                Ok(()) => changed |= decisive,
+                Err(reason) => self.floor.out.push_back(Output::Event(Event::Rejected {
+                    at: now,
+                    input: input_name,
+                    reason,
+                })),
+            }
+            last = Some(now);
+        }
+        if let Some(now) = last {
+            self.decide_after(now, changed);
+        }
+    }
+
+    /// The next output; [`Output::Timeout`] when there is nothing more before that time.
+    pub fn poll_output(&mut self) -> Output {
+        match self.floor.out.pop_front() {
+            Some(o) => o,
+            None => Output::Timeout(self.next_wakeup()),
+        }
+    }
+
+    pub(super) fn apply(
+        &mut self,
+        now: DateTime<Utc>,
+        kind: InputKind,
+    ) -> Result<(), RejectReason> {
+        match kind {
+            InputKind::Tick => Ok(()),
+            InputKind::Campaign(c) => self.add_campaign(now, *c),
+            InputKind::Telephony(health) => {
+                self.telephony_health(now, health);
+                Ok(())
+            }
+            InputKind::StopCampaign { campaign } => {
+                let run = self
+                    .campaigns
+                    .get_mut(&campaign)
+                    .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
+                run.stopped = true;
+                run.hopper.clear();
+                self.recompute_homes();
+                Ok(())
+            }
+            InputKind::RecordsOffered { campaign, records } => {
+                self.records_offered(now, &campaign, records)
+            }
+            InputKind::Agent { agent, event } => self.agent_event(now, agent, event),
+            InputKind::Call { call, event } => self.call_event(now, call, event),
+            InputKind::Command(c) => self.command(now, c),
+        }
+    }
+}

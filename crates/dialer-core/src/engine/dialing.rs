@@ -1,0 +1,393 @@
+//! The dialing decision: what to dial now, for each campaign.
+
+use super::agent::AgentState;
+use super::calls::Call;
+use super::campaigns::{is_manual, CampaignRun};
+use super::config::EngineConfig;
+use super::coordinator::{Engine, Floor};
+use super::telephony::Telephony;
+use crate::engine::output::{
+    DialReason, DueClassCode, Event, OriginateIntent, Output, Progress, StoreUpdate,
+};
+use crate::engine::reject::{InputName, RejectReason};
+use crate::model::campaign::DialMode;
+use crate::model::ids::{AgentId, CallId};
+use crate::model::record::SpoolRecord;
+use crate::model::variable::VariableName;
+use crate::pacing::{abandonment, AgentLoad, AgentPhase, PacingEvent, PacingSnapshot};
+use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
+use crate::rules::{next_step, ordering};
+use chrono::{DateTime, Duration, Utc};
+
+/// Values that cannot break a protocol line.
+pub(super) fn is_safe_value(value: &str) -> bool {
+    !value.chars().any(|c| matches!(c, '\r' | '\n' | '\0'))
+}
+
+impl Engine {
+    /// Decides what to dial at `now`: timers due fire first, then each campaign in turn
+    /// lets go of agents no longer needed, dials (manual tasks, then previews or pacing) and
+    /// asks the store for records if its hopper runs low.
+    pub(super) fn drive(&mut self, now: DateTime<Utc>) {
+        self.fire_timers(now);
+        let dialing = self.floor.telephony == Telephony::Up;
+        for run in self.campaigns.values_mut() {
+            self.floor.release_leavers(run, now);
+            if !run.stopped && dialing {
+                self.floor.dial_manual_tasks(run, now);
+                if run.campaign.dial_mode == DialMode::Preview {
+                    self.floor.offer_previews(run, now);
+                } else {
+                    self.floor.pace(&self.cfg, run, now);
+                }
+            }
+            // After dialing, which may have drawn the hopper down.
+            self.floor.request_records_if_needed(&self.cfg, run, now);
+        }
+    }
+}
+
+impl Floor {
+    /// Whether `rec` may be dialed now for its campaign (`run`), and how.
+    pub(super) fn check(
+        &self,
+        run: &CampaignRun,
+        rec: &SpoolRecord,
+        now: DateTime<Utc>,
+    ) -> Result<eligibility::DialPlan, SkipReason> {
+        self.check_for(run, rec, now, None)
+    }
+
+    /// [`Floor::check`], counting `also_free` as a free agent of the campaign (an agent
+    /// answering a preview offer).
+    pub(super) fn check_for(
+        &self,
+        run: &CampaignRun,
+        rec: &SpoolRecord,
+        now: DateTime<Utc>,
+        also_free: Option<&AgentId>,
+    ) -> Result<eligibility::DialPlan, SkipReason> {
+        let cid = &run.campaign.id;
+        let in_flight = |n: &str| self.calls.number_in_flight(n);
+        let free = |a: &AgentId| {
+            self.agent_free_for(a, cid)
+                || (Some(a) == also_free
+                    && self
+                        .agents
+                        .get(a)
+                        .is_some_and(|x| x.campaigns.contains(cid)))
+        };
+        let ctx = EligibilityContext {
+            campaign: &run.campaign,
+            blacklist: &self.blacklist,
+            now,
+            number_in_flight: &in_flight,
+            agent_free: &free,
+            windows: Some(&run.windows),
+        };
+        eligibility::check(rec, &ctx)
+    }
+
+    /// What the pacer sees of the campaign at `now`.
+    fn snapshot(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) -> PacingSnapshot {
+        let mut free = 0;
+        let mut logged = 0;
+        // Reused between snapshots: one allocation for the engine's life, not one per input.
+        let mut busy = std::mem::take(&mut self.busy_scratch);
+        busy.clear();
+        let now_ms = now.timestamp_millis();
+        for &i in &run.home_agents {
+            let a = &self.agents.list[i];
+            let phase = match a.state {
+                AgentState::LoggedOut => continue,
+                AgentState::Ready if a.plan.is_leaving() => None,
+                AgentState::Ready => {
+                    free += 1;
+                    None
+                }
+                AgentState::OnCall { .. } => Some(AgentPhase::Talking),
+                AgentState::WrapUp { .. } => Some(AgentPhase::WrapUp),
+                AgentState::Reserved { .. }
+                | AgentState::Previewing { .. }
+                | AgentState::Paused { .. } => None,
+            };
+            if let Some(phase) = phase {
+                busy.push(AgentLoad {
+                    phase,
+                    elapsed_s: (now_ms - a.since_ms) as f64 / 1000.0,
+                });
+            }
+            logged += 1;
+        }
+        PacingSnapshot {
+            now,
+            agents_logged_in: logged,
+            agents_free: free,
+            agents_busy: busy,
+            dials_in_flight: run.calls.dialing(),
+            calls_waiting: run.calls.waiting(),
+            lines_free: run.campaign.max_lines.saturating_sub(run.calls.lines()),
+            records_ready: run.hopper.len() as u32,
+            abandon: run.ledger.status(now),
+            abandon_threshold_s: run.campaign.abandon.threshold_s,
+        }
+    }
+
+    /// Asks the campaign's pacer how many to dial, holds that to the abandonment guard, and
+    /// dials that many from the hopper.
+    fn pace(&mut self, cfg: &EngineConfig, run: &mut CampaignRun, now: DateTime<Utc>) {
+        if run.hopper.is_empty() || run.calls.lines() >= run.campaign.max_lines {
+            return;
+        }
+        let snap = self.snapshot(run, now);
+        let wanted = run.pacer.dials_to_place(&snap).min(snap.lines_free);
+        let mut status = snap.abandon;
+        let horizon = Duration::seconds(i64::from(run.campaign.ring_timeout_s))
+            + Duration::seconds(run.campaign.abandon.threshold_s.ceil() as i64);
+        if run.ledger.period_ends_within(now, horizon) {
+            // Calls placed now may be answered in the next period, whose budget starts at zero.
+            status.budget = status.budget.min(0.0);
+        }
+        self.busy_scratch = snap.agents_busy;
+        let allowed = if cfg.abandon_guard {
+            abandonment::guard(
+                wanted,
+                snap.agents_free,
+                snap.dials_in_flight,
+                snap.calls_waiting,
+                &status,
+            )
+        } else {
+            wanted
+        };
+        if allowed == 0 {
+            return;
+        }
+        let pacer = run.pacer.name();
+        self.place_from_hopper(run, now, allowed, &pacer, |_| true);
+    }
+
+    /// Dials up to `n` eligible records of the hopper, in order, that pass `filter`.
+    fn place_from_hopper(
+        &mut self,
+        run: &mut CampaignRun,
+        now: DateTime<Utc>,
+        n: u32,
+        pacer: &str,
+        filter: impl Fn(&SpoolRecord) -> bool,
+    ) -> u32 {
+        let mut placed = 0;
+        let mut i = 0;
+        while placed < n {
+            let Some(rec) = run.hopper.get(i) else {
+                break;
+            };
+            if !filter(rec) {
+                i += 1;
+                continue;
+            }
+            match self.check(run, rec, now) {
+                Ok(plan) => {
+                    let Some(rec) = run.hopper.remove(i) else {
+                        break;
+                    };
+                    let class = if is_manual(&rec) {
+                        DueClassCode::Manual
+                    } else {
+                        DueClassCode::from(ordering::due_class(&rec))
+                    };
+                    let reason = DialReason {
+                        class,
+                        pacer: pacer.to_owned(),
+                        wanted: n,
+                    };
+                    self.dial(run, now, rec, plan, reason);
+                    placed += 1;
+                }
+                Err(reason) => {
+                    let transient = matches!(
+                        reason,
+                        SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }
+                    );
+                    if transient {
+                        let id = rec.id.clone();
+                        if run.skip_noted.insert(id.clone(), reason.code()) != Some(reason.code()) {
+                            self.out.push_back(Output::Event(Event::Skipped {
+                                at: now,
+                                campaign: run.campaign.id.clone(),
+                                record: id,
+                                reason,
+                            }));
+                        }
+                        i += 1;
+                    } else if let Some(rec) = run.hopper.remove(i) {
+                        self.skip(run, now, rec, reason);
+                    }
+                }
+            }
+        }
+        placed
+    }
+
+    /// Places a call on `rec` (taken out of the hopper) as `plan` says: the attempt begins,
+    /// the agent it is for (if any) is reserved, and the Originate goes out.
+    pub(super) fn dial(
+        &mut self,
+        run: &mut CampaignRun,
+        now: DateTime<Utc>,
+        mut rec: Box<SpoolRecord>,
+        plan: eligibility::DialPlan,
+        reason: DialReason,
+    ) {
+        let call = CallId(self.next_call);
+        self.next_call += 1;
+        let cid = run.campaign.id.clone();
+        run.skip_noted.remove(&rec.id);
+        next_step::begin_attempt(&mut rec, &run.campaign, call, now);
+        let c = &run.campaign;
+        let mut variables = Vec::with_capacity(rec.data.len());
+        for (k, v) in &rec.data {
+            if VariableName::parse(k).is_ok() && is_safe_value(v) {
+                variables.push((k.clone(), v.clone()));
+            } else {
+                self.out.push_back(Output::Event(Event::Rejected {
+                    at: now,
+                    input: InputName::RecordData,
+                    reason: RejectReason::UnsafeVariable {
+                        record: rec.id.clone(),
+                        name: k.clone(),
+                    },
+                }));
+            }
+        }
+        // AMD only while the abandonment budget can absorb the false positives of every call
+        // that could still bring a machine verdict (with the guard off, as peers run, always).
+        let amd = !self.amd_guard || run.ledger.amd_affordable(now, run.calls.amd_unanswered());
+        let intent = OriginateIntent {
+            call,
+            campaign: cid.clone(),
+            record: rec.id.clone(),
+            number: plan.number.clone(),
+            dial_string: c.routing.dial_string(&plan.number),
+            caller_id: c.caller_id.clone(),
+            ring_timeout_s: c.ring_timeout_s,
+            agent: plan.agent.clone(),
+            variables,
+            routing: run.routing.clone(),
+            amd,
+        };
+        run.pacer.observe(now, &PacingEvent::DialPlaced);
+        if let Some(a) = &plan.agent {
+            if let Some(agent) = self.agents.get_mut(a) {
+                agent.state = AgentState::Reserved { call };
+                agent.set_since(now);
+            }
+        }
+        let threshold_ms = (run.campaign.abandon.threshold_s * 1000.0).ceil() as i64;
+        self.calls.place(
+            call,
+            Call::placed(
+                cid.clone(),
+                rec.id.clone(),
+                plan.number.clone(),
+                plan.agent.clone(),
+                now,
+                Duration::milliseconds(threshold_ms),
+                amd,
+            ),
+            &mut run.calls,
+        );
+        self.out
+            .push_back(Output::Store(StoreUpdate::AttemptStarted {
+                call,
+                campaign: cid.clone(),
+                record: rec.id.clone(),
+                number: plan.number.clone(),
+                agent: plan.agent.clone(),
+                at: now,
+            }));
+        self.out
+            .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
+        self.out.push_back(Output::Event(Event::Dialed {
+            at: now,
+            campaign: cid.clone(),
+            record: rec.id.clone(),
+            call,
+            number: plan.number.e164().to_owned(),
+            reason,
+        }));
+        self.out.push_back(Output::Originate(intent));
+        self.out.push_back(Output::Event(Event::Progress {
+            at: now,
+            campaign: cid,
+            call,
+            record: rec.id.clone(),
+            progress: Progress::Placing,
+        }));
+        run.in_flight.insert(rec.id.clone(), rec);
+    }
+
+    /// Manual (click-to-call) tasks go out at once for their agent, outside pacing but
+    /// within the line limit and every compliance rule.
+    fn dial_manual_tasks(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+        let lines = run.campaign.max_lines.saturating_sub(run.calls.lines());
+        if lines == 0 || !run.has_manual {
+            return;
+        }
+        if !run.hopper.iter().any(|r| is_manual(r)) {
+            run.has_manual = false;
+            return;
+        }
+        self.place_from_hopper(run, now, lines, "manual", is_manual);
+    }
+
+    /// Preview mode: each free agent is offered the next eligible record.
+    fn offer_previews(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+        let cid = run.campaign.id.clone();
+        let free: Vec<AgentId> = self
+            .agents
+            .values()
+            .filter(|a| a.state == AgentState::Ready && a.home.as_ref() == Some(&cid))
+            .map(|a| a.id.clone())
+            .collect();
+        let offered = self.records_in_preview();
+        for agent in free {
+            let mut i = 0;
+            while let Some(rec) = run.hopper.get(i) {
+                if offered.contains(&rec.id)
+                    || rec.owner_agent.as_ref().is_some_and(|o| o != &agent)
+                {
+                    i += 1;
+                    continue;
+                }
+                // Check as if the agent were free to take it; it is.
+                match self.check(run, rec, now) {
+                    Ok(_) => {
+                        let record = rec.id.clone();
+                        if let Some(a) = self.agents.get_mut(&agent) {
+                            a.state = AgentState::Previewing {
+                                campaign: cid.clone(),
+                                record: record.clone(),
+                            };
+                            a.set_since(now);
+                        }
+                        self.out.push_back(Output::Event(Event::PreviewOffered {
+                            at: now,
+                            agent: agent.clone(),
+                            record,
+                        }));
+                        break;
+                    }
+                    Err(SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }) => {
+                        i += 1
+                    }
+                    Err(reason) => {
+                        if let Some(rec) = run.hopper.remove(i) {
+                            self.skip(run, now, rec, reason);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
