@@ -17,7 +17,7 @@ use dialer_core::{
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spool_store::{ImportOptions, NewRecord, SpoolStore};
+use spool_store::{BreakType, Conclusion, ImportOptions, NewRecord, ResultCode, SpoolStore};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -75,6 +75,16 @@ pub fn api() -> Router<AppState> {
             delete(remove_contact),
         )
         .route("/api/records/{record}", get(get_record))
+        .route("/api/records/{record}/fields", post(update_fields))
+        .route(
+            "/api/campaigns/{campaign}/result-codes",
+            get(get_result_codes).put(put_result_codes),
+        )
+        .route(
+            "/api/campaigns/{campaign}/breaks",
+            get(get_breaks).put(put_breaks),
+        )
+        .route("/api/agents/{agent}/activity", get(agent_activity))
         .route("/api/blacklist", post(blacklist_add))
         .route("/api/blacklist/delete", post(blacklist_delete_bulk))
         .route("/api/blacklist/{number}", delete(blacklist_delete))
@@ -999,6 +1009,10 @@ pub struct RecordView {
     #[schema(value_type = Object)]
     pub record: dialer_core::SpoolRecord,
     pub attempts: Vec<AttemptView>,
+    /// What agents concluded (agent, result code with its label and levels, comment, tags,
+    /// the dialer action), oldest first; each names the attempt (`call`) it concluded.
+    #[schema(value_type = Vec<Object>)]
+    pub dispositions: Vec<spool_store::DispositionRow>,
 }
 
 #[utoipa::path(get, path = "/api/records/{record}", tag = "spool", security(("bearer" = [])),
@@ -1025,7 +1039,12 @@ pub async fn get_record(
                     reconciled: a.reconciled,
                 })
                 .collect();
-            Ok(RecordView { record, attempts })
+            let dispositions = s.conclusions(&record.id)?;
+            Ok(RecordView {
+                record,
+                attempts,
+                dispositions,
+            })
         })
         .await?,
     ))
@@ -1244,7 +1263,10 @@ pub async fn get_agent(
 pub struct AgentBody {
     /// `login`: the campaigns.
     pub campaigns: Option<Vec<String>>,
-    /// `pause`, `pause-after-call`: why.
+    /// `pause`, `pause-after-call`: the break, an id of the catalogue of the agent's
+    /// campaigns (free text when they have no catalogue).
+    pub break_id: Option<String>,
+    /// The same as `break_id` (older clients).
     pub reason: Option<String>,
 }
 
@@ -1264,10 +1286,11 @@ pub async fn agent_action(
             .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?
     };
     let reason = |b: &AgentBody| {
-        b.reason
+        b.break_id
             .clone()
+            .or_else(|| b.reason.clone())
             .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| Problem::bad_field("reason", "a pause needs a reason"))
+            .ok_or_else(|| Problem::bad_field("break_id", "a pause needs a break"))
     };
     let event = match action.as_str() {
         "login" => {
@@ -1313,6 +1336,11 @@ pub struct DispositionBody {
     /// `{"action":"schedule","schedule":{...},"campaign":null}`, `{"action":"reschedule",...}`.
     #[schema(value_type = Object)]
     pub disposition: Disposition,
+    /// A code of the campaign's result-code catalogue (unknown or inactive: 422).
+    pub result_code: Option<String>,
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/api/agents/{agent}/disposition", tag = "agents", security(("bearer" = [])),
@@ -1323,9 +1351,13 @@ pub async fn dispose(
     Path(agent): Path<String>,
     Json(b): Json<DispositionBody>,
 ) -> ApiResult<StatusCode> {
-    st.op(st
-        .dialer
-        .dispose(Some(AgentId::from(agent)), b.record, b.disposition))
+    let conclusion = Conclusion {
+        agent: Some(AgentId::from(agent)),
+        result_code: b.result_code,
+        comment: b.comment,
+        tags: b.tags,
+    };
+    st.op(st.dialer.conclude(b.record, conclusion, b.disposition))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1373,4 +1405,115 @@ pub async fn preview(
 pub async fn hangup(State(st): State<AppState>, Path(call): Path<u64>) -> ApiResult<StatusCode> {
     st.op(st.dialer.hangup(CallId(call))).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- catalogues, record fields, agent activity -------------------------------------------
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/result-codes", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, description = "The campaign's result codes (code, label, levels l1/l2/l3, active), active and inactive", body = Vec<Object>), (status = 404, body = Problem)))]
+pub async fn get_result_codes(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ResultCode>>> {
+    Ok(Json(
+        st.op(st.dialer.result_codes(CampaignId::from(id))).await?,
+    ))
+}
+
+/// A catalogue of result codes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultCodesBody {
+    /// `{"code": "SALE", "label": "Sale", "l1": "positive", "l2": null, "l3": null, "active": true}`;
+    /// codes the campaign had that are left out become inactive.
+    #[schema(value_type = Vec<Object>)]
+    pub result_codes: Vec<ResultCode>,
+}
+
+#[utoipa::path(put, path = "/api/campaigns/{campaign}/result-codes", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = ResultCodesBody,
+    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn put_result_codes(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<ResultCodesBody>,
+) -> ApiResult<Json<Vec<ResultCode>>> {
+    let campaign = CampaignId::from(id);
+    st.op(st.dialer.set_result_codes(campaign.clone(), b.result_codes))
+        .await?;
+    Ok(Json(st.op(st.dialer.result_codes(campaign)).await?))
+}
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/breaks", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, description = "The campaign's breaks (id, name, active), active and inactive", body = Vec<Object>), (status = 404, body = Problem)))]
+pub async fn get_breaks(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<BreakType>>> {
+    Ok(Json(st.op(st.dialer.breaks(CampaignId::from(id))).await?))
+}
+
+/// A catalogue of breaks.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreaksBody {
+    /// `{"id": "lunch", "name": "Lunch", "active": true}`; breaks the campaign had that are
+    /// left out become inactive.
+    #[schema(value_type = Vec<Object>)]
+    pub breaks: Vec<BreakType>,
+}
+
+#[utoipa::path(put, path = "/api/campaigns/{campaign}/breaks", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = BreaksBody,
+    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn put_breaks(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<BreaksBody>,
+) -> ApiResult<Json<Vec<BreakType>>> {
+    let campaign = CampaignId::from(id);
+    st.op(st.dialer.set_breaks(campaign.clone(), b.breaks))
+        .await?;
+    Ok(Json(st.op(st.dialer.breaks(campaign)).await?))
+}
+
+/// Record data to change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldsBody {
+    /// `[["name", "value"], ...]`: each replaces the value of that name or is added.
+    pub fields: Vec<(String, String)>,
+}
+
+#[utoipa::path(post, path = "/api/records/{record}/fields", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)), request_body = FieldsBody,
+    responses((status = 200, description = "The record with its new data", body = Object), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn update_fields(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    Json(b): Json<FieldsBody>,
+) -> ApiResult<Json<dialer_core::SpoolRecord>> {
+    Ok(Json(
+        st.op(st.dialer.update_fields(RecordId(id), b.fields))
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/agents/{agent}/activity", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path), Range),
+    responses((status = 200, description = "ECCP getagentactivitysummary: latest session start and end, sessions, breaks with durations, calls and talk seconds per campaign", body = Object), (status = 400, body = Problem)))]
+pub async fn agent_activity(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+    Query(r): Query<Range>,
+) -> ApiResult<Json<spool_store::AgentActivity>> {
+    if r.to < r.from {
+        return Err(Problem::bad_field("to", "`to` is before `from`"));
+    }
+    Ok(Json(
+        st.op(st.dialer.agent_activity(AgentId::from(agent), r.from, r.to))
+            .await?,
+    ))
 }

@@ -41,6 +41,7 @@
 //! ```
 
 mod codes;
+pub mod desk;
 mod error;
 pub mod formats;
 pub mod import;
@@ -51,6 +52,9 @@ pub mod schema;
 mod status;
 mod store;
 
+pub use desk::{
+    AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, ResultCode,
+};
 pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
