@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         routes::get_agent, routes::agent_action, routes::dispose, routes::preview,
         routes::hangup, routes::get_result_codes, routes::put_result_codes, routes::get_breaks,
         routes::put_breaks, routes::update_fields, routes::agent_activity,
+        routes::set_campaign_state,
     ),
     modifiers(&Bearer),
 )]

@@ -159,6 +159,13 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
         S::InvalidRecord { .. } => (StatusCode::BAD_REQUEST, "invalid_record", None),
         S::BadBlacklistNumber(_) => (StatusCode::BAD_REQUEST, "invalid_number", Some("number")),
         S::Import(_) => (StatusCode::BAD_REQUEST, "invalid_upload", None),
+        S::CampaignNotAccepting { .. } => (
+            StatusCode::CONFLICT,
+            "campaign_not_accepting",
+            Some("campaign"),
+        ),
+        S::CampaignState { .. } => (StatusCode::CONFLICT, "campaign_state", Some("state")),
+        S::InvalidFilter { .. } => (StatusCode::BAD_REQUEST, "invalid_filter", None),
         S::UnknownResultCode { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_result_code",

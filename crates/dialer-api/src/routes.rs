@@ -59,6 +59,7 @@ pub fn api() -> Router<AppState> {
         )
         .route("/api/campaigns/{campaign}/start", post(start_campaign))
         .route("/api/campaigns/{campaign}/stop", post(stop_campaign))
+        .route("/api/campaigns/{campaign}/state", post(set_campaign_state))
         .route("/api/campaigns/{campaign}/counters", get(counters))
         .route("/api/campaigns/{campaign}/queue-wait", get(queue_wait))
         .route("/api/campaigns/{campaign}/log", get(campaign_log))
@@ -275,22 +276,45 @@ pub struct CampaignView {
     /// agents, abandonment position.
     #[schema(value_type = Option<Object>)]
     pub running: Option<dialer_core::CampaignStatus>,
+    /// `active`, `inactive` (stopped by an operator, refuses callbacks) or `finished` (its
+    /// list is spent; re-opened when records are added).
+    #[schema(value_type = String)]
+    pub state: spool_store::CampaignState,
+    /// When the state last changed.
+    pub state_since: Option<DateTime<Utc>>,
 }
 
 async fn campaign_views(st: &AppState) -> ApiResult<Vec<CampaignView>> {
+    campaign_views_of(st, None).await
+}
+
+/// The views of the campaigns named (all when `None`), in that order.
+async fn campaign_views_of(
+    st: &AppState,
+    names: Option<Vec<String>>,
+) -> ApiResult<Vec<CampaignView>> {
     let status = st.op(st.dialer.status()).await?;
     let settings = st
-        .read(|s| {
+        .read(move |s| {
+            let names = match names {
+                Some(n) => n,
+                None => s
+                    .campaign_names()?
+                    .into_iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            };
             let mut out = Vec::new();
-            for id in s.campaign_names()? {
-                out.push(s.campaign(&id.0)?);
+            for id in names {
+                let (state, since) = s.campaign_state(&id)?;
+                out.push((s.campaign(&id)?, state, since));
             }
             Ok(out)
         })
         .await?;
     Ok(settings
         .into_iter()
-        .map(|c| CampaignView {
+        .map(|(c, state, state_since)| CampaignView {
             running: status
                 .engine
                 .campaigns
@@ -298,14 +322,82 @@ async fn campaign_views(st: &AppState) -> ApiResult<Vec<CampaignView>> {
                 .find(|r| r.campaign == c.id)
                 .cloned(),
             settings: c,
+            state,
+            state_since,
         })
         .collect())
 }
 
+/// ECCP `getcampaignlist` filters; every one optional.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignListParams {
+    /// `active`, `inactive` or `finished`.
+    #[param(value_type = Option<String>)]
+    pub state: Option<spool_store::CampaignState>,
+    /// `preview`, `progressive`, `power` or `predictive`.
+    pub dial_mode: Option<String>,
+    /// Part of the name, any case.
+    pub name: Option<String>,
+    /// Campaigns whose dates reach this day (YYYY-MM-DD) or later.
+    #[param(value_type = Option<String>)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Campaigns whose dates begin this day or earlier.
+    #[param(value_type = Option<String>)]
+    pub to: Option<chrono::NaiveDate>,
+    pub offset: Option<u32>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
 #[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", security(("bearer" = [])),
-    responses((status = 200, body = Vec<CampaignView>)))]
-pub async fn list_campaigns(State(st): State<AppState>) -> ApiResult<Json<Vec<CampaignView>>> {
-    Ok(Json(campaign_views(&st).await?))
+    params(CampaignListParams),
+    responses((status = 200, description = "Campaigns by name; `X-Total-Count` is how many matched before offset and limit", body = Vec<CampaignView>), (status = 400, body = Problem)))]
+pub async fn list_campaigns(
+    State(st): State<AppState>,
+    Query(q): Query<CampaignListParams>,
+) -> ApiResult<Response> {
+    let filter = spool_store::CampaignFilter {
+        state: q.state,
+        dial_mode: q.dial_mode,
+        name: q.name,
+        from: q.from,
+        to: q.to,
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit,
+    };
+    let page = st.op(st.dialer.list_campaigns(filter)).await?;
+    let names = page.campaigns.into_iter().map(|c| c.name).collect();
+    let views = campaign_views_of(&st, Some(names)).await?;
+    Ok((
+        [("x-total-count", page.total.to_string())],
+        axum::Json(views),
+    )
+        .into_response())
+}
+
+/// A campaign state to set.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateBody {
+    /// `active` (started, re-opened if finished) or `inactive` (stopped until activated).
+    #[schema(value_type = String)]
+    pub state: spool_store::CampaignState,
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/state", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = StateBody,
+    responses((status = 200, body = CampaignView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn set_campaign_state(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<StateBody>,
+) -> ApiResult<Json<CampaignView>> {
+    st.op(st
+        .dialer
+        .set_campaign_state(CampaignId::from(id.clone()), b.state))
+        .await?;
+    get_campaign(State(st), Path(id)).await
 }
 
 #[utoipa::path(get, path = "/api/campaigns/{campaign}", tag = "campaigns", security(("bearer" = [])),

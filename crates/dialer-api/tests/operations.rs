@@ -234,3 +234,78 @@ fn e14_api_breaks_from_the_catalogue_events_and_activity() {
         "invalid_field",
     );
 }
+
+#[test]
+fn e2_api_campaign_state_filtered_list_and_c7_callbacks_refused() {
+    let h = no_agents();
+    let list =
+        h.rw.call("GET", "/api/campaigns?state=active", None)
+            .unwrap();
+    assert_eq!(list[0]["settings"]["id"], "spring", "{list}");
+    assert_eq!(list[0]["state"], "active");
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/campaigns/spring/state",
+            Some(&json!({ "state": "inactive" })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "inactive");
+    assert_eq!(
+        h.rw.call("GET", "/api/campaigns?state=active", None)
+            .unwrap(),
+        json!([])
+    );
+    let list =
+        h.rw.call(
+            "GET",
+            "/api/campaigns?state=inactive&dial_mode=progressive&name=SPR",
+            None,
+        )
+        .unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    problem(
+        &h.rw
+            .send("GET", "/api/campaigns?dial_mode=robocall", None)
+            .unwrap(),
+        400,
+        "invalid_filter",
+    );
+    // C7: an inactive campaign takes no callback.
+    let callback = json!({
+        "record": { "numbers": ["2125559001"] },
+        "when": { "kind": "at", "at": "2026-06-01T16:00:00Z" },
+    });
+    let p = problem(
+        &h.rw
+            .send("POST", "/api/campaigns/spring/schedules", Some(&callback))
+            .unwrap(),
+        409,
+        "campaign_not_accepting",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("inactive"), "{p}");
+    problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/campaigns/spring/state",
+                Some(&json!({ "state": "finished" })),
+            )
+            .unwrap(),
+        409,
+        "campaign_state",
+    );
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/campaigns/spring/state",
+            Some(&json!({ "state": "active" })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        h.rw.send("POST", "/api/campaigns/spring/schedules", Some(&callback))
+            .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+}

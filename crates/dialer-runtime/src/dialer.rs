@@ -19,8 +19,8 @@ use dialer_core::{
 };
 use serde::Serialize;
 use spool_store::{
-    AgentActivity, BreakRow, BreakType, Conclusion, DispositionRow, NewRecord, ResultCode,
-    SpoolStore,
+    AgentActivity, BreakRow, BreakType, CampaignFilter, CampaignPage, CampaignState, Conclusion,
+    DispositionRow, NewRecord, ResultCode, SpoolStore, StoreError,
 };
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -77,6 +77,17 @@ pub enum DialerEvent {
         agent: AgentId,
         break_id: String,
         name: String,
+    },
+    /// A campaign's list is spent (no pending record, none in flight): it is finished and
+    /// takes no callbacks until records are added or it is activated again.
+    CampaignFinished {
+        at: DateTime<Utc>,
+        campaign: CampaignId,
+    },
+    /// A finished campaign took new records (or was activated): it is active again.
+    CampaignReopened {
+        at: DateTime<Utc>,
+        campaign: CampaignId,
     },
     /// An agent's break ended (ECCP `pauseend`), with its length.
     BreakEnded {
@@ -198,6 +209,15 @@ enum Request {
     Conclusions {
         record: RecordId,
         reply: Reply<Vec<DispositionRow>>,
+    },
+    SetCampaignState {
+        campaign: CampaignId,
+        state: CampaignState,
+        reply: Reply<()>,
+    },
+    ListCampaigns {
+        filter: CampaignFilter,
+        reply: Reply<CampaignPage>,
     },
     Activity {
         agent: AgentId,
@@ -326,14 +346,15 @@ impl Dialer {
             .into_iter()
             .map(|b| (AgentId::from(b.agent.clone()), b))
             .collect();
+        // A campaign an operator made inactive stays stopped across restarts.
+        let mut starting = Vec::new();
+        for c in &config.campaigns {
+            if store.campaign_state(&c.id.0)?.0 != CampaignState::Inactive {
+                starting.push(InputKind::Campaign(Box::new(c.clone())));
+            }
+        }
         let mut driver = Driver::new(engine, store);
-        driver.handle(
-            now,
-            config
-                .campaigns
-                .iter()
-                .map(|c| InputKind::Campaign(Box::new(c.clone()))),
-        )?;
+        driver.handle(now, starting)?;
         let (tx, rx) = mpsc::channel(config.request_queue.max(1));
         let (ev_tx, _) = broadcast::channel(config.event_buffer.max(16));
         let name = telephony.name().to_owned();
@@ -651,6 +672,29 @@ impl Dialer {
             .await
     }
 
+    /// Activates a campaign (started in the engine, re-opened if it was finished) or makes it
+    /// inactive (stopped until activated; refuses callbacks). A campaign finishes by itself
+    /// when its list is spent; asking for `Finished` is refused.
+    pub async fn set_campaign_state(
+        &self,
+        campaign: CampaignId,
+        state: CampaignState,
+    ) -> Result<(), OpError> {
+        self.ask(|reply| Request::SetCampaignState {
+            campaign,
+            state,
+            reply,
+        })
+        .await
+    }
+
+    /// Campaigns by name with their state, filtered by state, dial mode, name and dates, with
+    /// offset and limit (ECCP `getcampaignlist`).
+    pub async fn list_campaigns(&self, filter: CampaignFilter) -> Result<CampaignPage, OpError> {
+        self.ask(|reply| Request::ListCampaigns { filter, reply })
+            .await
+    }
+
     /// A record as the spool has it.
     pub async fn record(&self, record: RecordId) -> Result<SpoolRecord, OpError> {
         self.ask(|reply| Request::Record { record, reply }).await
@@ -830,6 +874,10 @@ impl Task {
                         }
                     }
                     Action::Event(event) => {
+                        if let Event::RecordFinished { record, .. } = &event {
+                            let record = record.clone();
+                            self.finish_if_spent(&record)?;
+                        }
                         // A pause or logout that took effect later than asked (after a call,
                         // or once dials in flight no longer needed the agent).
                         if let Event::AgentAway { agent, .. } = &event {
@@ -1104,8 +1152,14 @@ impl Task {
                 disposition,
                 reply,
             } => {
-                let r = match self.driver.spool().check_conclusion(&record, &conclusion) {
-                    Err(e) => Err(OpError::from(e)),
+                let r = match self
+                    .driver
+                    .spool()
+                    .check_conclusion(&record, &conclusion)
+                    .map_err(OpError::from)
+                    .and_then(|()| self.callback_target_accepts(&record, &disposition))
+                {
+                    Err(e) => Err(e),
                     Ok(()) => {
                         let r =
                             self.dispose(now, conclusion.agent.clone(), &record, &disposition)?;
@@ -1185,6 +1239,23 @@ impl Task {
                         .map_err(OpError::from),
                 );
             }
+            Request::SetCampaignState {
+                campaign,
+                state,
+                reply,
+            } => {
+                let r = self.set_campaign_state(now, &campaign, state)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::ListCampaigns { filter, reply } => {
+                let _ = reply.send(
+                    self.driver
+                        .spool()
+                        .list_campaigns(&filter)
+                        .map_err(OpError::from),
+                );
+            }
             Request::Conclusions { record, reply } => {
                 let _ = reply.send(
                     self.driver
@@ -1235,6 +1306,7 @@ impl Task {
                     .respool(&new, now)
                     .map_err(OpError::from);
                 if r.is_ok() {
+                    self.reopen(&campaign)?;
                     self.reload(&campaign)?;
                 }
                 self.count(&r);
@@ -1248,12 +1320,15 @@ impl Task {
                 reply,
             } => {
                 let campaign = new.campaign.clone();
-                let r = self.guard_live_number(&new).and_then(|()| {
-                    self.driver
-                        .spool_mut()
-                        .schedule_call(&new, when, agent, new_phone, now)
-                        .map_err(OpError::from)
-                });
+                let r = self
+                    .accepts_callbacks(&campaign)
+                    .and_then(|()| self.guard_live_number(&new))
+                    .and_then(|()| {
+                        self.driver
+                            .spool_mut()
+                            .schedule_call(&new, when, agent, new_phone, now)
+                            .map_err(OpError::from)
+                    });
                 if r.is_ok() {
                     self.reload(&campaign)?;
                 }
@@ -1274,6 +1349,7 @@ impl Task {
                         .map_err(OpError::from)
                 });
                 if r.is_ok() {
+                    self.reopen(&campaign)?;
                     self.reload(&campaign)?;
                 }
                 self.count(&r);
@@ -1322,6 +1398,7 @@ impl Task {
             }
             Request::Refresh { campaign, reply } => {
                 let r = if self.driver.engine().campaign_ids().any(|c| *c == campaign) {
+                    self.reopen(&campaign)?;
                     self.reload(&campaign)?;
                     Ok(())
                 } else {
@@ -1370,6 +1447,141 @@ impl Task {
             }
         }
         Ok(())
+    }
+
+    /// C7 (UCCX `checkcsqstatus`): a campaign takes new callbacks only while it is active and
+    /// running (not stopped).
+    fn accepts_callbacks(&self, campaign: &CampaignId) -> Result<(), OpError> {
+        let (state, _) = self.driver.spool().campaign_state(&campaign.0)?;
+        let refuse = |state: &str| {
+            Err(OpError::Store(StoreError::CampaignNotAccepting {
+                campaign: campaign.to_string(),
+                state: state.to_owned(),
+            }))
+        };
+        if state != CampaignState::Active {
+            return refuse(state.as_str());
+        }
+        let running = self
+            .driver
+            .engine()
+            .status()
+            .campaigns
+            .into_iter()
+            .find(|c| c.campaign == *campaign)
+            .is_some_and(|c| c.dialing_paused != Some(dialer_core::DialingPaused::Stopped));
+        if !running {
+            return refuse("stopped");
+        }
+        Ok(())
+    }
+
+    /// The campaign a SCHEDULE or RESCHEDULE disposition puts its callback in must take it.
+    fn callback_target_accepts(
+        &self,
+        record: &RecordId,
+        disposition: &Disposition,
+    ) -> Result<(), OpError> {
+        let target = match disposition {
+            Disposition::Schedule { campaign, .. } | Disposition::Reschedule { campaign, .. } => {
+                campaign.clone()
+            }
+            _ => return Ok(()),
+        };
+        let target = match target {
+            Some(c) => c,
+            None => self.driver.spool().record(record)?.campaign,
+        };
+        self.accepts_callbacks(&target)
+    }
+
+    /// A finished campaign that takes records again is active again (and says so).
+    fn reopen(&mut self, campaign: &CampaignId) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        if self.driver.spool().campaign_state(&campaign.0)?.0 == CampaignState::Finished
+            && !self.driver.spool().campaign_spent(&campaign.0)?
+        {
+            self.driver
+                .spool_mut()
+                .set_campaign_state(&campaign.0, CampaignState::Active, now)?;
+            let _ = self.events.send(DialerEvent::CampaignReopened {
+                at: now,
+                campaign: campaign.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// After a record finished: an active campaign whose list is now spent is finished.
+    fn finish_if_spent(&mut self, record: &RecordId) -> Result<(), RuntimeError> {
+        let campaign = match self.driver.spool().record(record) {
+            Ok(r) => r.campaign,
+            Err(StoreError::UnknownRecord(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let spool = self.driver.spool();
+        if spool.campaign_state(&campaign.0)?.0 == CampaignState::Active
+            && spool.campaign_spent(&campaign.0)?
+        {
+            let now = self.clock.now();
+            self.driver.spool_mut().set_campaign_state(
+                &campaign.0,
+                CampaignState::Finished,
+                now,
+            )?;
+            tracing::info!(%campaign, "the campaign's list is spent: finished");
+            let _ = self
+                .events
+                .send(DialerEvent::CampaignFinished { at: now, campaign });
+        }
+        Ok(())
+    }
+
+    /// Activates or deactivates a campaign, in the spool and then the engine.
+    fn set_campaign_state(
+        &mut self,
+        now: DateTime<Utc>,
+        campaign: &CampaignId,
+        state: CampaignState,
+    ) -> Result<Result<(), OpError>, RuntimeError> {
+        if state == CampaignState::Finished {
+            return Ok(Err(OpError::Store(StoreError::CampaignState {
+                campaign: campaign.to_string(),
+                state: state.to_string(),
+                why: "a campaign finishes by itself when its list is spent".into(),
+            })));
+        }
+        let settings = match self.driver.spool().campaign(&campaign.0) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let old = self
+            .driver
+            .spool_mut()
+            .set_campaign_state(&campaign.0, state, now)?;
+        match state {
+            CampaignState::Inactive => {
+                if self.driver.engine().campaign_ids().any(|c| c == campaign) {
+                    self.driver.handle(
+                        now,
+                        [InputKind::StopCampaign {
+                            campaign: campaign.clone(),
+                        }],
+                    )?;
+                }
+            }
+            _ => {
+                self.driver
+                    .handle(now, [InputKind::Campaign(Box::new(settings))])?;
+                if old == CampaignState::Finished {
+                    let _ = self.events.send(DialerEvent::CampaignReopened {
+                        at: now,
+                        campaign: campaign.clone(),
+                    });
+                }
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// The campaigns whose break catalogues an agent's pause is checked against: those it
@@ -1508,6 +1720,10 @@ impl Task {
         if let Err(e) = self.driver.spool_mut().upsert_campaign(&campaign, now) {
             return Ok(Err(e.into()));
         }
+        // An inactive campaign's settings change; it stays stopped until activated.
+        if self.driver.spool().campaign_state(&campaign.id.0)?.0 == CampaignState::Inactive {
+            return Ok(Ok(()));
+        }
         self.driver
             .handle(now, [InputKind::Campaign(Box::new(campaign))])?;
         Ok(self.last_rejection().map_err(OpError::from))
@@ -1608,6 +1824,8 @@ fn reject_stopped(req: Request) {
         Request::ResultCodes { reply, .. } => stop!(reply),
         Request::Breaks { reply, .. } => stop!(reply),
         Request::Conclusions { reply, .. } => stop!(reply),
+        Request::SetCampaignState { reply, .. } => stop!(reply),
+        Request::ListCampaigns { reply, .. } => stop!(reply),
         Request::Activity { reply, .. } => stop!(reply),
         Request::Status { reply } => stop!(reply),
         Request::Shutdown { .. } => {}

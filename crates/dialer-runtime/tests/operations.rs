@@ -738,3 +738,264 @@ async fn e18_the_break_catalogue_is_read_and_set_through_the_handle() {
     assert!(e.to_string().contains("nope"), "{e}");
     run.stop().await;
 }
+
+// ---- E2 / C7: campaign lifecycle ----------------------------------------------------------
+
+fn new_number(n: u32) -> spool_store::NewRecord {
+    spool_store::NewRecord::new(
+        "spring",
+        vec![dialer_core::PhoneNumber::parse(&format!("21255590{n:02}"), "US").expect("number")],
+    )
+}
+
+fn in_an_hour() -> dialer_core::ScheduleWhen {
+    dialer_core::ScheduleWhen::At {
+        at: start_time() + chrono::Duration::hours(1),
+    }
+}
+
+#[tokio::test]
+async fn e2_campaign_finishes_when_its_list_is_spent_and_reopens_when_records_are_added() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    c.max_attempts_per_record = 1;
+    c.max_attempts_per_number = 1;
+    let store = spool(&dir, &c, 3);
+    let run = start(store, &c, world(vec![c.id.clone()], 2, 11), 200.0).await;
+    let mut events = run.dialer.subscribe();
+    let finished_at = loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+            Ok(Ok(DialerEvent::CampaignFinished { campaign, at })) => {
+                assert_eq!(campaign, c.id);
+                break at;
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the campaign did not finish: {other:?}"),
+        }
+    };
+    let page = run
+        .dialer
+        .list_campaigns(spool_store::CampaignFilter {
+            state: Some(spool_store::CampaignState::Finished),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.total, 1, "{page:?}");
+    assert_eq!(
+        page.campaigns[0].state_since.map(|t| t.timestamp_millis()),
+        Some(finished_at.timestamp_millis())
+    );
+    // C7: a finished campaign takes no callback...
+    let e = run
+        .dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect_err("finished");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::CampaignNotAccepting { state, .. }) if state == "finished"),
+        "{e:?}"
+    );
+    // ...but a new record re-opens it.
+    run.dialer.respool(new_number(2)).await.expect("respooled");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+            Ok(Ok(DialerEvent::CampaignReopened { campaign, .. })) => {
+                assert_eq!(campaign, c.id);
+                break;
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the campaign was not re-opened: {other:?}"),
+        }
+    }
+    run.stop().await;
+    let store = reopen(&dir);
+    let (state, _) = store.campaign_state("spring").expect("state");
+    // The new record may have been dialed and spent again meanwhile.
+    assert!(
+        state == spool_store::CampaignState::Active
+            || store.campaign_spent("spring").expect("spent"),
+        "{state:?}"
+    );
+}
+
+#[tokio::test]
+async fn e2_list_campaigns_filters_by_state_dial_mode_name_and_dates_with_offset_and_limit() {
+    use chrono::NaiveDate;
+    use spool_store::{CampaignFilter, CampaignState};
+    let dir = tempfile::tempdir().expect("dir");
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+    let mut spring = campaign("spring");
+    (spring.start_date, spring.end_date) = (Some(day(6, 1)), Some(day(6, 30)));
+    let mut store = spool(&dir, &spring, 0);
+    let mut summer = campaign("summer");
+    summer.dial_mode = DialMode::Predictive;
+    (summer.start_date, summer.end_date) = (Some(day(7, 1)), Some(day(8, 31)));
+    let mut autumn = campaign("autumn");
+    autumn.dial_mode = DialMode::Preview;
+    for c in [&summer, &autumn] {
+        store.upsert_campaign(c, start_time()).expect("campaign");
+    }
+    let run = start(store, &spring, world(vec![spring.id.clone()], 0, 12), 50.0).await;
+    run.dialer
+        .set_campaign_state(summer.id.clone(), CampaignState::Inactive)
+        .await
+        .expect("inactive");
+    let names = |f: CampaignFilter| {
+        let d = run.dialer.clone();
+        async move {
+            let p = d.list_campaigns(f).await.expect("list");
+            (
+                p.total,
+                p.campaigns.into_iter().map(|c| c.name).collect::<Vec<_>>(),
+            )
+        }
+    };
+    let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names(CampaignFilter::default()).await,
+        (3, all(&["autumn", "spring", "summer"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            state: Some(CampaignState::Inactive),
+            ..Default::default()
+        })
+        .await,
+        (1, all(&["summer"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            dial_mode: Some("preview".into()),
+            ..Default::default()
+        })
+        .await,
+        (1, all(&["autumn"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            name: Some("SPR".into()),
+            ..Default::default()
+        })
+        .await,
+        (1, all(&["spring"]))
+    );
+    // Dates: a campaign without dates is in every range.
+    assert_eq!(
+        names(CampaignFilter {
+            from: Some(day(7, 15)),
+            ..Default::default()
+        })
+        .await,
+        (2, all(&["autumn", "summer"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            to: Some(day(6, 15)),
+            ..Default::default()
+        })
+        .await,
+        (2, all(&["autumn", "spring"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            offset: 1,
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        (3, all(&["spring"]))
+    );
+    let e = run
+        .dialer
+        .list_campaigns(CampaignFilter {
+            dial_mode: Some("robocall".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad mode");
+    assert!(e.to_string().contains("robocall"), "{e}");
+    let e = run
+        .dialer
+        .set_campaign_state(spring.id.clone(), CampaignState::Finished)
+        .await
+        .expect_err("finishing is the list's doing");
+    assert!(e.to_string().contains("spent"), "{e}");
+    run.stop().await;
+    let store = reopen(&dir);
+    assert_eq!(
+        store.campaign_state("summer").expect("state").0,
+        CampaignState::Inactive
+    );
+    assert_eq!(
+        store.campaign_state("spring").expect("state").0,
+        CampaignState::Active
+    );
+}
+
+#[tokio::test]
+async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
+    use spool_store::CampaignState;
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 1);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 13), 50.0).await;
+    let refused = |e: OpError| match e {
+        OpError::Store(StoreError::CampaignNotAccepting { state, .. }) => state,
+        other => panic!("unexpected {other:?}"),
+    };
+    run.dialer
+        .stop_campaign(c.id.clone())
+        .await
+        .expect("stopped");
+    let e = run
+        .dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect_err("stopped");
+    assert_eq!(refused(e), "stopped");
+    run.dialer
+        .set_campaign_state(c.id.clone(), CampaignState::Inactive)
+        .await
+        .expect("inactive");
+    let e = run
+        .dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect_err("inactive");
+    assert_eq!(refused(e), "inactive");
+    // A SCHEDULE disposition into it is refused too, and the record is unchanged.
+    let before = run.dialer.record(RecordId(1)).await.expect("record");
+    let schedule = dialer_core::Schedule {
+        id: dialer_core::ScheduleId(0),
+        when: in_an_hour(),
+        agent: None,
+        number: None,
+    };
+    let e = run
+        .dialer
+        .dispose(
+            None,
+            RecordId(1),
+            Disposition::Schedule {
+                schedule,
+                campaign: None,
+            },
+        )
+        .await
+        .expect_err("inactive");
+    assert_eq!(refused(e), "inactive");
+    assert_eq!(
+        run.dialer.record(RecordId(1)).await.expect("record"),
+        before
+    );
+    run.dialer
+        .set_campaign_state(c.id.clone(), CampaignState::Active)
+        .await
+        .expect("active");
+    run.dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect("an active, running campaign takes callbacks");
+    run.stop().await;
+}

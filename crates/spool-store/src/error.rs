@@ -87,6 +87,16 @@ pub enum StoreError {
         current: String,
         asked: String,
     },
+    #[error("campaign {campaign:?} is {state} and takes no new callbacks")]
+    CampaignNotAccepting { campaign: String, state: String },
+    #[error("campaign {campaign:?} cannot be set {state}: {why}")]
+    CampaignState {
+        campaign: String,
+        state: String,
+        why: String,
+    },
+    #[error("invalid filter: {problem}")]
+    InvalidFilter { problem: String },
     #[error(transparent)]
     Import(#[from] ImportError),
 }

@@ -46,6 +46,7 @@ mod error;
 pub mod formats;
 pub mod import;
 mod ledger;
+pub mod lifecycle;
 mod ops;
 mod records;
 pub mod schema;
@@ -58,6 +59,7 @@ pub use desk::{
 pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
+pub use lifecycle::{CampaignFilter, CampaignListing, CampaignPage, CampaignState};
 pub use ops::NewRecord;
 pub use status::{CampaignStatus, LogEntry, QueueWaitHistogram};
 pub use store::{SpoolStore, READY_SET_SQL};

@@ -411,6 +411,12 @@ CREATE TABLE agent_session (
 CREATE UNIQUE INDEX agent_session_open ON agent_session(agent) WHERE ended_ms IS NULL;
 CREATE INDEX agent_session_agent ON agent_session(agent, started_ms);
 "#,
+    // 6: a campaign's lifecycle (ECCP campaign status): 0 active, 1 inactive, 2 finished (its
+    //    list spent), and when it last changed.
+    r#"
+ALTER TABLE campaign ADD COLUMN status INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 2);
+ALTER TABLE campaign ADD COLUMN status_ms INTEGER;
+"#,
 ];
 
 /// The migration set of this build.
