@@ -165,6 +165,16 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
             Some("campaign"),
         ),
         S::CampaignState { .. } => (StatusCode::CONFLICT, "campaign_state", Some("state")),
+        S::OnGlobalDnc { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dnc_global",
+            Some("numbers"),
+        ),
+        S::OnCampaignDnc { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dnc_campaign",
+            Some("numbers"),
+        ),
         S::InvalidFilter { .. } => (StatusCode::BAD_REQUEST, "invalid_filter", None),
         S::UnknownResultCode { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -905,16 +905,31 @@ pub struct Created {
     pub task: Option<u64>,
 }
 
+/// VICIdial `external_add_lead`'s checks.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AddLeadParams {
+    /// Refuse a number on the do-not-call list of every campaign (422 `dnc_global`).
+    pub dnc_check: Option<bool>,
+    /// Refuse a number on the campaign's own list (422 `dnc_campaign`).
+    pub campaign_dnc_check: Option<bool>,
+}
+
 #[utoipa::path(post, path = "/api/campaigns/{campaign}/records", tag = "spool", security(("bearer" = [])),
-    params(("campaign" = String, Path)), request_body = RecordBody,
-    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("campaign" = String, Path), AddLeadParams), request_body = RecordBody,
+    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn respool(
     State(st): State<AppState>,
     Path(campaign): Path<String>,
+    Query(q): Query<AddLeadParams>,
     Json(body): Json<RecordBody>,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
     let new = new_record(&st, &campaign, body).await?;
-    let record = st.op(st.dialer.respool(new)).await?;
+    let checks = spool_store::DncChecks {
+        dnc_check: q.dnc_check.unwrap_or(false),
+        campaign_dnc_check: q.campaign_dnc_check.unwrap_or(false),
+    };
+    let record = st.op(st.dialer.add_lead(new, checks)).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {

@@ -309,3 +309,39 @@ fn e2_api_campaign_state_filtered_list_and_c7_callbacks_refused() {
             .unwrap();
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+#[test]
+fn v7_api_add_lead_with_dnc_checks() {
+    let h = no_agents();
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/blacklist",
+            Some(&json!({ "entries": [
+                { "number": "+12125559001" },
+                { "number": "2125559002", "campaign": "spring" },
+            ]})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let lead = |n: &str| json!({ "numbers": [n] });
+    let checks = "/api/campaigns/spring/records?dnc_check=true&campaign_dnc_check=true";
+    problem(
+        &h.rw
+            .send("POST", checks, Some(&lead("2125559001")))
+            .unwrap(),
+        422,
+        "dnc_global",
+    );
+    problem(
+        &h.rw
+            .send("POST", checks, Some(&lead("2125559002")))
+            .unwrap(),
+        422,
+        "dnc_campaign",
+    );
+    let r =
+        h.rw.send("POST", checks, Some(&lead("2125559003")))
+            .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -235,6 +235,7 @@ enum Request {
     },
     Respool {
         new: Box<NewRecord>,
+        checks: spool_store::DncChecks,
         reply: Reply<RecordId>,
     },
     ScheduleCall {
@@ -581,8 +582,20 @@ impl Dialer {
     /// Puts a new record into the spool (uContact Respool); a number live on another record
     /// of the campaign is refused.
     pub async fn respool(&self, new: NewRecord) -> Result<RecordId, OpError> {
+        self.add_lead(new, spool_store::DncChecks::default()).await
+    }
+
+    /// Adds a lead (VICIdial `external_add_lead`): a respool that, as asked, first refuses a
+    /// number on the do-not-call list of every campaign (`dnc_check`) or of the campaign
+    /// (`campaign_dnc_check`), two distinct errors; nothing is added then.
+    pub async fn add_lead(
+        &self,
+        new: NewRecord,
+        checks: spool_store::DncChecks,
+    ) -> Result<RecordId, OpError> {
         self.ask(|reply| Request::Respool {
             new: Box::new(new),
+            checks,
             reply,
         })
         .await
@@ -1298,12 +1311,18 @@ impl Task {
                 self.count(&r);
                 let _ = reply.send(r);
             }
-            Request::Respool { new, reply } => {
+            Request::Respool { new, checks, reply } => {
                 let campaign = new.campaign.clone();
                 let r = self
                     .driver
-                    .spool_mut()
-                    .respool(&new, now)
+                    .spool()
+                    .check_dnc(
+                        &campaign.0,
+                        new.numbers.iter().map(|n| n.e164()),
+                        checks,
+                        now,
+                    )
+                    .and_then(|()| self.driver.spool_mut().respool(&new, now))
                     .map_err(OpError::from);
                 if r.is_ok() {
                     self.reopen(&campaign)?;

@@ -999,3 +999,67 @@ async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
         .expect("an active, running campaign takes callbacks");
     run.stop().await;
 }
+
+// ---- V7: DNC checks on add ----------------------------------------------------------------
+
+#[tokio::test]
+async fn v7_add_lead_refuses_the_global_and_the_campaign_dnc_lists_as_two_errors() {
+    use dialer_core::{BlacklistEntry, Direction};
+    use spool_store::DncChecks;
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 14), 50.0).await;
+    let global = new_number(1);
+    let local = new_number(2);
+    let entry = |n: &spool_store::NewRecord, scope| BlacklistEntry {
+        number: n.numbers[0].e164().to_owned(),
+        scope,
+        expires_at: None,
+        direction: Direction::Outbound,
+    };
+    run.dialer
+        .blacklist_add(vec![
+            entry(&global, BlacklistScope::All),
+            entry(&local, BlacklistScope::Campaign(c.id.clone())),
+        ])
+        .await
+        .expect("blacklisted");
+    let both = DncChecks {
+        dnc_check: true,
+        campaign_dnc_check: true,
+    };
+    let e = run
+        .dialer
+        .add_lead(global.clone(), both)
+        .await
+        .expect_err("global");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::OnGlobalDnc { number }) if number == global.numbers[0].e164()),
+        "{e:?}"
+    );
+    let e = run
+        .dialer
+        .add_lead(local.clone(), both)
+        .await
+        .expect_err("campaign");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::OnCampaignDnc { campaign, .. }) if campaign == "spring"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("spring"), "{e}");
+    // Each check covers its own list only.
+    let only_global = DncChecks {
+        dnc_check: true,
+        campaign_dnc_check: false,
+    };
+    let id = run
+        .dialer
+        .add_lead(local.clone(), only_global)
+        .await
+        .expect("the campaign's list was not asked about");
+    run.stop().await;
+    let records = reopen(&dir).records("spring").expect("records");
+    assert_eq!(records.len(), 1, "refused leads added nothing: {records:?}");
+    assert_eq!(records[0].id, id);
+}

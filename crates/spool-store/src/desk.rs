@@ -786,3 +786,52 @@ fn open_break_in(conn: &Connection, agent: &str) -> Result<Option<BreakRow>> {
         .optional()?;
     raw.map(break_row).transpose()
 }
+
+/// VICIdial `external_add_lead`'s do-not-call checks, asked per added lead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DncChecks {
+    /// Refuse a number on the list of every campaign (`*`).
+    #[serde(default)]
+    pub dnc_check: bool,
+    /// Refuse a number on the campaign's own list.
+    #[serde(default)]
+    pub campaign_dnc_check: bool,
+}
+
+impl SpoolStore {
+    /// Refuses any of `numbers` (E.164) that an outbound entry in force at `now` blocks, on
+    /// the list of every campaign ([`StoreError::OnGlobalDnc`]) and/or the campaign's own
+    /// ([`StoreError::OnCampaignDnc`]), as `checks` asks.
+    pub fn check_dnc<'a>(
+        &self,
+        campaign: &str,
+        numbers: impl IntoIterator<Item = &'a str>,
+        checks: DncChecks,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        records::campaign_id(&self.conn, campaign)?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM blacklist WHERE e164 = ?1 AND scope = ?2
+                 AND direction IN ('O', 'B') AND (expires_ms IS NULL OR expires_ms > ?3))",
+        )?;
+        for n in numbers {
+            if checks.dnc_check
+                && st.query_row(params![n, "*", ms(now)], |r| r.get::<_, bool>(0))?
+            {
+                return Err(StoreError::OnGlobalDnc {
+                    number: n.to_owned(),
+                });
+            }
+            if checks.campaign_dnc_check
+                && st.query_row(params![n, campaign, ms(now)], |r| r.get::<_, bool>(0))?
+            {
+                return Err(StoreError::OnCampaignDnc {
+                    number: n.to_owned(),
+                    campaign: campaign.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}

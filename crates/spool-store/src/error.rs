@@ -95,6 +95,10 @@ pub enum StoreError {
         state: String,
         why: String,
     },
+    #[error("number {number} is on the do-not-call list of every campaign")]
+    OnGlobalDnc { number: String },
+    #[error("number {number} is on the do-not-call list of campaign {campaign:?}")]
+    OnCampaignDnc { number: String, campaign: String },
     #[error("invalid filter: {problem}")]
     InvalidFilter { problem: String },
     #[error(transparent)]

@@ -54,7 +54,8 @@ mod status;
 mod store;
 
 pub use desk::{
-    AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, ResultCode,
+    AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, DncChecks,
+    ResultCode,
 };
 pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
