@@ -235,6 +235,7 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
     }
     let dialer_cfg = DialerConfig {
         campaigns,
+        catalogues: config.catalogues.clone(),
         ..Default::default()
     };
     let (dialer, task) = Dialer::start(dialer_cfg, store, telephony, clock).await?;

@@ -159,6 +159,39 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
         S::InvalidRecord { .. } => (StatusCode::BAD_REQUEST, "invalid_record", None),
         S::BadBlacklistNumber(_) => (StatusCode::BAD_REQUEST, "invalid_number", Some("number")),
         S::Import(_) => (StatusCode::BAD_REQUEST, "invalid_upload", None),
+        S::CampaignNotAccepting { .. } => (
+            StatusCode::CONFLICT,
+            "campaign_not_accepting",
+            Some("campaign"),
+        ),
+        S::CampaignState { .. } => (StatusCode::CONFLICT, "campaign_state", Some("state")),
+        S::OnGlobalDnc { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dnc_global",
+            Some("numbers"),
+        ),
+        S::OnCampaignDnc { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dnc_campaign",
+            Some("numbers"),
+        ),
+        S::InvalidFilter { .. } => (StatusCode::BAD_REQUEST, "invalid_filter", None),
+        S::UnknownResultCode { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_result_code",
+            Some("result_code"),
+        ),
+        S::InactiveResultCode { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "inactive_result_code",
+            Some("result_code"),
+        ),
+        S::InvalidCatalogue { .. } => (StatusCode::BAD_REQUEST, "invalid_catalogue", None),
+        S::InvalidConclusion { .. } => (StatusCode::BAD_REQUEST, "invalid_conclusion", None),
+        S::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field", Some("fields")),
+        S::UnknownBreak { .. } => (StatusCode::NOT_FOUND, "unknown_break", Some("break_id")),
+        S::InactiveBreak { .. } => (StatusCode::NOT_FOUND, "inactive_break", Some("break_id")),
+        S::AlreadyInBreak { .. } => (StatusCode::CONFLICT, "already_in_break", Some("break_id")),
         S::DatabaseTooNew { .. } | S::NeedsUpgrade { .. } | S::FormatTooNew { .. } => {
             (StatusCode::SERVICE_UNAVAILABLE, "spool_version", None)
         }

@@ -17,7 +17,7 @@ use dialer_core::{
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spool_store::{ImportOptions, NewRecord, SpoolStore};
+use spool_store::{BreakType, Conclusion, ImportOptions, NewRecord, ResultCode, SpoolStore};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,7 @@ pub fn api() -> Router<AppState> {
         )
         .route("/api/campaigns/{campaign}/start", post(start_campaign))
         .route("/api/campaigns/{campaign}/stop", post(stop_campaign))
+        .route("/api/campaigns/{campaign}/state", post(set_campaign_state))
         .route("/api/campaigns/{campaign}/counters", get(counters))
         .route("/api/campaigns/{campaign}/queue-wait", get(queue_wait))
         .route("/api/campaigns/{campaign}/log", get(campaign_log))
@@ -75,6 +76,16 @@ pub fn api() -> Router<AppState> {
             delete(remove_contact),
         )
         .route("/api/records/{record}", get(get_record))
+        .route("/api/records/{record}/fields", post(update_fields))
+        .route(
+            "/api/campaigns/{campaign}/result-codes",
+            get(get_result_codes).put(put_result_codes),
+        )
+        .route(
+            "/api/campaigns/{campaign}/breaks",
+            get(get_breaks).put(put_breaks),
+        )
+        .route("/api/agents/{agent}/activity", get(agent_activity))
         .route("/api/blacklist", post(blacklist_add))
         .route("/api/blacklist/delete", post(blacklist_delete_bulk))
         .route("/api/blacklist/{number}", delete(blacklist_delete))
@@ -265,22 +276,45 @@ pub struct CampaignView {
     /// agents, abandonment position.
     #[schema(value_type = Option<Object>)]
     pub running: Option<dialer_core::CampaignStatus>,
+    /// `active`, `inactive` (stopped by an operator, refuses callbacks) or `finished` (its
+    /// list is spent; re-opened when records are added).
+    #[schema(value_type = String)]
+    pub state: spool_store::CampaignState,
+    /// When the state last changed.
+    pub state_since: Option<DateTime<Utc>>,
 }
 
 async fn campaign_views(st: &AppState) -> ApiResult<Vec<CampaignView>> {
+    campaign_views_of(st, None).await
+}
+
+/// The views of the campaigns named (all when `None`), in that order.
+async fn campaign_views_of(
+    st: &AppState,
+    names: Option<Vec<String>>,
+) -> ApiResult<Vec<CampaignView>> {
     let status = st.op(st.dialer.status()).await?;
     let settings = st
-        .read(|s| {
+        .read(move |s| {
+            let names = match names {
+                Some(n) => n,
+                None => s
+                    .campaign_names()?
+                    .into_iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            };
             let mut out = Vec::new();
-            for id in s.campaign_names()? {
-                out.push(s.campaign(&id.0)?);
+            for id in names {
+                let (state, since) = s.campaign_state(&id)?;
+                out.push((s.campaign(&id)?, state, since));
             }
             Ok(out)
         })
         .await?;
     Ok(settings
         .into_iter()
-        .map(|c| CampaignView {
+        .map(|(c, state, state_since)| CampaignView {
             running: status
                 .engine
                 .campaigns
@@ -288,14 +322,82 @@ async fn campaign_views(st: &AppState) -> ApiResult<Vec<CampaignView>> {
                 .find(|r| r.campaign == c.id)
                 .cloned(),
             settings: c,
+            state,
+            state_since,
         })
         .collect())
 }
 
+/// ECCP `getcampaignlist` filters; every one optional.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignListParams {
+    /// `active`, `inactive` or `finished`.
+    #[param(value_type = Option<String>)]
+    pub state: Option<spool_store::CampaignState>,
+    /// `preview`, `progressive`, `power` or `predictive`.
+    pub dial_mode: Option<String>,
+    /// Part of the name, any case.
+    pub name: Option<String>,
+    /// Campaigns whose dates reach this day (YYYY-MM-DD) or later.
+    #[param(value_type = Option<String>)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Campaigns whose dates begin this day or earlier.
+    #[param(value_type = Option<String>)]
+    pub to: Option<chrono::NaiveDate>,
+    pub offset: Option<u32>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<u32>,
+}
+
 #[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", security(("bearer" = [])),
-    responses((status = 200, body = Vec<CampaignView>)))]
-pub async fn list_campaigns(State(st): State<AppState>) -> ApiResult<Json<Vec<CampaignView>>> {
-    Ok(Json(campaign_views(&st).await?))
+    params(CampaignListParams),
+    responses((status = 200, description = "Campaigns by name; `X-Total-Count` is how many matched before offset and limit", body = Vec<CampaignView>), (status = 400, body = Problem)))]
+pub async fn list_campaigns(
+    State(st): State<AppState>,
+    Query(q): Query<CampaignListParams>,
+) -> ApiResult<Response> {
+    let filter = spool_store::CampaignFilter {
+        state: q.state,
+        dial_mode: q.dial_mode,
+        name: q.name,
+        from: q.from,
+        to: q.to,
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit,
+    };
+    let page = st.op(st.dialer.list_campaigns(filter)).await?;
+    let names = page.campaigns.into_iter().map(|c| c.name).collect();
+    let views = campaign_views_of(&st, Some(names)).await?;
+    Ok((
+        [("x-total-count", page.total.to_string())],
+        axum::Json(views),
+    )
+        .into_response())
+}
+
+/// A campaign state to set.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateBody {
+    /// `active` (started, re-opened if finished) or `inactive` (stopped until activated).
+    #[schema(value_type = String)]
+    pub state: spool_store::CampaignState,
+}
+
+#[utoipa::path(post, path = "/api/campaigns/{campaign}/state", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = StateBody,
+    responses((status = 200, body = CampaignView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn set_campaign_state(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<StateBody>,
+) -> ApiResult<Json<CampaignView>> {
+    st.op(st
+        .dialer
+        .set_campaign_state(CampaignId::from(id.clone()), b.state))
+        .await?;
+    get_campaign(State(st), Path(id)).await
 }
 
 #[utoipa::path(get, path = "/api/campaigns/{campaign}", tag = "campaigns", security(("bearer" = [])),
@@ -803,16 +905,31 @@ pub struct Created {
     pub task: Option<u64>,
 }
 
+/// VICIdial `external_add_lead`'s checks.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AddLeadParams {
+    /// Refuse a number on the do-not-call list of every campaign (422 `dnc_global`).
+    pub dnc_check: Option<bool>,
+    /// Refuse a number on the campaign's own list (422 `dnc_campaign`).
+    pub campaign_dnc_check: Option<bool>,
+}
+
 #[utoipa::path(post, path = "/api/campaigns/{campaign}/records", tag = "spool", security(("bearer" = [])),
-    params(("campaign" = String, Path)), request_body = RecordBody,
-    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    params(("campaign" = String, Path), AddLeadParams), request_body = RecordBody,
+    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn respool(
     State(st): State<AppState>,
     Path(campaign): Path<String>,
+    Query(q): Query<AddLeadParams>,
     Json(body): Json<RecordBody>,
 ) -> ApiResult<(StatusCode, Json<Created>)> {
     let new = new_record(&st, &campaign, body).await?;
-    let record = st.op(st.dialer.respool(new)).await?;
+    let checks = spool_store::DncChecks {
+        dnc_check: q.dnc_check.unwrap_or(false),
+        campaign_dnc_check: q.campaign_dnc_check.unwrap_or(false),
+    };
+    let record = st.op(st.dialer.add_lead(new, checks)).await?;
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -999,6 +1116,10 @@ pub struct RecordView {
     #[schema(value_type = Object)]
     pub record: dialer_core::SpoolRecord,
     pub attempts: Vec<AttemptView>,
+    /// What agents concluded (agent, result code with its label and levels, comment, tags,
+    /// the dialer action), oldest first; each names the attempt (`call`) it concluded.
+    #[schema(value_type = Vec<Object>)]
+    pub dispositions: Vec<spool_store::DispositionRow>,
 }
 
 #[utoipa::path(get, path = "/api/records/{record}", tag = "spool", security(("bearer" = [])),
@@ -1025,7 +1146,12 @@ pub async fn get_record(
                     reconciled: a.reconciled,
                 })
                 .collect();
-            Ok(RecordView { record, attempts })
+            let dispositions = s.conclusions(&record.id)?;
+            Ok(RecordView {
+                record,
+                attempts,
+                dispositions,
+            })
         })
         .await?,
     ))
@@ -1244,7 +1370,10 @@ pub async fn get_agent(
 pub struct AgentBody {
     /// `login`: the campaigns.
     pub campaigns: Option<Vec<String>>,
-    /// `pause`, `pause-after-call`: why.
+    /// `pause`, `pause-after-call`: the break, an id of the catalogue of the agent's
+    /// campaigns (free text when they have no catalogue).
+    pub break_id: Option<String>,
+    /// The same as `break_id` (older clients).
     pub reason: Option<String>,
 }
 
@@ -1264,10 +1393,11 @@ pub async fn agent_action(
             .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?
     };
     let reason = |b: &AgentBody| {
-        b.reason
+        b.break_id
             .clone()
+            .or_else(|| b.reason.clone())
             .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| Problem::bad_field("reason", "a pause needs a reason"))
+            .ok_or_else(|| Problem::bad_field("break_id", "a pause needs a break"))
     };
     let event = match action.as_str() {
         "login" => {
@@ -1313,6 +1443,11 @@ pub struct DispositionBody {
     /// `{"action":"schedule","schedule":{...},"campaign":null}`, `{"action":"reschedule",...}`.
     #[schema(value_type = Object)]
     pub disposition: Disposition,
+    /// A code of the campaign's result-code catalogue (unknown or inactive: 422).
+    pub result_code: Option<String>,
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/api/agents/{agent}/disposition", tag = "agents", security(("bearer" = [])),
@@ -1323,9 +1458,13 @@ pub async fn dispose(
     Path(agent): Path<String>,
     Json(b): Json<DispositionBody>,
 ) -> ApiResult<StatusCode> {
-    st.op(st
-        .dialer
-        .dispose(Some(AgentId::from(agent)), b.record, b.disposition))
+    let conclusion = Conclusion {
+        agent: Some(AgentId::from(agent)),
+        result_code: b.result_code,
+        comment: b.comment,
+        tags: b.tags,
+    };
+    st.op(st.dialer.conclude(b.record, conclusion, b.disposition))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1373,4 +1512,115 @@ pub async fn preview(
 pub async fn hangup(State(st): State<AppState>, Path(call): Path<u64>) -> ApiResult<StatusCode> {
     st.op(st.dialer.hangup(CallId(call))).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- catalogues, record fields, agent activity -------------------------------------------
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/result-codes", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, description = "The campaign's result codes (code, label, levels l1/l2/l3, active), active and inactive", body = Vec<Object>), (status = 404, body = Problem)))]
+pub async fn get_result_codes(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ResultCode>>> {
+    Ok(Json(
+        st.op(st.dialer.result_codes(CampaignId::from(id))).await?,
+    ))
+}
+
+/// A catalogue of result codes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultCodesBody {
+    /// `{"code": "SALE", "label": "Sale", "l1": "positive", "l2": null, "l3": null, "active": true}`;
+    /// codes the campaign had that are left out become inactive.
+    #[schema(value_type = Vec<Object>)]
+    pub result_codes: Vec<ResultCode>,
+}
+
+#[utoipa::path(put, path = "/api/campaigns/{campaign}/result-codes", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = ResultCodesBody,
+    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn put_result_codes(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<ResultCodesBody>,
+) -> ApiResult<Json<Vec<ResultCode>>> {
+    let campaign = CampaignId::from(id);
+    st.op(st.dialer.set_result_codes(campaign.clone(), b.result_codes))
+        .await?;
+    Ok(Json(st.op(st.dialer.result_codes(campaign)).await?))
+}
+
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/breaks", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)),
+    responses((status = 200, description = "The campaign's breaks (id, name, active), active and inactive", body = Vec<Object>), (status = 404, body = Problem)))]
+pub async fn get_breaks(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<BreakType>>> {
+    Ok(Json(st.op(st.dialer.breaks(CampaignId::from(id))).await?))
+}
+
+/// A catalogue of breaks.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreaksBody {
+    /// `{"id": "lunch", "name": "Lunch", "active": true}`; breaks the campaign had that are
+    /// left out become inactive.
+    #[schema(value_type = Vec<Object>)]
+    pub breaks: Vec<BreakType>,
+}
+
+#[utoipa::path(put, path = "/api/campaigns/{campaign}/breaks", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path)), request_body = BreaksBody,
+    responses((status = 200, body = Vec<Object>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn put_breaks(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<BreaksBody>,
+) -> ApiResult<Json<Vec<BreakType>>> {
+    let campaign = CampaignId::from(id);
+    st.op(st.dialer.set_breaks(campaign.clone(), b.breaks))
+        .await?;
+    Ok(Json(st.op(st.dialer.breaks(campaign)).await?))
+}
+
+/// Record data to change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldsBody {
+    /// `[["name", "value"], ...]`: each replaces the value of that name or is added.
+    pub fields: Vec<(String, String)>,
+}
+
+#[utoipa::path(post, path = "/api/records/{record}/fields", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)), request_body = FieldsBody,
+    responses((status = 200, description = "The record with its new data", body = Object), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn update_fields(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    Json(b): Json<FieldsBody>,
+) -> ApiResult<Json<dialer_core::SpoolRecord>> {
+    Ok(Json(
+        st.op(st.dialer.update_fields(RecordId(id), b.fields))
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/agents/{agent}/activity", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path), Range),
+    responses((status = 200, description = "ECCP getagentactivitysummary: latest session start and end, sessions, breaks with durations, calls and talk seconds per campaign", body = Object), (status = 400, body = Problem)))]
+pub async fn agent_activity(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+    Query(r): Query<Range>,
+) -> ApiResult<Json<spool_store::AgentActivity>> {
+    if r.to < r.from {
+        return Err(Problem::bad_field("to", "`to` is before `from`"));
+    }
+    Ok(Json(
+        st.op(st.dialer.agent_activity(AgentId::from(agent), r.from, r.to))
+            .await?,
+    ))
 }

@@ -26,9 +26,10 @@
 //! assert_eq!(e.to_string(), "dialer.toml line 7: campaign `spring`: unknown setting `max_lnes`");
 //! ```
 
-use dialer_core::{Campaign, DialFormat};
+use dialer_core::{Campaign, CampaignId, DialFormat};
 use serde::Deserialize;
 use serde_json::Value;
+use spool_store::{BreakType, ResultCode};
 use std::path::PathBuf;
 
 /// A configuration problem, with where it is.
@@ -285,11 +286,33 @@ pub enum TelephonyConfig {
     Asterisk(Vec<AsteriskConfig>),
 }
 
+/// A campaign's catalogues, from the `result_codes` and `breaks` arrays of its
+/// `[[campaign]]` section (`None`: the section does not set it, the spool's stays).
+///
+/// ```toml
+/// [[campaign]]
+/// id = "spring"
+/// time_zone = "America/New_York"
+/// result_codes = [
+///   { code = "SALE", label = "Sale", l1 = "positive" },
+///   { code = "NI", label = "Not interested", l1 = "negative", l2 = "price" },
+/// ]
+/// breaks = [{ id = "lunch", name = "Lunch" }, { id = "training", name = "Training", active = false }]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignCatalogue {
+    pub campaign: CampaignId,
+    pub result_codes: Option<Vec<ResultCode>>,
+    pub breaks: Option<Vec<BreakType>>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileConfig {
     pub spool: PathBuf,
     pub campaigns: Vec<Campaign>,
+    /// The campaigns' result-code and break catalogues, in campaign order.
+    pub catalogues: Vec<CampaignCatalogue>,
     pub telephony: TelephonyConfig,
     pub bases: Vec<BaseConfig>,
     pub api: Option<ApiConfig>,
@@ -342,6 +365,7 @@ impl FileConfig {
             }
         };
         let mut campaigns = Vec::new();
+        let mut catalogues = Vec::new();
         if let Some(list) = table.get("campaign") {
             let toml::Value::Array(items) = list else {
                 return Err(err(
@@ -351,8 +375,35 @@ impl FileConfig {
             };
             for (n, item) in items.iter().enumerate() {
                 let section = nth_section(text, "[[campaign]]", n);
-                let c = campaign_from(item, n)
+                // The catalogues are the spool's, not settings of the core's campaign.
+                let mut item = item.clone();
+                let (codes, breaks) = match &mut item {
+                    toml::Value::Table(t) => (t.remove("result_codes"), t.remove("breaks")),
+                    _ => (None, None),
+                };
+                let c = campaign_from(&item, n)
                     .map_err(|(key, problem)| err(find_key_line(text, &key, section), problem))?;
+                // An inline table's key is not at the start of a line: point at the array.
+                let at_array = |key: &str| {
+                    let line = find_key_line(text, key, section);
+                    move |mut e: ConfigFileError| {
+                        e.line = e.line.or(line);
+                        e
+                    }
+                };
+                let result_codes: Option<Vec<ResultCode>> = codes
+                    .map(|v| typed(&v, "campaign.result_codes", text, source_name, section))
+                    .transpose()
+                    .map_err(at_array("result_codes"))?;
+                let breaks: Option<Vec<BreakType>> = breaks
+                    .map(|v| typed(&v, "campaign.breaks", text, source_name, section))
+                    .transpose()
+                    .map_err(at_array("breaks"))?;
+                catalogues.push(CampaignCatalogue {
+                    campaign: c.id.clone(),
+                    result_codes,
+                    breaks,
+                });
                 if campaigns.iter().any(|o: &Campaign| o.id == c.id) {
                     return Err(err(
                         find_key_line(text, "id", section),
@@ -385,6 +436,7 @@ impl FileConfig {
         let config = FileConfig {
             spool,
             campaigns,
+            catalogues,
             telephony,
             bases,
             api,
@@ -786,6 +838,32 @@ queues = { sales = "spring" }
         let text = "[[campaign]]\nid = \"a\"\ntime_zone = \"UTC\"\n";
         let c = FileConfig::parse(text, "x.toml").expect("good config");
         assert_eq!(c.telephony, TelephonyConfig::Sim(SimConfig::default()));
+    }
+
+    #[test]
+    fn a_campaign_section_carries_its_result_codes_and_breaks() {
+        let text = GOOD.replace(
+            "dial_mode = { mode = \"predictive\" }",
+            "dial_mode = { mode = \"predictive\" }\nresult_codes = [{ code = \"SALE\", label = \"Sale\", l1 = \"positive\" }]\nbreaks = [{ id = \"lunch\", name = \"Lunch\", active = false }]",
+        );
+        let c = FileConfig::parse(&text, "d.toml").expect("parses");
+        let cat = &c.catalogues[0];
+        assert_eq!(cat.campaign.as_str(), "spring");
+        let codes = cat.result_codes.as_ref().expect("codes");
+        assert_eq!(
+            (
+                codes[0].code.as_str(),
+                codes[0].l1.as_deref(),
+                codes[0].active
+            ),
+            ("SALE", Some("positive"), true)
+        );
+        let breaks = cat.breaks.as_ref().expect("breaks");
+        assert_eq!((breaks[0].id.as_str(), breaks[0].active), ("lunch", false));
+        let bad = text.replace("label = \"Sale\"", "lable = \"Sale\"");
+        let e = FileConfig::parse(&bad, "d.toml").unwrap_err();
+        assert!(e.to_string().contains("lable"), "{e}");
+        assert_eq!(e.line, Some(8), "{e}");
     }
 
     #[test]

@@ -18,8 +18,11 @@ use dialer_core::{
     TaskTiming, TelephonyHealth,
 };
 use serde::Serialize;
-use spool_store::{NewRecord, SpoolStore};
-use std::collections::VecDeque;
+use spool_store::{
+    AgentActivity, BreakRow, BreakType, CampaignFilter, CampaignPage, CampaignState, Conclusion,
+    DispositionRow, NewRecord, ResultCode, SpoolStore, StoreError,
+};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -37,6 +40,10 @@ pub struct DialerConfig {
     /// After a telephone-system refusal that is the system's own fault, how long dialing
     /// waits before trying again (unless the system reports itself up first).
     pub refusal_pause: Duration,
+    /// Result-code and break catalogues of the campaigns (a `[[campaign]]` section's
+    /// `result_codes` and `breaks`), persisted at start. A campaign not listed keeps the
+    /// catalogues its spool has.
+    pub catalogues: Vec<crate::config::CampaignCatalogue>,
 }
 
 impl Default for DialerConfig {
@@ -47,6 +54,7 @@ impl Default for DialerConfig {
             request_queue: 1024,
             event_buffer: 4096,
             refusal_pause: Duration::from_secs(30),
+            catalogues: Vec::new(),
         }
     }
 }
@@ -62,6 +70,34 @@ pub enum DialerEvent {
     Telephony { system: String, health: HealthView },
     /// The dialer is draining: no new dials; calls in flight finish.
     Draining { at: DateTime<Utc> },
+    /// An agent's break began (ECCP `pausestart`); `break_id` is the catalogue's id (or the
+    /// reason given, for a campaign without a break catalogue or a pause made on the PBX).
+    BreakStarted {
+        at: DateTime<Utc>,
+        agent: AgentId,
+        break_id: String,
+        name: String,
+    },
+    /// A campaign's list is spent (no pending record, none in flight): it is finished and
+    /// takes no callbacks until records are added or it is activated again.
+    CampaignFinished {
+        at: DateTime<Utc>,
+        campaign: CampaignId,
+    },
+    /// A finished campaign took new records (or was activated): it is active again.
+    CampaignReopened {
+        at: DateTime<Utc>,
+        campaign: CampaignId,
+    },
+    /// An agent's break ended (ECCP `pauseend`), with its length.
+    BreakEnded {
+        at: DateTime<Utc>,
+        agent: AgentId,
+        break_id: String,
+        name: String,
+        started_at: DateTime<Utc>,
+        duration_s: i64,
+    },
 }
 
 /// [`Health`] as subscribers and status see it.
@@ -142,10 +178,52 @@ enum Request {
         reply: Reply<()>,
     },
     Dispose {
-        agent: Option<AgentId>,
         record: RecordId,
+        conclusion: Box<Conclusion>,
         disposition: Disposition,
         reply: Reply<()>,
+    },
+    UpdateFields {
+        record: RecordId,
+        fields: Vec<(String, String)>,
+        reply: Reply<SpoolRecord>,
+    },
+    SetResultCodes {
+        campaign: CampaignId,
+        codes: Vec<ResultCode>,
+        reply: Reply<()>,
+    },
+    ResultCodes {
+        campaign: CampaignId,
+        reply: Reply<Vec<ResultCode>>,
+    },
+    SetBreaks {
+        campaign: CampaignId,
+        breaks: Vec<BreakType>,
+        reply: Reply<()>,
+    },
+    Breaks {
+        campaign: CampaignId,
+        reply: Reply<Vec<BreakType>>,
+    },
+    Conclusions {
+        record: RecordId,
+        reply: Reply<Vec<DispositionRow>>,
+    },
+    SetCampaignState {
+        campaign: CampaignId,
+        state: CampaignState,
+        reply: Reply<()>,
+    },
+    ListCampaigns {
+        filter: CampaignFilter,
+        reply: Reply<CampaignPage>,
+    },
+    Activity {
+        agent: AgentId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        reply: Reply<AgentActivity>,
     },
     UpsertCampaign {
         campaign: Box<Campaign>,
@@ -157,6 +235,7 @@ enum Request {
     },
     Respool {
         new: Box<NewRecord>,
+        checks: spool_store::DncChecks,
         reply: Reply<RecordId>,
     },
     ScheduleCall {
@@ -253,14 +332,30 @@ impl Dialer {
             })?;
             store.upsert_campaign(c, now)?;
         }
+        for cat in &config.catalogues {
+            if let Some(codes) = &cat.result_codes {
+                store.set_result_codes(&cat.campaign.0, codes)?;
+            }
+            if let Some(breaks) = &cat.breaks {
+                store.set_breaks(&cat.campaign.0, breaks)?;
+            }
+        }
+        // Breaks and sessions a previous run left open go on (the agents' states come back
+        // from the telephone system; a state that disagrees ends them at the first sync).
+        let open_breaks = store
+            .open_breaks()?
+            .into_iter()
+            .map(|b| (AgentId::from(b.agent.clone()), b))
+            .collect();
+        // A campaign an operator made inactive stays stopped across restarts.
+        let mut starting = Vec::new();
+        for c in &config.campaigns {
+            if store.campaign_state(&c.id.0)?.0 != CampaignState::Inactive {
+                starting.push(InputKind::Campaign(Box::new(c.clone())));
+            }
+        }
         let mut driver = Driver::new(engine, store);
-        driver.handle(
-            now,
-            config
-                .campaigns
-                .iter()
-                .map(|c| InputKind::Campaign(Box::new(c.clone()))),
-        )?;
+        driver.handle(now, starting)?;
         let (tx, rx) = mpsc::channel(config.request_queue.max(1));
         let (ev_tx, _) = broadcast::channel(config.event_buffer.max(16));
         let name = telephony.name().to_owned();
@@ -277,6 +372,8 @@ impl Dialer {
             draining: None,
             pending: VecDeque::new(),
             controls: VecDeque::new(),
+            open_breaks,
+            agent_campaigns: HashMap::new(),
         };
         let join = tokio::spawn(task.run(rx));
         Ok((
@@ -333,16 +430,129 @@ impl Dialer {
 
     /// The agent's disposition of a record (RESPOOL, RESPOOLALTERNATIVE, BLACKLIST,
     /// SCHEDULE). Applied by the engine when it holds the record, by the spool otherwise.
+    /// Recorded as a conclusion with only the agent (see [`Dialer::conclude`]).
     pub async fn dispose(
         &self,
         agent: Option<AgentId>,
         record: RecordId,
         disposition: Disposition,
     ) -> Result<(), OpError> {
-        self.ask(|reply| Request::Dispose {
+        let conclusion = Conclusion {
             agent,
+            ..Conclusion::default()
+        };
+        self.conclude(record, conclusion, disposition).await
+    }
+
+    /// What the agent concluded about a record (uContact DispositionCall, VICIdial
+    /// external_status): the conclusion (agent, a result code of the campaign's catalogue,
+    /// comment, tags) is checked first (an unknown or inactive code is refused and nothing
+    /// changes), then the dialer action is applied, then the conclusion is recorded with the
+    /// record's latest attempt ([`Dialer::conclusions`] reads them back).
+    pub async fn conclude(
+        &self,
+        record: RecordId,
+        conclusion: Conclusion,
+        disposition: Disposition,
+    ) -> Result<(), OpError> {
+        self.ask(|reply| Request::Dispose {
             record,
+            conclusion: Box::new(conclusion),
             disposition,
+            reply,
+        })
+        .await
+    }
+
+    /// A record's conclusions, oldest first.
+    pub async fn conclusions(&self, record: RecordId) -> Result<Vec<DispositionRow>, OpError> {
+        self.ask(|reply| Request::Conclusions { record, reply })
+            .await
+    }
+
+    /// Changes a record's data (VICIdial `update_fields`) without touching its numbers,
+    /// retries or state; names are checked with Asterisk's variable grammar. Refused while a
+    /// call on the record is in flight (unlike VICIdial, which changes the current lead: here
+    /// the call already carries its variables, and its end writes the record back); the
+    /// next dial of the record carries the new values.
+    pub async fn update_fields(
+        &self,
+        record: RecordId,
+        fields: Vec<(String, String)>,
+    ) -> Result<SpoolRecord, OpError> {
+        self.ask(|reply| Request::UpdateFields {
+            record,
+            fields,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets a campaign's result-code catalogue (codes left out become inactive).
+    pub async fn set_result_codes(
+        &self,
+        campaign: CampaignId,
+        codes: Vec<ResultCode>,
+    ) -> Result<(), OpError> {
+        self.ask(|reply| Request::SetResultCodes {
+            campaign,
+            codes,
+            reply,
+        })
+        .await
+    }
+
+    /// A campaign's result codes, active and inactive.
+    pub async fn result_codes(&self, campaign: CampaignId) -> Result<Vec<ResultCode>, OpError> {
+        self.ask(|reply| Request::ResultCodes { campaign, reply })
+            .await
+    }
+
+    /// Sets a campaign's break catalogue (breaks left out become inactive).
+    pub async fn set_breaks(
+        &self,
+        campaign: CampaignId,
+        breaks: Vec<BreakType>,
+    ) -> Result<(), OpError> {
+        self.ask(|reply| Request::SetBreaks {
+            campaign,
+            breaks,
+            reply,
+        })
+        .await
+    }
+
+    /// A campaign's breaks, active and inactive.
+    pub async fn breaks(&self, campaign: CampaignId) -> Result<Vec<BreakType>, OpError> {
+        self.ask(|reply| Request::Breaks { campaign, reply }).await
+    }
+
+    /// Puts an agent on a break of its campaigns' catalogue (ECCP pauseagent). An unknown or
+    /// inactive break is refused, and so is a pause while the agent is in another break; the
+    /// queue stops offering calls to the agent on the telephone system too. A campaign
+    /// without a break catalogue takes any reason.
+    pub async fn pause(&self, agent: AgentId, break_id: impl Into<String>) -> Result<(), OpError> {
+        self.agent(
+            agent,
+            AgentEvent::Paused {
+                reason: break_id.into(),
+            },
+        )
+        .await
+    }
+
+    /// ECCP `getagentactivitysummary`: sessions, breaks with their lengths, calls and talk
+    /// seconds per campaign, for what began in `[from, to]`.
+    pub async fn agent_activity(
+        &self,
+        agent: AgentId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<AgentActivity, OpError> {
+        self.ask(|reply| Request::Activity {
+            agent,
+            from,
+            to,
             reply,
         })
         .await
@@ -372,8 +582,20 @@ impl Dialer {
     /// Puts a new record into the spool (uContact Respool); a number live on another record
     /// of the campaign is refused.
     pub async fn respool(&self, new: NewRecord) -> Result<RecordId, OpError> {
+        self.add_lead(new, spool_store::DncChecks::default()).await
+    }
+
+    /// Adds a lead (VICIdial `external_add_lead`): a respool that, as asked, first refuses a
+    /// number on the do-not-call list of every campaign (`dnc_check`) or of the campaign
+    /// (`campaign_dnc_check`), two distinct errors; nothing is added then.
+    pub async fn add_lead(
+        &self,
+        new: NewRecord,
+        checks: spool_store::DncChecks,
+    ) -> Result<RecordId, OpError> {
         self.ask(|reply| Request::Respool {
             new: Box::new(new),
+            checks,
             reply,
         })
         .await
@@ -463,6 +685,29 @@ impl Dialer {
             .await
     }
 
+    /// Activates a campaign (started in the engine, re-opened if it was finished) or makes it
+    /// inactive (stopped until activated; refuses callbacks). A campaign finishes by itself
+    /// when its list is spent; asking for `Finished` is refused.
+    pub async fn set_campaign_state(
+        &self,
+        campaign: CampaignId,
+        state: CampaignState,
+    ) -> Result<(), OpError> {
+        self.ask(|reply| Request::SetCampaignState {
+            campaign,
+            state,
+            reply,
+        })
+        .await
+    }
+
+    /// Campaigns by name with their state, filtered by state, dial mode, name and dates, with
+    /// offset and limit (ECCP `getcampaignlist`).
+    pub async fn list_campaigns(&self, filter: CampaignFilter) -> Result<CampaignPage, OpError> {
+        self.ask(|reply| Request::ListCampaigns { filter, reply })
+            .await
+    }
+
     /// A record as the spool has it.
     pub async fn record(&self, record: RecordId) -> Result<SpoolRecord, OpError> {
         self.ask(|reply| Request::Record { record, reply }).await
@@ -510,6 +755,10 @@ struct Task {
     pending: VecDeque<InputKind>,
     /// Agent control for the telephone system, sent before the next actions.
     controls: VecDeque<TelephonyCommand>,
+    /// Breaks in progress, as persisted (`agent_break`).
+    open_breaks: HashMap<AgentId, BreakRow>,
+    /// The campaigns each agent logged in to (whose break catalogues its pauses use).
+    agent_campaigns: HashMap<AgentId, Vec<CampaignId>>,
 }
 
 /// Records offered when the hopper is reloaded after an operation (the engine asks for
@@ -637,7 +886,21 @@ impl Task {
                             tracing::warn!(%call, error = %e, "hangup not taken");
                         }
                     }
-                    Action::Event(event) => self.publish(event),
+                    Action::Event(event) => {
+                        if let Event::RecordFinished { record, .. } = &event {
+                            let record = record.clone();
+                            self.finish_if_spent(&record)?;
+                        }
+                        // A pause or logout that took effect later than asked (after a call,
+                        // or once dials in flight no longer needed the agent).
+                        if let Event::AgentAway { agent, .. } = &event {
+                            let agent = agent.clone();
+                            self.publish(event);
+                            self.sync_agent(&agent)?;
+                        } else {
+                            self.publish(event);
+                        }
+                    }
                 }
             }
             if self.pending.is_empty() {
@@ -686,8 +949,24 @@ impl Task {
                 }
             }
         }
+        let agents: Vec<AgentId> = inputs
+            .iter()
+            .filter_map(|k| match k {
+                InputKind::Agent { agent, event } => {
+                    if let AgentEvent::LoggedIn { campaigns } = event {
+                        self.agent_campaigns
+                            .insert(agent.clone(), campaigns.clone());
+                    }
+                    Some(agent.clone())
+                }
+                _ => None,
+            })
+            .collect();
         if !inputs.is_empty() {
             self.driver.handle(self.clock.now(), inputs)?;
+        }
+        for agent in agents {
+            self.sync_agent(&agent)?;
         }
         Ok(())
     }
@@ -849,12 +1128,23 @@ impl Task {
                 reply,
             } => {
                 let control = agent_control(&event);
-                let r = self
-                    .input_verdict(InputKind::Agent {
-                        agent: agent.clone(),
-                        event,
-                    })?
-                    .map_err(OpError::from);
+                let r = match self.check_agent_event(&agent, &event) {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        if let AgentEvent::LoggedIn { campaigns } = &event {
+                            self.agent_campaigns
+                                .insert(agent.clone(), campaigns.clone());
+                        }
+                        let r = self
+                            .input_verdict(InputKind::Agent {
+                                agent: agent.clone(),
+                                event,
+                            })?
+                            .map_err(OpError::from);
+                        self.sync_agent(&agent)?;
+                        r
+                    }
+                };
                 // A pause or a return reaches the PBX too, so its queue stops (or resumes)
                 // offering calls to the agent.
                 if let (Ok(()), Some(control)) = (&r, control) {
@@ -870,13 +1160,139 @@ impl Task {
                 let _ = reply.send(r);
             }
             Request::Dispose {
-                agent,
                 record,
+                conclusion,
                 disposition,
                 reply,
             } => {
-                let r = self.dispose(now, agent, record, disposition)?;
+                let r = match self
+                    .driver
+                    .spool()
+                    .check_conclusion(&record, &conclusion)
+                    .map_err(OpError::from)
+                    .and_then(|()| self.callback_target_accepts(&record, &disposition))
+                {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let r =
+                            self.dispose(now, conclusion.agent.clone(), &record, &disposition)?;
+                        match r {
+                            Ok(()) => self
+                                .driver
+                                .spool_mut()
+                                .record_conclusion(&record, &conclusion, &disposition, now)
+                                .map(|_| ())
+                                .map_err(OpError::from),
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
                 self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::UpdateFields {
+                record,
+                fields,
+                reply,
+            } => {
+                let r = if self.driver.engine().record_in_flight(&record) {
+                    Err(OpError::Rejected(RejectReason::RecordInFlight(record)))
+                } else {
+                    self.driver
+                        .spool_mut()
+                        .update_fields(&record, &fields)
+                        .map_err(OpError::from)
+                };
+                if let Ok(rec) = &r {
+                    let campaign = rec.campaign.clone();
+                    self.reload(&campaign)?;
+                }
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::SetResultCodes {
+                campaign,
+                codes,
+                reply,
+            } => {
+                let r = self
+                    .driver
+                    .spool_mut()
+                    .set_result_codes(&campaign.0, &codes)
+                    .map_err(OpError::from);
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::ResultCodes { campaign, reply } => {
+                let _ = reply.send(
+                    self.driver
+                        .spool()
+                        .result_codes(&campaign.0)
+                        .map_err(OpError::from),
+                );
+            }
+            Request::SetBreaks {
+                campaign,
+                breaks,
+                reply,
+            } => {
+                let r = self
+                    .driver
+                    .spool_mut()
+                    .set_breaks(&campaign.0, &breaks)
+                    .map_err(OpError::from);
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::Breaks { campaign, reply } => {
+                let _ = reply.send(
+                    self.driver
+                        .spool()
+                        .breaks(&campaign.0)
+                        .map_err(OpError::from),
+                );
+            }
+            Request::SetCampaignState {
+                campaign,
+                state,
+                reply,
+            } => {
+                let r = self.set_campaign_state(now, &campaign, state)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::ListCampaigns { filter, reply } => {
+                let _ = reply.send(
+                    self.driver
+                        .spool()
+                        .list_campaigns(&filter)
+                        .map_err(OpError::from),
+                );
+            }
+            Request::Conclusions { record, reply } => {
+                let _ = reply.send(
+                    self.driver
+                        .spool()
+                        .conclusions(&record)
+                        .map_err(OpError::from),
+                );
+            }
+            Request::Activity {
+                agent,
+                from,
+                to,
+                reply,
+            } => {
+                let r = if to < from {
+                    Err(OpError::Invalid(format!(
+                        "the range ends ({to}) before it starts ({from})"
+                    )))
+                } else {
+                    self.driver
+                        .spool()
+                        .agent_activity(agent.as_str(), from, to)
+                        .map_err(OpError::from)
+                };
                 let _ = reply.send(r);
             }
             Request::UpsertCampaign { campaign, reply } => {
@@ -895,14 +1311,21 @@ impl Task {
                 self.count(&r);
                 let _ = reply.send(r);
             }
-            Request::Respool { new, reply } => {
+            Request::Respool { new, checks, reply } => {
                 let campaign = new.campaign.clone();
                 let r = self
                     .driver
-                    .spool_mut()
-                    .respool(&new, now)
+                    .spool()
+                    .check_dnc(
+                        &campaign.0,
+                        new.numbers.iter().map(|n| n.e164()),
+                        checks,
+                        now,
+                    )
+                    .and_then(|()| self.driver.spool_mut().respool(&new, now))
                     .map_err(OpError::from);
                 if r.is_ok() {
+                    self.reopen(&campaign)?;
                     self.reload(&campaign)?;
                 }
                 self.count(&r);
@@ -916,12 +1339,15 @@ impl Task {
                 reply,
             } => {
                 let campaign = new.campaign.clone();
-                let r = self.guard_live_number(&new).and_then(|()| {
-                    self.driver
-                        .spool_mut()
-                        .schedule_call(&new, when, agent, new_phone, now)
-                        .map_err(OpError::from)
-                });
+                let r = self
+                    .accepts_callbacks(&campaign)
+                    .and_then(|()| self.guard_live_number(&new))
+                    .and_then(|()| {
+                        self.driver
+                            .spool_mut()
+                            .schedule_call(&new, when, agent, new_phone, now)
+                            .map_err(OpError::from)
+                    });
                 if r.is_ok() {
                     self.reload(&campaign)?;
                 }
@@ -942,6 +1368,7 @@ impl Task {
                         .map_err(OpError::from)
                 });
                 if r.is_ok() {
+                    self.reopen(&campaign)?;
                     self.reload(&campaign)?;
                 }
                 self.count(&r);
@@ -990,6 +1417,7 @@ impl Task {
             }
             Request::Refresh { campaign, reply } => {
                 let r = if self.driver.engine().campaign_ids().any(|c| *c == campaign) {
+                    self.reopen(&campaign)?;
                     self.reload(&campaign)?;
                     Ok(())
                 } else {
@@ -1040,12 +1468,237 @@ impl Task {
         Ok(())
     }
 
+    /// C7 (UCCX `checkcsqstatus`): a campaign takes new callbacks only while it is active and
+    /// running (not stopped).
+    fn accepts_callbacks(&self, campaign: &CampaignId) -> Result<(), OpError> {
+        let (state, _) = self.driver.spool().campaign_state(&campaign.0)?;
+        let refuse = |state: &str| {
+            Err(OpError::Store(StoreError::CampaignNotAccepting {
+                campaign: campaign.to_string(),
+                state: state.to_owned(),
+            }))
+        };
+        if state != CampaignState::Active {
+            return refuse(state.as_str());
+        }
+        let running = self
+            .driver
+            .engine()
+            .status()
+            .campaigns
+            .into_iter()
+            .find(|c| c.campaign == *campaign)
+            .is_some_and(|c| c.dialing_paused != Some(dialer_core::DialingPaused::Stopped));
+        if !running {
+            return refuse("stopped");
+        }
+        Ok(())
+    }
+
+    /// The campaign a SCHEDULE or RESCHEDULE disposition puts its callback in must take it.
+    fn callback_target_accepts(
+        &self,
+        record: &RecordId,
+        disposition: &Disposition,
+    ) -> Result<(), OpError> {
+        let target = match disposition {
+            Disposition::Schedule { campaign, .. } | Disposition::Reschedule { campaign, .. } => {
+                campaign.clone()
+            }
+            _ => return Ok(()),
+        };
+        let target = match target {
+            Some(c) => c,
+            None => self.driver.spool().record(record)?.campaign,
+        };
+        self.accepts_callbacks(&target)
+    }
+
+    /// A finished campaign that takes records again is active again (and says so).
+    fn reopen(&mut self, campaign: &CampaignId) -> Result<(), RuntimeError> {
+        let now = self.clock.now();
+        if self.driver.spool().campaign_state(&campaign.0)?.0 == CampaignState::Finished
+            && !self.driver.spool().campaign_spent(&campaign.0)?
+        {
+            self.driver
+                .spool_mut()
+                .set_campaign_state(&campaign.0, CampaignState::Active, now)?;
+            let _ = self.events.send(DialerEvent::CampaignReopened {
+                at: now,
+                campaign: campaign.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// After a record finished: an active campaign whose list is now spent is finished.
+    fn finish_if_spent(&mut self, record: &RecordId) -> Result<(), RuntimeError> {
+        let campaign = match self.driver.spool().record(record) {
+            Ok(r) => r.campaign,
+            Err(StoreError::UnknownRecord(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let spool = self.driver.spool();
+        if spool.campaign_state(&campaign.0)?.0 == CampaignState::Active
+            && spool.campaign_spent(&campaign.0)?
+        {
+            let now = self.clock.now();
+            self.driver.spool_mut().set_campaign_state(
+                &campaign.0,
+                CampaignState::Finished,
+                now,
+            )?;
+            tracing::info!(%campaign, "the campaign's list is spent: finished");
+            let _ = self
+                .events
+                .send(DialerEvent::CampaignFinished { at: now, campaign });
+        }
+        Ok(())
+    }
+
+    /// Activates or deactivates a campaign, in the spool and then the engine.
+    fn set_campaign_state(
+        &mut self,
+        now: DateTime<Utc>,
+        campaign: &CampaignId,
+        state: CampaignState,
+    ) -> Result<Result<(), OpError>, RuntimeError> {
+        if state == CampaignState::Finished {
+            return Ok(Err(OpError::Store(StoreError::CampaignState {
+                campaign: campaign.to_string(),
+                state: state.to_string(),
+                why: "a campaign finishes by itself when its list is spent".into(),
+            })));
+        }
+        let settings = match self.driver.spool().campaign(&campaign.0) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let old = self
+            .driver
+            .spool_mut()
+            .set_campaign_state(&campaign.0, state, now)?;
+        match state {
+            CampaignState::Inactive => {
+                if self.driver.engine().campaign_ids().any(|c| c == campaign) {
+                    self.driver.handle(
+                        now,
+                        [InputKind::StopCampaign {
+                            campaign: campaign.clone(),
+                        }],
+                    )?;
+                }
+            }
+            _ => {
+                self.driver
+                    .handle(now, [InputKind::Campaign(Box::new(settings))])?;
+                if old == CampaignState::Finished {
+                    let _ = self.events.send(DialerEvent::CampaignReopened {
+                        at: now,
+                        campaign: campaign.clone(),
+                    });
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The campaigns whose break catalogues an agent's pause is checked against: those it
+    /// logged in to, or every running campaign when the dialer has not seen its login.
+    fn campaigns_of(&self, agent: &AgentId) -> Vec<CampaignId> {
+        match self.agent_campaigns.get(agent) {
+            Some(c) => c.clone(),
+            None => self.driver.engine().campaign_ids().cloned().collect(),
+        }
+    }
+
+    /// A pause through the handle names a break of the agent's campaigns' catalogue (when
+    /// they have one), and an agent in a break cannot start another one before it ends.
+    fn check_agent_event(&self, agent: &AgentId, event: &AgentEvent) -> Result<(), OpError> {
+        let (AgentEvent::Paused { reason } | AgentEvent::PauseAfterCall { reason }) = event else {
+            return Ok(());
+        };
+        let campaigns = self.campaigns_of(agent);
+        let spool = self.driver.spool();
+        if spool.has_break_catalogue(&campaigns)? {
+            spool.find_break(&campaigns, reason)?;
+        }
+        if let Some(open) = self.open_breaks.get(agent) {
+            if open.break_id != *reason {
+                return Err(OpError::Store(spool_store::StoreError::AlreadyInBreak {
+                    agent: agent.to_string(),
+                    current: open.break_id.clone(),
+                    asked: reason.clone(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the persisted break and session of an agent in line with the engine's state:
+    /// a pause in effect opens a break (ending one under another name), anything else ends
+    /// the open break; a logged-in agent has a session open, a logged-out one none. Each
+    /// break start and end is published.
+    fn sync_agent(&mut self, agent: &AgentId) -> Result<(), RuntimeError> {
+        // The spool keeps milliseconds: the events say the same times.
+        let now = self.clock.now();
+        let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let state = self.driver.engine().agent_state(agent).cloned();
+        let paused = match &state {
+            Some(dialer_core::AgentState::Paused { reason }) => Some(reason.clone()),
+            _ => None,
+        };
+        let open_id = self.open_breaks.get(agent).map(|b| b.break_id.clone());
+        if open_id.is_some() && open_id != paused {
+            if let Some(ended) = self.driver.spool_mut().end_break(agent.as_str(), now)? {
+                self.open_breaks.remove(agent);
+                let _ = self.events.send(DialerEvent::BreakEnded {
+                    at: now,
+                    agent: agent.clone(),
+                    break_id: ended.break_id,
+                    name: ended.name,
+                    started_at: ended.started_at,
+                    duration_s: ended.duration_s.unwrap_or(0),
+                });
+            }
+        }
+        if let Some(reason) = paused {
+            if !self.open_breaks.contains_key(agent) {
+                let campaigns = self.campaigns_of(agent);
+                let name = match self.driver.spool().find_break(&campaigns, &reason) {
+                    Ok(b) => b.name,
+                    Err(_) => reason.clone(),
+                };
+                let row =
+                    self.driver
+                        .spool_mut()
+                        .start_break(agent.as_str(), &reason, &name, now)?;
+                let _ = self.events.send(DialerEvent::BreakStarted {
+                    at: now,
+                    agent: agent.clone(),
+                    break_id: row.break_id.clone(),
+                    name: row.name.clone(),
+                });
+                self.open_breaks.insert(agent.clone(), row);
+            }
+        }
+        match state {
+            None | Some(dialer_core::AgentState::LoggedOut) => {
+                self.driver.spool_mut().end_session(agent.as_str(), now)?;
+            }
+            Some(_) => {
+                self.driver.spool_mut().start_session(agent.as_str(), now)?;
+            }
+        }
+        Ok(())
+    }
+
     fn dispose(
         &mut self,
         now: DateTime<Utc>,
         agent: Option<AgentId>,
-        record: RecordId,
-        disposition: Disposition,
+        record: &RecordId,
+        disposition: &Disposition,
     ) -> Result<Result<(), OpError>, RuntimeError> {
         let verdict = self.driver.command(
             now,
@@ -1063,7 +1716,7 @@ impl Task {
                 let r = self
                     .driver
                     .spool_mut()
-                    .apply_disposition(&record, &disposition, now)
+                    .apply_disposition(record, disposition, now)
                     .map_err(OpError::from);
                 if let Ok(rec) = &r {
                     let campaign = rec.campaign.clone();
@@ -1085,6 +1738,10 @@ impl Task {
         }
         if let Err(e) = self.driver.spool_mut().upsert_campaign(&campaign, now) {
             return Ok(Err(e.into()));
+        }
+        // An inactive campaign's settings change; it stays stopped until activated.
+        if self.driver.spool().campaign_state(&campaign.id.0)?.0 == CampaignState::Inactive {
+            return Ok(Ok(()));
         }
         self.driver
             .handle(now, [InputKind::Campaign(Box::new(campaign))])?;
@@ -1169,6 +1826,8 @@ fn reject_stopped(req: Request) {
         Request::Agent { reply, .. }
         | Request::Command { reply, .. }
         | Request::Dispose { reply, .. }
+        | Request::SetResultCodes { reply, .. }
+        | Request::SetBreaks { reply, .. }
         | Request::UpsertCampaign { reply, .. }
         | Request::StopCampaign { reply, .. }
         | Request::BlacklistAdd { reply, .. }
@@ -1180,7 +1839,13 @@ fn reject_stopped(req: Request) {
         Request::RemoveSchedules { reply, .. } | Request::BlacklistRemove { reply, .. } => {
             stop!(reply)
         }
-        Request::Record { reply, .. } => stop!(reply),
+        Request::Record { reply, .. } | Request::UpdateFields { reply, .. } => stop!(reply),
+        Request::ResultCodes { reply, .. } => stop!(reply),
+        Request::Breaks { reply, .. } => stop!(reply),
+        Request::Conclusions { reply, .. } => stop!(reply),
+        Request::SetCampaignState { reply, .. } => stop!(reply),
+        Request::ListCampaigns { reply, .. } => stop!(reply),
+        Request::Activity { reply, .. } => stop!(reply),
         Request::Status { reply } => stop!(reply),
         Request::Shutdown { .. } => {}
     }

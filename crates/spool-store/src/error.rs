@@ -67,6 +67,40 @@ pub enum StoreError {
     Corrupt(String),
     #[error("blacklist number {0:?} is not in E.164 form (+ and digits)")]
     BadBlacklistNumber(String),
+    #[error("campaign {campaign:?} has no result code {code:?}")]
+    UnknownResultCode { campaign: String, code: String },
+    #[error("result code {code:?} of campaign {campaign:?} is inactive")]
+    InactiveResultCode { campaign: String, code: String },
+    #[error("campaign {campaign:?}: {problem}")]
+    InvalidCatalogue { campaign: String, problem: String },
+    #[error("the conclusion is invalid: {problem}")]
+    InvalidConclusion { problem: String },
+    #[error("field {field:?}: {problem}")]
+    InvalidField { field: String, problem: String },
+    #[error("no break {break_id:?} in the catalogue of campaign(s) {campaigns}")]
+    UnknownBreak { break_id: String, campaigns: String },
+    #[error("break {break_id:?} is inactive in campaign(s) {campaigns}")]
+    InactiveBreak { break_id: String, campaigns: String },
+    #[error("agent {agent:?} is already in break {current:?}; end it before starting {asked:?}")]
+    AlreadyInBreak {
+        agent: String,
+        current: String,
+        asked: String,
+    },
+    #[error("campaign {campaign:?} is {state} and takes no new callbacks")]
+    CampaignNotAccepting { campaign: String, state: String },
+    #[error("campaign {campaign:?} cannot be set {state}: {why}")]
+    CampaignState {
+        campaign: String,
+        state: String,
+        why: String,
+    },
+    #[error("number {number} is on the do-not-call list of every campaign")]
+    OnGlobalDnc { number: String },
+    #[error("number {number} is on the do-not-call list of campaign {campaign:?}")]
+    OnCampaignDnc { number: String, campaign: String },
+    #[error("invalid filter: {problem}")]
+    InvalidFilter { problem: String },
     #[error(transparent)]
     Import(#[from] ImportError),
 }

@@ -41,19 +41,26 @@
 //! ```
 
 mod codes;
+pub mod desk;
 mod error;
 pub mod formats;
 pub mod import;
 mod ledger;
+pub mod lifecycle;
 mod ops;
 mod records;
 pub mod schema;
 mod status;
 mod store;
 
+pub use desk::{
+    AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, DncChecks,
+    ResultCode,
+};
 pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
+pub use lifecycle::{CampaignFilter, CampaignListing, CampaignPage, CampaignState};
 pub use ops::NewRecord;
 pub use status::{CampaignStatus, LogEntry, QueueWaitHistogram};
 pub use store::{SpoolStore, READY_SET_SQL};

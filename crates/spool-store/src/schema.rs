@@ -349,6 +349,74 @@ DROP TABLE campaign_log;
 ALTER TABLE campaign_log_v4 RENAME TO campaign_log;
 CREATE INDEX campaign_log_at ON campaign_log(campaign_id, at_ms);
 "#,
+    // 5: what happens around a dial (issue 11): each campaign's result-code catalogue and
+    //    the agent's conclusion of a record (agent, code, comment, tags beside the dialer
+    //    action, tied to the record's latest attempt); each campaign's break catalogue, the
+    //    breaks agents took with their start and end, and agent sessions (login to logout).
+    r#"
+CREATE TABLE result_code (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    code         TEXT NOT NULL CHECK (code <> ''),
+    label        TEXT NOT NULL,
+    l1           TEXT,
+    l2           TEXT,
+    l3           TEXT,
+    active       INTEGER NOT NULL CHECK (active IN (0, 1)),
+    PRIMARY KEY (campaign_id, code)
+) WITHOUT ROWID;
+
+CREATE TABLE disposition (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    call_id      INTEGER,                 -- the record's latest attempt; NULL: never dialed
+    agent        TEXT,
+    result_code  TEXT,
+    comment      TEXT,
+    tags         TEXT,                    -- JSON array of strings; NULL = none
+    action       TEXT NOT NULL CHECK (action IN (
+        'done', 'respool', 'respool_alternative', 'blacklist', 'schedule', 'reschedule')),
+    at_ms        INTEGER NOT NULL
+);
+CREATE INDEX disposition_record ON disposition(record_id, id);
+
+CREATE TABLE break_type (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    break_id     TEXT NOT NULL CHECK (break_id <> ''),
+    name         TEXT NOT NULL,
+    active       INTEGER NOT NULL CHECK (active IN (0, 1)),
+    PRIMARY KEY (campaign_id, break_id)
+) WITHOUT ROWID;
+
+CREATE TABLE agent_break (
+    id          INTEGER PRIMARY KEY,
+    agent       TEXT NOT NULL,
+    break_id    TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER,
+    CHECK (ended_ms IS NULL OR ended_ms >= started_ms)
+);
+-- At most one open break per agent.
+CREATE UNIQUE INDEX agent_break_open ON agent_break(agent) WHERE ended_ms IS NULL;
+CREATE INDEX agent_break_agent ON agent_break(agent, started_ms);
+
+CREATE TABLE agent_session (
+    id          INTEGER PRIMARY KEY,
+    agent       TEXT NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER,
+    CHECK (ended_ms IS NULL OR ended_ms >= started_ms)
+);
+CREATE UNIQUE INDEX agent_session_open ON agent_session(agent) WHERE ended_ms IS NULL;
+CREATE INDEX agent_session_agent ON agent_session(agent, started_ms);
+"#,
+    // 6: a campaign's lifecycle (ECCP campaign status): 0 active, 1 inactive, 2 finished (its
+    //    list spent), and when it last changed.
+    r#"
+ALTER TABLE campaign ADD COLUMN status INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 2);
+ALTER TABLE campaign ADD COLUMN status_ms INTEGER;
+"#,
 ];
 
 /// The migration set of this build.

@@ -1,0 +1,347 @@
+//! The seed operations around a dial (issue 11) over real HTTP on loopback: result-code and
+//! break catalogues, dispositions with a result code, record fields, breaks and the agent
+//! activity summary. Tests are named after the rows of `docs/seed-operations.md`.
+
+mod common;
+
+use common::{problem, Harness, Setup};
+use serde_json::json;
+
+fn no_agents() -> Harness {
+    Harness::start(Setup {
+        agents: 0,
+        records: 5,
+        ..Setup::default()
+    })
+}
+
+#[test]
+fn u3_api_disposition_with_a_result_code_is_read_back_with_the_record() {
+    let h = no_agents();
+    let codes = json!({ "result_codes": [
+        { "code": "SALE", "label": "Sale", "l1": "positive" },
+        { "code": "OLD", "label": "Retired", "active": false },
+    ]});
+    let r =
+        h.rw.send("PUT", "/api/campaigns/spring/result-codes", Some(&codes))
+            .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(2), "{}", r.body);
+    problem(
+        &h.rw
+            .send(
+                "PUT",
+                "/api/campaigns/spring/result-codes",
+                Some(&json!({ "result_codes": [{ "code": "", "label": "x" }] })),
+            )
+            .unwrap(),
+        400,
+        "invalid_catalogue",
+    );
+    problem(
+        &h.rw
+            .send("GET", "/api/campaigns/autumn/result-codes", None)
+            .unwrap(),
+        404,
+        "unknown_campaign",
+    );
+    let dispose = |code: &str| {
+        json!({
+            "record": 1,
+            "disposition": { "action": "blacklist", "scope": { "scope": "all" }, "expires_at": null },
+            "result_code": code,
+            "comment": "asked not to be called",
+            "tags": ["dnc"],
+        })
+    };
+    let p = problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/agents/alice/disposition",
+                Some(&dispose("NOPE")),
+            )
+            .unwrap(),
+        422,
+        "unknown_result_code",
+    );
+    assert_eq!(p["field"], "result_code");
+    problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/agents/alice/disposition",
+                Some(&dispose("OLD")),
+            )
+            .unwrap(),
+        422,
+        "inactive_result_code",
+    );
+    let view = h.rw.call("GET", "/api/records/1", None).unwrap();
+    assert_eq!(view["dispositions"], json!([]), "nothing recorded: {view}");
+    assert_eq!(view["record"]["status"]["state"], "pending", "{view}");
+
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/agents/alice/disposition",
+            Some(&dispose("SALE")),
+        )
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", r.body);
+    let view = h.rw.call("GET", "/api/records/1", None).unwrap();
+    let d = &view["dispositions"][0];
+    assert_eq!(d["agent"], "alice", "{view}");
+    assert_eq!(d["result_code"], "SALE");
+    assert_eq!(d["result"]["label"], "Sale");
+    assert_eq!(d["result"]["l1"], "positive");
+    assert_eq!(d["comment"], "asked not to be called");
+    assert_eq!(d["tags"], json!(["dnc"]));
+    assert_eq!(d["action"], "blacklist");
+}
+
+#[test]
+fn v8_api_update_fields_changes_the_data_only() {
+    let h = no_agents();
+    let before = h.rw.call("GET", "/api/records/2", None).unwrap();
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/records/2/fields",
+            Some(&json!({ "fields": [["n", "new"], ["plan", "gold"]] })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"], json!([["n", "new"], ["plan", "gold"]]));
+    assert_eq!(r.body["attempts"], before["record"]["attempts"]);
+    assert_eq!(r.body["numbers"], before["record"]["numbers"]);
+    let p = problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/records/2/fields",
+                Some(&json!({ "fields": [["my-var", "x"]] })),
+            )
+            .unwrap(),
+        400,
+        "invalid_field",
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("my-var"),
+        "names the field: {p}"
+    );
+    problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/records/999/fields",
+                Some(&json!({ "fields": [["n", "x"]] })),
+            )
+            .unwrap(),
+        404,
+        "unknown_record",
+    );
+    let after = h.rw.call("GET", "/api/records/2", None).unwrap();
+    assert_eq!(
+        after["record"]["data"],
+        json!([["n", "new"], ["plan", "gold"]])
+    );
+}
+
+#[test]
+fn e14_api_breaks_from_the_catalogue_events_and_activity() {
+    let h = Harness::start(Setup {
+        agents: 1,
+        records: 0,
+        ..Setup::default()
+    });
+    let breaks = json!({ "breaks": [
+        { "id": "lunch", "name": "Lunch" },
+        { "id": "coffee", "name": "Coffee" },
+        { "id": "training", "name": "Training", "active": false },
+    ]});
+    let r =
+        h.rw.send("PUT", "/api/campaigns/spring/breaks", Some(&breaks))
+            .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.until("/api/agents", "agent1 logged in", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|a| a["agent"] == "agent1"))
+    });
+    let pause = |b: &str| json!({ "break_id": b });
+    let p = problem(
+        &h.rw
+            .send("POST", "/api/agents/agent1/pause", Some(&pause("siesta")))
+            .unwrap(),
+        404,
+        "unknown_break",
+    );
+    assert_eq!(p["field"], "break_id");
+    problem(
+        &h.rw
+            .send("POST", "/api/agents/agent1/pause", Some(&pause("training")))
+            .unwrap(),
+        404,
+        "inactive_break",
+    );
+    let r =
+        h.rw.send("POST", "/api/agents/agent1/pause", Some(&pause("lunch")))
+            .unwrap();
+    assert_eq!(r.status, 204, "{}", r.body);
+    problem(
+        &h.rw
+            .send("POST", "/api/agents/agent1/pause", Some(&pause("coffee")))
+            .unwrap(),
+        409,
+        "already_in_break",
+    );
+    // The stream replays the start from its buffer.
+    let (_, name, ev) = h.wait_event("?agent=agent1", Some(0), |name, _| name == "break_started");
+    assert_eq!(name, "break_started");
+    assert_eq!(
+        (ev["break_id"].as_str(), ev["name"].as_str()),
+        (Some("lunch"), Some("Lunch"))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(
+        h.rw.send("POST", "/api/agents/agent1/ready", None)
+            .unwrap()
+            .status,
+        204
+    );
+    let (_, _, ended) = h.wait_event("?agent=agent1", Some(0), |name, _| name == "break_ended");
+    let duration = ended["duration_s"].as_i64().expect("duration");
+    assert!(duration >= 30, "about a simulated minute: {ended}");
+    let a =
+        h.rw.call(
+            "GET",
+            "/api/agents/agent1/activity?from=2026-06-01T00:00:00Z&to=2026-06-02T00:00:00Z",
+            None,
+        )
+        .unwrap();
+    assert_eq!(a["breaks"][0]["break_id"], "lunch", "{a}");
+    assert_eq!(a["breaks"][0]["duration_s"].as_i64(), Some(duration), "{a}");
+    assert_eq!(a["sessions"], 1, "{a}");
+    problem(
+        &h.rw
+            .send(
+                "GET",
+                "/api/agents/agent1/activity?from=2026-06-02T00:00:00Z&to=2026-06-01T00:00:00Z",
+                None,
+            )
+            .unwrap(),
+        400,
+        "invalid_field",
+    );
+}
+
+#[test]
+fn e2_api_campaign_state_filtered_list_and_c7_callbacks_refused() {
+    let h = no_agents();
+    let list =
+        h.rw.call("GET", "/api/campaigns?state=active", None)
+            .unwrap();
+    assert_eq!(list[0]["settings"]["id"], "spring", "{list}");
+    assert_eq!(list[0]["state"], "active");
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/campaigns/spring/state",
+            Some(&json!({ "state": "inactive" })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "inactive");
+    assert_eq!(
+        h.rw.call("GET", "/api/campaigns?state=active", None)
+            .unwrap(),
+        json!([])
+    );
+    let list =
+        h.rw.call(
+            "GET",
+            "/api/campaigns?state=inactive&dial_mode=progressive&name=SPR",
+            None,
+        )
+        .unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    problem(
+        &h.rw
+            .send("GET", "/api/campaigns?dial_mode=robocall", None)
+            .unwrap(),
+        400,
+        "invalid_filter",
+    );
+    // C7: an inactive campaign takes no callback.
+    let callback = json!({
+        "record": { "numbers": ["2125559001"] },
+        "when": { "kind": "at", "at": "2026-06-01T16:00:00Z" },
+    });
+    let p = problem(
+        &h.rw
+            .send("POST", "/api/campaigns/spring/schedules", Some(&callback))
+            .unwrap(),
+        409,
+        "campaign_not_accepting",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("inactive"), "{p}");
+    problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/campaigns/spring/state",
+                Some(&json!({ "state": "finished" })),
+            )
+            .unwrap(),
+        409,
+        "campaign_state",
+    );
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/campaigns/spring/state",
+            Some(&json!({ "state": "active" })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r =
+        h.rw.send("POST", "/api/campaigns/spring/schedules", Some(&callback))
+            .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[test]
+fn v7_api_add_lead_with_dnc_checks() {
+    let h = no_agents();
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/blacklist",
+            Some(&json!({ "entries": [
+                { "number": "+12125559001" },
+                { "number": "2125559002", "campaign": "spring" },
+            ]})),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let lead = |n: &str| json!({ "numbers": [n] });
+    let checks = "/api/campaigns/spring/records?dnc_check=true&campaign_dnc_check=true";
+    problem(
+        &h.rw
+            .send("POST", checks, Some(&lead("2125559001")))
+            .unwrap(),
+        422,
+        "dnc_global",
+    );
+    problem(
+        &h.rw
+            .send("POST", checks, Some(&lead("2125559002")))
+            .unwrap(),
+        422,
+        "dnc_campaign",
+    );
+    let r =
+        h.rw.send("POST", checks, Some(&lead("2125559003")))
+            .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+}

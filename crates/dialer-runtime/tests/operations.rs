@@ -1,0 +1,1065 @@
+//! The seed operations around a dial (issue 11), through the `Dialer` handle, with a real
+//! SQLite spool file and the simulated telephone system on an accelerated clock. Each test is
+//! named after its row of `docs/seed-operations.md`.
+
+use async_trait::async_trait;
+use backend_sim::live::SimTelephony;
+use backend_sim::world::{self, FaultSpec, WorldSpec};
+use backend_sim::Scenario;
+use chrono::{DateTime, TimeZone, Utc};
+use dialer_core::{
+    AgentId, BlacklistScope, CallingHours, Campaign, CampaignId, DialMode, Disposition, RecordId,
+};
+use dialer_runtime::config::CampaignCatalogue;
+use dialer_runtime::{
+    AgentControl, Clock, Dialer, DialerConfig, DialerEvent, DialerStatus, OpError, RunSummary,
+    Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
+};
+use spool_store::{BreakType, Conclusion, ImportOptions, ResultCode, SpoolStore, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn campaign(id: &str) -> Campaign {
+    let mut c = Campaign::new(id, "America/New_York");
+    c.calling_hours = CallingHours::always();
+    c.dial_mode = DialMode::Progressive;
+    c.max_lines = 4;
+    c
+}
+
+fn codes() -> Vec<ResultCode> {
+    let code = |code: &str, label: &str, l1: &str, active: bool| ResultCode {
+        code: code.into(),
+        label: label.into(),
+        l1: Some(l1.into()),
+        l2: None,
+        l3: None,
+        active,
+    };
+    vec![
+        code("SALE", "Sale", "positive", true),
+        code("NI", "Not interested", "negative", true),
+        code("OLD", "Retired code", "negative", false),
+    ]
+}
+
+fn breaks() -> Vec<BreakType> {
+    let b = |id: &str, name: &str, active: bool| BreakType {
+        id: id.into(),
+        name: name.into(),
+        active,
+    };
+    vec![
+        b("lunch", "Lunch", true),
+        b("coffee", "Coffee", true),
+        b("training", "Training", false),
+    ]
+}
+
+fn world(campaigns: Vec<CampaignId>, agents: u32, seed: u64) -> WorldSpec {
+    let scenario = Scenario::builtin("small-team").expect("built-in scenario");
+    let mut spec = world::spec_from_scenario(&scenario, campaigns, seed);
+    spec.agents.count = agents;
+    spec.faults = FaultSpec::default();
+    spec
+}
+
+/// A spool file with the campaign and `n` records imported through the base-file importer.
+fn spool(dir: &tempfile::TempDir, c: &Campaign, n: usize) -> SpoolStore {
+    let mut store = SpoolStore::open_at(dir.path().join("spool.db"), start_time())
+        .expect("open spool")
+        .0;
+    store.upsert_campaign(c, start_time()).expect("campaign");
+    if n > 0 {
+        let base: String = (0..n)
+            .map(|i| format!("{};212555{:04};n={i};;;\n", c.id, 1000 + i))
+            .collect();
+        let opts = ImportOptions::new(c.id.to_string(), "base.txt", start_time());
+        let s = store
+            .import_base(base.as_bytes(), &opts, &mut |_| {})
+            .expect("import");
+        assert_eq!(s.imported as usize, n, "{s:?}");
+    }
+    store
+}
+
+fn reopen(dir: &tempfile::TempDir) -> SpoolStore {
+    SpoolStore::open_at(dir.path().join("spool.db"), start_time())
+        .expect("reopen")
+        .0
+}
+
+/// The simulated telephone system, with a copy of every command the dialer sent it.
+struct Recording {
+    inner: SimTelephony,
+    sent: Arc<Mutex<Vec<TelephonyCommand>>>,
+}
+
+#[async_trait]
+impl Telephony for Recording {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn submit(&mut self, command: TelephonyCommand) -> Result<(), TelephonyError> {
+        self.sent
+            .lock()
+            .expect("not poisoned")
+            .push(command.clone());
+        self.inner.submit(command).await
+    }
+    async fn next_burst(&mut self) -> Option<Vec<TelephonyEvent>> {
+        self.inner.next_burst().await
+    }
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+struct Run {
+    dialer: Dialer,
+    task: tokio::task::JoinHandle<Result<RunSummary, dialer_runtime::RuntimeError>>,
+    sent: Arc<Mutex<Vec<TelephonyCommand>>>,
+}
+
+async fn start(store: SpoolStore, c: &Campaign, spec: WorldSpec, speed: f64) -> Run {
+    let clock = Clock::accelerated(start_time(), speed);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let telephony = Box::new(Recording {
+        inner: SimTelephony::new(spec, clock),
+        sent: sent.clone(),
+    });
+    let config = DialerConfig {
+        campaigns: vec![c.clone()],
+        catalogues: vec![CampaignCatalogue {
+            campaign: c.id.clone(),
+            result_codes: Some(codes()),
+            breaks: Some(breaks()),
+        }],
+        ..Default::default()
+    };
+    let (dialer, task) = Dialer::start(config, store, telephony, clock)
+        .await
+        .expect("dialer starts");
+    Run { dialer, task, sent }
+}
+
+impl Run {
+    async fn stop(self) -> RunSummary {
+        let s = self
+            .dialer
+            .shutdown(Duration::from_secs(120))
+            .await
+            .expect("shutdown");
+        self.task.await.expect("task").expect("run ends cleanly");
+        s
+    }
+
+    /// Waits (bounded, real time) until the status satisfies `done`.
+    async fn until(&mut self, what: &str, done: impl Fn(&DialerStatus) -> bool) -> DialerStatus {
+        for _ in 0..800 {
+            let s = self.dialer.status().await.expect("status");
+            if done(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let s = self.dialer.status().await.expect("status");
+        panic!("{what}: not reached within 20 s; status {s:#?}");
+    }
+}
+
+fn agent_state(s: &DialerStatus, agent: &str) -> Option<dialer_core::AgentState> {
+    s.engine
+        .agents
+        .iter()
+        .find(|a| a.agent.as_str() == agent)
+        .map(|a| a.state.clone())
+}
+
+fn sale(agent: &str) -> Conclusion {
+    Conclusion {
+        agent: Some(AgentId::from(agent)),
+        result_code: Some("SALE".into()),
+        comment: Some("wants the gold plan".into()),
+        tags: vec!["gold".into(), "upsell".into()],
+    }
+}
+
+// ---- U3 / V2: what the agent concluded -----------------------------------------------------
+
+#[tokio::test]
+async fn u3_disposition_records_result_code_comment_and_agent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 3);
+    // No agent: nothing is dialed, the records stay pending.
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 1), 50.0).await;
+    let record = RecordId(1);
+    run.dialer
+        .conclude(record.clone(), sale("alice"), Disposition::Done)
+        .await
+        .expect("concluded");
+    let rows = run.dialer.conclusions(record.clone()).await.expect("read");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row.agent.as_deref(), Some("alice"));
+    assert_eq!(row.result_code.as_deref(), Some("SALE"));
+    let result = row.result.as_ref().expect("the code's catalogue entry");
+    assert_eq!(
+        (result.label.as_str(), result.l1.as_deref()),
+        ("Sale", Some("positive"))
+    );
+    assert_eq!(row.comment.as_deref(), Some("wants the gold plan"));
+    assert_eq!(row.tags, vec!["gold".to_string(), "upsell".to_string()]);
+    assert_eq!(row.action, "done");
+    assert_eq!(row.call, None, "the record was never dialed");
+    run.stop().await;
+    // Persisted: the file has it after the run.
+    let store = reopen(&dir);
+    assert_eq!(store.conclusions(&record).expect("read").len(), 1);
+    let mut expected = codes();
+    expected.sort_by(|a, b| a.code.cmp(&b.code));
+    assert_eq!(
+        store.result_codes("spring").expect("codes"),
+        expected,
+        "by code"
+    );
+}
+
+#[tokio::test]
+async fn u3_disposition_is_tied_to_the_attempt_it_concludes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 3);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 2), 200.0).await;
+    run.until("a call ended", |s| s.counters.calls_ended >= 1)
+        .await;
+    let summary = run.stop().await;
+    assert!(summary.counters.calls_ended >= 1);
+    let store = reopen(&dir);
+    let first = store.attempts("spring").expect("attempts")[0].clone();
+    // The record the first call was for, disposed of after the run (spool path).
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 2), 50.0).await;
+    let mut conclusion = sale("agent1");
+    conclusion.result_code = Some("NI".into());
+    run.dialer
+        .conclude(
+            first.record.clone(),
+            conclusion,
+            Disposition::Blacklist {
+                scope: BlacklistScope::Campaign(c.id.clone()),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("concluded");
+    let rows = run
+        .dialer
+        .conclusions(first.record.clone())
+        .await
+        .expect("read");
+    let last_call = reopen(&dir)
+        .attempts("spring")
+        .expect("attempts")
+        .into_iter()
+        .filter(|a| a.record == first.record)
+        .map(|a| a.call)
+        .max();
+    assert_eq!(rows[0].call, last_call);
+    assert_eq!(
+        (rows[0].action.as_str(), rows[0].result_code.as_deref()),
+        ("blacklist", Some("NI"))
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn u3_unknown_or_inactive_result_code_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 3);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 3), 50.0).await;
+    let record = RecordId(2);
+    let before = run.dialer.record(record.clone()).await.expect("record");
+    let blacklist = Disposition::Blacklist {
+        scope: BlacklistScope::All,
+        expires_at: None,
+    };
+    for (code, inactive) in [("NOPE", false), ("OLD", true)] {
+        let mut conclusion = sale("alice");
+        conclusion.result_code = Some(code.into());
+        let e = run
+            .dialer
+            .conclude(record.clone(), conclusion, blacklist.clone())
+            .await
+            .expect_err("refused");
+        match (&e, inactive) {
+            (OpError::Store(StoreError::UnknownResultCode { code: c, .. }), false)
+            | (OpError::Store(StoreError::InactiveResultCode { code: c, .. }), true) => {
+                assert_eq!(c, code)
+            }
+            _ => panic!("{code}: unexpected error {e:?}"),
+        }
+        assert!(
+            e.to_string().contains(code),
+            "the error names the code: {e}"
+        );
+    }
+    assert_eq!(
+        run.dialer.record(record.clone()).await.expect("record"),
+        before
+    );
+    assert!(run
+        .dialer
+        .conclusions(record.clone())
+        .await
+        .expect("read")
+        .is_empty());
+    run.stop().await;
+    let store = reopen(&dir);
+    assert!(
+        store.blacklist(start_time()).expect("blacklist").is_empty(),
+        "a refused BLACKLIST disposition added nothing"
+    );
+}
+
+// ---- V8: update_fields -------------------------------------------------------------------
+
+#[tokio::test]
+async fn v8_update_fields_changes_data_not_retries_or_state() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 2);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 4), 50.0).await;
+    let record = RecordId(1);
+    let before = run.dialer.record(record.clone()).await.expect("record");
+    let after = run
+        .dialer
+        .update_fields(
+            record.clone(),
+            vec![
+                ("n".into(), "changed".into()),
+                ("plan".into(), "gold".into()),
+            ],
+        )
+        .await
+        .expect("updated");
+    assert_eq!(
+        after.data,
+        vec![
+            ("n".to_string(), "changed".to_string()),
+            ("plan".to_string(), "gold".to_string())
+        ]
+    );
+    assert_eq!(
+        (
+            after.attempts,
+            &after.status,
+            &after.numbers,
+            after.priority
+        ),
+        (
+            before.attempts,
+            &before.status,
+            &before.numbers,
+            before.priority
+        )
+    );
+    // A name outside Asterisk's grammar is refused naming it, and nothing changes.
+    let e = run
+        .dialer
+        .update_fields(
+            record.clone(),
+            vec![("ok".into(), "1".into()), ("1bad".into(), "x".into())],
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::InvalidField { field, .. }) if field == "1bad"),
+        "{e:?}"
+    );
+    let e = run
+        .dialer
+        .update_fields(
+            record.clone(),
+            vec![("note".into(), "a\r\nAction: Originate".into())],
+        )
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains("CR, LF"), "{e}");
+    run.stop().await;
+    let store = reopen(&dir);
+    assert_eq!(store.record(&record).expect("record").data, after.data);
+}
+
+#[tokio::test]
+async fn v8_update_fields_is_refused_while_the_record_is_in_flight() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 3);
+    // Slow enough that the call is still up when the request arrives.
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 5), 2.0).await;
+    let s = run
+        .until("a call in flight", |s| !s.engine.calls.is_empty())
+        .await;
+    let record = s.engine.calls[0].record.clone();
+    let e = run
+        .dialer
+        .update_fields(record.clone(), vec![("n".into(), "x".into())])
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains(&record.to_string()), "{e}");
+    assert!(
+        matches!(
+            e,
+            OpError::Rejected(dialer_core::RejectReason::RecordInFlight(_))
+        ),
+        "{e:?}"
+    );
+    run.stop().await;
+    let data = reopen(&dir).record(&record).expect("record").data;
+    assert!(!data.iter().any(|(_, v)| v == "x"), "{data:?}");
+}
+
+// ---- E14: breaks -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn e14_pause_with_an_unknown_or_inactive_break_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 6), 50.0).await;
+    run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
+        .await;
+    let agent = AgentId::from("agent1");
+    let e = run
+        .dialer
+        .pause(agent.clone(), "siesta")
+        .await
+        .expect_err("unknown");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::UnknownBreak { break_id, .. }) if break_id == "siesta"),
+        "{e:?}"
+    );
+    let e = run
+        .dialer
+        .pause(agent.clone(), "training")
+        .await
+        .expect_err("inactive");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::InactiveBreak { break_id, .. }) if break_id == "training"),
+        "{e:?}"
+    );
+    let s = run.dialer.status().await.expect("status");
+    assert_eq!(
+        agent_state(&s, "agent1"),
+        Some(dialer_core::AgentState::Ready)
+    );
+    assert!(
+        !run.sent
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|c| matches!(c, TelephonyCommand::Agent { .. })),
+        "a refused pause sent nothing to the PBX"
+    );
+    run.stop().await;
+    assert!(reopen(&dir).open_breaks().expect("breaks").is_empty());
+}
+
+#[tokio::test]
+async fn e14_pause_while_in_another_break_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 7), 50.0).await;
+    run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
+        .await;
+    let agent = AgentId::from("agent1");
+    run.dialer
+        .pause(agent.clone(), "lunch")
+        .await
+        .expect("paused");
+    let e = run
+        .dialer
+        .pause(agent.clone(), "coffee")
+        .await
+        .expect_err("in lunch");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::AlreadyInBreak { current, asked, .. }) if current == "lunch" && asked == "coffee"),
+        "{e:?}"
+    );
+    // The same break again changes nothing.
+    run.dialer
+        .pause(agent.clone(), "lunch")
+        .await
+        .expect("same break");
+    run.stop().await;
+    let open = reopen(&dir).open_breaks().expect("breaks");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].break_id, "lunch");
+}
+
+#[tokio::test]
+async fn e14_break_start_and_end_are_events_persisted_with_their_duration_and_reach_the_pbx() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 8), 100.0).await;
+    let mut events = run.dialer.subscribe();
+    run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
+        .await;
+    let agent = AgentId::from("agent1");
+    run.dialer
+        .pause(agent.clone(), "lunch")
+        .await
+        .expect("paused");
+    // About three simulated minutes.
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    run.dialer
+        .agent(agent.clone(), dialer_core::AgentEvent::Ready)
+        .await
+        .expect("back");
+    let mut started = None;
+    let mut ended = None;
+    while ended.is_none() {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(DialerEvent::BreakStarted {
+                agent,
+                break_id,
+                name,
+                at,
+            })) => {
+                assert_eq!(
+                    (agent.as_str(), break_id.as_str(), name.as_str()),
+                    ("agent1", "lunch", "Lunch")
+                );
+                started = Some(at);
+            }
+            Ok(Ok(DialerEvent::BreakEnded {
+                break_id,
+                started_at,
+                at,
+                duration_s,
+                ..
+            })) => {
+                assert_eq!(break_id, "lunch");
+                assert_eq!(Some(started_at), started);
+                assert_eq!(duration_s, (at - started_at).num_seconds());
+                ended = Some((at, duration_s));
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no break end event: {other:?}"),
+        }
+    }
+    let (_, duration_s) = ended.expect("ended");
+    assert!(
+        duration_s >= 120,
+        "about three simulated minutes, got {duration_s} s"
+    );
+    {
+        let sent = run.sent.lock().expect("lock");
+        let pauses: Vec<_> = sent
+            .iter()
+            .filter_map(|c| match c {
+                TelephonyCommand::Agent { agent, control } => {
+                    Some((agent.to_string(), control.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            pauses,
+            vec![
+                (
+                    "agent1".to_string(),
+                    AgentControl::Pause {
+                        reason: "lunch".into()
+                    }
+                ),
+                ("agent1".to_string(), AgentControl::Unpause),
+            ],
+            "the queue pause and unpause reached the PBX"
+        );
+    }
+    run.stop().await;
+    let a = reopen(&dir)
+        .agent_activity(
+            "agent1",
+            start_time(),
+            start_time() + chrono::Duration::days(1),
+        )
+        .expect("activity");
+    assert_eq!(a.breaks.len(), 1, "{a:?}");
+    assert_eq!(a.breaks[0].duration_s, Some(duration_s));
+    assert_eq!(a.break_s, duration_s);
+}
+
+// ---- E18: agent activity summary -----------------------------------------------------------
+
+#[tokio::test]
+async fn e18_agent_activity_summarizes_session_breaks_calls_and_talk() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 30);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 2, 9), 200.0).await;
+    run.until("calls ended", |s| s.counters.calls_ended >= 6)
+        .await;
+    let agent = AgentId::from("agent1");
+    // A pause during a call is kept for its end: wait for the break to be in effect.
+    run.dialer
+        .agent(
+            agent.clone(),
+            dialer_core::AgentEvent::PauseAfterCall {
+                reason: "coffee".into(),
+            },
+        )
+        .await
+        .expect("pause after call");
+    run.until("agent1 paused", |s| {
+        matches!(
+            agent_state(s, "agent1"),
+            Some(dialer_core::AgentState::Paused { .. })
+        )
+    })
+    .await;
+    run.dialer
+        .agent(agent.clone(), dialer_core::AgentEvent::LoggedOut)
+        .await
+        .expect("logout");
+    run.stop().await;
+    let store = reopen(&dir);
+    let day = start_time() + chrono::Duration::days(1);
+    let a = store
+        .agent_activity("agent1", start_time(), day)
+        .expect("activity");
+    // By hand from the ledger and the campaign log: calls linked to agent1, their talk.
+    let log = store.campaign_log(&c.id, start_time(), day).expect("log");
+    let linked: Vec<_> = log
+        .iter()
+        .filter(|e| e.status == "success" && e.agent.as_deref() == Some("agent1"))
+        .filter_map(|e| e.call)
+        .collect();
+    assert!(!linked.is_empty(), "agent1 took calls");
+    let talk: u64 = linked
+        .iter()
+        .map(
+            |call| match store.attempt(*call).expect("attempt").outcome {
+                Some(dialer_core::CallOutcome::Connected { talk_s })
+                | Some(dialer_core::CallOutcome::ShortCall { talk_s }) => u64::from(talk_s),
+                _ => 0,
+            },
+        )
+        .sum();
+    assert_eq!(a.campaigns.len(), 1, "{a:?}");
+    assert_eq!(
+        (
+            a.campaigns[0].campaign.as_str(),
+            a.campaigns[0].calls,
+            a.campaigns[0].talk_s
+        ),
+        ("spring", linked.len() as u64, talk)
+    );
+    assert_eq!(a.sessions, 1);
+    assert!(
+        a.session_start
+            .is_some_and(|t| t >= start_time() && t < start_time() + chrono::Duration::seconds(30)),
+        "the world logs its agents in at the start: {a:?}"
+    );
+    assert!(a.session_end.is_some(), "logged out");
+    assert_eq!(a.breaks.len(), 1, "{a:?}");
+    assert_eq!(a.breaks[0].break_id, "coffee");
+    assert!(a.breaks[0].ended_at.is_some(), "the logout ended the break");
+}
+
+#[tokio::test]
+async fn e18_the_break_catalogue_is_read_and_set_through_the_handle() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 10), 50.0).await;
+    let mut expected = breaks();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        run.dialer.breaks(c.id.clone()).await.expect("breaks"),
+        expected,
+        "by id"
+    );
+    // Setting a catalogue deactivates what it leaves out.
+    run.dialer
+        .set_breaks(
+            c.id.clone(),
+            vec![BreakType {
+                id: "lunch".into(),
+                name: "Long lunch".into(),
+                active: true,
+            }],
+        )
+        .await
+        .expect("set");
+    let now = run.dialer.breaks(c.id.clone()).await.expect("breaks");
+    let find = |id: &str| now.iter().find(|b| b.id == id).cloned().expect("kept");
+    assert_eq!(
+        (find("lunch").name.as_str(), find("lunch").active),
+        ("Long lunch", true)
+    );
+    assert!(!find("coffee").active);
+    let e = run
+        .dialer
+        .set_breaks(
+            c.id.clone(),
+            vec![
+                BreakType {
+                    id: "a".into(),
+                    name: "A".into(),
+                    active: true,
+                },
+                BreakType {
+                    id: "a".into(),
+                    name: "B".into(),
+                    active: true,
+                },
+            ],
+        )
+        .await
+        .expect_err("twice");
+    assert!(e.to_string().contains("listed twice"), "{e}");
+    let e = run
+        .dialer
+        .set_result_codes(CampaignId::from("nope"), codes())
+        .await
+        .expect_err("unknown campaign");
+    assert!(e.to_string().contains("nope"), "{e}");
+    run.stop().await;
+}
+
+// ---- E2 / C7: campaign lifecycle ----------------------------------------------------------
+
+fn new_number(n: u32) -> spool_store::NewRecord {
+    spool_store::NewRecord::new(
+        "spring",
+        vec![dialer_core::PhoneNumber::parse(&format!("21255590{n:02}"), "US").expect("number")],
+    )
+}
+
+fn in_an_hour() -> dialer_core::ScheduleWhen {
+    dialer_core::ScheduleWhen::At {
+        at: start_time() + chrono::Duration::hours(1),
+    }
+}
+
+#[tokio::test]
+async fn e2_campaign_finishes_when_its_list_is_spent_and_reopens_when_records_are_added() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    c.max_attempts_per_record = 1;
+    c.max_attempts_per_number = 1;
+    let store = spool(&dir, &c, 3);
+    let run = start(store, &c, world(vec![c.id.clone()], 2, 11), 200.0).await;
+    let mut events = run.dialer.subscribe();
+    let finished_at = loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+            Ok(Ok(DialerEvent::CampaignFinished { campaign, at })) => {
+                assert_eq!(campaign, c.id);
+                break at;
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the campaign did not finish: {other:?}"),
+        }
+    };
+    let page = run
+        .dialer
+        .list_campaigns(spool_store::CampaignFilter {
+            state: Some(spool_store::CampaignState::Finished),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.total, 1, "{page:?}");
+    assert_eq!(
+        page.campaigns[0].state_since.map(|t| t.timestamp_millis()),
+        Some(finished_at.timestamp_millis())
+    );
+    // C7: a finished campaign takes no callback...
+    let e = run
+        .dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect_err("finished");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::CampaignNotAccepting { state, .. }) if state == "finished"),
+        "{e:?}"
+    );
+    // ...but a new record re-opens it.
+    run.dialer.respool(new_number(2)).await.expect("respooled");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+            Ok(Ok(DialerEvent::CampaignReopened { campaign, .. })) => {
+                assert_eq!(campaign, c.id);
+                break;
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the campaign was not re-opened: {other:?}"),
+        }
+    }
+    run.stop().await;
+    let store = reopen(&dir);
+    let (state, _) = store.campaign_state("spring").expect("state");
+    // The new record may have been dialed and spent again meanwhile.
+    assert!(
+        state == spool_store::CampaignState::Active
+            || store.campaign_spent("spring").expect("spent"),
+        "{state:?}"
+    );
+}
+
+#[tokio::test]
+async fn e2_list_campaigns_filters_by_state_dial_mode_name_and_dates_with_offset_and_limit() {
+    use chrono::NaiveDate;
+    use spool_store::{CampaignFilter, CampaignState};
+    let dir = tempfile::tempdir().expect("dir");
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+    let mut spring = campaign("spring");
+    (spring.start_date, spring.end_date) = (Some(day(6, 1)), Some(day(6, 30)));
+    let mut store = spool(&dir, &spring, 0);
+    let mut summer = campaign("summer");
+    summer.dial_mode = DialMode::Predictive;
+    (summer.start_date, summer.end_date) = (Some(day(7, 1)), Some(day(8, 31)));
+    let mut autumn = campaign("autumn");
+    autumn.dial_mode = DialMode::Preview;
+    for c in [&summer, &autumn] {
+        store.upsert_campaign(c, start_time()).expect("campaign");
+    }
+    let run = start(store, &spring, world(vec![spring.id.clone()], 0, 12), 50.0).await;
+    run.dialer
+        .set_campaign_state(summer.id.clone(), CampaignState::Inactive)
+        .await
+        .expect("inactive");
+    let names = |f: CampaignFilter| {
+        let d = run.dialer.clone();
+        async move {
+            let p = d.list_campaigns(f).await.expect("list");
+            (
+                p.total,
+                p.campaigns.into_iter().map(|c| c.name).collect::<Vec<_>>(),
+            )
+        }
+    };
+    let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names(CampaignFilter::default()).await,
+        (3, all(&["autumn", "spring", "summer"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            state: Some(CampaignState::Inactive),
+            ..Default::default()
+        })
+        .await,
+        (1, all(&["summer"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            dial_mode: Some("preview".into()),
+            ..Default::default()
+        })
+        .await,
+        (1, all(&["autumn"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            name: Some("SPR".into()),
+            ..Default::default()
+        })
+        .await,
+        (1, all(&["spring"]))
+    );
+    // Dates: a campaign without dates is in every range.
+    assert_eq!(
+        names(CampaignFilter {
+            from: Some(day(7, 15)),
+            ..Default::default()
+        })
+        .await,
+        (2, all(&["autumn", "summer"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            to: Some(day(6, 15)),
+            ..Default::default()
+        })
+        .await,
+        (2, all(&["autumn", "spring"]))
+    );
+    assert_eq!(
+        names(CampaignFilter {
+            offset: 1,
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        (3, all(&["spring"]))
+    );
+    let e = run
+        .dialer
+        .list_campaigns(CampaignFilter {
+            dial_mode: Some("robocall".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad mode");
+    assert!(e.to_string().contains("robocall"), "{e}");
+    let e = run
+        .dialer
+        .set_campaign_state(spring.id.clone(), CampaignState::Finished)
+        .await
+        .expect_err("finishing is the list's doing");
+    assert!(e.to_string().contains("spent"), "{e}");
+    run.stop().await;
+    let store = reopen(&dir);
+    assert_eq!(
+        store.campaign_state("summer").expect("state").0,
+        CampaignState::Inactive
+    );
+    assert_eq!(
+        store.campaign_state("spring").expect("state").0,
+        CampaignState::Active
+    );
+}
+
+#[tokio::test]
+async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
+    use spool_store::CampaignState;
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 1);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 13), 50.0).await;
+    let refused = |e: OpError| match e {
+        OpError::Store(StoreError::CampaignNotAccepting { state, .. }) => state,
+        other => panic!("unexpected {other:?}"),
+    };
+    run.dialer
+        .stop_campaign(c.id.clone())
+        .await
+        .expect("stopped");
+    let e = run
+        .dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect_err("stopped");
+    assert_eq!(refused(e), "stopped");
+    run.dialer
+        .set_campaign_state(c.id.clone(), CampaignState::Inactive)
+        .await
+        .expect("inactive");
+    let e = run
+        .dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect_err("inactive");
+    assert_eq!(refused(e), "inactive");
+    // A SCHEDULE disposition into it is refused too, and the record is unchanged.
+    let before = run.dialer.record(RecordId(1)).await.expect("record");
+    let schedule = dialer_core::Schedule {
+        id: dialer_core::ScheduleId(0),
+        when: in_an_hour(),
+        agent: None,
+        number: None,
+    };
+    let e = run
+        .dialer
+        .dispose(
+            None,
+            RecordId(1),
+            Disposition::Schedule {
+                schedule,
+                campaign: None,
+            },
+        )
+        .await
+        .expect_err("inactive");
+    assert_eq!(refused(e), "inactive");
+    assert_eq!(
+        run.dialer.record(RecordId(1)).await.expect("record"),
+        before
+    );
+    run.dialer
+        .set_campaign_state(c.id.clone(), CampaignState::Active)
+        .await
+        .expect("active");
+    run.dialer
+        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .await
+        .expect("an active, running campaign takes callbacks");
+    run.stop().await;
+}
+
+// ---- V7: DNC checks on add ----------------------------------------------------------------
+
+#[tokio::test]
+async fn v7_add_lead_refuses_the_global_and_the_campaign_dnc_lists_as_two_errors() {
+    use dialer_core::{BlacklistEntry, Direction};
+    use spool_store::DncChecks;
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 14), 50.0).await;
+    let global = new_number(1);
+    let local = new_number(2);
+    let entry = |n: &spool_store::NewRecord, scope| BlacklistEntry {
+        number: n.numbers[0].e164().to_owned(),
+        scope,
+        expires_at: None,
+        direction: Direction::Outbound,
+    };
+    run.dialer
+        .blacklist_add(vec![
+            entry(&global, BlacklistScope::All),
+            entry(&local, BlacklistScope::Campaign(c.id.clone())),
+        ])
+        .await
+        .expect("blacklisted");
+    let both = DncChecks {
+        dnc_check: true,
+        campaign_dnc_check: true,
+    };
+    let e = run
+        .dialer
+        .add_lead(global.clone(), both)
+        .await
+        .expect_err("global");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::OnGlobalDnc { number }) if number == global.numbers[0].e164()),
+        "{e:?}"
+    );
+    let e = run
+        .dialer
+        .add_lead(local.clone(), both)
+        .await
+        .expect_err("campaign");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::OnCampaignDnc { campaign, .. }) if campaign == "spring"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("spring"), "{e}");
+    // Each check covers its own list only.
+    let only_global = DncChecks {
+        dnc_check: true,
+        campaign_dnc_check: false,
+    };
+    let id = run
+        .dialer
+        .add_lead(local.clone(), only_global)
+        .await
+        .expect("the campaign's list was not asked about");
+    run.stop().await;
+    let records = reopen(&dir).records("spring").expect("records");
+    assert_eq!(records.len(), 1, "refused leads added nothing: {records:?}");
+    assert_eq!(records[0].id, id);
+}
