@@ -926,7 +926,8 @@ impl Harness<'_> {
                 e @ (StoreError::InvalidSchedule(_)
                 | StoreError::DuplicateSchedule { .. }
                 | StoreError::RecordInFlight(_)
-                | StoreError::InvalidRecord { .. }),
+                | StoreError::InvalidRecord { .. }
+                | StoreError::CampaignNotAccepting { .. }),
             ) => {
                 self.trace.push(TraceEvent::ScheduleRefused {
                     at: now,
