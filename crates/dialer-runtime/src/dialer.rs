@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use dialer_core::{
     AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallEvent, CallId, Campaign, CampaignId,
     Command, Disposition, Engine, EngineConfig, EngineStatus, Event, InputKind, PbxFault, RecordId,
-    RefusalCause, RejectReason, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind,
+    RefusalCause, RejectReason, Respool, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind,
     TaskTiming, TelephonyHealth,
 };
 use serde::Serialize;
@@ -1700,6 +1700,24 @@ impl Task {
         record: &RecordId,
         disposition: &Disposition,
     ) -> Result<Result<(), OpError>, RuntimeError> {
+        // The engine sees only the records it holds: numbers a RESPOOL gives the record are
+        // checked against every live record of the spool first (nothing changes if refused).
+        if let Disposition::Respool(Respool {
+            numbers: Some(numbers),
+            ..
+        }) = disposition
+        {
+            if let Ok(rec) = self.driver.spool().record(record) {
+                let free = self.driver.spool().check_numbers_free(
+                    &rec.campaign.0,
+                    numbers.iter().map(|n| n.e164()),
+                    Some(record),
+                );
+                if let Err(e) = free {
+                    return Ok(Err(e.into()));
+                }
+            }
+        }
         let verdict = self.driver.command(
             now,
             Command::Dispose {

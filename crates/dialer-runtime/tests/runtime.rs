@@ -416,6 +416,67 @@ async fn a_respool_of_a_live_number_is_refused_and_changes_nothing() {
     assert_eq!(reopen(&dir).records("spring").expect("records").len(), 3);
 }
 
+/// Found reviewing the engine split: the engine checks a RESPOOL's numbers only against the
+/// records it holds, so a number live on a record it did not hold (a callback due tomorrow)
+/// was accepted and two live records shared a destination.
+#[tokio::test]
+async fn a_respool_disposition_to_a_number_live_on_a_record_the_engine_does_not_hold_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let mut store = spool(&dir, &c, 3);
+    let taken = PhoneNumber::parse("212 555 1002", "US").expect("number");
+    let tomorrow = start_time() + chrono::Duration::days(1);
+    let (held_back, _) = store
+        .schedule_call(
+            &NewRecord::new("spring", vec![taken.clone()]),
+            dialer_core::ScheduleWhen::At { at: tomorrow },
+            None,
+            None,
+            start_time(),
+        )
+        .expect("callback");
+    let run = start(
+        store,
+        vec![c.clone()],
+        world(vec![], 0, FaultSpec::default(), 11),
+    )
+    .await;
+    let first = dialer_core::RecordId(1);
+    assert_ne!(first, held_back);
+    let before = run.dialer.record(first.clone()).await.expect("record");
+    let respool = dialer_core::Respool {
+        numbers: Some(vec![taken]),
+        ..Default::default()
+    };
+    let e = run
+        .dialer
+        .dispose(
+            None,
+            first.clone(),
+            dialer_core::Disposition::Respool(respool),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OpError::Store(spool_store::StoreError::DuplicateDestination { .. })
+        ),
+        "{e}"
+    );
+    let after = run.dialer.record(first.clone()).await.expect("record");
+    assert_eq!(before.numbers, after.numbers, "nothing changed");
+    run.stop().await;
+    let store = reopen(&dir);
+    let live: Vec<_> = store
+        .records("spring")
+        .expect("records")
+        .into_iter()
+        .filter(|r| !r.is_finished() && r.numbers.iter().any(|n| n.number.e164() == "+12125551002"))
+        .collect();
+    assert_eq!(live.len(), 1, "one live record holds the number: {live:?}");
+}
+
 #[tokio::test]
 async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
     let dir = tempfile::tempdir().expect("dir");

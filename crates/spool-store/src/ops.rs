@@ -378,6 +378,20 @@ impl SpoolStore {
         Ok(rec)
     }
 
+    /// Refuses numbers that a live record of the campaign other than `except` already holds
+    /// ([`StoreError::DuplicateDestination`]), or that repeat: the one destination rule of
+    /// import, respool, schedule, task and disposition, for callers that change a record
+    /// elsewhere first (the runtime asks before the engine applies a RESPOOL).
+    pub fn check_numbers_free<'a>(
+        &self,
+        campaign: &str,
+        numbers: impl IntoIterator<Item = &'a str>,
+        except: Option<&RecordId>,
+    ) -> Result<()> {
+        let cid = records::campaign_id(&self.conn, campaign)?;
+        check_numbers_free(&self.conn, cid, campaign, numbers, except)
+    }
+
     /// Adds a do-not-call entry (uContact addblack). As in the core's `Blacklist::add`,
     /// adding never shortens a block: re-adding keeps the later expiry, no expiry wins; use
     /// [`SpoolStore::blacklist_remove`] to lift one.
