@@ -387,8 +387,7 @@ mod tests {
             others in 0i64..400,
             l in 1e-4f64..0.9,
         ) {
-            let mut pacer = Predictive::default();
-            pacer.risk = l;
+            let pacer = Predictive { risk: l, ..Predictive::default() };
             proptest::prop_assert_eq!(
                 pacer.risk_exceeds_threshold(p, base, &freed, others),
                 full_sum_exceeds(p, base, &freed, others, l)
