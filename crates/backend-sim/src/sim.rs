@@ -15,7 +15,8 @@ use dialer_core::{
 use dialer_runtime::driver::{Action, Driver};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
 /// What a dial attempt will meet, drawn from the stream of (seed, record, attempt).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -180,9 +181,10 @@ pub struct Simulator {
     /// Pending events, soonest first (ties in the order they were scheduled).
     events: BinaryHeap<Timed>,
     seq: u64,
-    calls: BTreeMap<CallId, SimCall>,
+    /// Calls in flight (looked up on every event; iterated only for order-free sums).
+    calls: FxHashMap<CallId, SimCall>,
     agents: Vec<SimAgent>,
-    agent_index: BTreeMap<AgentId, usize>,
+    agent_index: FxHashMap<AgentId, usize>,
     /// Idle agents, longest idle first.
     idle: BTreeSet<(i64, usize)>,
     /// Live answers waiting for an agent, first come first served.
@@ -217,11 +219,13 @@ impl Simulator {
         let pacer_name = pacer.name();
         let spool = SimSpool {
             list: Spool::new(cid.clone(), seed, sc.list.clone(), t0),
-            offered: BTreeSet::new(),
+            offered: FxHashSet::default(),
             asked: None,
             page: sc.agents.count as usize + 40,
         };
         let mut driver = Driver::new(engine, spool);
+        // The simulator acts on one event only (an agent let go); the others need not queue.
+        driver.keep_events_where(|e| matches!(e, Event::AgentAway { .. }));
         driver
             .handle(t0, [InputKind::Campaign(Box::new(campaign))])
             .unwrap_or_else(|e| driver_failed(seed, e));
@@ -254,7 +258,7 @@ impl Simulator {
             end_ms,
             events: BinaryHeap::new(),
             seq: 0,
-            calls: BTreeMap::new(),
+            calls: FxHashMap::default(),
             agents,
             agent_index,
             idle: BTreeSet::new(),
@@ -882,7 +886,7 @@ impl Simulator {
                 // Everything that happened at this instant reaches the engine as one burst, as
                 // events read off one socket would: one dialing decision, with all of it known.
                 let at = self.at(self.now_ms);
-                let inputs: Vec<InputKind> = self.inputs.drain(..).collect();
+                let inputs = self.inputs.drain(..);
                 let result = if answer {
                     self.driver.handle_with_deferred(at, inputs)
                 } else {
@@ -1014,7 +1018,7 @@ struct SimSpool {
     list: Spool,
     /// Records offered to the engine and neither dialed nor sent back since: what its hopper
     /// still holds, as far as the store can tell.
-    offered: BTreeSet<u64>,
+    offered: FxHashSet<u64>,
     /// When the unanswered record request was made.
     asked: Option<DateTime<Utc>>,
     /// Most records offered at once.
@@ -1046,7 +1050,8 @@ impl dialer_runtime::Spool for SimSpool {
     ) -> Result<Vec<SpoolRecord>, Self::Error> {
         self.asked = None;
         let records = self.list.due(now, (limit as usize).min(self.page));
-        self.offered = records.iter().map(|r| r.id.0).collect();
+        self.offered.clear();
+        self.offered.extend(records.iter().map(|r| r.id.0));
         Ok(records)
     }
 

@@ -149,6 +149,8 @@ pub struct Driver<S: Spool> {
     /// Events dropped because nobody polled them (bounded queue).
     events_dropped: u64,
     keep_events: bool,
+    /// When set, only the events it accepts are queued with the actions.
+    event_filter: Option<fn(&Event) -> bool>,
     /// Record requests the spool deferred, answered by [`Driver::answer_deferred`].
     deferred: Vec<(CampaignId, u32)>,
     wake: Option<DateTime<Utc>>,
@@ -169,6 +171,7 @@ impl<S: Spool> Driver<S> {
             events_dropped: 0,
             deferred: Vec::new(),
             keep_events: true,
+            event_filter: None,
             wake: None,
             limits: DriverLimits::default(),
             counters: DriverCounters::default(),
@@ -186,6 +189,14 @@ impl<S: Spool> Driver<S> {
     /// [`Spool::record_event`]).
     pub fn keep_events(&mut self, keep: bool) {
         self.keep_events = keep;
+        self.event_filter = None;
+    }
+
+    /// Queues only the events `keep` accepts (the others still reach
+    /// [`Spool::record_event`]): an owner that acts on few events spares the queue the rest.
+    pub fn keep_events_where(&mut self, keep: fn(&Event) -> bool) {
+        self.keep_events = true;
+        self.event_filter = Some(keep);
     }
 
     /// The engine, for getters (status, abandonment position).
@@ -349,7 +360,7 @@ impl<S: Spool> Driver<S> {
                         self.spool
                             .record_event(&event)
                             .map_err(DriverError::Spool)?;
-                        if self.keep_events {
+                        if self.keep_events && self.event_filter.is_none_or(|keep| keep(&event)) {
                             if self.events_queued >= self.limits.max_events {
                                 self.events_dropped += 1;
                             } else {

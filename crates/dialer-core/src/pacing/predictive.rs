@@ -169,6 +169,44 @@ impl Predictive {
     }
 }
 
+impl Predictive {
+    /// Whether one more dial, with `others` dials in flight ahead of it, carries a marginal
+    /// abandonment risk above λ: `p × Σ_k w_k Φ((0.5 − mean_k) / sd_k) > λ`, summed over the
+    /// nodes in order.
+    ///
+    /// The sum stops early when it cannot exceed λ any more: Φ ≤ 1 here (the polynomial of
+    /// [`phi`] is positive on (0, 1], so its erf is at most 1), each node left adds at most its
+    /// weight, and rounding is monotone, so if the sum so far plus the weights left (added in
+    /// the same order) keeps `p ×` it at or under λ, the full sum does too. The answer is the
+    /// one the full sum gives, bit for bit; most calls skip the last nodes and their `exp`.
+    fn risk_exceeds_threshold(
+        &self,
+        p: f64,
+        base: f64,
+        freed: &[(f64, f64); 5],
+        others: i64,
+    ) -> bool {
+        let others = others as f64;
+        let mut risk = 0.0;
+        for (k, (_, w)) in NODES.iter().enumerate() {
+            let pr = p * BEFORE[k];
+            let mean = base + freed[k].0 - others * pr;
+            let var = freed[k].1 + others * pr * (1.0 - pr) + 0.25;
+            risk += w * phi((0.5 - mean) / var.sqrt());
+            if k + 1 < NODES.len() {
+                let mut bound = risk;
+                for (_, w) in &NODES[k + 1..] {
+                    bound += w;
+                }
+                if p * bound <= self.risk {
+                    return false;
+                }
+            }
+        }
+        p * risk > self.risk
+    }
+}
+
 impl Pacer for Predictive {
     fn name(&self) -> String {
         "predictive".into()
@@ -248,16 +286,7 @@ impl Pacer for Predictive {
         // Below `progressive` every dial is covered by a free agent: no risk to evaluate.
         let mut n = progressive.min(stop);
         while n < stop {
-            let others = (in_flight + n) as f64;
-            let mut risk = 0.0;
-            for (k, (_, w)) in NODES.iter().enumerate() {
-                let pr = p * BEFORE[k];
-                let mean = base + freed[k].0 - others * pr;
-                let var = freed[k].1 + others * pr * (1.0 - pr) + 0.25;
-                risk += w * phi((0.5 - mean) / var.sqrt());
-            }
-            let risk = p * risk;
-            if n >= progressive && risk > self.risk {
+            if n >= progressive && self.risk_exceeds_threshold(p, base, &freed, in_flight + n) {
                 break;
             }
             n += 1;
@@ -335,6 +364,45 @@ mod tests {
     fn node_constants_match_their_definition() {
         for (k, (x, _)) in NODES.iter().enumerate() {
             assert!((BEFORE[k] - (1.0 - (-x).exp())).abs() < 1e-9, "node {k}");
+        }
+    }
+
+    /// The risk summed over every node, as the pacer computed it before the early stop.
+    fn full_sum_exceeds(p: f64, base: f64, freed: &[(f64, f64); 5], others: i64, l: f64) -> bool {
+        let others = others as f64;
+        let mut risk = 0.0;
+        for (k, (_, w)) in NODES.iter().enumerate() {
+            let pr = p * BEFORE[k];
+            let mean = base + freed[k].0 - others * pr;
+            let var = freed[k].1 + others * pr * (1.0 - pr) + 0.25;
+            risk += w * phi((0.5 - mean) / var.sqrt());
+        }
+        p * risk > l
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_early_stop_of_the_risk_sum_decides_as_the_full_sum(
+            p in 0.01f64..1.0,
+            base in -50.0f64..50.0,
+            freed in proptest::array::uniform5((0.0f64..200.0, 0.0f64..50.0)),
+            others in 0i64..400,
+            l in 1e-4f64..0.9,
+        ) {
+            let pacer = Predictive { risk: l, ..Predictive::default() };
+            proptest::prop_assert_eq!(
+                pacer.risk_exceeds_threshold(p, base, &freed, others),
+                full_sum_exceeds(p, base, &freed, others, l)
+            );
+        }
+    }
+
+    #[test]
+    fn phi_never_exceeds_one() {
+        // The early stop of the risk sum relies on it.
+        for i in -4000..=4000 {
+            let x = f64::from(i) / 100.0;
+            assert!(phi(x) <= 1.0 && phi(x) >= 0.0, "phi({x}) = {}", phi(x));
         }
     }
 
