@@ -7,9 +7,7 @@
 
 use crate::error::{Result, StoreError};
 use chrono::{DateTime, Utc};
-use dialer_core::{
-    CallOutcome, Direction, FailureClass, FinishReason, NumberState, Progress, TaskKind,
-};
+use dialer_core::{CallOutcome, Direction, FinishReason, NumberState, Progress, TaskKind};
 
 fn corrupt<T>(what: &str, code: &str) -> Result<T> {
     Err(StoreError::Corrupt(format!("unknown {what} code {code:?}")))
@@ -101,54 +99,23 @@ pub fn outcome(o: &CallOutcome) -> &'static str {
     o.code()
 }
 
-/// Rebuilds an outcome from its code and the talk time kept beside it.
+/// Rebuilds an outcome from its code and the talk time kept beside it (the core's one
+/// definition, [`CallOutcome::from_code`]).
 pub fn parse_outcome(s: &str, talk_s: Option<u32>) -> Result<CallOutcome> {
-    let failed = |class| CallOutcome::Failed { class };
-    Ok(match s {
-        "connected" => CallOutcome::Connected {
-            talk_s: talk_s.unwrap_or(0),
-        },
-        "short_call" => CallOutcome::ShortCall {
-            talk_s: talk_s.unwrap_or(0),
-        },
-        "abandoned" => CallOutcome::Abandoned,
-        "machine" => CallOutcome::Machine,
-        "busy" => failed(FailureClass::Busy),
-        "no_answer" => failed(FailureClass::NoAnswer),
-        "rejected" => failed(FailureClass::Rejected),
-        "congestion" => failed(FailureClass::Congestion),
-        "invalid_number" => failed(FailureClass::InvalidNumber),
-        "originate_failed" => failed(FailureClass::OriginateFailed),
-        "unknown" => CallOutcome::Unknown,
-        "not_placed" => CallOutcome::NotPlaced,
-        _ => return corrupt("outcome", s),
-    })
+    match CallOutcome::from_code(s, talk_s) {
+        Some(o) => Ok(o),
+        None => corrupt("outcome", s),
+    }
 }
 
 pub fn talk_s(o: &CallOutcome) -> Option<u32> {
-    match o {
-        CallOutcome::Connected { talk_s } | CallOutcome::ShortCall { talk_s } => Some(*talk_s),
-        _ => None,
-    }
+    o.talk_s()
 }
 
-/// The campaign-log status of a progress report (ECCP names, snake case).
+/// The campaign-log status of a progress report (ECCP names, snake case): the core's
+/// [`Progress::code`].
 pub fn progress_log_status(p: &Progress) -> &'static str {
-    match p {
-        Progress::Placing => "placing",
-        Progress::Dialing => "dialing",
-        Progress::Ringing => "ringing",
-        Progress::OnQueue => "on_queue",
-        Progress::Success { .. } => "success",
-        Progress::Hangup => "hangup",
-        Progress::ShortCall => "short_call",
-        Progress::Failure { .. } => "failure",
-        Progress::NoAnswer => "no_answer",
-        Progress::Abandoned => "abandoned",
-        Progress::Machine => "machine",
-        Progress::Unknown => "unknown",
-        Progress::NotPlaced => "not_placed",
-    }
+    p.code()
 }
 
 /// The ledger's in-call progress after a report, if the report moves it.
