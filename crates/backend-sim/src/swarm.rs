@@ -42,7 +42,7 @@ use dialer_core::{
     EngineConfig, Event, FrequencyCaps, InputKind, PhoneNumber, RecordId, RefusalCause,
     ScheduleWhen, SpoolRecord, StoreUpdate, TelephonyHealth, TimeRange,
 };
-use dialer_runtime::driver::{Action, Driver, DriverError, Spool};
+use dialer_runtime::driver::{self, Action, Driver, DriverError, Spool};
 use dialer_runtime::telephony::{AgentControl, Health, TelephonyCommand, TelephonyEvent};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -764,6 +764,10 @@ impl Harness<'_> {
         }
         let mut engine = Engine::new(cfg);
         engine.load_blacklist(store.blacklist(now).map_err(|e| self.store_err(e))?);
+        // Calls the killed process left up on the PBX hold their lines, as in the runtime.
+        let unknown = store
+            .calls_of_unknown_fate(now - Duration::seconds(driver::UNKNOWN_FATE_HOLD_S))
+            .map_err(|e| self.store_err(e))?;
         let mut driver = Driver::new(engine, Sqlite(store));
         let mut inputs = vec![InputKind::Campaign(Box::new(c.clone()))];
         if self.world.is_down() {
@@ -772,6 +776,19 @@ impl Harness<'_> {
             }));
         }
         driver.handle(now, inputs).map_err(|e| self.driver_err(e))?;
+        for command in driver::hold_lines(unknown) {
+            if let Err(reason) = driver
+                .command(now, command)
+                .map_err(|e| self.driver_err(e))?
+            {
+                self.violations.push(Violation::harness(
+                    now,
+                    format!(
+                        "the engine refused to hold a line for a call of unknown fate: {reason}"
+                    ),
+                ));
+            }
+        }
         self.driver = Some(driver);
         if !first {
             self.world.dialer_restarted();

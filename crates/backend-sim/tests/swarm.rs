@@ -93,3 +93,25 @@ fn stale_ready_from_a_call_whose_hangup_was_lost_skips_the_next_wrap_up() {
     let run = run_seed(158, &SwarmOptions::default()).unwrap();
     assert_eq!(first_violation(&run), None);
 }
+
+/// Found by the 10,000-seed run (seeds 6974 and 8199): calls still up on the PBX when the
+/// process was killed were closed `unknown` at the restart and the new engine counted no
+/// line for them, so it opened 3 lines against a limit of 2. They now hold their lines.
+#[test]
+fn calls_left_up_by_a_killed_process_hold_their_lines_after_the_restart() {
+    for seed in [6974, 8199] {
+        let run = run_seed(seed, &SwarmOptions::default()).unwrap();
+        assert!(run.stats.restarts > 0, "seed {seed} restarts");
+        assert_eq!(first_violation(&run), None);
+    }
+}
+
+/// The 10,000-seed run before the AMD budget rule (seeds 484, 842, 1497, 1565): past the
+/// abandonment budget, progressive dials kept running AMD and its false positives.
+#[test]
+fn amd_false_positives_never_spend_more_than_the_budget() {
+    for seed in [484, 842, 1497, 1565] {
+        let run = run_seed(seed, &SwarmOptions::default()).unwrap();
+        assert_eq!(first_violation(&run), None);
+    }
+}

@@ -706,3 +706,41 @@ fn a_range_callback_that_ends_while_its_record_waits_in_the_hopper_falls_back_at
     );
     assert!(dialed, "the record falls back to normal dialing at once");
 }
+
+/// Calls an earlier run left up on the PBX hold their lines: none is placed over the limit
+/// until the PBX reports one ended or its time runs out.
+#[test]
+fn calls_of_unknown_fate_hold_their_lines_until_they_end() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Progressive;
+    c.max_lines = 2;
+    let records = (1..=10).map(|i| record(i, i as u32)).collect();
+    let mut b = Bench::new(c, records);
+    let until = b.now + Duration::hours(1);
+    for call in [CallId(900), CallId(901)] {
+        b.feed(InputKind::Command(Command::HoldLines {
+            campaign: "c".into(),
+            calls: vec![call],
+            until,
+        }));
+    }
+    b.login("alice");
+    b.login("bob");
+    assert_eq!(b.originates().len(), 0, "both lines are held");
+    b.call(
+        CallId(900),
+        CallEvent::HungUp {
+            failure: None,
+            ended_at: None,
+        },
+    );
+    assert_eq!(b.originates().len(), 1, "the PBX reported one ended");
+    b.advance(3600);
+    assert_eq!(b.originates().len(), 2, "the other one's time ran out");
+    assert!(
+        !b.events()
+            .iter()
+            .any(|e| matches!(e, Event::Rejected { .. })),
+        "the end of a held call is not an unknown call"
+    );
+}

@@ -354,8 +354,17 @@ impl Dialer {
                 starting.push(InputKind::Campaign(Box::new(c.clone())));
             }
         }
+        // Calls an earlier run left up on the PBX (closed `unknown` by the reconciliation)
+        // still hold their lines until the PBX reports their end or they cannot be up any more.
+        let unknown = store.calls_of_unknown_fate(
+            now - chrono::Duration::seconds(crate::driver::UNKNOWN_FATE_HOLD_S),
+        )?;
         let mut driver = Driver::new(engine, store);
         driver.handle(now, starting)?;
+        for command in crate::driver::hold_lines(unknown) {
+            // A campaign not started in this run has no lines to hold: nothing to do.
+            let _ = driver.command(now, command)?;
+        }
         let (tx, rx) = mpsc::channel(config.request_queue.max(1));
         let (ev_tx, _) = broadcast::channel(config.event_buffer.max(16));
         let name = telephony.name().to_owned();

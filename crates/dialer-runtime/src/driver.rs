@@ -49,6 +49,25 @@ use dialer_core::{
 };
 use std::collections::VecDeque;
 
+/// How long a call of unknown fate (left up on the PBX by an earlier run that stopped without
+/// seeing its end) is taken to be possibly still up, from when it was placed: a restarted
+/// engine holds a line for it until the PBX reports its end or this passes.
+pub const UNKNOWN_FATE_HOLD_S: i64 = 3600;
+
+/// The commands that make a restarted engine hold a line for each call of unknown fate
+/// (`(campaign, call, placed at)`, as `SpoolStore::calls_of_unknown_fate` lists them), until
+/// [`UNKNOWN_FATE_HOLD_S`] after it was placed.
+pub fn hold_lines(calls: Vec<(String, CallId, DateTime<Utc>)>) -> Vec<Command> {
+    calls
+        .into_iter()
+        .map(|(campaign, call, placed_at)| Command::HoldLines {
+            campaign: CampaignId::from(campaign),
+            calls: vec![call],
+            until: placed_at + chrono::Duration::seconds(UNKNOWN_FATE_HOLD_S),
+        })
+        .collect()
+}
+
 /// Where the driver persists what the engine decides and finds the records it asks for.
 ///
 /// Two implementations: the SQLite spool (`spool_store::SpoolStore`, used by the runtime) and

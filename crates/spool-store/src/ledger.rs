@@ -113,6 +113,27 @@ impl SpoolStore {
         rows.into_iter().collect()
     }
 
+    /// Calls of unknown fate placed at or after `since`: their rows were closed by a
+    /// restart's reconciliation, so the calls may still be up on the PBX. A restarted engine
+    /// holds a line for each ([`dialer_core::Command::HoldLines`]). Oldest first, as
+    /// `(campaign, call, placed at)`.
+    pub fn calls_of_unknown_fate(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, CallId, DateTime<Utc>)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT c.name, a.call_id, a.started_ms FROM attempt a \
+             JOIN campaign c ON c.id = a.campaign_id \
+             WHERE a.reconciled = 1 AND a.started_ms >= ?1 ORDER BY a.call_id",
+        )?;
+        let rows: Vec<(String, i64, i64)> = st
+            .query_map([ms(since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter()
+            .map(|(c, call, at)| Ok((c, CallId(id_from_sql(call)?), from_ms(at)?)))
+            .collect()
+    }
+
     /// The largest call id in the ledger, so a restarted engine mints fresh ones.
     pub fn max_call_id(&self) -> Result<Option<CallId>> {
         let v: Option<i64> = self

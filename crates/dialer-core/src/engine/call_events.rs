@@ -4,6 +4,7 @@
 use super::agent::AgentState;
 use super::calls::{secs, CallPhase};
 use super::coordinator::Engine;
+use super::timers::Timer;
 use crate::engine::input::{CallEvent, RefusalCause};
 use crate::engine::output::{Event, Output, Progress, StoreUpdate};
 use crate::engine::reject::RejectReason;
@@ -37,6 +38,16 @@ impl Engine {
         id: CallId,
         event: CallEvent,
     ) -> Result<(), RejectReason> {
+        if self.floor.calls.is_held(id) {
+            // A call of unknown fate from an earlier run: only its end matters (its line).
+            if matches!(
+                event,
+                CallEvent::HungUp { .. } | CallEvent::Lost | CallEvent::OriginateRefused { .. }
+            ) {
+                self.release_held_line(id);
+            }
+            return Ok(());
+        }
         let call = self
             .floor
             .calls
@@ -231,6 +242,17 @@ impl Engine {
             &mut self.floor.timers,
         );
         run.book_abandon(since, now, secs(now - since));
+    }
+
+    /// A call of unknown fate from an earlier run ended (or is taken to have): its line is
+    /// free again.
+    pub(super) fn release_held_line(&mut self, id: CallId) {
+        if let Some((campaign, until)) = self.floor.calls.unhold(id) {
+            self.floor.timers.cancel(until, Timer::HeldLineEnds(id));
+            if let Some(run) = self.campaigns.get_mut(&campaign) {
+                run.calls.release_held();
+            }
+        }
     }
 
     pub(super) fn end_call(

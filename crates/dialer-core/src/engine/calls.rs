@@ -189,12 +189,14 @@ pub(super) struct CallCounts {
     dialing: u32,
     waiting: u32,
     amd_unanswered: u32,
+    /// Lines held by calls of unknown fate from an earlier run ([`Calls::hold`]).
+    held: u32,
 }
 
 impl CallCounts {
-    /// Calls in flight (lines in use).
+    /// Lines in use: calls in flight, and calls of unknown fate from an earlier run.
     pub(super) fn lines(&self) -> u32 {
-        self.lines
+        self.lines + self.held
     }
     /// Unreserved calls not answered yet.
     pub(super) fn dialing(&self) -> u32 {
@@ -203,6 +205,10 @@ impl CallCounts {
     /// Unreserved live answers waiting for an agent.
     pub(super) fn waiting(&self) -> u32 {
         self.waiting
+    }
+    /// Gives back a line held by a call of unknown fate.
+    pub(super) fn release_held(&mut self) {
+        self.held = self.held.saturating_sub(1);
     }
     /// Calls placed with AMD and not answered yet: each may still bring a machine verdict.
     pub(super) fn amd_unanswered(&self) -> u32 {
@@ -231,12 +237,19 @@ pub(super) struct Calls {
     by_id: HashMap<CallId, Call>,
     /// The call in flight to each callee, keyed by [`number_key`].
     by_number: HashMap<u128, CallId>,
+    /// Calls of unknown fate from an earlier run, each holding a line of its campaign until
+    /// its end is reported or the time given passes.
+    held: HashMap<CallId, (CampaignId, DateTime<Utc>)>,
 }
 
 impl Calls {
     /// The call `id`, if in flight.
     pub(super) fn get(&self, id: &CallId) -> Option<&Call> {
         self.by_id.get(id)
+    }
+    /// Whether `id` is a call of unknown fate from an earlier run holding a line.
+    pub(super) fn is_held(&self, id: CallId) -> bool {
+        self.held.contains_key(&id)
     }
     /// Whether `id` is in flight.
     pub(super) fn contains(&self, id: &CallId) -> bool {
@@ -257,6 +270,29 @@ impl Calls {
     /// Whether a call to `e164` is in flight.
     pub(super) fn number_in_flight(&self, e164: &str) -> bool {
         self.by_number.contains_key(&number_key(e164))
+    }
+
+    /// Holds a line of the campaign (`counts`) for call `id` of an earlier run until `until`;
+    /// false if the call is tracked already (in flight or held).
+    pub(super) fn hold(
+        &mut self,
+        id: CallId,
+        campaign: CampaignId,
+        until: DateTime<Utc>,
+        counts: &mut CallCounts,
+    ) -> bool {
+        if self.by_id.contains_key(&id) || self.held.contains_key(&id) {
+            return false;
+        }
+        self.held.insert(id, (campaign, until));
+        counts.held += 1;
+        true
+    }
+
+    /// Stops holding the line of call `id`: its campaign and the time set, if it was held.
+    /// The caller gives the line back to the campaign's counts ([`CallCounts::release_held`]).
+    pub(super) fn unhold(&mut self, id: CallId) -> Option<(CampaignId, DateTime<Utc>)> {
+        self.held.remove(&id)
     }
 
     /// Starts tracking a call just placed; `counts` are its campaign's.

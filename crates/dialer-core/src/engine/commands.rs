@@ -3,6 +3,7 @@
 use super::agent::AgentState;
 use super::coordinator::Engine;
 use super::telephony::Telephony;
+use super::timers::Timer;
 use crate::engine::input::Command;
 use crate::engine::output::{DialReason, DueClassCode, Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;
@@ -89,6 +90,27 @@ impl Engine {
                 Ok(())
             }
             Command::Forget { record } => self.forget(&record),
+            Command::HoldLines {
+                campaign,
+                calls,
+                until,
+            } => {
+                let run = self
+                    .campaigns
+                    .get_mut(&campaign)
+                    .ok_or(RejectReason::UnknownCampaign(campaign.clone()))?;
+                for id in calls {
+                    if until > now
+                        && self
+                            .floor
+                            .calls
+                            .hold(id, campaign.clone(), until, &mut run.calls)
+                    {
+                        self.floor.timers.set(until, Timer::HeldLineEnds(id));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -85,6 +85,7 @@ pub(super) fn input_name(k: &InputKind) -> InputName {
             Command::PreviewSkip { .. } => InputName::PreviewSkip,
             Command::Hangup { .. } => InputName::Hangup,
             Command::Forget { .. } => InputName::Forget,
+            Command::HoldLines { .. } => InputName::HoldLines,
         },
     }
 }

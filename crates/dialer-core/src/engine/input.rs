@@ -271,4 +271,17 @@ pub enum Command {
         /// The record.
         record: RecordId,
     },
+    /// Calls of unknown fate: placed by an earlier run of the dialer that stopped without
+    /// seeing their end (their ledger rows were closed `unknown` when it restarted). They
+    /// may still be up on the PBX, so each holds one of the campaign's lines until the PBX
+    /// reports its end or `until` passes, whichever comes first. Nothing else about them is
+    /// tracked: their records and ledger rows are already settled.
+    HoldLines {
+        /// Their campaign.
+        campaign: CampaignId,
+        /// The calls, as the earlier run numbered them.
+        calls: Vec<CallId>,
+        /// When a call not reported ended by then is taken to be over.
+        until: DateTime<Utc>,
+    },
 }

@@ -39,6 +39,8 @@ pub enum InputName {
     Hangup,
     /// [`crate::Command::Forget`].
     Forget,
+    /// [`crate::Command::HoldLines`].
+    HoldLines,
     /// A record's data, refused while building an Originate (the record is still dialed,
     /// without the refused variable).
     RecordData,
@@ -61,6 +63,7 @@ impl std::fmt::Display for InputName {
             InputName::PreviewSkip => "preview skip",
             InputName::Hangup => "hang-up",
             InputName::Forget => "forget record",
+            InputName::HoldLines => "hold lines of calls of unknown fate",
             InputName::RecordData => "record data",
         })
     }

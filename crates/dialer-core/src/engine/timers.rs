@@ -22,6 +22,9 @@ pub(super) enum Timer {
     WrapUpEnds(AgentId),
     /// Dialing tries again after the telephone system refused a call.
     TelephonyRetry,
+    /// A call of unknown fate from an earlier run stops holding its line
+    /// ([`crate::Command::HoldLines`]).
+    HeldLineEnds(CallId),
 }
 
 impl Timer {
@@ -30,7 +33,7 @@ impl Timer {
     fn due(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         match self {
             Timer::Abandon(_) => at < now,
-            Timer::WrapUpEnds(_) | Timer::TelephonyRetry => at <= now,
+            Timer::WrapUpEnds(_) | Timer::TelephonyRetry | Timer::HeldLineEnds(_) => at <= now,
         }
     }
 
@@ -38,7 +41,7 @@ impl Timer {
     fn wake_at(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Timer::Abandon(_) => at + Duration::milliseconds(1),
-            Timer::WrapUpEnds(_) | Timer::TelephonyRetry => at,
+            Timer::WrapUpEnds(_) | Timer::TelephonyRetry | Timer::HeldLineEnds(_) => at,
         }
     }
 }
@@ -104,6 +107,7 @@ impl Engine {
                 Timer::Abandon(id) => expired.push(id),
                 Timer::WrapUpEnds(agent) => wrap_ups.push((at, agent)),
                 Timer::TelephonyRetry => retry = true,
+                Timer::HeldLineEnds(id) => self.release_held_line(id),
             }
         }
         for id in expired {
