@@ -258,6 +258,25 @@ mod tests {
     }
 
     #[test]
+    fn a_call_the_engine_places_without_amd_skips_it_in_the_dialplan_and_the_tracker() {
+        let mut intent = intent();
+        let req = originate_from_intent(&intent, true);
+        assert!(req.amd);
+        assert!(req.variables.contains(&(VAR_AMD.into(), "1".into())));
+        intent.amd = false;
+        let req = originate_from_intent(&intent, true);
+        assert!(!req.amd, "the answer does not wait for a verdict");
+        assert!(req.variables.contains(&(VAR_AMD.into(), "0".into())));
+        let mut tracker = crate::tracker::CallTracker::new(Default::default());
+        let action = tracker.begin_originate(&req).expect("valid");
+        let vars: Vec<(&str, &str)> = action.variables().collect();
+        assert!(vars.contains(&(VAR_AMD, "0")), "{vars:?}");
+        // A PBX without AMD never runs it, whatever the engine allows.
+        intent.amd = true;
+        assert!(!originate_from_intent(&intent, false).amd);
+    }
+
+    #[test]
     fn bare_number_caller_id_has_no_name() {
         assert_eq!(
             parse_caller_id("5550100"),
