@@ -100,9 +100,6 @@ pub enum SwarmError {
     Setup { seed: u64, problem: String },
 }
 
-/// Records offered to the engine when an operation reloads its hopper (as the runtime does).
-const RELOAD_LIMIT: u32 = 200;
-
 /// Where to put the spool files.
 #[derive(Debug, Clone, Default)]
 pub struct SwarmOptions {
@@ -962,7 +959,7 @@ impl Harness<'_> {
         let records = d
             .spool_mut()
             .0
-            .ready_set(&campaign.0, now, RELOAD_LIMIT)
+            .ready_set(&campaign.0, now, driver::RELOAD_LIMIT)
             .map_err(|source| SwarmError::Store { seed, source })?;
         d.handle(now, [InputKind::RecordsOffered { campaign, records }])
             .map_err(|e| SwarmError::Driver {

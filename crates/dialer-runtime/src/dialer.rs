@@ -7,7 +7,7 @@
 //! brought in line at once, so memory and SQLite never disagree and a restart resumes exactly.
 
 use crate::clock::Clock;
-use crate::driver::{Action, Driver};
+use crate::driver::{Action, Driver, RELOAD_LIMIT};
 use crate::error::{OpError, RuntimeError};
 use crate::telephony::{Health, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent};
 use chrono::{DateTime, Utc};
@@ -769,10 +769,6 @@ struct Task {
     /// The campaigns each agent logged in to (whose break catalogues its pauses use).
     agent_campaigns: HashMap<AgentId, Vec<CampaignId>>,
 }
-
-/// Records offered when the hopper is reloaded after an operation (the engine asks for
-/// more at its next refill if it needs them).
-const RELOAD_LIMIT: u32 = 200;
 
 /// Longest sleep between two engine ticks.
 const MAX_SLEEP: Duration = Duration::from_secs(5);

@@ -49,6 +49,10 @@ use dialer_core::{
 };
 use std::collections::VecDeque;
 
+/// Records offered when the hopper is reloaded after an operation changed the spool (the
+/// engine asks for more at its next refill if it needs them).
+pub const RELOAD_LIMIT: u32 = 200;
+
 /// How long a call of unknown fate (left up on the PBX by an earlier run that stopped without
 /// seeing its end) is taken to be possibly still up, from when it was placed: a restarted
 /// engine holds a line for it until the PBX reports its end or this passes.

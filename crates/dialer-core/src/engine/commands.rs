@@ -188,7 +188,7 @@ impl Engine {
             pacer: "preview".into(),
             wanted: 1,
         };
-        self.floor.dial(run, now, rec, plan, reason);
+        self.floor.dial(&self.cfg, run, now, rec, plan, reason);
         Ok(())
     }
 

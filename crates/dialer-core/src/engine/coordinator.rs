@@ -62,9 +62,6 @@ pub(super) struct Floor {
     pub(super) out: VecDeque<Output>,
     /// Buffer of the pacing snapshot's busy agents, kept between inputs.
     pub(super) busy_scratch: Vec<AgentLoad>,
-    /// Whether the abandonment rules hold answering-machine detection back when the budget
-    /// cannot absorb its false positives ([`EngineConfig::abandon_guard`], fixed at start).
-    pub(super) amd_guard: bool,
 }
 
 /// The kind of an input, for [`Event::Rejected`].
@@ -104,7 +101,6 @@ impl Engine {
                 next_call: cfg.first_call_id,
                 out: VecDeque::new(),
                 busy_scratch: Vec::new(),
-                amd_guard: cfg.abandon_guard,
             },
             cfg,
             now: None,

@@ -34,7 +34,7 @@ impl Engine {
         for run in self.campaigns.values_mut() {
             self.floor.release_leavers(run, now);
             if !run.stopped && dialing {
-                self.floor.dial_manual_tasks(run, now);
+                self.floor.dial_manual_tasks(&self.cfg, run, now);
                 if run.campaign.dial_mode == DialMode::Preview {
                     self.floor.offer_previews(run, now);
                 } else {
@@ -164,12 +164,13 @@ impl Floor {
             return;
         }
         let pacer = run.pacer.name();
-        self.place_from_hopper(run, now, allowed, &pacer, |_| true);
+        self.place_from_hopper(cfg, run, now, allowed, &pacer, |_| true);
     }
 
     /// Dials up to `n` eligible records of the hopper, in order, that pass `filter`.
     fn place_from_hopper(
         &mut self,
+        cfg: &EngineConfig,
         run: &mut CampaignRun,
         now: DateTime<Utc>,
         n: u32,
@@ -201,7 +202,7 @@ impl Floor {
                         pacer: pacer.to_owned(),
                         wanted: n,
                     };
-                    self.dial(run, now, rec, plan, reason);
+                    self.dial(cfg, run, now, rec, plan, reason);
                     placed += 1;
                 }
                 Err(reason) => {
@@ -233,6 +234,7 @@ impl Floor {
     /// the agent it is for (if any) is reserved, and the Originate goes out.
     pub(super) fn dial(
         &mut self,
+        cfg: &EngineConfig,
         run: &mut CampaignRun,
         now: DateTime<Utc>,
         mut rec: Box<SpoolRecord>,
@@ -262,7 +264,7 @@ impl Floor {
         }
         // AMD only while the abandonment budget can absorb the false positives of every call
         // that could still bring a machine verdict (with the guard off, as peers run, always).
-        let amd = !self.amd_guard || run.ledger.amd_affordable(now, run.calls.amd_unanswered());
+        let amd = !cfg.abandon_guard || run.ledger.amd_affordable(now, run.calls.amd_unanswered());
         let intent = OriginateIntent {
             call,
             campaign: cid.clone(),
@@ -329,7 +331,7 @@ impl Floor {
 
     /// Manual (click-to-call) tasks go out at once for their agent, outside pacing but
     /// within the line limit and every compliance rule.
-    fn dial_manual_tasks(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+    fn dial_manual_tasks(&mut self, cfg: &EngineConfig, run: &mut CampaignRun, now: DateTime<Utc>) {
         let lines = run.campaign.max_lines.saturating_sub(run.calls.lines());
         if lines == 0 || !run.has_manual {
             return;
@@ -338,7 +340,7 @@ impl Floor {
             run.has_manual = false;
             return;
         }
-        self.place_from_hopper(run, now, lines, "manual", is_manual);
+        self.place_from_hopper(cfg, run, now, lines, "manual", is_manual);
     }
 
     /// Preview mode: each free agent is offered the next eligible record.
