@@ -250,6 +250,14 @@ enum AgentCmd {
     Hangup {
         call: u64,
     },
+    /// Put the callee of a linked call on hold.
+    Hold {
+        call: u64,
+    },
+    /// Take the callee of a held call off hold.
+    Unhold {
+        call: u64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -670,6 +678,8 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<()> {
             Some(json!({ "record": record })),
         ),
         AgentCmd::Hangup { call } => c.call("POST", &format!("/api/calls/{call}/hangup"), None),
+        AgentCmd::Hold { call } => c.call("POST", &format!("/api/calls/{call}/hold"), None),
+        AgentCmd::Unhold { call } => c.call("POST", &format!("/api/calls/{call}/unhold"), None),
     };
     show(&a.conn, r, "done")
 }

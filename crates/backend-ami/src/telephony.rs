@@ -315,6 +315,10 @@ impl Telephony for AmiTelephony {
                 .hangup(to_core::call_ref(call))
                 .await
                 .map_err(backend_error),
+            // Asterisk's manager has no hold action: a hold is the agent phone's (its
+            // `Hold`/`Unhold` events are reported). Parking or redirecting the callee would
+            // need a recorded flow from a live PBX first.
+            TelephonyCommand::Hold { .. } => Err(TelephonyError::Unsupported("hold a call")),
             TelephonyCommand::Agent { agent, control } => match self.agent_action(&agent, &control)
             {
                 Some(action) => self

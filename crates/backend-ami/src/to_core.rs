@@ -123,6 +123,8 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
             kind: answer_kind(*kind),
         },
         CallProgress::Queued { .. } => CallEvent::Queued,
+        CallProgress::Held => CallEvent::Held,
+        CallProgress::Resumed => CallEvent::Resumed,
         CallProgress::LinkedToAgent { agent, .. } => CallEvent::Linked {
             agent: agent_id(agent, naming),
         },

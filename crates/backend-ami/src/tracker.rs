@@ -161,6 +161,10 @@ pub enum CallProgress {
         queue: String,
         agent: AgentRef,
     },
+    /// A channel of the call was put on hold (`Hold`: a phone's hold, not queue music).
+    Held,
+    /// Taken off hold (`Unhold`).
+    Resumed,
     AgentCompleted {
         queue: String,
         agent: AgentRef,
@@ -701,6 +705,8 @@ impl CallTracker {
                     },
                 );
             }
+            "hold" => self.emit(call, CallProgress::Held),
+            "unhold" => self.emit(call, CallProgress::Resumed),
             "agentconnect" => {
                 if let Some(agent) = agent_ref(msg) {
                     let queue = msg.get("Queue").unwrap_or("").to_owned();
@@ -1312,6 +1318,29 @@ mod tests {
             ("Reason", reason),
             ("Uniqueid", &format!("dlr-{call}")),
         ])
+    }
+
+    #[test]
+    fn e13_hold_and_unhold_of_a_channel_of_the_call_are_reported_and_queue_music_is_not() {
+        let (mut t, now) = placed(31, false);
+        drain(&mut t);
+        let on = |event: &str| {
+            ev(&[
+                ("Event", event),
+                ("Channel", "PJSIP/trunk-1"),
+                ("Uniqueid", "dlr-31"),
+                ("Linkedid", "dlr-31"),
+            ])
+        };
+        // Music while the caller waits in the queue is the queue's, not a hold.
+        t.handle_message(&on("MusicOnHoldStart"), now);
+        assert_eq!(drain(&mut t), vec![]);
+        t.handle_message(&on("Hold"), now);
+        t.handle_message(&on("Unhold"), now);
+        assert_eq!(
+            drain(&mut t),
+            vec![CallProgress::Held, CallProgress::Resumed]
+        );
     }
 
     #[test]

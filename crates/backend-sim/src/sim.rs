@@ -743,6 +743,8 @@ impl Simulator {
                 Action::Originate(intent) => self.originate(intent),
                 // Machines hung up by policy, or a supervisor's hang-up: the call ends now.
                 Action::Hangup(call) => self.end_call(call, None),
+                // Simulated agents never put callers on hold.
+                Action::Hold { .. } => {}
                 Action::Event(Event::AgentAway { agent, .. }) => {
                     if let Some(&i) = self.agent_index.get(&agent) {
                         if self.agents[i].state == AState::Idle

@@ -806,6 +806,9 @@ impl Harness<'_> {
                         .command(now, &TelephonyCommand::Originate(intent));
                 }
                 Action::Hangup(call) => self.world.command(now, &TelephonyCommand::Hangup(call)),
+                Action::Hold { call, hold } => self
+                    .world
+                    .command(now, &TelephonyCommand::Hold { call, hold }),
                 Action::Event(Event::AgentAway { agent, paused, .. }) => {
                     let control = match paused {
                         Some(reason) => AgentControl::Pause { reason },

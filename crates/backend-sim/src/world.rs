@@ -475,6 +475,20 @@ impl SimWorld {
                 }
             }
             TelephonyCommand::Hangup(call) => self.hang_up(t, *call),
+            // The simulated PBX holds and resumes at once, and only a call in conversation.
+            TelephonyCommand::Hold { call, hold } => {
+                if matches!(
+                    self.calls.get(call).map(|c| c.stage),
+                    Some(Stage::Talking(_))
+                ) {
+                    let event = if *hold {
+                        CallEvent::Held
+                    } else {
+                        CallEvent::Resumed
+                    };
+                    self.call_event(*call, event);
+                }
+            }
             TelephonyCommand::Agent { agent, control } => {
                 let Some(i) = self.agents.iter().position(|a| &a.id == agent) else {
                     return;

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         routes::remove_contact, routes::get_record, routes::blacklist_add,
         routes::blacklist_delete_bulk, routes::blacklist_delete, routes::list_agents,
         routes::get_agent, routes::agent_action, routes::dispose, routes::preview,
-        routes::hangup, routes::get_result_codes, routes::put_result_codes, routes::get_breaks,
+        routes::get_record_by_external_id, routes::remove_record, routes::record_position, routes::supervision, routes::hangup, routes::hold, routes::unhold, routes::get_result_codes, routes::put_result_codes, routes::get_breaks,
         routes::put_breaks, routes::update_fields, routes::agent_activity,
         routes::set_campaign_state,
     ),

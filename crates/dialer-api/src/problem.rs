@@ -93,6 +93,8 @@ fn reject(r: &RejectReason) -> (StatusCode, &'static str, Option<&'static str>) 
         R::UnknownRecord(_) => (StatusCode::NOT_FOUND, "unknown_record", Some("record")),
         R::RecordInFlight(_) => (StatusCode::CONFLICT, "record_in_flight", Some("record")),
         R::UnknownCall(_) => (StatusCode::NOT_FOUND, "unknown_call", Some("call")),
+        R::CallNotLinked(_) => (StatusCode::CONFLICT, "call_not_linked", Some("call")),
+        R::HoldState { .. } => (StatusCode::CONFLICT, "hold_state", Some("call")),
         R::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent", Some("agent")),
         R::AgentLoggedOut(_) => (StatusCode::CONFLICT, "agent_logged_out", Some("agent")),
         R::NumberLiveOnAnotherRecord { .. } => (
@@ -146,6 +148,16 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
             Some("when"),
         ),
         S::RecordInFlight(_) => (StatusCode::CONFLICT, "record_in_flight", Some("record")),
+        S::DuplicateExternalId { .. } => (
+            StatusCode::CONFLICT,
+            "duplicate_external_id",
+            Some("external_id"),
+        ),
+        S::UnknownExternalId { .. } => (
+            StatusCode::NOT_FOUND,
+            "unknown_external_id",
+            Some("external_id"),
+        ),
         S::ReservedPriority(_) => (
             StatusCode::BAD_REQUEST,
             "reserved_priority",

@@ -61,6 +61,7 @@ pub fn api() -> Router<AppState> {
         .route("/api/campaigns/{campaign}/stop", post(stop_campaign))
         .route("/api/campaigns/{campaign}/state", post(set_campaign_state))
         .route("/api/campaigns/{campaign}/counters", get(counters))
+        .route("/api/campaigns/{campaign}/supervision", get(supervision))
         .route("/api/campaigns/{campaign}/queue-wait", get(queue_wait))
         .route("/api/campaigns/{campaign}/log", get(campaign_log))
         .route("/api/campaigns/{campaign}/uploads", post(upload))
@@ -75,7 +76,15 @@ pub fn api() -> Router<AppState> {
             "/api/campaigns/{campaign}/contacts/{number}",
             delete(remove_contact),
         )
-        .route("/api/records/{record}", get(get_record))
+        .route(
+            "/api/records/{record}",
+            get(get_record).delete(remove_record),
+        )
+        .route("/api/records/{record}/position", get(record_position))
+        .route(
+            "/api/campaigns/{campaign}/records/by-external-id/{external_id}",
+            get(get_record_by_external_id),
+        )
         .route("/api/records/{record}/fields", post(update_fields))
         .route(
             "/api/campaigns/{campaign}/result-codes",
@@ -95,6 +104,8 @@ pub fn api() -> Router<AppState> {
         .route("/api/agents/{agent}/disposition", post(dispose))
         .route("/api/agents/{agent}/preview/{choice}", post(preview))
         .route("/api/calls/{call}/hangup", post(hangup))
+        .route("/api/calls/{call}/hold", post(hold))
+        .route("/api/calls/{call}/unhold", post(unhold))
 }
 
 // ---- health, status, metrics -------------------------------------------------------------
@@ -528,6 +539,42 @@ pub async fn stop_campaign(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Supervision filters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionParams {
+    /// Count the ledger's figures over attempts placed at or after this moment (RFC 3339;
+    /// ECCP `datetime_start`); all attempts when absent.
+    #[param(value_type = Option<String>)]
+    pub since: Option<DateTime<Utc>>,
+    /// Seconds within which a queued call must be taken to count for the service level;
+    /// default 20, at most 3600.
+    pub service_level_s: Option<u32>,
+}
+
+/// ECCP `getcampaignstatus` agents, active calls and stats; uContact `campaignstatus` and
+/// `queuesummary`: one campaign as a supervisor reads it.
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/supervision", tag = "campaigns", security(("bearer" = [])),
+    params(("campaign" = String, Path), SupervisionParams),
+    responses((status = 200, description = "Agents by state with their call and record, calls in flight with dial, answer, queue and link times, callers waiting and the longest wait, calls on hold, the abandonment position, and talk, hold and service-level figures from the ledger", body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn supervision(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<SupervisionParams>,
+) -> ApiResult<Json<dialer_runtime::supervision::Supervision>> {
+    let level = q.service_level_s.unwrap_or(20);
+    if level > 3600 {
+        return Err(Problem::bad_field(
+            "service_level_s",
+            format!("{level} s is more than an hour"),
+        ));
+    }
+    Ok(Json(
+        st.op(st.dialer.supervision(CampaignId::from(id), q.since, level))
+            .await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/api/campaigns/{campaign}/counters", tag = "campaigns", security(("bearer" = [])),
     params(("campaign" = String, Path)),
     responses((status = 200, description = "ECCP getcampaignstatus: records (total, pending) and attempts (placing, ringing, onqueue, success, onhold, failure, shortcall, noanswer, abandoned, unknown) never mixed in one count", body = Object), (status = 404, body = Problem)))]
@@ -859,6 +906,11 @@ pub struct RecordBody {
     pub contact_id: Option<String>,
     /// The callee's IANA zone (default: the campaign's).
     pub time_zone: Option<String>,
+    /// The id the caller knows the record by (UCCX `addrecord` id), unique in the campaign.
+    pub external_id: Option<String>,
+    /// When the contact entered the queue (UCCX `queuestarttime`), not in the future: a
+    /// re-entered callback with its original queue start keeps its place.
+    pub queue_start: Option<DateTime<Utc>>,
 }
 
 /// Parses numbers with the campaign's country into a new record.
@@ -892,6 +944,8 @@ async fn new_record(st: &AppState, campaign: &str, body: RecordBody) -> ApiResul
         owner_agent: body.owner_agent.map(AgentId::from),
         contact_id: body.contact_id,
         time_zone: body.time_zone,
+        external_id: body.external_id,
+        queue_start: body.queue_start,
     })
 }
 
@@ -1109,12 +1163,22 @@ pub struct AttemptView {
     #[schema(value_type = Option<Object>)]
     pub outcome: Option<dialer_core::CallOutcome>,
     pub reconciled: bool,
+    /// When it entered the queue, and when an agent took it.
+    pub queued_at: Option<DateTime<Utc>>,
+    pub linked_at: Option<DateTime<Utc>>,
+    /// The agent who talked (`agent` is the one it was placed for, if any).
+    pub linked_agent: Option<String>,
+    /// Time on hold, milliseconds, and since when it is on hold now.
+    pub hold_ms: u64,
+    pub on_hold_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RecordView {
     #[schema(value_type = Object)]
     pub record: dialer_core::SpoolRecord,
+    /// The id its caller knows it by, if one was given.
+    pub external_id: Option<String>,
     pub attempts: Vec<AttemptView>,
     /// What agents concluded (agent, result code with its label and levels, comment, tags,
     /// the dialer action), oldest first; each names the attempt (`call`) it concluded.
@@ -1130,31 +1194,90 @@ pub async fn get_record(
     Path(id): Path<u64>,
 ) -> ApiResult<Json<RecordView>> {
     Ok(Json(
-        st.read(move |s| {
-            let record = s.record(&RecordId(id))?;
-            let attempts = s
-                .attempts(&record.campaign.0)?
-                .into_iter()
-                .filter(|a| a.record == record.id)
-                .map(|a| AttemptView {
-                    call: a.call,
-                    number: a.e164,
-                    agent: a.agent,
-                    started_at: a.started_at,
-                    ended_at: a.ended_at,
-                    outcome: a.outcome,
-                    reconciled: a.reconciled,
-                })
-                .collect();
-            let dispositions = s.conclusions(&record.id)?;
-            Ok(RecordView {
-                record,
-                attempts,
-                dispositions,
-            })
-        })
-        .await?,
+        st.read(move |s| record_view(s, s.record(&RecordId(id))?))
+            .await?,
     ))
+}
+
+/// A record with its attempts and conclusions, as the spool has them.
+fn record_view(
+    s: &spool_store::SpoolStore,
+    record: dialer_core::SpoolRecord,
+) -> Result<RecordView, Problem> {
+    let attempts = s
+        .attempts(&record.campaign.0)?
+        .into_iter()
+        .filter(|a| a.record == record.id)
+        .map(|a| AttemptView {
+            call: a.call,
+            number: a.e164,
+            agent: a.agent,
+            started_at: a.started_at,
+            ended_at: a.ended_at,
+            outcome: a.outcome,
+            reconciled: a.reconciled,
+            queued_at: a.queued_at,
+            linked_at: a.linked_at,
+            linked_agent: a.linked_agent,
+            hold_ms: a.hold_ms,
+            on_hold_since: a.on_hold_since,
+        })
+        .collect();
+    let dispositions = s.conclusions(&record.id)?;
+    let external_id = s.external_id(&record.id)?;
+    Ok(RecordView {
+        record,
+        external_id,
+        attempts,
+        dispositions,
+    })
+}
+
+/// UCCX `getrecord`: the record a campaign knows by the caller's id.
+#[utoipa::path(get, path = "/api/campaigns/{campaign}/records/by-external-id/{external_id}", tag = "spool", security(("bearer" = [])),
+    params(("campaign" = String, Path), ("external_id" = String, Path)),
+    responses((status = 200, body = RecordView), (status = 404, body = Problem)))]
+pub async fn get_record_by_external_id(
+    State(st): State<AppState>,
+    Path((campaign, external_id)): Path<(String, String)>,
+) -> ApiResult<Json<RecordView>> {
+    let record = st
+        .op(st
+            .dialer
+            .record_by_external_id(CampaignId::from(campaign), external_id))
+        .await?;
+    Ok(Json(st.read(move |s| record_view(s, record)).await?))
+}
+
+/// What a removal did.
+#[derive(Serialize, ToSchema)]
+pub struct RemovedView {
+    /// Whether the record was live (removing a finished record changes nothing).
+    pub removed: bool,
+}
+
+/// UCCX `removerecord`: finishes one record as removed; refused while a call on it is in
+/// flight.
+#[utoipa::path(delete, path = "/api/records/{record}", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)),
+    responses((status = 200, body = RemovedView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn remove_record(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<RemovedView>> {
+    let removed = st.op(st.dialer.remove_record(RecordId(id))).await?;
+    Ok(Json(RemovedView { removed }))
+}
+
+/// UCCX `getcontactpositionoffset`: how many records the dialer takes before this one.
+#[utoipa::path(get, path = "/api/records/{record}/position", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)),
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn record_position(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<spool_store::QueuePosition>> {
+    Ok(Json(st.op(st.dialer.queue_position(RecordId(id))).await?))
 }
 
 // ---- blacklist ---------------------------------------------------------------------------
@@ -1511,6 +1634,24 @@ pub async fn preview(
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn hangup(State(st): State<AppState>, Path(call): Path<u64>) -> ApiResult<StatusCode> {
     st.op(st.dialer.hangup(CallId(call))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// ECCP `hold`: the callee of a linked call goes on hold once the telephone system reports it.
+#[utoipa::path(post, path = "/api/calls/{call}/hold", tag = "agents", security(("bearer" = [])),
+    params(("call" = u64, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn hold(State(st): State<AppState>, Path(call): Path<u64>) -> ApiResult<StatusCode> {
+    st.op(st.dialer.hold(CallId(call))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// ECCP `unhold`.
+#[utoipa::path(post, path = "/api/calls/{call}/unhold", tag = "agents", security(("bearer" = [])),
+    params(("call" = u64, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn unhold(State(st): State<AppState>, Path(call): Path<u64>) -> ApiResult<StatusCode> {
+    st.op(st.dialer.unhold(CallId(call))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -345,3 +345,135 @@ fn v7_api_add_lead_with_dnc_checks() {
             .unwrap();
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+#[test]
+fn e13_e10_api_hold_a_linked_call_and_see_it_in_the_supervision_view() {
+    let h = Harness::start(Setup::default());
+    let sup = h.until("/api/campaigns/spring/supervision", "a call linked", |v| {
+        v["calls"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["state"] == "linked"))
+    });
+    let call = sup["calls"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["state"] == "linked"))
+        .and_then(|c| c["call"].as_u64())
+        .expect("a linked call");
+    assert_eq!(sup["agent_counts"]["logged_in"], 3, "{sup}");
+    // A supervisor reads; it does not hold calls.
+    let r =
+        h.ro.send("POST", &format!("/api/calls/{call}/hold"), None)
+            .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r =
+        h.rw.send("POST", &format!("/api/calls/{call}/hold"), None)
+            .unwrap();
+    // The call may have ended in between (204 then 404 for the next step is fine).
+    if r.status == 204 {
+        let v = h.until(
+            "/api/campaigns/spring/supervision",
+            "the hold reported",
+            |v| {
+                v["on_hold"] == 1
+                    || v["calls"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().all(|c| c["call"] != call))
+            },
+        );
+        if v["on_hold"] == 1 {
+            problem(
+                &h.rw
+                    .send("POST", &format!("/api/calls/{call}/hold"), None)
+                    .unwrap(),
+                409,
+                "hold_state",
+            );
+            let r =
+                h.rw.send("POST", &format!("/api/calls/{call}/unhold"), None)
+                    .unwrap();
+            assert!(r.status == 204 || r.status == 404, "{}", r.body);
+        }
+    } else {
+        problem(&r, 404, "unknown_call");
+    }
+    problem(
+        &h.rw.send("POST", "/api/calls/999999/hold", None).unwrap(),
+        404,
+        "unknown_call",
+    );
+    problem(
+        &h.rw
+            .send("GET", "/api/campaigns/autumn/supervision", None)
+            .unwrap(),
+        404,
+        "unknown_campaign",
+    );
+    problem(
+        &h.rw
+            .send(
+                "GET",
+                "/api/campaigns/spring/supervision?service_level_s=9999",
+                None,
+            )
+            .unwrap(),
+        400,
+        "invalid_field",
+    );
+}
+
+#[test]
+fn c2_c4_c10_api_external_id_position_and_removal() {
+    let h = no_agents();
+    let add = |n: &str, ext: &str| {
+        h.rw.send(
+            "POST",
+            "/api/campaigns/spring/records",
+            Some(&json!({ "numbers": [n], "external_id": ext, "queue_start": "2026-06-01T13:00:00Z" })),
+        )
+        .unwrap()
+    };
+    let r = add("+12125559001", "uccx-1");
+    assert_eq!(r.status, 201, "{}", r.body);
+    problem(&add("+12125559002", "uccx-1"), 409, "duplicate_external_id");
+    let v =
+        h.rw.call(
+            "GET",
+            "/api/campaigns/spring/records/by-external-id/uccx-1",
+            None,
+        )
+        .unwrap();
+    assert_eq!(v["external_id"], "uccx-1", "{v}");
+    let id = v["record"]["id"].as_u64().expect("id");
+    // Queued an hour before the others: first in line.
+    let p =
+        h.rw.call("GET", &format!("/api/records/{id}/position"), None)
+            .unwrap();
+    assert_eq!(p["ahead"], 0, "{p}");
+    problem(
+        &h.rw
+            .send(
+                "GET",
+                "/api/campaigns/spring/records/by-external-id/none",
+                None,
+            )
+            .unwrap(),
+        404,
+        "unknown_external_id",
+    );
+    let r =
+        h.rw.send("DELETE", &format!("/api/records/{id}"), None)
+            .unwrap();
+    assert_eq!(
+        (r.status, r.body["removed"].as_bool()),
+        (200, Some(true)),
+        "{}",
+        r.body
+    );
+    problem(
+        &h.rw
+            .send("GET", &format!("/api/records/{id}/position"), None)
+            .unwrap(),
+        400,
+        "invalid_record",
+    );
+}

@@ -102,6 +102,8 @@ fn every_progress() -> Vec<Progress> {
         Progress::Success {
             agent: AgentId::from("ana"),
         },
+        Progress::OnHold,
+        Progress::OffHold,
         Progress::Hangup,
         Progress::ShortCall,
         Progress::Failure {
@@ -120,6 +122,8 @@ fn every_progress() -> Vec<Progress> {
             | Progress::Ringing
             | Progress::OnQueue
             | Progress::Success { .. }
+            | Progress::OnHold
+            | Progress::OffHold
             | Progress::Hangup
             | Progress::ShortCall
             | Progress::Failure { .. }

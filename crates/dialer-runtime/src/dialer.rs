@@ -275,6 +275,25 @@ enum Request {
         record: RecordId,
         reply: Reply<SpoolRecord>,
     },
+    RecordByExternalId {
+        campaign: CampaignId,
+        external_id: String,
+        reply: Reply<SpoolRecord>,
+    },
+    RemoveRecord {
+        record: RecordId,
+        reply: Reply<bool>,
+    },
+    CampaignStats {
+        campaign: CampaignId,
+        since: Option<DateTime<Utc>>,
+        service_level_s: u32,
+        reply: Reply<spool_store::CampaignStats>,
+    },
+    QueuePosition {
+        record: RecordId,
+        reply: Reply<spool_store::QueuePosition>,
+    },
     Refresh {
         campaign: CampaignId,
         reply: Reply<()>,
@@ -572,6 +591,18 @@ impl Dialer {
         self.command(Command::Hangup { call }).await
     }
 
+    /// Puts the callee of a linked call on hold (ECCP `hold`). Refused when the call is not
+    /// linked or already on hold; the call counts as held (status, `onhold`, the ledger's hold
+    /// time) once the telephone system reports it.
+    pub async fn hold(&self, call: CallId) -> Result<(), OpError> {
+        self.command(Command::Hold { call }).await
+    }
+
+    /// Takes the callee of a held call off hold (ECCP `unhold`).
+    pub async fn unhold(&self, call: CallId) -> Result<(), OpError> {
+        self.command(Command::Unhold { call }).await
+    }
+
     /// Creates or updates a campaign: validated (the field at fault is named), persisted,
     /// then started or updated in the engine.
     pub async fn upsert_campaign(&self, campaign: Campaign) -> Result<(), OpError> {
@@ -720,6 +751,70 @@ impl Dialer {
     /// A record as the spool has it.
     pub async fn record(&self, record: RecordId) -> Result<SpoolRecord, OpError> {
         self.ask(|reply| Request::Record { record, reply }).await
+    }
+
+    /// The record a campaign knows by the id its caller gave it (UCCX `getrecord`).
+    pub async fn record_by_external_id(
+        &self,
+        campaign: CampaignId,
+        external_id: String,
+    ) -> Result<SpoolRecord, OpError> {
+        self.ask(|reply| Request::RecordByExternalId {
+            campaign,
+            external_id,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes one record (UCCX `removerecord`): finished as removed in the spool, then
+    /// forgotten by the engine. A record with a call in flight is refused and nothing
+    /// changes. Answers whether the record was live (removing a finished one is a no-op).
+    pub async fn remove_record(&self, record: RecordId) -> Result<bool, OpError> {
+        self.ask(|reply| Request::RemoveRecord { record, reply })
+            .await
+    }
+
+    /// How many records of its campaign the dialer takes before this pending one (UCCX
+    /// `getcontactpositionoffset`).
+    pub async fn queue_position(
+        &self,
+        record: RecordId,
+    ) -> Result<spool_store::QueuePosition, OpError> {
+        self.ask(|reply| Request::QueuePosition { record, reply })
+            .await
+    }
+
+    /// One campaign as a supervisor reads it (ECCP `getcampaignstatus` agents, active calls
+    /// and stats; uContact `campaignstatus`, `queuesummary`): agents by state with their
+    /// call and record, calls in flight with their times, callers waiting and the longest
+    /// wait, the abandonment position, and the ledger's talk, hold and service-level
+    /// figures for attempts placed since `since` (ECCP `datetime_start`; all when `None`),
+    /// the service level counting calls taken within `service_level_s` seconds of queueing.
+    pub async fn supervision(
+        &self,
+        campaign: CampaignId,
+        since: Option<DateTime<Utc>>,
+        service_level_s: u32,
+    ) -> Result<crate::supervision::Supervision, OpError> {
+        let status = self.status().await?;
+        if !status
+            .engine
+            .campaigns
+            .iter()
+            .any(|c| c.campaign == campaign)
+        {
+            return Err(dialer_core::RejectReason::UnknownCampaign(campaign).into());
+        }
+        let stats = self
+            .ask(|reply| Request::CampaignStats {
+                campaign: campaign.clone(),
+                since,
+                service_level_s,
+                reply,
+            })
+            .await?;
+        crate::supervision::supervision(&status, &campaign, stats)
     }
 
     /// Tells the dialer that records of a campaign changed outside it (an upload finished):
@@ -889,6 +984,12 @@ impl Task {
                         if let Err(e) = self.telephony.submit(TelephonyCommand::Hangup(call)).await
                         {
                             tracing::warn!(%call, error = %e, "hangup not taken");
+                        }
+                    }
+                    Action::Hold { call, hold } => {
+                        let command = TelephonyCommand::Hold { call, hold };
+                        if let Err(e) = self.telephony.submit(command).await {
+                            tracing::warn!(%call, hold, error = %e, "hold not taken");
                         }
                     }
                     Action::Event(event) => {
@@ -1420,6 +1521,44 @@ impl Task {
             Request::Record { record, reply } => {
                 let _ = reply.send(self.driver.spool().record(&record).map_err(OpError::from));
             }
+            Request::RecordByExternalId {
+                campaign,
+                external_id,
+                reply,
+            } => {
+                let r = self
+                    .driver
+                    .spool()
+                    .record_by_external_id(&campaign.0, &external_id)
+                    .map_err(OpError::from);
+                let _ = reply.send(r);
+            }
+            Request::CampaignStats {
+                campaign,
+                since,
+                service_level_s,
+                reply,
+            } => {
+                let r = self
+                    .driver
+                    .spool()
+                    .campaign_stats(&campaign.0, since, service_level_s)
+                    .map_err(OpError::from);
+                let _ = reply.send(r);
+            }
+            Request::QueuePosition { record, reply } => {
+                let r = self
+                    .driver
+                    .spool()
+                    .queue_position(&record, now)
+                    .map_err(OpError::from);
+                let _ = reply.send(r);
+            }
+            Request::RemoveRecord { record, reply } => {
+                let r = self.remove_record(now, &record)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
             Request::Refresh { campaign, reply } => {
                 let r = if self.driver.engine().campaign_ids().any(|c| *c == campaign) {
                     self.reopen(&campaign)?;
@@ -1771,6 +1910,35 @@ impl Task {
         Ok(self.last_rejection().map_err(OpError::from))
     }
 
+    fn remove_record(
+        &mut self,
+        now: DateTime<Utc>,
+        record: &RecordId,
+    ) -> Result<Result<bool, OpError>, RuntimeError> {
+        // The spool knows a record in flight (its ledger row exists before the Originate
+        // leaves) and refuses it; nothing has changed then.
+        let campaign = match self.driver.spool().record(record) {
+            Ok(rec) => rec.campaign,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let live = match self.driver.spool_mut().remove_record(record) {
+            Ok(live) => live,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        if live {
+            let _ = self.driver.command(
+                now,
+                Command::Forget {
+                    record: record.clone(),
+                },
+            )?;
+            if self.driver.engine().campaign_ids().any(|c| *c == campaign) {
+                self.reload(&campaign)?;
+            }
+        }
+        Ok(Ok(live))
+    }
+
     fn remove_contact(
         &mut self,
         now: DateTime<Utc>,
@@ -1859,6 +2027,10 @@ fn reject_stopped(req: Request) {
         Request::ScheduleCall { reply, .. } => stop!(reply),
         Request::AddTask { reply, .. } => stop!(reply),
         Request::RemoveContact { reply, .. } => stop!(reply),
+        Request::RecordByExternalId { reply, .. } => stop!(reply),
+        Request::RemoveRecord { reply, .. } => stop!(reply),
+        Request::CampaignStats { reply, .. } => stop!(reply),
+        Request::QueuePosition { reply, .. } => stop!(reply),
         Request::RemoveSchedules { reply, .. } | Request::BlacklistRemove { reply, .. } => {
             stop!(reply)
         }
@@ -1877,7 +2049,7 @@ fn reject_stopped(req: Request) {
 /// A command the dialer could not hand to the telephone system is not the callee's doing.
 fn local_refusal(e: &TelephonyError) -> RefusalCause {
     match e {
-        TelephonyError::Busy => RefusalCause::Local {
+        TelephonyError::Busy | TelephonyError::Unsupported(_) => RefusalCause::Local {
             detail: e.to_string(),
         },
         TelephonyError::Stopped => RefusalCause::Pbx {

@@ -113,6 +113,8 @@ pub enum Action {
     Originate(OriginateIntent),
     /// Hang this call up.
     Hangup(CallId),
+    /// Hold this call's callee (`hold`), or take it off hold.
+    Hold { call: CallId, hold: bool },
     /// Something that happened (progress, dialed, skipped, rejected...).
     Event(Event),
 }
@@ -368,6 +370,7 @@ impl<S: Spool> Driver<S> {
                         self.counters.hangups += 1;
                         self.push_action(Action::Hangup(call))?;
                     }
+                    Output::Hold { call, hold } => self.push_action(Action::Hold { call, hold })?,
                     Output::NeedRecords { campaign, limit } => {
                         if self.spool.defer_records(&campaign, now, limit) {
                             self.deferred.push((campaign, limit));

@@ -63,6 +63,8 @@ pub mod dialer;
 pub mod driver;
 #[cfg(feature = "runtime")]
 pub mod error;
+#[cfg(feature = "runtime")]
+pub mod supervision;
 pub mod telephony;
 
 #[cfg(feature = "runtime")]

@@ -18,6 +18,9 @@ pub enum TelephonyCommand {
     Originate(OriginateIntent),
     /// Hang a call up (before answer: it ends as not answered).
     Hangup(CallId),
+    /// Put a linked call's callee on hold (`hold`) or take it off; the system reports the
+    /// change as `CallEvent::Held` / `CallEvent::Resumed`.
+    Hold { call: CallId, hold: bool },
     /// Agent control on the telephone system (queue pause, membership).
     Agent {
         agent: AgentId,
@@ -67,6 +70,9 @@ pub enum TelephonyError {
     /// The telephone system has stopped for good.
     #[error("the telephone system has stopped")]
     Stopped,
+    /// This telephone system cannot carry the command out; nothing happened.
+    #[error("this telephone system cannot {0}")]
+    Unsupported(&'static str),
 }
 
 /// A telephone system the runtime drives.

@@ -1063,3 +1063,373 @@ async fn v7_add_lead_refuses_the_global_and_the_campaign_dnc_lists_as_two_errors
     assert_eq!(records.len(), 1, "refused leads added nothing: {records:?}");
     assert_eq!(records[0].id, id);
 }
+
+// ---- E13: hold and unhold ------------------------------------------------------------------
+
+fn linked_call(s: &DialerStatus) -> Option<dialer_core::CallStatus> {
+    s.engine
+        .calls
+        .iter()
+        .find(|c| {
+            matches!(
+                c.state,
+                dialer_core::CallState::Linked | dialer_core::CallState::OnHold
+            )
+        })
+        .cloned()
+}
+
+#[tokio::test]
+async fn e13_hold_and_unhold_through_the_handle_reach_the_pbx_status_ledger_and_log() {
+    use dialer_core::{CallId, CallState, RejectReason};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 6);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 21), 10.0).await;
+    // Nothing to hold yet: an unknown call is named in the refusal.
+    let err = run.dialer.hold(CallId(999_999)).await.expect_err("unknown");
+    assert!(
+        matches!(
+            err,
+            OpError::Rejected(RejectReason::UnknownCall(CallId(999_999)))
+        ),
+        "{err}"
+    );
+    let s = run
+        .until("a call linked", |s| linked_call(s).is_some())
+        .await;
+    let call = linked_call(&s).expect("linked").call;
+    let err = run.dialer.unhold(call).await.expect_err("not on hold");
+    assert!(
+        matches!(
+            err,
+            OpError::Rejected(RejectReason::HoldState { on_hold: false, .. })
+        ),
+        "{err}"
+    );
+    run.dialer.hold(call).await.expect("hold");
+    let s = run
+        .until("the PBX reported the hold", |s| {
+            s.engine
+                .calls
+                .iter()
+                .any(|c| c.call == call && c.state == CallState::OnHold)
+        })
+        .await;
+    let held = s
+        .engine
+        .calls
+        .iter()
+        .find(|c| c.call == call)
+        .expect("call");
+    assert!(held.on_hold_since.is_some());
+    let err = run.dialer.hold(call).await.expect_err("already on hold");
+    assert!(
+        matches!(
+            err,
+            OpError::Rejected(RejectReason::HoldState { on_hold: true, .. })
+        ),
+        "{err}"
+    );
+    // The campaign status counts it on hold, not as a conversation.
+    let reader = SpoolStore::open_read_only(dir.path().join("spool.db")).expect("reader");
+    let counters = reader.campaign_status("spring").expect("status");
+    assert_eq!((counters.onhold, counters.success), (1, 0), "{counters:?}");
+    // About twenty simulated seconds on hold.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    run.dialer.unhold(call).await.expect("unhold");
+    run.until("the PBX reported the end of the hold", |s| {
+        s.engine
+            .calls
+            .iter()
+            .all(|c| c.call != call || c.state == CallState::Linked)
+    })
+    .await;
+    run.until("the call ended", |s| {
+        s.engine.calls.iter().all(|c| c.call != call)
+    })
+    .await;
+    let sent = run.sent.lock().expect("not poisoned").clone();
+    let holds: Vec<bool> = sent
+        .iter()
+        .filter_map(|c| match c {
+            TelephonyCommand::Hold { call: id, hold } if *id == call => Some(*hold),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        holds,
+        vec![true, false],
+        "one hold and one unhold reached the PBX"
+    );
+    run.stop().await;
+
+    let store = reopen(&dir);
+    let row = store.attempt(call).expect("ledger row");
+    assert!(row.on_hold_since.is_none(), "the hold closed");
+    let log = store
+        .campaign_log(
+            &c.id,
+            start_time(),
+            start_time() + chrono::Duration::days(1),
+        )
+        .expect("log");
+    let mine: Vec<_> = log.iter().filter(|e| e.call == Some(call)).collect();
+    let at = |status: &str| {
+        mine.iter()
+            .find(|e| e.status == status)
+            .unwrap_or_else(|| panic!("no {status} entry: {mine:#?}"))
+    };
+    let (on, off) = (at("on_hold"), at("off_hold"));
+    // The ledger's hold time is the time between the two reports, to the millisecond.
+    assert_eq!(
+        row.hold_ms as i64,
+        (off.at - on.at).num_milliseconds(),
+        "{row:?}"
+    );
+    assert!(
+        row.hold_ms >= 10_000,
+        "about twenty simulated seconds: {row:?}"
+    );
+    // Every entry after the link names the agent who talked; the end carries its length.
+    let agent = row.linked_agent.clone().expect("linked agent");
+    assert_eq!(on.agent.as_deref(), Some(agent.as_str()));
+    assert_eq!(off.agent.as_deref(), Some(agent.as_str()));
+    let end = mine
+        .iter()
+        .find(|e| e.status == "hangup" || e.status == "short_call")
+        .expect("the conversation's end");
+    assert_eq!(end.agent.as_deref(), Some(agent.as_str()));
+    let linked = row.linked_at.expect("linked at");
+    assert_eq!(
+        end.duration_s.map(i64::from),
+        Some(((end.at - linked).num_milliseconds() as f64 / 1000.0).round() as i64)
+    );
+    let counters = store.campaign_status("spring").expect("status");
+    assert_eq!(counters.onhold, 0);
+}
+
+// ---- C2 / C4 / C8 / C10: callback records as the UCCX server knows them --------------------
+
+fn callback(n: u32, external_id: &str, entered: Option<DateTime<Utc>>) -> spool_store::NewRecord {
+    let mut r = new_number(n);
+    r.external_id = Some(external_id.into());
+    r.queue_start = entered;
+    r
+}
+
+#[tokio::test]
+async fn c2_c4_c8_c10_external_ids_removal_by_id_queue_start_and_position() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    // No agent: nothing is dialed, so the queue stays as built.
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 5), 1.0).await;
+    let d = &run.dialer;
+    let minutes = |m: i64| start_time() - chrono::Duration::minutes(m);
+    let a = d
+        .respool(callback(1, "cb-1", Some(minutes(10))))
+        .await
+        .expect("a");
+    let b = d.respool(callback(2, "cb-2", None)).await.expect("b");
+    let c3 = d
+        .respool(callback(3, "cb-3", Some(minutes(5))))
+        .await
+        .expect("c");
+
+    // C2: the caller's id is unique in the campaign; a second use is refused by name and
+    // adds nothing.
+    let err = d
+        .respool(callback(4, "cb-1", None))
+        .await
+        .expect_err("duplicate external id");
+    assert!(
+        matches!(&err, OpError::Store(StoreError::DuplicateExternalId { record, .. }) if *record == a),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cb-1"), "{err}");
+    let reader = SpoolStore::open_read_only(dir.path().join("spool.db")).expect("reader");
+    assert_eq!(reader.records("spring").expect("records").len(), 3);
+    // ... and finds the record again.
+    assert_eq!(
+        d.record_by_external_id(c.id.clone(), "cb-2".into())
+            .await
+            .expect("found")
+            .id,
+        b
+    );
+    let err = d
+        .record_by_external_id(c.id.clone(), "nobody".into())
+        .await
+        .expect_err("unknown id");
+    assert!(
+        matches!(err, OpError::Store(StoreError::UnknownExternalId { .. })),
+        "{err}"
+    );
+    for bad in ["", "line\nbreak"] {
+        let err = d.respool(callback(5, bad, None)).await.expect_err("bad id");
+        assert!(
+            matches!(err, OpError::Store(StoreError::InvalidRecord { .. })),
+            "{err}"
+        );
+    }
+
+    // C8 / C10: the queue is in order of queue start; the position counts who is ahead.
+    let ahead = |r: RecordId| async move { d.queue_position(r).await.expect("position").ahead };
+    assert_eq!(
+        (
+            ahead(a.clone()).await,
+            ahead(c3.clone()).await,
+            ahead(b.clone()).await
+        ),
+        (0, 1, 2)
+    );
+    let err = d
+        .respool(callback(
+            6,
+            "cb-6",
+            Some(start_time() + chrono::Duration::hours(1)),
+        ))
+        .await
+        .expect_err("a queue start in the future");
+    assert!(err.to_string().contains("future"), "{err}");
+
+    // C4: removal by id finishes the record and takes it out of the queue; again is a no-op.
+    assert!(d.remove_record(a.clone()).await.expect("removed"));
+    assert!(!d.remove_record(a.clone()).await.expect("already removed"));
+    assert_eq!(
+        d.record(a.clone()).await.expect("a").status,
+        dialer_core::RecordStatus::Finished {
+            reason: dialer_core::FinishReason::Removed
+        }
+    );
+    let err = d.queue_position(a.clone()).await.expect_err("not queued");
+    assert!(
+        matches!(err, OpError::Store(StoreError::InvalidRecord { .. })),
+        "{err}"
+    );
+    assert_eq!(ahead(c3.clone()).await, 0);
+    let err = d
+        .remove_record(RecordId(999_999))
+        .await
+        .expect_err("unknown");
+    assert!(
+        matches!(err, OpError::Store(StoreError::UnknownRecord(_))),
+        "{err}"
+    );
+
+    // C8: the same callback re-entered with its original queue start is first again.
+    let again = d
+        .respool(callback(1, "cb-1-again", Some(minutes(10))))
+        .await
+        .expect("re-entered");
+    assert_eq!(
+        (ahead(again).await, ahead(c3).await, ahead(b).await),
+        (0, 1, 2)
+    );
+    run.stop().await;
+}
+
+// ---- E10 / U23 / U24: what a supervisor reads ------------------------------------------------
+
+#[tokio::test]
+async fn e10_u23_u24_supervision_agrees_with_the_status_and_the_ledger() {
+    use dialer_core::{AgentState, CallOutcome, CallState, RejectReason};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 40);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 3, 13), 40.0).await;
+    run.until("an agent on a call", |s| {
+        s.engine
+            .agents
+            .iter()
+            .any(|a| matches!(a.state, AgentState::OnCall { .. }))
+    })
+    .await;
+    let sup = run
+        .dialer
+        .supervision(c.id.clone(), None, 20)
+        .await
+        .expect("supervision");
+    let n = sup.agent_counts;
+    assert_eq!(n.logged_in as usize, sup.agents.len());
+    assert_eq!(n.logged_in, 3, "{sup:#?}");
+    assert_eq!(
+        n.available + n.reserved + n.previewing + n.on_call + n.wrap_up + n.paused,
+        n.logged_in
+    );
+    assert!(n.on_call >= 1);
+    for a in &sup.agents {
+        if let AgentState::OnCall { call } = a.state {
+            assert_eq!(a.call, Some(call));
+            let call = sup.calls.iter().find(|c| c.call == call).expect("its call");
+            assert!(call.linked_at.is_some() && Some(&call.record) == a.record.as_ref());
+        }
+    }
+    let linked =
+        |c: &&dialer_core::CallStatus| matches!(c.state, CallState::Linked | CallState::OnHold);
+    assert_eq!(
+        sup.calls_not_linked as usize,
+        sup.calls.iter().filter(|c| !linked(c)).count()
+    );
+    let waiting: Vec<_> = sup
+        .calls
+        .iter()
+        .filter(|c| matches!(c.state, CallState::Waiting | CallState::Abandoned))
+        .collect();
+    assert_eq!(sup.callers_waiting as usize, waiting.len());
+    assert_eq!(sup.longest_wait_s.is_some(), !waiting.is_empty());
+    let err = run
+        .dialer
+        .supervision(CampaignId::from("nope"), None, 20)
+        .await
+        .expect_err("unknown campaign");
+    assert!(
+        matches!(err, OpError::Rejected(RejectReason::UnknownCampaign(_))),
+        "{err}"
+    );
+    // A few simulated minutes more, then the ledger's figures by hand.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let at_stop = run.dialer.clock().now();
+    run.stop().await;
+    let store = reopen(&dir);
+    let stats = store.campaign_stats("spring", None, 20).expect("stats");
+    let rows = store.attempts("spring").expect("ledger");
+    let talks: Vec<u64> =
+        rows.iter()
+            .filter_map(|r| match r.outcome {
+                Some(CallOutcome::Connected { talk_s })
+                | Some(CallOutcome::ShortCall { talk_s }) => Some(u64::from(talk_s)),
+                _ => None,
+            })
+            .collect();
+    assert!(!talks.is_empty(), "some conversations ended");
+    assert_eq!(stats.attempts as usize, rows.len());
+    assert_eq!(stats.conversations as usize, talks.len());
+    assert_eq!(stats.talk_s, talks.iter().sum::<u64>());
+    assert_eq!(stats.max_talk_s, talks.iter().copied().max().unwrap_or(0));
+    let queued: Vec<_> = rows.iter().filter(|r| r.queued_at.is_some()).collect();
+    let in_time = queued
+        .iter()
+        .filter(|r| {
+            r.linked_at
+                .zip(r.queued_at)
+                .is_some_and(|(l, q)| (l - q).num_milliseconds() <= 20_000)
+        })
+        .count();
+    let settled = queued
+        .iter()
+        .filter(|r| r.linked_at.is_some() || r.outcome.is_some())
+        .count();
+    assert_eq!(stats.queued as usize, queued.len());
+    assert_eq!(stats.answered_in_time as usize, in_time);
+    assert_eq!(
+        stats.service_level,
+        (settled > 0).then(|| in_time as f64 / settled as f64)
+    );
+    // ECCP `datetime_start`: nothing was placed after the stop.
+    let later = store
+        .campaign_stats("spring", Some(at_stop + chrono::Duration::minutes(5)), 20)
+        .expect("stats since");
+    assert_eq!((later.attempts, later.talk_s), (0, 0));
+}

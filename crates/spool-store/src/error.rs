@@ -36,6 +36,17 @@ pub enum StoreError {
         number: String,
         record: RecordId,
     },
+    #[error("external id {external_id:?} is already record {record} of campaign {campaign:?}")]
+    DuplicateExternalId {
+        campaign: String,
+        external_id: String,
+        record: RecordId,
+    },
+    #[error("campaign {campaign:?} has no record with external id {external_id:?}")]
+    UnknownExternalId {
+        campaign: String,
+        external_id: String,
+    },
     #[error("found duplicate scheduled call for {number} at the same time (record {record})")]
     DuplicateSchedule { number: String, record: RecordId },
     #[error("invalid schedule: {0}")]

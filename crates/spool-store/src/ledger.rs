@@ -51,6 +51,17 @@ pub struct AttemptRow {
     pub outcome: Option<CallOutcome>,
     /// Closed by reconciliation after a crash, not by a report from the backend.
     pub reconciled: bool,
+    /// When the answered call entered the queue.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// When an agent took it.
+    pub linked_at: Option<DateTime<Utc>>,
+    /// The agent it was linked to (`agent` is the one it was reserved for, if any).
+    pub linked_agent: Option<String>,
+    /// Time the callee spent on hold, milliseconds (a hold still open counts up to now only
+    /// once it closes: see `on_hold_since`).
+    pub hold_ms: u64,
+    /// Since when the callee is on hold, if the call is up and on hold.
+    pub on_hold_since: Option<DateTime<Utc>>,
 }
 
 impl SpoolStore {
@@ -144,8 +155,10 @@ impl SpoolStore {
     }
 }
 
-const ATTEMPT_SELECT: &str = "SELECT a.call_id, c.name, a.record_id, a.e164, a.agent, a.started_ms, \
-    a.ended_ms, a.outcome, a.talk_s, a.reconciled FROM attempt a JOIN campaign c ON c.id = a.campaign_id";
+const ATTEMPT_SELECT: &str =
+    "SELECT a.call_id, c.name, a.record_id, a.e164, a.agent, a.started_ms, \
+    a.ended_ms, a.outcome, a.talk_s, a.reconciled, a.queued_ms, a.linked_ms, a.linked_agent, \
+    a.hold_ms, a.hold_since_ms FROM attempt a JOIN campaign c ON c.id = a.campaign_id";
 
 fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
     let call: i64 = r.get(0)?;
@@ -158,6 +171,11 @@ fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
     let outcome: Option<String> = r.get(7)?;
     let talk: Option<i64> = r.get(8)?;
     let reconciled: i64 = r.get(9)?;
+    let queued: Option<i64> = r.get(10)?;
+    let linked: Option<i64> = r.get(11)?;
+    let linked_agent: Option<String> = r.get(12)?;
+    let hold_ms: i64 = r.get(13)?;
+    let hold_since: Option<i64> = r.get(14)?;
     Ok((|| {
         Ok(AttemptRow {
             call: CallId(id_from_sql(call)?),
@@ -171,6 +189,11 @@ fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
                 .map(|o| codes::parse_outcome(&o, talk.and_then(|t| u32::try_from(t).ok())))
                 .transpose()?,
             reconciled: reconciled != 0,
+            queued_at: queued.map(from_ms).transpose()?,
+            linked_at: linked.map(from_ms).transpose()?,
+            linked_agent,
+            hold_ms: u64::try_from(hold_ms).unwrap_or(0),
+            on_hold_since: hold_since.map(from_ms).transpose()?,
         })
     })())
 }
@@ -255,8 +278,11 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
                     problem: format!("{call} already ended as {old}"),
                 });
             }
+            // A hold still open when the call ends closes with it.
             conn.prepare_cached(
-                "UPDATE attempt SET outcome = ?2, ended_ms = ?3, talk_s = ?4, progress = 'ended'
+                "UPDATE attempt SET outcome = ?2, ended_ms = ?3, talk_s = ?4, progress = 'ended',
+                     hold_ms = hold_ms + COALESCE(MAX(?3 - hold_since_ms, 0), 0),
+                     hold_since_ms = NULL
                  WHERE call_id = ?1",
             )?
             .execute(params![

@@ -40,6 +40,7 @@
 //! # Ok::<(), spool_store::StoreError>(())
 //! ```
 
+mod callbacks;
 mod codes;
 pub mod desk;
 mod error;
@@ -52,7 +53,9 @@ mod records;
 pub mod schema;
 mod status;
 mod store;
+mod supervision;
 
+pub use callbacks::QueuePosition;
 pub use desk::{
     AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, DncChecks,
     ResultCode,
@@ -61,6 +64,7 @@ pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
 pub use lifecycle::{CampaignFilter, CampaignListing, CampaignPage, CampaignState};
-pub use ops::NewRecord;
+pub use ops::{NewRecord, MAX_EXTERNAL_ID};
 pub use status::{CampaignStatus, LogEntry, QueueWaitHistogram};
 pub use store::{SpoolStore, READY_SET_SQL};
+pub use supervision::CampaignStats;

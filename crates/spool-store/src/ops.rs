@@ -12,7 +12,7 @@ use dialer_core::{
     PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleId, ScheduleWhen, SpoolRecord, TaskId,
     TaskKind, TaskTiming, SCHEDULE_PRIORITY,
 };
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// A record to put into the spool (uContact Respool / ScheduleDialerCall / DialerTask body).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,18 @@ pub struct NewRecord {
     pub contact_id: Option<String>,
     /// Callee's IANA zone; `None` = the campaign's.
     pub time_zone: Option<String>,
+    /// The id the caller knows the record by (UCCX `addrecord`'s id): unique in the campaign
+    /// among all its records, at most [`MAX_EXTERNAL_ID`] bytes, no control characters.
+    pub external_id: Option<String>,
+    /// When the contact entered the queue (UCCX `queuestarttime`), if earlier than now: a
+    /// callback re-entered with its original queue start keeps its place, because records
+    /// of the same class, priority and attempts are dialed oldest queue start first. It is
+    /// the record's `created_at`.
+    pub queue_start: Option<DateTime<Utc>>,
 }
+
+/// Longest external id accepted, in bytes.
+pub const MAX_EXTERNAL_ID: usize = 128;
 
 impl NewRecord {
     /// A record with just numbers (main first).
@@ -40,6 +51,8 @@ impl NewRecord {
             owner_agent: None,
             contact_id: None,
             time_zone: None,
+            external_id: None,
+            queue_start: None,
         }
     }
 
@@ -51,12 +64,32 @@ impl NewRecord {
                 record: RecordId(0),
                 problem: "a record needs at least one number".into(),
             })?;
+        if let Some(id) = &self.external_id {
+            if id.is_empty() || id.len() > MAX_EXTERNAL_ID || id.chars().any(char::is_control) {
+                return Err(StoreError::InvalidRecord {
+                    record: RecordId(0),
+                    problem: format!(
+                        "external id {id:?} must be 1 to {MAX_EXTERNAL_ID} bytes without control characters"
+                    ),
+                });
+            }
+        }
+        let created = match self.queue_start {
+            Some(t) if t > now => {
+                return Err(StoreError::InvalidRecord {
+                    record: RecordId(0),
+                    problem: format!("queue start time {t} is in the future"),
+                })
+            }
+            Some(t) => t,
+            None => now,
+        };
         let mut rec = SpoolRecord::new(
             RecordId(0),
             self.campaign.clone(),
             main.clone(),
             alts.to_vec(),
-            now,
+            created,
         );
         rec.data = self.data.clone();
         if let Some(p) = self.priority {
@@ -141,6 +174,7 @@ impl SpoolStore {
                 source_line: None,
             },
         )?;
+        set_external_id(&tx, cid, &id, new)?;
         tx.commit()?;
         Ok(id)
     }
@@ -556,7 +590,7 @@ fn insert_new(
     )?;
     let mut rec = new.to_record(now)?;
     attach(&mut rec);
-    insert_record(
+    let id = insert_record(
         tx,
         cid,
         &rec,
@@ -565,5 +599,29 @@ fn insert_new(
             origin,
             source_line: None,
         },
-    )
+    )?;
+    set_external_id(tx, cid, &id, new)?;
+    Ok(id)
+}
+
+/// Gives a new record the id its caller knows it by; another record of the campaign with
+/// that id is [`StoreError::DuplicateExternalId`] (the caller's transaction then rolls back).
+fn set_external_id(conn: &Connection, cid: i64, id: &RecordId, new: &NewRecord) -> Result<()> {
+    let Some(ext) = &new.external_id else {
+        return Ok(());
+    };
+    let taken: Option<i64> = conn
+        .prepare_cached("SELECT id FROM record WHERE campaign_id = ?1 AND external_id = ?2")?
+        .query_row(params![cid, ext], |r| r.get(0))
+        .optional()?;
+    if let Some(other) = taken {
+        return Err(StoreError::DuplicateExternalId {
+            campaign: new.campaign.to_string(),
+            external_id: ext.clone(),
+            record: RecordId(crate::codes::id_from_sql(other)?),
+        });
+    }
+    conn.prepare_cached("UPDATE record SET external_id = ?2 WHERE id = ?1")?
+        .execute(params![crate::codes::id_to_sql("record id", id.0)?, ext])?;
+    Ok(())
 }

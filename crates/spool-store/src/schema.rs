@@ -417,6 +417,48 @@ CREATE INDEX agent_session_agent ON agent_session(agent, started_ms);
 ALTER TABLE campaign ADD COLUMN status INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 2);
 ALTER TABLE campaign ADD COLUMN status_ms INTEGER;
 "#,
+    // 7: hold and the fuller campaign log (issue 11). The ledger keeps since when a call's
+    //    callee is on hold, the hold time so far, and the agent the call was linked to (the
+    //    reserved agent stays in `agent`); the log takes `on_hold`/`off_hold` entries and the
+    //    talk seconds of a conversation's end (a table rebuild: SQLite cannot change a CHECK in
+    //    place). A record may carry the id its caller knows it by (UCCX `addrecord`), unique
+    //    per campaign.
+    r#"
+ALTER TABLE attempt ADD COLUMN hold_since_ms INTEGER;
+ALTER TABLE attempt ADD COLUMN hold_ms INTEGER NOT NULL DEFAULT 0 CHECK (hold_ms >= 0);
+ALTER TABLE attempt ADD COLUMN linked_agent TEXT;
+UPDATE attempt SET linked_agent = agent WHERE linked_ms IS NOT NULL;
+
+CREATE TABLE campaign_log_v7 (
+    id           INTEGER PRIMARY KEY,
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    at_ms        INTEGER NOT NULL,
+    call_id      INTEGER,
+    record_id    INTEGER,
+    status       TEXT NOT NULL CHECK (status IN (
+        'placing', 'dialing', 'ringing', 'on_queue', 'success', 'on_hold', 'off_hold', 'hangup',
+        'short_call', 'failure', 'no_answer', 'abandoned', 'machine', 'unknown', 'not_placed')),
+    retry        INTEGER,
+    phone        TEXT,
+    agent        TEXT,
+    detail       TEXT,
+    duration_s   INTEGER CHECK (duration_s >= 0)
+);
+INSERT INTO campaign_log_v7 (id, campaign_id, at_ms, call_id, record_id, status, retry, phone,
+    agent, detail, duration_s)
+SELECT l.id, l.campaign_id, l.at_ms, l.call_id, l.record_id, l.status, l.retry, l.phone,
+    l.agent, l.detail,
+    CASE WHEN l.status IN ('hangup', 'short_call')
+        THEN (SELECT a.talk_s FROM attempt a WHERE a.call_id = l.call_id) END
+FROM campaign_log l;
+DROP TABLE campaign_log;
+ALTER TABLE campaign_log_v7 RENAME TO campaign_log;
+CREATE INDEX campaign_log_at ON campaign_log(campaign_id, at_ms);
+
+ALTER TABLE record ADD COLUMN external_id TEXT CHECK (external_id <> '');
+CREATE UNIQUE INDEX record_external_id ON record(campaign_id, external_id)
+    WHERE external_id IS NOT NULL;
+"#,
 ];
 
 /// The migration set of this build.

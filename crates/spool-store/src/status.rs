@@ -14,7 +14,8 @@ use serde::Serialize;
 ///
 /// - `total`: records in the campaign; `pending`: pending records never attempted.
 /// - `placing`, `ringing`, `onqueue`: attempts in flight, by how far they got (`dialing`
-///   counts as placing, an attempt linked to an agent but not ended counts as success).
+///   counts as placing, an attempt linked to an agent but not ended counts as success, or as
+///   `onhold` while its callee is on hold).
 /// - the rest count ended attempts by outcome: `success` = connected, `shortcall`,
 ///   `abandoned`, `noanswer` = no answer or answering machine, `failure` = busy, rejected,
 ///   congestion, invalid number or Originate refused, `unknown` = lost track (crash,
@@ -54,14 +55,19 @@ pub struct LogEntry {
     pub campaign: String,
     pub call: Option<CallId>,
     pub record: Option<RecordId>,
-    /// `placing`, `dialing`, `ringing`, `on_queue`, `success`, `hangup`, `short_call`,
+    /// `placing`, `dialing`, `ringing`, `on_queue`, `success`, `on_hold`, `off_hold`,
+    /// `hangup`, `short_call`,
     /// `failure`, `no_answer`, `abandoned`, `machine`, `unknown`.
     pub status: String,
     /// Attempt number of the record for this call (1 = first).
     pub retry: Option<u32>,
     pub phone: Option<String>,
+    /// The agent who talked (else the one the call was placed for).
     pub agent: Option<String>,
     pub detail: Option<String>,
+    /// On `hangup` and `short_call`: the conversation's seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<u32>,
 }
 
 impl SpoolStore {
@@ -95,17 +101,24 @@ impl SpoolStore {
             }
         }
         let mut st = self.conn.prepare_cached(
-            "SELECT progress, COUNT(*) FROM attempt WHERE campaign_id = ?1 AND outcome IS NULL
-             GROUP BY progress",
+            "SELECT progress, hold_since_ms IS NOT NULL, COUNT(*) FROM attempt
+             WHERE campaign_id = ?1 AND outcome IS NULL GROUP BY 1, 2",
         )?;
-        let rows = st.query_map([cid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows = st.query_map([cid], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         for row in rows {
-            let (p, n) = row?;
+            let (p, on_hold, n) = row?;
             let n = n as u64;
             match p.as_str() {
                 "placing" | "dialing" => s.placing += n,
                 "ringing" => s.ringing += n,
                 "on_queue" => s.onqueue += n,
+                "linked" if on_hold => s.onhold += n,
                 "linked" => s.success += n,
                 _ => {}
             }
@@ -167,18 +180,48 @@ impl SpoolStore {
         let tx = self.conn.transaction()?;
         let cid = records::campaign_id(&tx, campaign)?;
         let call_sql = id_to_sql("call id", call.0)?;
-        let ledger: Option<(String, Option<String>)> = tx
-            .prepare_cached("SELECT e164, agent FROM attempt WHERE call_id = ?1")?
-            .query_row([call_sql], |r| Ok((r.get(0)?, r.get(1)?)))
+        // The number, the reserved agent, the linked agent and the link time, as before
+        // this report.
+        type Ledger = (String, Option<String>, Option<String>, Option<i64>);
+        let ledger: Option<Ledger> = tx
+            .prepare_cached(
+                "SELECT e164, agent, linked_agent, linked_ms FROM attempt WHERE call_id = ?1",
+            )?
+            .query_row([call_sql], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
         if let Some(state) = codes::progress_ledger_state(progress) {
+            let linked_agent = match progress {
+                Progress::Success { agent } => Some(agent.as_str()),
+                _ => None,
+            };
             tx.prepare_cached(
                 "UPDATE attempt SET progress = ?2,
                      queued_ms = CASE WHEN ?2 = 'on_queue' THEN ?3 ELSE queued_ms END,
-                     linked_ms = CASE WHEN ?2 = 'linked' THEN ?3 ELSE linked_ms END
+                     linked_ms = CASE WHEN ?2 = 'linked' THEN ?3 ELSE linked_ms END,
+                     linked_agent = COALESCE(?4, linked_agent)
                  WHERE call_id = ?1 AND outcome IS NULL",
             )?
-            .execute(params![call_sql, state, ms(at)])?;
+            .execute(params![call_sql, state, ms(at), linked_agent])?;
+        }
+        match progress {
+            Progress::OnHold => {
+                tx.prepare_cached(
+                    "UPDATE attempt SET hold_since_ms = COALESCE(hold_since_ms, ?2)
+                     WHERE call_id = ?1 AND outcome IS NULL",
+                )?
+                .execute(params![call_sql, ms(at)])?;
+            }
+            Progress::OffHold => {
+                tx.prepare_cached(
+                    "UPDATE attempt SET hold_ms = hold_ms + MAX(?2 - hold_since_ms, 0),
+                         hold_since_ms = NULL
+                     WHERE call_id = ?1 AND outcome IS NULL AND hold_since_ms IS NOT NULL",
+                )?
+                .execute(params![call_sql, ms(at)])?;
+            }
+            _ => {}
         }
         let retry: Option<i64> = tx
             .prepare_cached("SELECT COUNT(*) FROM attempt WHERE record_id = ?1 AND call_id <= ?2")?
@@ -189,11 +232,26 @@ impl SpoolStore {
         let (agent, detail) = match progress {
             Progress::Success { agent } => (Some(agent.to_string()), None),
             Progress::Failure { class } => (None, Some(format!("{class:?}").to_lowercase())),
-            _ => (ledger.as_ref().and_then(|l| l.1.clone()), None),
+            // The agent who talked, else the one the call was placed for.
+            _ => (
+                ledger
+                    .as_ref()
+                    .and_then(|l| l.2.clone().or_else(|| l.1.clone())),
+                None,
+            ),
+        };
+        // A conversation's end carries its length: link to the report of the end, rounded
+        // to the second as the ledger's talk time is.
+        let duration_s = match progress {
+            Progress::Hangup | Progress::ShortCall => ledger
+                .as_ref()
+                .and_then(|l| l.3)
+                .map(|linked| ((ms(at) - linked).max(0) as f64 / 1000.0).round() as i64),
+            _ => None,
         };
         tx.prepare_cached(
             "INSERT INTO campaign_log (campaign_id, at_ms, call_id, record_id, status, retry, phone,
-                 agent, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 agent, detail, duration_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             cid,
@@ -204,7 +262,8 @@ impl SpoolStore {
             retry,
             ledger.map(|l| l.0),
             agent,
-            detail
+            detail,
+            duration_s
         ])?;
         tx.commit()?;
         Ok(())
@@ -237,7 +296,7 @@ impl SpoolStore {
     ) -> Result<Vec<LogEntry>> {
         let cid = records::campaign_id(&self.conn, &campaign.0)?;
         let mut st = self.conn.prepare_cached(
-            "SELECT id, at_ms, call_id, record_id, status, retry, phone, agent, detail
+            "SELECT id, at_ms, call_id, record_id, status, retry, phone, agent, detail, duration_s
              FROM campaign_log WHERE campaign_id = ?1 AND at_ms BETWEEN ?2 AND ?3 ORDER BY at_ms, id",
         )?;
         type Raw = (
@@ -250,6 +309,7 @@ impl SpoolStore {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<i64>,
         );
         let rows: Vec<Raw> = st
             .query_map(params![cid, ms(from), ms(to)], |r| {
@@ -263,24 +323,28 @@ impl SpoolStore {
                     r.get(6)?,
                     r.get(7)?,
                     r.get(8)?,
+                    r.get(9)?,
                 ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         rows.into_iter()
-            .map(|(id, at, call, rec, status, retry, phone, agent, detail)| {
-                Ok(LogEntry {
-                    id: id_from_sql(id)?,
-                    at: from_ms(at)?,
-                    campaign: campaign.to_string(),
-                    call: call.map(id_from_sql).transpose()?.map(CallId),
-                    record: rec.map(id_from_sql).transpose()?.map(RecordId),
-                    status,
-                    retry: retry.and_then(|r| u32::try_from(r).ok()),
-                    phone,
-                    agent,
-                    detail,
-                })
-            })
+            .map(
+                |(id, at, call, rec, status, retry, phone, agent, detail, duration)| {
+                    Ok(LogEntry {
+                        id: id_from_sql(id)?,
+                        at: from_ms(at)?,
+                        campaign: campaign.to_string(),
+                        call: call.map(id_from_sql).transpose()?.map(CallId),
+                        record: rec.map(id_from_sql).transpose()?.map(RecordId),
+                        status,
+                        retry: retry.and_then(|r| u32::try_from(r).ok()),
+                        phone,
+                        agent,
+                        detail,
+                        duration_s: duration.and_then(|d| u32::try_from(d).ok()),
+                    })
+                },
+            )
             .collect()
     }
 }

@@ -107,6 +107,23 @@ impl Engine {
             CallEvent::HungUp { failure, ended_at } => {
                 self.end_call(now, id, CallEnd::HungUp { failure, ended_at })?
             }
+            CallEvent::Held | CallEvent::Resumed => {
+                let held = matches!(event, CallEvent::Held);
+                let CallPhase::Linked { on_hold, .. } = call.phase() else {
+                    // A hold before the link (the PBX playing music to a queued caller, say)
+                    // is the queue's business, not a hold by an agent.
+                    return Ok(());
+                };
+                if on_hold.is_some() == held {
+                    return Ok(()); // a repeated report
+                }
+                self.floor.calls.set_on_hold(id, held.then_some(now))?;
+                self.floor.out.push_back(progress(if held {
+                    Progress::OnHold
+                } else {
+                    Progress::OffHold
+                }));
+            }
             CallEvent::Lost => self.end_call(now, id, CallEnd::Lost)?,
         }
         Ok(())
@@ -172,6 +189,7 @@ impl Engine {
                 agent: agent.clone(),
                 at: now,
                 answered,
+                on_hold: None,
             },
             &mut run.calls,
             &mut self.floor.timers,

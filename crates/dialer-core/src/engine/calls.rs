@@ -1,6 +1,7 @@
 //! Calls in flight: their phases, the table that holds them, and the per-campaign counts
 //! that follow every phase change.
 
+use super::reject::RejectReason;
 use super::timers::{Timer, Timers};
 use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::outcome::AnswerKind;
@@ -45,6 +46,8 @@ pub(super) enum CallPhase {
         /// When and how it was answered, if the answer was reported (it may come after the
         /// link).
         answered: Option<(DateTime<Utc>, AnswerKind)>,
+        /// Since when the callee is on hold, if it is.
+        on_hold: Option<DateTime<Utc>>,
     },
 }
 
@@ -153,10 +156,12 @@ impl Call {
                 agent,
                 at,
                 answered: None,
+                on_hold,
             } => Some(CallPhase::Linked {
                 agent: agent.clone(),
                 at: *at,
                 answered: Some((now, kind)),
+                on_hold: *on_hold,
             }),
             _ => None,
         }
@@ -308,6 +313,26 @@ impl Calls {
     pub(super) fn queued(&mut self, id: CallId, now: DateTime<Utc>) {
         if let Some(c) = self.by_id.get_mut(&id) {
             c.queued.get_or_insert(now);
+        }
+    }
+
+    /// Puts a linked call's callee on hold (`Some(since)`) or takes it off (`None`). Holding
+    /// changes no count: a held call keeps its line and its agent.
+    pub(super) fn set_on_hold(
+        &mut self,
+        id: CallId,
+        hold: Option<DateTime<Utc>>,
+    ) -> Result<(), RejectReason> {
+        let call = self
+            .by_id
+            .get_mut(&id)
+            .ok_or(RejectReason::UnknownCall(id))?;
+        match &mut call.phase {
+            CallPhase::Linked { on_hold, .. } => {
+                *on_hold = hold;
+                Ok(())
+            }
+            _ => Err(RejectReason::CallNotLinked(id)),
         }
     }
 

@@ -7,7 +7,7 @@ use super::timers::Timer;
 use crate::engine::input::Command;
 use crate::engine::output::{DialReason, DueClassCode, Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;
-use crate::model::ids::{AgentId, CampaignId, RecordId};
+use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::record::{NumberState, RecordStatus, SpoolRecord};
 use crate::rules::disposition;
 use crate::rules::eligibility::{self};
@@ -29,6 +29,30 @@ pub(super) fn live_numbers(r: &SpoolRecord) -> impl Iterator<Item = &str> {
 
 impl Engine {
     // ----- commands -----
+
+    /// Asks the telephone system to hold a linked call's callee (`hold`) or to take it off
+    /// hold. The state changes when the system reports it ([`crate::CallEvent::Held`]).
+    fn hold(&mut self, call: CallId, hold: bool) -> Result<(), RejectReason> {
+        if self.floor.calls.is_held(call) {
+            return Err(RejectReason::CallNotLinked(call));
+        }
+        let c = self
+            .floor
+            .calls
+            .get(&call)
+            .ok_or(RejectReason::UnknownCall(call))?;
+        let super::calls::CallPhase::Linked { on_hold, .. } = c.phase() else {
+            return Err(RejectReason::CallNotLinked(call));
+        };
+        if on_hold.is_some() == hold {
+            return Err(RejectReason::HoldState {
+                call,
+                on_hold: hold,
+            });
+        }
+        self.floor.out.push_back(Output::Hold { call, hold });
+        Ok(())
+    }
 
     /// Applies a command. Every check comes first, then the change: a refused command
     /// changes nothing.
@@ -62,6 +86,8 @@ impl Engine {
                 self.floor.out.push_back(Output::Hangup { call });
                 Ok(())
             }
+            Command::Hold { call } => self.hold(call, true),
+            Command::Unhold { call } => self.hold(call, false),
             // The disposing agent is for the campaign log; the rules do not depend on it.
             Command::Dispose {
                 agent: _,

@@ -81,6 +81,8 @@ pub(super) fn input_name(k: &InputKind) -> InputName {
             Command::PreviewDial { .. } => InputName::PreviewDial,
             Command::PreviewSkip { .. } => InputName::PreviewSkip,
             Command::Hangup { .. } => InputName::Hangup,
+            Command::Hold { .. } => InputName::Hold,
+            Command::Unhold { .. } => InputName::Unhold,
             Command::Forget { .. } => InputName::Forget,
             Command::HoldLines { .. } => InputName::HoldLines,
         },

@@ -216,6 +216,11 @@ pub enum CallEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ended_at: Option<DateTime<Utc>>,
     },
+    /// The callee was put on hold (the agent's phone, or [`Command::Hold`] carried out by the
+    /// telephone system). Only a linked call can be held; a repeated report changes nothing.
+    Held,
+    /// The callee was taken off hold.
+    Resumed,
     /// The backend lost track of the call (connection dropped, restart): fate unknown. Even a
     /// call that was answered or linked ends as [`crate::CallOutcome::Unknown`], retried after
     /// `retry.unknown_s`: nobody knows how long it lasted.
@@ -262,6 +267,18 @@ pub enum Command {
     },
     /// Hang up a call (supervisor, or the agent's desktop).
     Hangup {
+        /// The call.
+        call: CallId,
+    },
+    /// Put the callee of a linked call on hold (ECCP `hold`). The engine asks the telephone
+    /// system ([`crate::Output::Hold`]); the call counts as held when the system reports
+    /// [`CallEvent::Held`].
+    Hold {
+        /// The call.
+        call: CallId,
+    },
+    /// Take the callee of a held call off hold (ECCP `unhold`).
+    Unhold {
         /// The call.
         call: CallId,
     },

@@ -25,6 +25,14 @@ pub enum Output {
         /// The call to end.
         call: CallId,
     },
+    /// Put a linked call's callee on hold (`hold`) or take it off hold; the telephone system
+    /// reports the change with [`crate::CallEvent::Held`] / [`crate::CallEvent::Resumed`].
+    Hold {
+        /// The call.
+        call: CallId,
+        /// `true` to hold, `false` to resume.
+        hold: bool,
+    },
     /// Offer up to `limit` due records of the campaign, in dial order, with
     /// [`crate::InputKind::RecordsOffered`].
     NeedRecords {
@@ -132,6 +140,10 @@ pub enum Progress {
         /// The agent.
         agent: AgentId,
     },
+    /// The callee of a linked call was put on hold.
+    OnHold,
+    /// The callee was taken off hold.
+    OffHold,
     /// A conversation ended normally.
     Hangup,
     /// A conversation shorter than the campaign's short-call threshold ended.
@@ -156,12 +168,14 @@ pub enum Progress {
 impl Progress {
     /// Every code [`Progress::code`] gives, once each (the store's campaign log `CHECK` list
     /// is tested against it).
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 15] = [
         "placing",
         "dialing",
         "ringing",
         "on_queue",
         "success",
+        "on_hold",
+        "off_hold",
         "hangup",
         "short_call",
         "failure",
@@ -181,6 +195,8 @@ impl Progress {
             Progress::Ringing => "ringing",
             Progress::OnQueue => "on_queue",
             Progress::Success { .. } => "success",
+            Progress::OnHold => "on_hold",
+            Progress::OffHold => "off_hold",
             Progress::Hangup => "hangup",
             Progress::ShortCall => "short_call",
             Progress::Failure { .. } => "failure",

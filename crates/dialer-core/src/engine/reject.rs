@@ -37,6 +37,10 @@ pub enum InputName {
     PreviewSkip,
     /// [`crate::Command::Hangup`].
     Hangup,
+    /// [`crate::Command::Hold`].
+    Hold,
+    /// [`crate::Command::Unhold`].
+    Unhold,
     /// [`crate::Command::Forget`].
     Forget,
     /// [`crate::Command::HoldLines`].
@@ -62,6 +66,8 @@ impl std::fmt::Display for InputName {
             InputName::PreviewDial => "preview dial",
             InputName::PreviewSkip => "preview skip",
             InputName::Hangup => "hang-up",
+            InputName::Hold => "hold",
+            InputName::Unhold => "unhold",
             InputName::Forget => "forget record",
             InputName::HoldLines => "hold lines of calls of unknown fate",
             InputName::RecordData => "record data",
@@ -93,6 +99,17 @@ pub enum RejectReason {
     /// No call in flight has that id.
     #[error("{0} is not a call in flight")]
     UnknownCall(CallId),
+    /// The call is not linked to an agent, so there is nobody to hold it for.
+    #[error("{0} is not linked to an agent, so it cannot be put on hold or taken off it")]
+    CallNotLinked(CallId),
+    /// Hold asked for a call already on hold, or unhold for one that is not.
+    #[error("{call} is {} on hold", if *on_hold { "already" } else { "not" })]
+    HoldState {
+        /// The call.
+        call: CallId,
+        /// Whether it is on hold now.
+        on_hold: bool,
+    },
     /// The agent never logged in.
     #[error("agent {0} is not known (log in first)")]
     UnknownAgent(AgentId),

@@ -74,6 +74,8 @@ pub enum CallState {
     Waiting,
     /// Talking with an agent.
     Linked,
+    /// Linked to an agent, the callee on hold.
+    OnHold,
     /// Answered live, too late to count as anything but abandoned.
     Abandoned,
 }
@@ -103,6 +105,8 @@ pub struct CallStatus {
     pub queued_at: Option<DateTime<Utc>>,
     /// When an agent took it.
     pub linked_at: Option<DateTime<Utc>>,
+    /// Since when the callee is on hold, if it is.
+    pub on_hold_since: Option<DateTime<Utc>>,
 }
 
 /// Why a campaign is not dialing.
@@ -195,12 +199,22 @@ impl Engine {
             .iter()
             .map(|(id, c)| {
                 let answered = c.phase().answered();
-                let (state, linked) = match c.phase() {
-                    CallPhase::Dialing => (CallState::Dialing, None),
-                    CallPhase::Machine { .. } => (CallState::Machine, None),
-                    CallPhase::Waiting { .. } => (CallState::Waiting, None),
-                    CallPhase::Abandoned { .. } => (CallState::Abandoned, None),
-                    CallPhase::Linked { agent, at, .. } => (CallState::Linked, Some((agent, *at))),
+                let (state, linked, on_hold_since) = match c.phase() {
+                    CallPhase::Dialing => (CallState::Dialing, None, None),
+                    CallPhase::Machine { .. } => (CallState::Machine, None, None),
+                    CallPhase::Waiting { .. } => (CallState::Waiting, None, None),
+                    CallPhase::Abandoned { .. } => (CallState::Abandoned, None, None),
+                    CallPhase::Linked {
+                        agent, at, on_hold, ..
+                    } => (
+                        if on_hold.is_some() {
+                            CallState::OnHold
+                        } else {
+                            CallState::Linked
+                        },
+                        Some((agent, *at)),
+                        *on_hold,
+                    ),
                 };
                 CallStatus {
                     call: *id,
@@ -216,6 +230,7 @@ impl Engine {
                     answer: answered.map(|a| a.1),
                     queued_at: c.queued,
                     linked_at: linked.map(|l| l.1),
+                    on_hold_since,
                 }
             })
             .collect();
