@@ -89,6 +89,11 @@ pub enum DialerEvent {
         at: DateTime<Utc>,
         campaign: CampaignId,
     },
+    /// An agent's session began (ECCP `agentloggedin`): logged in through the handle or seen
+    /// on the PBX. A session carried across a restart does not begin again.
+    AgentLoggedIn { at: DateTime<Utc>, agent: AgentId },
+    /// An agent's session ended (ECCP `agentloggedout`).
+    AgentLoggedOut { at: DateTime<Utc>, agent: AgentId },
     /// An agent's break ended (ECCP `pauseend`), with its length.
     BreakEnded {
         at: DateTime<Utc>,
@@ -1826,12 +1831,22 @@ impl Task {
                 self.open_breaks.insert(agent.clone(), row);
             }
         }
+        // The session is persisted first; the event says what the spool now holds.
+        let agent = agent.clone();
         match state {
             None | Some(dialer_core::AgentState::LoggedOut) => {
-                self.driver.spool_mut().end_session(agent.as_str(), now)?;
+                if self.driver.spool_mut().end_session(agent.as_str(), now)? {
+                    let _ = self
+                        .events
+                        .send(DialerEvent::AgentLoggedOut { at: now, agent });
+                }
             }
             Some(_) => {
-                self.driver.spool_mut().start_session(agent.as_str(), now)?;
+                if self.driver.spool_mut().start_session(agent.as_str(), now)? {
+                    let _ = self
+                        .events
+                        .send(DialerEvent::AgentLoggedIn { at: now, agent });
+                }
             }
         }
         Ok(())

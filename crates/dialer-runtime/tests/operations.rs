@@ -1433,3 +1433,105 @@ async fn e10_u23_u24_supervision_agrees_with_the_status_and_the_ledger() {
         .expect("stats since");
     assert_eq!((later.attempts, later.talk_s), (0, 0));
 }
+
+// ---- E5: login and logout events -----------------------------------------------------------
+
+#[tokio::test]
+async fn e5_login_and_logout_are_events_after_the_session_is_persisted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 3), 10.0).await;
+    let mut events = run.dialer.subscribe();
+    let agent = AgentId::from("ana");
+    run.dialer
+        .login(agent.clone(), vec![c.id.clone()])
+        .await
+        .expect("login");
+    run.dialer
+        .agent(agent.clone(), dialer_core::AgentEvent::LoggedOut)
+        .await
+        .expect("logout");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(DialerEvent::AgentLoggedIn { agent: a, at })) => seen.push(("in", a, at)),
+            Ok(Ok(DialerEvent::AgentLoggedOut { agent: a, at })) => seen.push(("out", a, at)),
+            Ok(Ok(_)) => {}
+            other => panic!("no session event: {other:?}; seen {seen:?}"),
+        }
+    }
+    assert_eq!((seen[0].0, seen[1].0), ("in", "out"));
+    assert!(seen.iter().all(|s| s.1 == agent));
+    // The spool holds the same session, with the same start and end.
+    let reader = SpoolStore::open_read_only(dir.path().join("spool.db")).expect("reader");
+    let summary = reader
+        .agent_activity(
+            "ana",
+            start_time() - chrono::Duration::hours(1),
+            start_time() + chrono::Duration::days(1),
+        )
+        .expect("activity");
+    assert_eq!(summary.sessions, 1);
+    assert_eq!(summary.session_start, Some(seen[0].2));
+    assert_eq!(summary.session_end, Some(seen[1].2));
+    run.stop().await;
+}
+
+// ---- E7 / E17 / U8 / V9: an agent's call, number, record and campaign -------------------------
+
+#[tokio::test]
+async fn e7_e17_u8_v9_an_agent_on_a_call_leads_to_its_campaign_call_number_and_record() {
+    use dialer_core::AgentState;
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 20);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 2, 17), 40.0).await;
+    run.until("an agent on a call", |s| {
+        s.engine
+            .agents
+            .iter()
+            .any(|a| matches!(a.state, AgentState::OnCall { .. }))
+    })
+    .await;
+    let sup = run
+        .dialer
+        .supervision(c.id.clone(), None, 20)
+        .await
+        .expect("supervision");
+    let on_call = sup
+        .agents
+        .iter()
+        .find(|a| matches!(a.state, AgentState::OnCall { .. }))
+        .or_else(|| sup.agents.iter().find(|a| a.call.is_some()))
+        .expect("the agent is still on its call in the same status");
+    // E17: the campaign the agent works.
+    assert_eq!(on_call.campaign.as_ref(), Some(&c.id));
+    // E7 / V9: its call with the number dialed and the times.
+    let call = sup
+        .calls
+        .iter()
+        .find(|k| Some(k.call) == on_call.call)
+        .expect("its call");
+    assert!(call.linked_at.is_some() && call.placed_at <= call.linked_at.unwrap());
+    // U8: the record behind the call, with the number dialed among its numbers and its data.
+    let record = run
+        .dialer
+        .record(on_call.record.clone().expect("its record"))
+        .await
+        .expect("record");
+    assert_eq!(record.id, call.record);
+    assert!(
+        record
+            .numbers
+            .iter()
+            .any(|n| n.number.e164() == call.number),
+        "{record:?} {call:?}"
+    );
+    assert!(
+        record.data.iter().any(|(k, _)| k == "n"),
+        "{:?}",
+        record.data
+    );
+    run.stop().await;
+}
