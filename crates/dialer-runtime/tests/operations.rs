@@ -1535,3 +1535,263 @@ async fn e7_e17_u8_v9_an_agent_on_a_call_leads_to_its_campaign_call_number_and_r
     );
     run.stop().await;
 }
+
+// ---- A day of a small campaign, checked against what happened ------------------------------
+
+/// Everything subscribers saw, collected by a task until the dialer stops.
+fn collect(run: &Run) -> Arc<Mutex<(Vec<DialerEvent>, bool)>> {
+    let seen = Arc::new(Mutex::new((Vec::new(), false)));
+    let mut rx = run.dialer.subscribe();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => out.lock().expect("not poisoned").0.push(e),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    out.lock().expect("not poisoned").1 = true
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    seen
+}
+
+#[tokio::test]
+async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_log_and_queue_wait()
+{
+    use dialer_core::{AgentState, CallId, Event, Progress, ScheduleWhen};
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    // One attempt a record: the list is spent within the day.
+    c.max_attempts_per_record = 1;
+    c.max_attempts_per_number = 1;
+    let store = spool(&dir, &c, 10);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 2, 29), 60.0).await;
+    let seen = collect(&run);
+    let (ana, ben) = (AgentId::from("agent1"), AgentId::from("agent2"));
+    run.until("both agents in", |s| {
+        agent_state(s, "agent1").is_some() && agent_state(s, "agent2").is_some()
+    })
+    .await;
+    // Callbacks: one for the same agent, one for anyone, a couple of minutes ahead.
+    let soon = |m: i64| ScheduleWhen::At {
+        at: run.dialer.clock().now() + chrono::Duration::minutes(m),
+    };
+    let (same_agent, _) = run
+        .dialer
+        .schedule_call(new_number(51), soon(2), Some(ben.clone()), None)
+        .await
+        .expect("same-agent callback");
+    let (anyone, _) = run
+        .dialer
+        .schedule_call(new_number(52), soon(3), None, None)
+        .await
+        .expect("callback for anyone");
+    // A break from the catalogue (it starts after ana's call, if she is on one).
+    run.dialer
+        .pause(ana.clone(), "coffee")
+        .await
+        .expect("pause");
+    // A hold on the first conversation that lasts long enough.
+    let mut held = None;
+    for _ in 0..5 {
+        let s = run
+            .until("a linked call", |s| linked_call(s).is_some())
+            .await;
+        let call = linked_call(&s).expect("linked").call;
+        if run.dialer.hold(call).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if run.dialer.unhold(call).await.is_ok() {
+                held = Some(call);
+                break;
+            }
+        }
+    }
+    let held = held.expect("a call was held and resumed");
+    run.until("ana on her break", |s| {
+        matches!(agent_state(s, "agent1"), Some(AgentState::Paused { .. }))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.dialer
+        .agent(ana.clone(), dialer_core::AgentEvent::Ready)
+        .await
+        .expect("back from the break");
+    // The list is spent (the callbacks too): the campaign finishes by itself.
+    let mut finished = false;
+    for _ in 0..1200 {
+        if seen
+            .lock()
+            .expect("not poisoned")
+            .0
+            .iter()
+            .any(|e| matches!(e, DialerEvent::CampaignFinished { .. }))
+        {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(finished, "the campaign did not finish within 60 s");
+    // A conclusion with a result code on the first conversation.
+    let (events, lagged) = seen.lock().expect("not poisoned").clone();
+    assert!(!lagged, "the collector fell behind");
+    let progress: Vec<(DateTime<Utc>, CallId, RecordId, Progress)> = events
+        .iter()
+        .filter_map(|e| match e {
+            DialerEvent::Engine {
+                event:
+                    Event::Progress {
+                        at,
+                        call,
+                        record,
+                        progress,
+                        ..
+                    },
+            } => Some((*at, *call, record.clone(), progress.clone())),
+            _ => None,
+        })
+        .collect();
+    let talked = progress
+        .iter()
+        .find(|p| p.3 == Progress::Hangup)
+        .expect("a conversation ended");
+    run.dialer
+        .conclude(talked.2.clone(), sale("agent1"), Disposition::Done)
+        .await
+        .expect("concluded");
+    run.stop().await;
+
+    // ---- by hand, from what subscribers saw ----
+    let store = reopen(&dir);
+    let mut last: BTreeMap<CallId, &Progress> = BTreeMap::new();
+    let mut per_code: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut queued_at: BTreeMap<CallId, DateTime<Utc>> = BTreeMap::new();
+    let mut buckets = [0u64; 7];
+    for (at, call, _, p) in &progress {
+        last.insert(*call, p);
+        *per_code.entry(p.code()).or_default() += 1;
+        match p {
+            Progress::OnQueue => {
+                queued_at.insert(*call, *at);
+            }
+            Progress::Success { .. } => {
+                if let Some(q) = queued_at.get(call) {
+                    let b = ((*at - *q).num_milliseconds() / 5000).clamp(0, 6);
+                    buckets[b as usize] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let ended = |codes: &[&str]| last.values().filter(|p| codes.contains(&p.code())).count() as u64;
+    let status = store.campaign_status("spring").expect("status");
+    assert_eq!(
+        status.total, 12,
+        "ten records and two callbacks: {status:?}"
+    );
+    assert_eq!((status.pending, status.in_flight, status.onhold), (0, 0, 0));
+    assert_eq!(status.success, ended(&["hangup"]), "{status:?}");
+    assert_eq!(status.shortcall, ended(&["short_call"]));
+    assert_eq!(status.abandoned, ended(&["abandoned"]));
+    assert_eq!(status.noanswer, ended(&["no_answer", "machine"]));
+    assert_eq!(status.failure, ended(&["failure", "not_placed"]));
+    assert_eq!(status.unknown, ended(&["unknown"]));
+    // The campaign log has every progress report, status by status.
+    let log = store
+        .campaign_log(
+            &c.id,
+            start_time(),
+            start_time() + chrono::Duration::days(1),
+        )
+        .expect("log");
+    let mut logged: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in &log {
+        *logged.entry(e.status.as_str()).or_default() += 1;
+    }
+    assert_eq!(logged, per_code);
+    assert_eq!(
+        (per_code.get("on_hold"), per_code.get("off_hold")),
+        (Some(&1), Some(&1))
+    );
+    // The queue-wait histogram, bucket by bucket.
+    let wait = store.queue_wait("spring").expect("queue wait");
+    assert_eq!(wait.buckets, buckets);
+    assert_eq!(wait.abandoned, ended(&["abandoned"]));
+    // The hold's length is the time between its two reports.
+    let on = progress
+        .iter()
+        .find(|p| p.1 == held && p.3 == Progress::OnHold)
+        .expect("on");
+    let off = progress
+        .iter()
+        .find(|p| p.1 == held && p.3 == Progress::OffHold)
+        .expect("off");
+    assert_eq!(
+        store.attempt(held).expect("ledger").hold_ms as i64,
+        (off.0 - on.0).num_milliseconds()
+    );
+    // Each agent's activity: its calls and its breaks as the events told them.
+    for agent in [&ana, &ben] {
+        let activity = store
+            .agent_activity(
+                agent.as_str(),
+                start_time() - chrono::Duration::hours(1),
+                start_time() + chrono::Duration::days(1),
+            )
+            .expect("activity");
+        let linked = events
+            .iter()
+            .filter(|e| {
+                matches!(e, DialerEvent::Engine { event: Event::AgentLinked { agent: a, .. } } if a == agent)
+            })
+            .count() as u64;
+        let calls: u64 = activity.campaigns.iter().map(|c| c.calls).sum();
+        assert_eq!(calls, linked, "{agent}: {activity:?}");
+        let breaks: Vec<(String, i64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                DialerEvent::BreakEnded {
+                    agent: a,
+                    break_id,
+                    duration_s,
+                    ..
+                } if a == agent => Some((break_id.clone(), *duration_s)),
+                _ => None,
+            })
+            .collect();
+        let stored: Vec<(String, i64)> = activity
+            .breaks
+            .iter()
+            .filter_map(|b| b.duration_s.map(|d| (b.break_id.clone(), d)))
+            .collect();
+        assert_eq!(stored, breaks, "{agent}");
+        assert_eq!(activity.break_s, breaks.iter().map(|b| b.1).sum::<i64>());
+    }
+    assert!(
+        events.iter().any(|e| matches!(e, DialerEvent::BreakEnded { agent, break_id, .. } if *agent == ana && break_id == "coffee")),
+        "ana's coffee break began and ended"
+    );
+    // The callbacks were dialed; the same-agent one only for ben.
+    for rec in [&same_agent, &anyone] {
+        assert!(
+            progress.iter().any(|p| &p.2 == rec),
+            "callback {rec} dialed"
+        );
+    }
+    for (_, call, rec, p) in &progress {
+        if rec == &same_agent {
+            if let Progress::Success { agent } = p {
+                assert_eq!(agent, &ben, "call {call}");
+            }
+        }
+    }
+    // The conclusion is with the record, tied to its attempt.
+    let rows = store.conclusions(&talked.2).expect("conclusions");
+    assert_eq!(
+        rows.last().and_then(|r| r.result_code.as_deref()),
+        Some("SALE")
+    );
+}
