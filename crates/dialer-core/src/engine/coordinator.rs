@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, VecDeque};
 /// | a campaign's lines in use, unanswered dials, waiting answers | [`CallCounts`] in its [`CampaignRun`], changed only by [`Calls`] |
 /// | each call's phase (dialing, machine, waiting with its deadline, abandoned, linked) | [`Calls`] |
 /// | each agent's state, since when, campaigns, home, plan after the call | [`Agents`] |
+/// | per home campaign, its agents counted for pacing (logged in, free, held back, talking, in wrap-up) | [`Roster`](super::agent::Roster) in [`Agents`], recounted from the agents changed since it was read |
 /// | what is due when | [`Timers`] (an index over deadlines held by the states above) |
 /// | whether calls may be placed | [`Telephony`] |
 pub struct Engine {
