@@ -35,6 +35,8 @@ fn snapshot(agents: u32) -> PacingSnapshot {
         now: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
         agents_logged_in: agents,
         agents_free: agents - busy,
+        agents_talking: (0..busy).filter(|i| i % 7 != 0).count() as u32,
+        agents_wrap_up: (0..busy).filter(|i| i % 7 == 0).count() as u32,
         agents_busy: (0..busy)
             .map(|i| AgentLoad {
                 phase: if i % 7 == 0 {

@@ -8,7 +8,7 @@ use crate::rng::{self, Topic};
 use crate::scenario::Scenario;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dialer_core::pacing::{
-    AgentPhase, Pacer, PacingEvent, PacingSnapshot, Power, Predictive, Progressive,
+    AgentPhase, BusyDetail, Pacer, PacingEvent, PacingSnapshot, Power, Predictive, Progressive,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -226,6 +226,10 @@ impl Vicidial {
 }
 
 impl Pacer for Vicidial {
+    /// Reads counts only.
+    fn busy_detail(&self) -> BusyDetail {
+        BusyDetail::WrapUpOnly
+    }
     fn name(&self) -> String {
         if (self.drop_limit - 0.03).abs() < 1e-12 {
             "vicidial".into()
@@ -249,7 +253,7 @@ impl Pacer for Vicidial {
 
     fn dials_to_place(&mut self, s: &PacingSnapshot) -> u32 {
         let now = ms(s.now);
-        let active = f64::from(s.agents_free) + s.agents_busy.len() as f64;
+        let active = f64::from(s.agents_free + s.agents_talking + s.agents_wrap_up);
         let next_sample = *self.next_sample.get_or_insert(next_grid(now - 1, 1000));
         if now - next_sample > 15_000 {
             // Asleep (nothing to dial): the old samples say nothing about now.
@@ -273,11 +277,7 @@ impl Pacer for Vicidial {
             return 0;
         }
         self.next_dial = Some(next_grid(now, 2500));
-        let talking = s
-            .agents_busy
-            .iter()
-            .filter(|a| a.phase == AgentPhase::Talking)
-            .count() as f64;
+        let talking = f64::from(s.agents_talking);
         let in_progress = f64::from(s.dials_in_flight) + f64::from(s.calls_waiting) + talking;
         let goal = (self.level * active).round();
         let throttle = (self.calls_per_second * 2.5).floor();
@@ -438,6 +438,10 @@ impl PoissonOpenLoop {
 }
 
 impl Pacer for PoissonOpenLoop {
+    /// Reads counts only.
+    fn busy_detail(&self) -> BusyDetail {
+        BusyDetail::WrapUpOnly
+    }
     fn name(&self) -> String {
         match self.clock {
             PoissonClock::Fixed { .. } => format!("poisson:{:.0}", self.dials_per_hour()),
@@ -489,7 +493,7 @@ impl Pacer for PoissonOpenLoop {
                     per_agent_s,
                     left,
                     last_ms: Some(now),
-                    on_duty: s.agents_free + s.agents_busy.len() as u32,
+                    on_duty: s.agents_free + s.agents_talking + s.agents_wrap_up,
                 };
             }
         }
@@ -592,6 +596,8 @@ mod tests {
             now: at(t_s * 1000),
             agents_logged_in: free + busy as u32,
             agents_free: free,
+            agents_talking: busy as u32,
+            agents_wrap_up: 0,
             agents_busy: vec![
                 AgentLoad {
                     phase: AgentPhase::Talking,

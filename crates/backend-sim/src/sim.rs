@@ -176,6 +176,10 @@ pub struct Simulator {
     driver: Driver<SimSpool>,
     cid: CampaignId,
     t0: DateTime<Utc>,
+    /// `t0` in Unix milliseconds when it is a whole millisecond (the scenarios' starts are):
+    /// simulated instants are then made and read with integer arithmetic, not calendar
+    /// arithmetic (a conversion each way per burst).
+    t0_ms: Option<i64>,
     now_ms: i64,
     end_ms: i64,
     /// Pending events, soonest first (ties in the order they were scheduled).
@@ -214,6 +218,8 @@ impl Simulator {
         let cid = campaign.id.clone();
         let engine = Engine::new(EngineConfig {
             abandon_guard: guard,
+            // The simulator reads no event of a call's course: the engine need not build them.
+            call_events: false,
             ..Default::default()
         });
         let pacer_name = pacer.name();
@@ -254,6 +260,7 @@ impl Simulator {
             driver,
             cid,
             t0,
+            t0_ms: (t0.timestamp_subsec_nanos() % 1_000_000 == 0).then(|| t0.timestamp_millis()),
             now_ms: 0,
             end_ms,
             events: BinaryHeap::new(),
@@ -276,7 +283,22 @@ impl Simulator {
     }
 
     fn at(&self, t_ms: i64) -> DateTime<Utc> {
-        self.t0 + Duration::milliseconds(t_ms)
+        self.t0_ms
+            .and_then(|t0| DateTime::from_timestamp_millis(t0 + t_ms))
+            .unwrap_or_else(|| self.t0 + Duration::milliseconds(t_ms))
+    }
+
+    /// The first whole millisecond of simulated time at or after `t`.
+    fn ms_at_or_after(&self, t: DateTime<Utc>) -> i64 {
+        match self.t0_ms {
+            Some(t0) => {
+                t.timestamp_millis() - t0 + i64::from(t.timestamp_subsec_nanos() % 1_000_000 != 0)
+            }
+            None => {
+                let d = t - self.t0;
+                d.num_milliseconds() + i64::from(d.subsec_nanos() % 1_000_000 != 0)
+            }
+        }
     }
 
     fn schedule(&mut self, t_ms: i64, ev: Ev) {
@@ -899,11 +921,7 @@ impl Simulator {
             }
             let ev_t = self.events.peek().map(|e| e.t_ms);
             // The engine has already acted at `now`: its next wake-up is strictly later.
-            let eng_t = wake.map(|w| {
-                let d = w - self.t0;
-                let m = d.num_milliseconds() + i64::from(d.subsec_nanos() % 1_000_000 != 0);
-                m.max(self.now_ms + 1)
-            });
+            let eng_t = wake.map(|w| self.ms_at_or_after(w).max(self.now_ms + 1));
             let next = match (ev_t, eng_t) {
                 (Some(a), Some(b)) => a.min(b),
                 (Some(a), None) | (None, Some(a)) => a,

@@ -4,11 +4,28 @@
 use crate::rng::{self, Topic};
 use crate::scenario::ListSpec;
 use chrono::{DateTime, Utc};
-use dialer_core::rules::ordering::{order_key, OrderKey};
+use dialer_core::rules::ordering::order_key;
 use dialer_core::{CampaignId, PhoneNumber, RecordId, RecordStatus, SpoolRecord};
 use rand::Rng;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
+
+/// The core's dial order ([`order_key`]) as plain integers: class, priority, attempts,
+/// creation (seconds, nanoseconds), id. The same order, compared without calendar types (the
+/// ready index is searched on every update of a record).
+type ReadyKey = (u8, u32, u32, i64, u32, u64);
+
+fn ready_key(rec: &SpoolRecord) -> ReadyKey {
+    let (class, priority, attempts, created, id) = order_key(rec);
+    (
+        class as u8,
+        priority,
+        attempts,
+        created.timestamp(),
+        created.timestamp_subsec_nanos(),
+        id.0,
+    )
+}
 
 /// Records of one campaign, as a store would hold them.
 pub struct Spool {
@@ -19,7 +36,7 @@ pub struct Spool {
     /// Every record that is not finished (boxed, as the engine's snapshots arrive).
     records: FxHashMap<u64, Box<SpoolRecord>>,
     /// Pending and due (or due once their time comes, see `waiting`), in dial order.
-    ready: BTreeSet<OrderKey>,
+    ready: BTreeSet<ReadyKey>,
     /// Pending with a next eligible time not reached yet: (time, id).
     waiting: BTreeSet<(DateTime<Utc>, u64)>,
     next_id: u64,
@@ -119,7 +136,7 @@ impl Spool {
                 self.waiting.insert((t, id));
             }
             (RecordStatus::Pending, None) => {
-                self.ready.insert(order_key(&rec));
+                self.ready.insert(ready_key(&rec));
             }
             (RecordStatus::InFlight { .. }, _) => {}
         }
@@ -129,7 +146,7 @@ impl Spool {
     /// Takes a record out of the ready and waiting indexes (it stays in `records`).
     fn unindex(&mut self, id: u64) {
         if let Some(old) = self.records.get(&id) {
-            self.ready.remove(&order_key(old));
+            self.ready.remove(&ready_key(old));
             if let Some(t) = old.next_eligible_at {
                 self.waiting.remove(&(t, id));
             }
@@ -151,7 +168,7 @@ impl Spool {
             }
             self.waiting.pop_first();
             if let Some(rec) = self.records.get(&id) {
-                self.ready.insert(order_key(rec));
+                self.ready.insert(ready_key(rec));
             }
         }
         if self.list.size == 0 {
@@ -166,7 +183,7 @@ impl Spool {
             self.ready
                 .iter()
                 .take(limit)
-                .filter_map(|k| self.records.get(&k.4 .0).map(|r| SpoolRecord::clone(r))),
+                .filter_map(|k| self.records.get(&k.5).map(|r| SpoolRecord::clone(r))),
         );
         page
     }

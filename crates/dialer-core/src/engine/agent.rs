@@ -158,12 +158,99 @@ pub(super) struct Agent {
     pub(super) plan: Plan,
 }
 
-/// Agents by numeric handle: the per-input pacing snapshot walks a campaign's agents by index
-/// instead of comparing names.
+/// What an agent counts as for its home campaign's pacing: derived from its state and plan,
+/// never kept beside them except as the [`Roster`] contribution last counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// Logged out: not counted.
+    Out,
+    /// Ready and not on its way out.
+    Free,
+    /// Ready, but held back from a departure ([`Plan::Leaving`]).
+    LeavingReady,
+    /// On a call.
+    Talking,
+    /// In after-call work.
+    WrapUp,
+    /// Logged in, none of the above (reserved, previewing, paused).
+    Other,
+}
+
+impl Load {
+    fn of(state: &AgentState, plan: &Plan) -> Load {
+        match state {
+            AgentState::LoggedOut => Load::Out,
+            AgentState::Ready if plan.is_leaving() => Load::LeavingReady,
+            AgentState::Ready => Load::Free,
+            AgentState::OnCall { .. } => Load::Talking,
+            AgentState::WrapUp { .. } => Load::WrapUp,
+            AgentState::Reserved { .. }
+            | AgentState::Previewing { .. }
+            | AgentState::Paused { .. } => Load::Other,
+        }
+    }
+}
+
+/// A campaign's home agents, counted by what pacing needs (the snapshot, the departure rule),
+/// so a decision does not walk every agent. Kept by [`Agents`] from each agent's state and
+/// plan: every mutable access marks the agent, and [`Agents::roster`] recounts the marked ones
+/// first, so the counts cannot drift from the states.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Roster {
+    /// Not logged out.
+    pub(super) logged_in: u32,
+    /// Ready and not on their way out.
+    pub(super) free: u32,
+    /// Ready but held back from a departure.
+    pub(super) leaving_ready: u32,
+    /// On a call.
+    pub(super) talking: u32,
+    /// Handles of the agents in wrap-up, ascending (the order of the home agent lists).
+    pub(super) wrapping: Vec<usize>,
+}
+
+impl Roster {
+    fn add(&mut self, i: usize, load: Load, sign: bool) {
+        let step = |n: &mut u32| {
+            if sign {
+                *n += 1
+            } else {
+                *n -= 1
+            }
+        };
+        if load != Load::Out {
+            step(&mut self.logged_in);
+        }
+        match load {
+            Load::Free => step(&mut self.free),
+            Load::LeavingReady => step(&mut self.leaving_ready),
+            Load::Talking => step(&mut self.talking),
+            Load::WrapUp => match (self.wrapping.binary_search(&i), sign) {
+                (Err(at), true) => self.wrapping.insert(at, i),
+                (Ok(at), false) => {
+                    self.wrapping.remove(at);
+                }
+                _ => {}
+            },
+            Load::Out | Load::Other => {}
+        }
+    }
+}
+
+/// Agents by numeric handle: the per-input pacing snapshot reads a campaign's [`Roster`]
+/// instead of walking its agents.
 #[derive(Debug, Default)]
 pub(super) struct Agents {
-    pub(super) list: Vec<Agent>,
-    pub(super) index: HashMap<AgentId, usize>,
+    list: Vec<Agent>,
+    index: HashMap<AgentId, usize>,
+    /// Per agent: the home and load it is counted with in `rosters` (`None`: nowhere).
+    counted: Vec<Option<(CampaignId, Load)>>,
+    /// Agents handed out mutably since the last recount.
+    touched: Vec<usize>,
+    /// Whether each agent is in `touched`.
+    is_touched: Vec<bool>,
+    /// Home agents of each campaign, counted.
+    rosters: HashMap<CampaignId, Roster>,
 }
 
 impl Agent {
@@ -176,11 +263,24 @@ impl Agents {
     pub(super) fn get(&self, id: &AgentId) -> Option<&Agent> {
         self.index.get(id).map(|&i| &self.list[i])
     }
+    /// The agent with handle `i` (from a campaign's home list).
+    pub(super) fn at(&self, i: usize) -> &Agent {
+        &self.list[i]
+    }
+    /// The agent, to change: it is recounted before the next [`Agents::roster`].
     pub(super) fn get_mut(&mut self, id: &AgentId) -> Option<&mut Agent> {
-        self.index.get(id).map(|&i| &mut self.list[i])
+        let i = *self.index.get(id)?;
+        Some(self.touch(i))
     }
     pub(super) fn values(&self) -> impl Iterator<Item = &Agent> {
         self.list.iter()
+    }
+    /// Every agent with its handle, to change (all are recounted).
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Agent)> {
+        for i in 0..self.list.len() {
+            self.mark(i);
+        }
+        self.list.iter_mut().enumerate()
     }
     pub(super) fn get_or_insert(&mut self, id: AgentId, now: DateTime<Utc>) -> &mut Agent {
         let i = match self.index.get(&id) {
@@ -195,9 +295,183 @@ impl Agents {
                     since_ms: now.timestamp_millis(),
                     plan: Plan::WrapUp,
                 });
+                self.counted.push(None);
+                self.is_touched.push(false);
                 self.list.len() - 1
             }
         };
+        self.touch(i)
+    }
+
+    fn mark(&mut self, i: usize) {
+        if !self.is_touched[i] {
+            self.is_touched[i] = true;
+            self.touched.push(i);
+        }
+    }
+
+    fn touch(&mut self, i: usize) -> &mut Agent {
+        self.mark(i);
         &mut self.list[i]
+    }
+
+    /// The counts of `campaign`'s home agents, up to date with every change handed out.
+    pub(super) fn roster(&mut self, campaign: &CampaignId) -> Option<&Roster> {
+        self.roster_and_agents(campaign).0
+    }
+
+    /// [`Agents::roster`], and the agents by handle to read beside it.
+    pub(super) fn roster_and_agents(
+        &mut self,
+        campaign: &CampaignId,
+    ) -> (Option<&Roster>, &[Agent]) {
+        self.recount();
+        (self.rosters.get(campaign), &self.list)
+    }
+
+    /// Recounts the agents handed out mutably since the last recount.
+    fn recount(&mut self) {
+        if self.touched.is_empty() {
+            return;
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        for &i in &touched {
+            self.is_touched[i] = false;
+            let a = &self.list[i];
+            let now = match (&a.home, Load::of(&a.state, &a.plan)) {
+                (_, Load::Out) | (None, _) => None,
+                (Some(home), load) => Some((home.clone(), load)),
+            };
+            if now == self.counted[i] {
+                continue;
+            }
+            if let Some((home, load)) = self.counted[i].take() {
+                if let Some(r) = self.rosters.get_mut(&home) {
+                    r.add(i, load, false);
+                }
+            }
+            if let Some((home, load)) = &now {
+                self.rosters
+                    .entry(home.clone())
+                    .or_default()
+                    .add(i, *load, true);
+            }
+            self.counted[i] = now;
+        }
+        // The buffer is kept: one allocation for the engine's life.
+        touched.clear();
+        self.touched = touched;
+    }
+}
+
+#[cfg(test)]
+mod roster_tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    /// What the roster must say: a walk over every agent whose home is `campaign`.
+    fn walk(agents: &Agents, campaign: &CampaignId) -> (u32, u32, u32, u32, Vec<usize>) {
+        let (mut logged, mut free, mut leaving, mut talking, mut wrapping) = (0, 0, 0, 0, vec![]);
+        for (i, a) in agents.values().enumerate() {
+            if a.home.as_ref() != Some(campaign) {
+                continue;
+            }
+            match Load::of(&a.state, &a.plan) {
+                Load::Out => continue,
+                Load::Free => free += 1,
+                Load::LeavingReady => leaving += 1,
+                Load::Talking => talking += 1,
+                Load::WrapUp => wrapping.push(i),
+                Load::Other => {}
+            }
+            logged += 1;
+        }
+        (logged, free, leaving, talking, wrapping)
+    }
+
+    fn state(k: u8) -> AgentState {
+        match k % 7 {
+            0 => AgentState::LoggedOut,
+            1 => AgentState::Ready,
+            2 => AgentState::Reserved { call: CallId(1) },
+            3 => AgentState::OnCall { call: CallId(2) },
+            4 => AgentState::WrapUp { until: None },
+            5 => AgentState::Paused {
+                reason: "break".into(),
+            },
+            _ => AgentState::Previewing {
+                campaign: CampaignId::from("a"),
+                record: RecordId(1),
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever changes are made to agents (state, plan, home, new agents), in whatever
+        /// order and however many between two reads, the counts read are a fresh walk's.
+        #[test]
+        fn roster_counts_equal_a_walk_of_the_agents_after_any_changes(
+            ops in proptest::collection::vec((0u8..6, 0usize..8, any::<u8>(), any::<bool>()), 1..200)
+        ) {
+            let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+            let campaigns = [CampaignId::from("a"), CampaignId::from("b")];
+            let mut agents = Agents::default();
+            for (op, who, k, flag) in ops {
+                let id = AgentId::from(format!("agent-{who}"));
+                match op {
+                    0 => {
+                        agents.get_or_insert(id, now);
+                    }
+                    1 => {
+                        if let Some(a) = agents.get_mut(&id) {
+                            a.state = state(k);
+                        }
+                    }
+                    2 => {
+                        if let Some(a) = agents.get_mut(&id) {
+                            a.plan = if flag {
+                                Plan::Leaving { how: Departure::Logout, wrap_up: true }
+                            } else {
+                                Plan::WrapUp
+                            };
+                        }
+                    }
+                    3 => {
+                        for (i, a) in agents.iter_mut() {
+                            if i % 2 == usize::from(flag) {
+                                a.home = match k % 3 {
+                                    0 => None,
+                                    n => Some(campaigns[usize::from(n) - 1].clone()),
+                                };
+                            }
+                        }
+                    }
+                    4 => {
+                        if let Some(a) = agents.get_mut(&id) {
+                            a.home = Some(campaigns[usize::from(flag)].clone());
+                        }
+                    }
+                    _ => {
+                        for c in &campaigns {
+                            let expected = walk(&agents, c);
+                            let got = agents.roster(c).map_or((0, 0, 0, 0, vec![]), |r| {
+                                (r.logged_in, r.free, r.leaving_ready, r.talking, r.wrapping.clone())
+                            });
+                            prop_assert_eq!(got, expected);
+                        }
+                    }
+                }
+            }
+            for c in &campaigns {
+                let expected = walk(&agents, c);
+                let got = agents.roster(c).map_or((0, 0, 0, 0, vec![]), |r| {
+                    (r.logged_in, r.free, r.leaving_ready, r.talking, r.wrapping.clone())
+                });
+                prop_assert_eq!(got, expected);
+            }
+        }
     }
 }

@@ -189,7 +189,7 @@ impl Engine {
         for run in self.campaigns.values_mut() {
             run.home_agents.clear();
         }
-        for (i, a) in self.floor.agents.list.iter_mut().enumerate() {
+        for (i, a) in self.floor.agents.iter_mut() {
             a.home = a
                 .campaigns
                 .iter()
@@ -232,7 +232,7 @@ impl Floor {
     /// Whether the campaign's calls at risk would exceed its abandonment budget if `leavers`
     /// more free agents went away.
     pub(super) fn coverage_short(
-        &self,
+        &mut self,
         run: &mut CampaignRun,
         now: DateTime<Utc>,
         leavers: u32,
@@ -248,22 +248,24 @@ impl Floor {
     }
 
     /// Ready agents of the campaign not on their way out.
-    fn free_agents(&self, run: &CampaignRun) -> u32 {
-        run.home_agents
-            .iter()
-            .filter(|&&i| {
-                let a = &self.agents.list[i];
-                a.state == AgentState::Ready && !a.plan.is_leaving()
-            })
-            .count() as u32
+    fn free_agents(&mut self, run: &CampaignRun) -> u32 {
+        self.agents.roster(&run.campaign.id).map_or(0, |r| r.free)
     }
 
     /// Lets leaving agents of the campaign go once the dials they covered no longer need them.
     pub(super) fn release_leavers(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+        // Counted: most decisions have nobody held back, and need not walk the agents.
+        if self
+            .agents
+            .roster(&run.campaign.id)
+            .is_none_or(|r| r.leaving_ready == 0)
+        {
+            return;
+        }
         let leavers: Vec<(AgentId, Departure)> = run
             .home_agents
             .iter()
-            .map(|&i| &self.agents.list[i])
+            .map(|&i| self.agents.at(i))
             .filter(|a| a.state == AgentState::Ready)
             .filter_map(|a| match &a.plan {
                 Plan::Leaving { how, .. } => Some((a.id.clone(), how.clone())),

@@ -56,20 +56,20 @@ impl Engine {
         let campaign = call.campaign.clone();
         let record = call.record.clone();
         let progress = |p: Progress| {
-            Output::Event(Event::Progress {
+            || Event::Progress {
                 at: now,
                 campaign: campaign.clone(),
                 call: id,
                 record: record.clone(),
                 progress: p,
-            })
+            }
         };
         match event {
-            CallEvent::OriginateAccepted => self.floor.out.push_back(progress(Progress::Dialing)),
-            CallEvent::Ringing => self.floor.out.push_back(progress(Progress::Ringing)),
+            CallEvent::OriginateAccepted => self.floor.out.course(progress(Progress::Dialing)),
+            CallEvent::Ringing => self.floor.out.course(progress(Progress::Ringing)),
             CallEvent::Queued => {
                 self.floor.calls.queued(id, now);
-                self.floor.out.push_back(progress(Progress::OnQueue));
+                self.floor.out.course(progress(Progress::OnQueue));
             }
             CallEvent::Answered { kind } => self.call_answered(now, id, kind)?,
             CallEvent::Linked { agent } => {
@@ -77,14 +77,14 @@ impl Engine {
                     return Ok(());
                 }
                 self.call_linked(now, id, &agent)?;
-                self.floor.out.push_back(progress(Progress::Success {
+                self.floor.out.course(progress(Progress::Success {
                     agent: agent.clone(),
                 }));
-                self.floor.out.push_back(Output::Event(Event::AgentLinked {
+                self.floor.out.course(|| Event::AgentLinked {
                     at: now,
                     agent,
                     call: id,
-                }));
+                });
             }
             CallEvent::OriginateRefused { cause } => match &cause {
                 RefusalCause::Pbx { .. } => {
@@ -304,13 +304,11 @@ impl Engine {
             _ => now,
         };
         if let CallPhase::Linked { agent, .. } = call.phase() {
-            self.floor
-                .out
-                .push_back(Output::Event(Event::AgentUnlinked {
-                    at: now,
-                    agent: agent.clone(),
-                    call: id,
-                }));
+            self.floor.out.course(|| Event::AgentUnlinked {
+                at: now,
+                agent: agent.clone(),
+                call: id,
+            });
             self.call_over_for_agent(now, agent, id);
         }
         let run = self
@@ -359,13 +357,13 @@ impl Engine {
                 }
             }
         };
-        self.floor.out.push_back(Output::Event(Event::Progress {
+        self.floor.out.course(|| Event::Progress {
             at: now,
             campaign: call.campaign.clone(),
             call: id,
             record: call.record.clone(),
             progress,
-        }));
+        });
         self.floor
             .out
             .push_back(Output::Store(StoreUpdate::AttemptEnded {
@@ -390,13 +388,11 @@ impl Engine {
             return Ok(());
         }
         if let RecordStatus::Finished { reason } = rec.status {
-            self.floor
-                .out
-                .push_back(Output::Event(Event::RecordFinished {
-                    at: now,
-                    record: rec.id.clone(),
-                    reason,
-                }));
+            self.floor.out.course(|| Event::RecordFinished {
+                at: now,
+                record: rec.id.clone(),
+                reason,
+            });
         }
         self.floor
             .out

@@ -264,11 +264,11 @@ impl Floor {
         }
         if let RecordStatus::Finished { reason } = rec.status {
             rec.next_eligible_at = None;
-            self.out.push_back(Output::Event(Event::RecordFinished {
+            self.out.course(|| Event::RecordFinished {
                 at: now,
                 record: rec.id.clone(),
                 reason,
-            }));
+            });
         }
         if rec != before {
             self.out.push_back(Output::Store(StoreUpdate::Record(rec)));

@@ -329,13 +329,11 @@ impl Engine {
                 .push_back(Output::Store(StoreUpdate::BlacklistAdded(entry)));
         }
         if let RecordStatus::Finished { reason } = rec.status {
-            self.floor
-                .out
-                .push_back(Output::Event(Event::RecordFinished {
-                    at: now,
-                    record: rec.id.clone(),
-                    reason,
-                }));
+            self.floor.out.course(|| Event::RecordFinished {
+                at: now,
+                record: rec.id.clone(),
+                reason,
+            });
         }
         self.floor
             .out

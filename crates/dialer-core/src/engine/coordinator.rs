@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, VecDeque};
 /// | a campaign's lines in use, unanswered dials, waiting answers | [`CallCounts`] in its [`CampaignRun`], changed only by [`Calls`] |
 /// | each call's phase (dialing, machine, waiting with its deadline, abandoned, linked) | [`Calls`] |
 /// | each agent's state, since when, campaigns, home, plan after the call | [`Agents`] |
+/// | per home campaign, its agents counted for pacing (logged in, free, held back, talking, in wrap-up) | [`Roster`](super::agent::Roster) in [`Agents`], recounted from the agents changed since it was read |
 /// | what is due when | [`Timers`] (an index over deadlines held by the states above) |
 /// | whether calls may be placed | [`Telephony`] |
 pub struct Engine {
@@ -59,9 +60,42 @@ pub(super) struct Floor {
     /// The next call id to mint.
     pub(super) next_call: u64,
     /// Outputs waiting for [`Engine::poll_output`].
-    pub(super) out: VecDeque<Output>,
+    pub(super) out: Outbox,
     /// Buffer of the pacing snapshot's busy agents, kept between inputs.
     pub(super) busy_scratch: Vec<AgentLoad>,
+}
+
+/// Outputs waiting to be polled, and whether the events of each call's and record's course
+/// are reported ([`EngineConfig::call_events`]): such an event is built only if it is.
+pub(super) struct Outbox {
+    queue: VecDeque<Output>,
+    call_events: bool,
+}
+
+impl Outbox {
+    /// Queues an output.
+    pub(super) fn push_back(&mut self, output: Output) {
+        self.queue.push_back(output);
+    }
+
+    /// Queues an event of a call's or record's course ([`Event::Dialed`], [`Event::Progress`],
+    /// [`Event::AgentLinked`], [`Event::AgentUnlinked`], [`Event::RecordFinished`]), built
+    /// only when the engine reports them.
+    pub(super) fn course(&mut self, event: impl FnOnce() -> Event) {
+        if self.call_events {
+            self.queue.push_back(Output::Event(event()));
+        }
+    }
+
+    /// Whether the events of a call's course are reported.
+    pub(super) fn reports_course(&self) -> bool {
+        self.call_events
+    }
+
+    /// The oldest output waiting.
+    pub(super) fn pop_front(&mut self) -> Option<Output> {
+        self.queue.pop_front()
+    }
 }
 
 /// The kind of an input, for [`Event::Rejected`].
@@ -101,7 +135,10 @@ impl Engine {
                 telephony: Telephony::Up,
                 blacklist: Blacklist::default(),
                 next_call: cfg.first_call_id,
-                out: VecDeque::new(),
+                out: Outbox {
+                    queue: VecDeque::new(),
+                    call_events: cfg.call_events,
+                },
                 busy_scratch: Vec::new(),
             },
             cfg,
@@ -312,5 +349,132 @@ impl Engine {
             InputKind::Call { call, event } => self.call_event(now, call, event),
             InputKind::Command(c) => self.command(now, c),
         }
+    }
+}
+
+#[cfg(test)]
+mod call_events_tests {
+    use crate::engine::input::{AgentEvent, CallEvent, InputKind};
+    use crate::engine::output::{Event, Output};
+    use crate::model::ids::{AgentId, CallId, RecordId};
+    use crate::model::outcome::{AnswerKind, FailureClass};
+    use crate::{Campaign, Engine, EngineConfig, Input, PhoneNumber, SpoolRecord};
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn is_course(o: &Output) -> bool {
+        matches!(
+            o,
+            Output::Event(
+                Event::Dialed { .. }
+                    | Event::Progress { .. }
+                    | Event::AgentLinked { .. }
+                    | Event::AgentUnlinked { .. }
+                    | Event::RecordFinished { .. }
+            )
+        )
+    }
+
+    /// A morning of three agents and eight records: calls answered and talked, refused,
+    /// unanswered; the same inputs to an engine that reports the course of calls and to one
+    /// that does not.
+    fn outputs(call_events: bool) -> Vec<Output> {
+        let mut engine = Engine::new(EngineConfig {
+            call_events,
+            ..EngineConfig::default()
+        });
+        let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 15, 0, 0).unwrap(); // 11:00 in New York
+        let campaign = Campaign::new("spring", "America/New_York");
+        let cid = campaign.id.clone();
+        let records = (1..=8)
+            .map(|i| {
+                let number = PhoneNumber::parse(&format!("212 555 01{i:02}"), "US").unwrap();
+                SpoolRecord::new(RecordId(i), cid.clone(), number, vec![], t0)
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut feed = |engine: &mut Engine, at, kind| {
+            engine.handle_input(Input::new(at, kind));
+            loop {
+                match engine.poll_output() {
+                    Output::Timeout(_) => break,
+                    o => out.push(o),
+                }
+            }
+        };
+        feed(&mut engine, t0, InputKind::Campaign(Box::new(campaign)));
+        for a in ["ann", "bob", "cy"] {
+            let event = AgentEvent::LoggedIn {
+                campaigns: vec![cid.clone()],
+            };
+            let agent = AgentId::from(a);
+            feed(&mut engine, t0, InputKind::Agent { agent, event });
+        }
+        let offer = InputKind::RecordsOffered {
+            campaign: cid.clone(),
+            records,
+        };
+        feed(&mut engine, t0, offer);
+        let at = |s| t0 + Duration::seconds(s);
+        let script = [
+            (1, CallEvent::OriginateAccepted),
+            (1, CallEvent::Ringing),
+            (2, CallEvent::OriginateAccepted),
+            (
+                1,
+                CallEvent::Answered {
+                    kind: AnswerKind::Human,
+                },
+            ),
+            (
+                1,
+                CallEvent::Linked {
+                    agent: AgentId::from("ann"),
+                },
+            ),
+            (
+                2,
+                CallEvent::HungUp {
+                    failure: Some(FailureClass::Busy),
+                    ended_at: None,
+                },
+            ),
+            (
+                3,
+                CallEvent::HungUp {
+                    failure: Some(FailureClass::NoAnswer),
+                    ended_at: None,
+                },
+            ),
+            (
+                1,
+                CallEvent::HungUp {
+                    failure: None,
+                    ended_at: None,
+                },
+            ),
+        ];
+        for (i, (call, event)) in script.into_iter().enumerate() {
+            let call = CallId(call);
+            feed(
+                &mut engine,
+                at(5 * i as i64 + 5),
+                InputKind::Call { call, event },
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn without_call_events_the_engine_decides_and_persists_exactly_the_same() {
+        let with = outputs(true);
+        let without = outputs(false);
+        assert!(
+            with.iter().any(is_course),
+            "the script reports a call's course"
+        );
+        assert!(with.iter().any(|o| matches!(o, Output::Originate(_))));
+        assert!(!without.iter().any(is_course));
+        let rest: Vec<_> = with.into_iter().filter(|o| !is_course(o)).collect();
+        assert_eq!(rest, without);
     }
 }

@@ -1,6 +1,6 @@
 //! The dialing decision: what to dial now, for each campaign.
 
-use super::agent::AgentState;
+use super::agent::{AgentState, Roster};
 use super::calls::Call;
 use super::campaigns::{is_manual, CampaignRun};
 use super::config::EngineConfig;
@@ -14,7 +14,7 @@ use crate::model::campaign::DialMode;
 use crate::model::ids::{AgentId, CallId};
 use crate::model::record::SpoolRecord;
 use crate::model::variable::VariableName;
-use crate::pacing::{abandonment, AgentLoad, AgentPhase, PacingEvent, PacingSnapshot};
+use crate::pacing::{abandonment, AgentLoad, AgentPhase, BusyDetail, PacingEvent, PacingSnapshot};
 use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
 use crate::rules::{next_step, ordering};
 use chrono::{DateTime, Duration, Utc};
@@ -88,41 +88,45 @@ impl Floor {
         eligibility::check(rec, &ctx)
     }
 
-    /// What the pacer sees of the campaign at `now`.
+    /// What the pacer sees of the campaign at `now`: counts from the campaign's [`Roster`],
+    /// and the busy agents the pacer reads ([`Pacer::busy_detail`]).
+    ///
+    /// [`Pacer::busy_detail`]: crate::pacing::Pacer::busy_detail
     fn snapshot(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) -> PacingSnapshot {
-        let mut free = 0;
-        let mut logged = 0;
         // Reused between snapshots: one allocation for the engine's life, not one per input.
         let mut busy = std::mem::take(&mut self.busy_scratch);
         busy.clear();
         let now_ms = now.timestamp_millis();
-        for &i in &run.home_agents {
-            let a = &self.agents.list[i];
-            let phase = match a.state {
-                AgentState::LoggedOut => continue,
-                AgentState::Ready if a.plan.is_leaving() => None,
-                AgentState::Ready => {
-                    free += 1;
-                    None
+        let elapsed_s = |since_ms: i64| (now_ms - since_ms) as f64 / 1000.0;
+        let (roster, agents) = self.agents.roster_and_agents(&run.campaign.id);
+        let empty = Roster::default();
+        let roster = roster.unwrap_or(&empty);
+        match run.pacer.busy_detail() {
+            BusyDetail::WrapUpOnly => busy.extend(roster.wrapping.iter().map(|&i| AgentLoad {
+                phase: AgentPhase::WrapUp,
+                elapsed_s: elapsed_s(agents[i].since_ms),
+            })),
+            BusyDetail::All => {
+                for &i in &run.home_agents {
+                    let a = &agents[i];
+                    let phase = match a.state {
+                        AgentState::OnCall { .. } => AgentPhase::Talking,
+                        AgentState::WrapUp { .. } => AgentPhase::WrapUp,
+                        _ => continue,
+                    };
+                    busy.push(AgentLoad {
+                        phase,
+                        elapsed_s: elapsed_s(a.since_ms),
+                    });
                 }
-                AgentState::OnCall { .. } => Some(AgentPhase::Talking),
-                AgentState::WrapUp { .. } => Some(AgentPhase::WrapUp),
-                AgentState::Reserved { .. }
-                | AgentState::Previewing { .. }
-                | AgentState::Paused { .. } => None,
-            };
-            if let Some(phase) = phase {
-                busy.push(AgentLoad {
-                    phase,
-                    elapsed_s: (now_ms - a.since_ms) as f64 / 1000.0,
-                });
             }
-            logged += 1;
         }
         PacingSnapshot {
             now,
-            agents_logged_in: logged,
-            agents_free: free,
+            agents_logged_in: roster.logged_in,
+            agents_free: roster.free,
+            agents_talking: roster.talking,
+            agents_wrap_up: roster.wrapping.len() as u32,
             agents_busy: busy,
             dials_in_flight: run.calls.dialing(),
             calls_waiting: run.calls.waiting(),
@@ -163,7 +167,12 @@ impl Floor {
         if allowed == 0 {
             return;
         }
-        let pacer = run.pacer.name();
+        // The pacer's name is read only by `Event::Dialed`: not asked for when unreported.
+        let pacer = if self.out.reports_course() {
+            run.pacer.name()
+        } else {
+            String::new()
+        };
         self.place_from_hopper(cfg, run, now, allowed, &pacer, |_| true);
     }
 
@@ -310,22 +319,22 @@ impl Floor {
             }));
         self.out
             .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-        self.out.push_back(Output::Event(Event::Dialed {
+        self.out.course(|| Event::Dialed {
             at: now,
             campaign: cid.clone(),
             record: rec.id.clone(),
             call,
             number: plan.number.e164().to_owned(),
             reason,
-        }));
+        });
         self.out.push_back(Output::Originate(intent));
-        self.out.push_back(Output::Event(Event::Progress {
+        self.out.course(|| Event::Progress {
             at: now,
             campaign: cid,
             call,
             record: rec.id.clone(),
             progress: Progress::Placing,
-        }));
+        });
         run.in_flight.insert(rec.id.clone(), rec);
     }
 

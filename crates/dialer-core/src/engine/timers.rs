@@ -65,6 +65,10 @@ impl Timers {
 
     /// Takes out every timer due at `now`, soonest first.
     fn take_due(&mut self, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, Timer)> {
+        // Most decisions have nothing due: no walk, no allocation.
+        if self.table.first().is_none_or(|(t, _)| *t > now) {
+            return Vec::new();
+        }
         let due: Vec<(DateTime<Utc>, Timer)> = self
             .table
             .iter()

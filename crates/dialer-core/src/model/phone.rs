@@ -227,15 +227,22 @@ impl PhoneNumber {
     /// dial string even from a corrupted database.
     pub fn from_trusted(e164: &str, dial: &str) -> Result<PhoneNumber, PhoneError> {
         for s in [e164, dial] {
-            if let Some((i, c)) = s
-                .char_indices()
-                .find(|&(i, c)| !(c.is_ascii_digit() || (c == '+' && i == 0)))
-            {
-                let _ = i;
-                return Err(PhoneError::BadCharacter {
-                    value: s.to_owned(),
-                    found: c,
-                });
+            // Checked as bytes (a simulator makes one number per dial); only a refusal looks
+            // for the character to name. A byte of a non-ASCII character is never a digit.
+            let clean = s
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_digit() || (b == b'+' && i == 0));
+            if !clean {
+                if let Some((_, c)) = s
+                    .char_indices()
+                    .find(|&(i, c)| !(c.is_ascii_digit() || (c == '+' && i == 0)))
+                {
+                    return Err(PhoneError::BadCharacter {
+                        value: s.to_owned(),
+                        found: c,
+                    });
+                }
             }
             if s.trim_start_matches('+').is_empty() {
                 return Err(PhoneError::Empty);

@@ -243,11 +243,9 @@ impl SpoolRecord {
         let mut merged = false;
         let mut i = 1;
         while i < self.numbers.len() {
-            let e164 = self.numbers[i].number.e164().to_owned();
-            if let Some(first) = self.numbers[..i]
-                .iter()
-                .position(|s| s.number.e164() == e164)
-            {
+            let (before, rest) = self.numbers.split_at(i);
+            let e164 = rest[0].number.e164();
+            if let Some(first) = before.iter().position(|s| s.number.e164() == e164) {
                 let dup = self.numbers.remove(i);
                 let keep = &mut self.numbers[first];
                 keep.attempts += dup.attempts;

@@ -42,7 +42,13 @@ pub struct PacingSnapshot {
     pub agents_logged_in: u32,
     /// Ready and not reserved for a call.
     pub agents_free: u32,
-    /// Talking or in wrap-up.
+    /// Agents on a call.
+    pub agents_talking: u32,
+    /// Agents in after-call work.
+    pub agents_wrap_up: u32,
+    /// Busy agents with the time spent in their phase, in agent order: everyone talking or
+    /// in wrap-up, or only those in wrap-up for a pacer whose [`Pacer::busy_detail`] says it
+    /// reads no more (the others are in the counts above).
     pub agents_busy: Vec<AgentLoad>,
     /// Dials placed and not yet resolved (ringing, not answered).
     pub dials_in_flight: u32,
@@ -93,6 +99,16 @@ pub enum PacingEvent {
     },
 }
 
+/// Which busy agents a pacer reads the elapsed time of ([`PacingSnapshot::agents_busy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyDetail {
+    /// Every agent talking or in wrap-up.
+    All,
+    /// Only agents in wrap-up (agents talking are counted, not listed): the engine then
+    /// builds no per-agent entry for the agents on a call, most of a busy floor.
+    WrapUpOnly,
+}
+
 /// A pacing policy. Implemented by the built-in modes and by simulator baselines.
 pub trait Pacer: Send {
     /// Short name for reports (`predictive`, `power:2`, ...).
@@ -111,6 +127,10 @@ pub trait Pacer: Send {
     /// instead of letting it go within the budget.
     fn dials_ahead(&self) -> bool {
         true
+    }
+    /// Which busy agents [`PacingSnapshot::agents_busy`] lists for this pacer.
+    fn busy_detail(&self) -> BusyDetail {
+        BusyDetail::All
     }
 }
 

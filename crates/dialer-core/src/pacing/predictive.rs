@@ -212,6 +212,10 @@ impl Pacer for Predictive {
         "predictive".into()
     }
 
+    fn busy_detail(&self) -> super::BusyDetail {
+        super::BusyDetail::WrapUpOnly
+    }
+
     fn observe(&mut self, _now: DateTime<Utc>, event: &PacingEvent) {
         let m = self.cfg.memory;
         match *event {
@@ -246,7 +250,10 @@ impl Pacer for Predictive {
         // Progressive part: one dial per free agent not yet covered. Never at risk.
         let progressive = (free - waiting - in_flight).max(0);
         let limit = i64::from(s.lines_free.min(s.records_ready));
-        if limit == 0 || s.agents_logged_in == 0 || (free == 0 && s.agents_busy.is_empty()) {
+        if limit == 0
+            || s.agents_logged_in == 0
+            || (free == 0 && s.agents_talking + s.agents_wrap_up == 0)
+        {
             return 0;
         }
         let budget = s.abandon.budget.max(0.0).floor() as i64;
@@ -261,11 +268,11 @@ impl Pacer for Predictive {
         let d = self.dial_s.mean.max(0.5);
         // Freed agents at each quadrature node: mean and variance.
         let mut freed = [(0.0f64, 0.0f64); NODES.len()];
-        let mut talking = 0u32;
+        // Agents talking are counted (their elapsed time is not read: remaining talk is taken
+        // as memoryless); agents in wrap-up each by how long they have been at it.
+        let talking = s.agents_talking;
         for a in &s.agents_busy {
-            if a.phase == AgentPhase::Talking {
-                talking += 1;
-            } else {
+            if a.phase == AgentPhase::WrapUp {
                 for (k, (x, _)) in NODES.iter().enumerate() {
                     let q = self.frees_within(AgentPhase::WrapUp, a.elapsed_s, x * d);
                     freed[k].0 += q;
@@ -309,6 +316,8 @@ mod tests {
             now: Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap(),
             agents_logged_in: free + busy,
             agents_free: free,
+            agents_talking: busy,
+            agents_wrap_up: 0,
             agents_busy: vec![
                 AgentLoad {
                     phase: AgentPhase::Talking,
