@@ -118,7 +118,7 @@ impl Engine {
                     return Ok(()); // a repeated report
                 }
                 self.floor.calls.set_on_hold(id, held.then_some(now))?;
-                self.floor.out.push_back(progress(if held {
+                self.floor.out.course(progress(if held {
                     Progress::OnHold
                 } else {
                     Progress::OffHold
