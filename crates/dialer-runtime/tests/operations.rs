@@ -1699,6 +1699,21 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
     assert_eq!(status.noanswer, ended(&["no_answer", "machine"]));
     assert_eq!(status.failure, ended(&["failure", "not_placed"]));
     assert_eq!(status.unknown, ended(&["unknown"]));
+    // E9 `datetime_start`: the attempt counts since a moment; the record counts stay.
+    assert_eq!(
+        store
+            .campaign_status_since("spring", Some(start_time()))
+            .expect("since the start"),
+        status
+    );
+    let later = store
+        .campaign_status_since("spring", Some(start_time() + chrono::Duration::days(1)))
+        .expect("since tomorrow");
+    assert_eq!((later.total, later.finished), (status.total, status.finished));
+    assert_eq!(
+        later.success + later.shortcall + later.abandoned + later.noanswer + later.failure,
+        0
+    );
     // The campaign log has every progress report, status by status.
     let log = store
         .campaign_log(

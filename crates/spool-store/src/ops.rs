@@ -5,7 +5,7 @@ use crate::codes::{self, from_ms, id_to_sql, ms};
 use crate::error::{Result, StoreError};
 use crate::records::{self, insert_record, load_record, update_record, Origin, Provenance};
 use crate::store::SpoolStore;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use dialer_core::rules::disposition;
 use dialer_core::{
     AgentId, Blacklist, BlacklistEntry, BlacklistScope, CampaignId, Disposition, FinishReason,
@@ -136,17 +136,6 @@ fn check_numbers_free(
         }
     }
     Ok(())
-}
-
-fn naive_start(when: &ScheduleWhen) -> NaiveDateTime {
-    match when {
-        ScheduleWhen::At { at } => at.naive_utc(),
-        ScheduleWhen::Range {
-            start_date,
-            start_time,
-            ..
-        } => start_date.and_time(*start_time),
-    }
 }
 
 impl SpoolStore {
@@ -342,13 +331,17 @@ impl SpoolStore {
         to: DateTime<Utc>,
     ) -> Result<usize> {
         let tx = self.conn.transaction()?;
-        let cid = records::campaign_id(&tx, campaign)?;
+        let (cid, camp) = records::campaign_row(&tx, campaign)?;
         let mut removed = 0;
         for id in records::live_records_with_number(&tx, cid, e164)? {
             let mut rec = load_record(&tx, &id)?;
             let Some(s) = &rec.schedule else { continue };
-            let start = naive_start(&s.when);
-            if start < from.naive_utc() || start > to.naive_utc() {
+            // A range's first local day and hour, read in the callee's zone (the campaign's
+            // when the record has none), as the dialer reads it.
+            let zone = dialer_core::rules::schedule::callee_zone(&camp, rec.time_zone.as_deref())
+                .unwrap_or_else(|_| camp.tz());
+            let start = dialer_core::rules::schedule::bounds(&s.when, zone).0;
+            if start < from || start > to {
                 continue;
             }
             if matches!(rec.status, RecordStatus::InFlight { .. }) {

@@ -73,6 +73,18 @@ pub struct LogEntry {
 impl SpoolStore {
     /// The counters of one campaign.
     pub fn campaign_status(&self, campaign: &str) -> Result<CampaignStatus> {
+        self.campaign_status_since(campaign, None)
+    }
+
+    /// The counters of one campaign with the attempt counts (placing … unknown) limited to
+    /// attempts placed at or after `since` (ECCP `getcampaignstatus` `datetime_start`); the
+    /// record counts (total, pending, finished, in flight) are the campaign's now.
+    pub fn campaign_status_since(
+        &self,
+        campaign: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<CampaignStatus> {
+        let since = since.map_or(i64::MIN, ms);
         let cid = records::campaign_id(&self.conn, campaign)?;
         let mut s = CampaignStatus::default();
         // Pending records off the ready index, the others off the index of the rest.
@@ -102,9 +114,9 @@ impl SpoolStore {
         }
         let mut st = self.conn.prepare_cached(
             "SELECT progress, hold_since_ms IS NOT NULL, COUNT(*) FROM attempt
-             WHERE campaign_id = ?1 AND outcome IS NULL GROUP BY 1, 2",
+             WHERE campaign_id = ?1 AND outcome IS NULL AND started_ms >= ?2 GROUP BY 1, 2",
         )?;
-        let rows = st.query_map([cid], |r| {
+        let rows = st.query_map(params![cid, since], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, bool>(1)?,
@@ -125,9 +137,12 @@ impl SpoolStore {
         }
         let mut st = self.conn.prepare_cached(
             "SELECT outcome, COUNT(*) FROM attempt WHERE campaign_id = ?1 AND outcome IS NOT NULL
+                 AND started_ms >= ?2
              GROUP BY outcome",
         )?;
-        let rows = st.query_map([cid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows = st.query_map(params![cid, since], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
         for row in rows {
             let (o, n) = row?;
             let n = n as u64;

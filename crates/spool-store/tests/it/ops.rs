@@ -364,3 +364,37 @@ fn schedule_disposition_gets_a_fresh_schedule_id() {
     assert_ne!(rec.schedule.as_ref().unwrap().id, ScheduleId(0));
     assert_eq!(s.record(&a).unwrap(), rec);
 }
+
+#[test]
+fn u14_a_range_callback_is_matched_by_its_start_in_the_callees_zone() {
+    let mut s = store();
+    // 10:00 to 12:00 in Montevideo (UTC-3) on the day after t0: 13:00 UTC.
+    let day = (t0() + Duration::days(1)).date_naive();
+    let when = ScheduleWhen::Range {
+        start_date: day,
+        end_date: day,
+        start_time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+        end_time: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+    };
+    let (cb, _) = s
+        .schedule_call(&new(&[4]), when, None, None, t0())
+        .unwrap();
+    let at = |h: u32, m: u32| day.and_hms_opt(h, m, 0).unwrap().and_utc();
+    // 10:00 read as UTC would fall here; the callback starts three hours later.
+    assert_eq!(
+        s.remove_schedules("c", &uy_e164(4), at(9, 30), at(10, 30))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.remove_schedules("c", &uy_e164(4), at(12, 30), at(13, 30))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.record(&cb).unwrap().status,
+        RecordStatus::Finished {
+            reason: FinishReason::Removed
+        }
+    );
+}
