@@ -45,6 +45,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The import options of the bench: the defaults, with `SPOOL_BENCH_COMMIT_MS` (if set) as
+/// the transaction time bound.
+fn import_options(file: &str) -> ImportOptions {
+    let mut opts = ImportOptions::new("c", file, t0());
+    if let Ok(ms) = std::env::var("SPOOL_BENCH_COMMIT_MS") {
+        opts.commit_after = std::time::Duration::from_millis(
+            ms.parse().expect("SPOOL_BENCH_COMMIT_MS: milliseconds"),
+        );
+    }
+    opts
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -169,8 +181,13 @@ fn import_vs_sqlite3() {
     ];
     // [case][run] = (.import, floor, ours) seconds, interleaved run by run.
     let mut times: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); cases.len()];
+    // `SPOOL_BENCH_CASES=2` (or `0,2`...): only those cases (indexes in the table).
+    let only_cases: Option<Vec<usize>> = std::env::var("SPOOL_BENCH_CASES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|k| k.trim().parse().ok()).collect());
+    let wanted = |k: usize| only_cases.as_ref().is_none_or(|c| c.contains(&k));
     for run in 0..runs {
-        for (k, case) in cases.iter().enumerate() {
+        for (k, case) in cases.iter().enumerate().filter(|(k, _)| wanted(*k)) {
             let work = dir.path().join(format!("run-{run}-{k}"));
             std::fs::create_dir_all(&work).unwrap();
             let shell = sqlite3(&work.join("shell.db"), &import_script(&case.base)).unwrap();
@@ -183,7 +200,7 @@ fn import_vs_sqlite3() {
     println!("import of {lines} lines, medians of {runs} runs (seconds; x = ratio to .import in the same run):");
     println!("| case | `.import` | schema floor | `import_base` | floor × | ours × |");
     println!("|---|---|---|---|---|---|");
-    for (case, t) in cases.iter().zip(&times) {
+    for (case, t) in cases.iter().zip(&times).filter(|(_, t)| !t.is_empty()) {
         let shell = median(t.iter().map(|x| x.0).collect());
         let floor = median(t.iter().map(|x| x.1).collect());
         let ours = median(t.iter().map(|x| x.2).collect());
@@ -194,7 +211,7 @@ fn import_vs_sqlite3() {
             case.name
         );
     }
-    for (case, t) in cases.iter().zip(&times) {
+    for (case, t) in cases.iter().zip(&times).filter(|(_, t)| !t.is_empty()) {
         let runs: Vec<String> = t
             .iter()
             .map(|(s, f, o)| format!("{s:.2}/{f:.2}/{o:.2}"))
@@ -226,7 +243,7 @@ fn ours(work: &Path, case: &Case, lines: usize) -> f64 {
     let sum = store
         .import_base(
             std::fs::File::open(&case.base).unwrap(),
-            &ImportOptions::new("c", "base.txt", t0()),
+            &import_options("base.txt"),
             &mut |_| {},
         )
         .unwrap();
@@ -386,7 +403,7 @@ fn ledger_during_import() {
             store
                 .import_base(
                     std::fs::File::open(&base).unwrap(),
-                    &ImportOptions::new("c", "base.txt", t0()),
+                    &import_options("base.txt"),
                     &mut |_| {},
                 )
                 .unwrap();
@@ -401,7 +418,7 @@ fn ledger_during_import() {
     println!(
         "ledger writes of a dialer (one attempt start every 10 ms) while {lines} shuffled lines \
          are imported ({import_s:.1} s, transactions of at most {} ms):",
-        spool_store::import::DEFAULT_COMMIT_AFTER.as_millis()
+        import_options("base.txt").commit_after.as_millis()
     );
     report("no import", quiet);
     report("during the import", busy);
@@ -466,6 +483,25 @@ fn ready_set(c: &mut Criterion) {
     c.bench_function(&format!("ready_set 100 of {n} records"), |b| {
         b.iter(|| black_box(store.ready_set("c", t0(), 100).unwrap()))
     });
+    // Criterion reports a mean and its interval; the acceptance is on the distribution of
+    // single calls: each of `SPOOL_BENCH_READY_CALLS` calls (default 1,000) timed alone.
+    let calls = env_usize("SPOOL_BENCH_READY_CALLS", 1_000).max(1);
+    let mut us: Vec<f64> = (0..calls)
+        .map(|_| {
+            let start = Instant::now();
+            let batch = black_box(store.ready_set("c", t0(), 100).unwrap());
+            let t = start.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(batch.len(), 100);
+            t
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    println!(
+        "ready_set 100 of {n} records, {calls} calls timed one by one: p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        pct(&us, 50.0),
+        pct(&us, 99.0),
+        us[us.len() - 1]
+    );
 }
 
 fn main() {

@@ -1,6 +1,8 @@
 //! Times one import of a base file into a fresh spool (or a copy of a given one):
-//! `cargo run --release -p spool-store --example import_probe -- BASE [SPOOL_TO_COPY]`.
-//! Prints the seconds and the summary; for quick checks next to the `store` bench.
+//! `cargo run --release -p spool-store --example import_probe -- BASE [SPOOL_TO_COPY [KEEP_AS]]`.
+//! Prints the seconds and the summary; for quick checks next to the `store` bench. With
+//! `KEEP_AS` (pass `-` as `SPOOL_TO_COPY` for a fresh spool) the resulting spool is kept
+//! there, checkpointed, e.g. as the pre-filled spool of a next probe.
 
 use chrono::{TimeZone, Utc};
 use dialer_core::{CallingHours, Campaign};
@@ -14,7 +16,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("spool.db");
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap();
-    if let Some(spool) = std::env::args().nth(2) {
+    if let Some(spool) = std::env::args().nth(2).filter(|s| s != "-") {
         std::fs::copy(spool, &db).unwrap();
     }
     let mut store = SpoolStore::open_unreconciled(&db).unwrap();
@@ -44,4 +46,12 @@ fn main() {
         sum.imported,
         sum.rejected
     );
+    if let Some(keep) = std::env::args().nth(3) {
+        store
+            .connection()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        drop(store);
+        std::fs::copy(&db, keep).unwrap();
+    }
 }

@@ -59,10 +59,13 @@
 //!
 //! A second thread reads and checks lines (numbers through `PhoneNumber::parse`'s fast path)
 //! and computes each new record's row, numbers text included; the writer only checks what
-//! needs the database and binds values. Per 1,024-line chunk it looks the chunk's numbers up
-//! in one query (none at all while the campaign's only numbers are this upload's own, as
-//! `PRAGMA data_version` confirms), checks duplicates within the chunk in memory, in line
-//! order, and inserts records and destinations with multi-row statements; ids are the ones
+//! needs the database and binds values. Its first transaction reads the campaign's numbers
+//! in one walk of the `destination` index (up to 8 million of them); while no other
+//! connection commits (`PRAGMA data_version` unchanged) that list plus the upload's own
+//! numbers is exact, and only a chunk's numbers found in it are looked up (none for a new
+//! list, no random index probe per line into a pre-filled spool). Once another connection
+//! has committed, every number of a chunk is looked up, in one query. The writer checks
+//! duplicates within the chunk in memory, in line order, and inserts records and destinations with multi-row statements; ids are the ones
 //! inserting line by line gives. SQLite's per-row foreign-key checks are off during an upload
 //! (the parents, campaign and upload, are checked once per batch; the records are the
 //! batch's own), and statement journals stay in memory. None of this changes the results.
@@ -1109,19 +1112,22 @@ struct WriteCtx<'a> {
 enum Known {
     /// Before the first batch.
     Undecided,
-    /// Every row is one this upload wrote: the campaign had none when the upload started and
-    /// no other connection has committed since (`PRAGMA data_version` unchanged). `written`
-    /// holds the key of each number written; only those are looked up.
-    OnlyOurs {
+    /// `numbers` holds every number of the campaign's `destination` rows (and maybe numbers
+    /// since removed by others): read in one scan of the campaign's part of the index in the
+    /// upload's first transaction, plus every number the upload wrote since. It stays exact
+    /// while no other connection commits (`PRAGMA data_version` unchanged since the scan): a
+    /// number outside it cannot be in the spool, so only the numbers in it are looked up.
+    Listed {
         data_version: i64,
-        written: FxHashSet<i64>,
+        numbers: FxHashSet<i64>,
     },
-    /// Anything else: every number is looked up.
+    /// Another connection committed since the scan, or the campaign has more than
+    /// [`KNOWN_MAX`] numbers: every number is looked up.
     Unknown,
 }
 
-/// Most numbers `Known::OnlyOurs` remembers (about 16 bytes each) before falling back to
-/// looking every number up.
+/// Most numbers `Known::Listed` holds (about 16 bytes each) before falling back to looking
+/// every number up.
 const KNOWN_MAX: usize = 8_000_000;
 
 /// Records per multi-row `INSERT` into `record` and `destination`.
@@ -1199,11 +1205,11 @@ impl WriteCtx<'_> {
         }
         insert_records(conn, &rows)?;
         insert_destinations(conn, self.campaign_id, &rows)?;
-        if let Known::OnlyOurs { written, .. } = &mut self.known {
+        if let Known::Listed { numbers, .. } = &mut self.known {
             for (_, g) in rows.iter().filter(|(_, g)| g.row.live) {
-                written.extend(g.row.keys.iter().copied());
+                numbers.extend(g.row.keys.iter().copied());
             }
-            if written.len() > KNOWN_MAX {
+            if numbers.len() > KNOWN_MAX {
                 self.known = Known::Unknown;
             }
         }
@@ -1229,24 +1235,34 @@ impl WriteCtx<'_> {
         let data_version: i64 = conn.pragma_query_value(None, "data_version", |r| r.get(0))?;
         match &self.known {
             Known::Undecided => {
-                let any: bool = conn
-                    .prepare_cached(
-                        "SELECT EXISTS(SELECT 1 FROM destination WHERE campaign_id = ?1)",
-                    )?
-                    .query_row([self.campaign_id], |r| r.get(0))?;
-                self.known = if any {
+                // One sequential walk of the campaign's part of the index costs about what
+                // a few thousand random lookups do; a pre-filled spool saves one lookup a
+                // number.
+                let mut numbers = FxHashSet::default();
+                let mut st =
+                    conn.prepare_cached("SELECT number FROM destination WHERE campaign_id = ?1")?;
+                let mut rows = st.query([self.campaign_id])?;
+                let mut over = false;
+                while let Some(r) = rows.next()? {
+                    if numbers.len() >= KNOWN_MAX {
+                        over = true;
+                        break;
+                    }
+                    numbers.insert(r.get::<_, i64>(0)?);
+                }
+                self.known = if over {
                     Known::Unknown
                 } else {
-                    Known::OnlyOurs {
+                    Known::Listed {
                         data_version,
-                        written: FxHashSet::default(),
+                        numbers,
                     }
                 };
             }
-            Known::OnlyOurs {
+            Known::Listed {
                 data_version: v, ..
             } if *v != data_version => self.known = Known::Unknown,
-            Known::OnlyOurs { .. } | Known::Unknown => {}
+            Known::Listed { .. } | Known::Unknown => {}
         }
         Ok(())
     }
@@ -1263,7 +1279,7 @@ impl WriteCtx<'_> {
             })
             .flat_map(|g| g.row.keys.iter().copied())
             .filter(|k| match &self.known {
-                Known::OnlyOurs { written, .. } => written.contains(k),
+                Known::Listed { numbers, .. } => numbers.contains(k),
                 Known::Undecided | Known::Unknown => true,
             })
         {
