@@ -620,3 +620,57 @@ fn transactions_are_sized_by_time_and_bytes_not_by_a_line_count() {
     assert_eq!(per_chunk_bytes, 5);
     assert_eq!(ids, ids_per_chunk);
 }
+
+/// Into a spool already holding another upload of the campaign, only the lines whose numbers
+/// are new are imported, however the upload is cut into transactions: the campaign's numbers
+/// are read once at the start and the upload's own are added as it goes.
+#[test]
+fn upload_into_a_prefilled_spool_rejects_exactly_the_numbers_already_there() {
+    let first: String = (0..3000u32)
+        .map(|i| format!("c;{};id={i};;\n", uy(i)))
+        .collect();
+    // Numbers 2000..5000 in a scrambled order (7919 is prime to 3000); the last 100 lines
+    // repeat the first 100.
+    let mut order: Vec<u32> = (2000..5000).map(|i| 2000 + (i * 7919) % 3000).collect();
+    order.extend(order[..100].to_vec());
+    let second: String = order
+        .iter()
+        .map(|i| format!("c;{};id={i};;\n", uy(*i)))
+        .collect();
+    for commit_after in [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(60),
+    ] {
+        let mut s = store();
+        s.import_base(
+            first.as_bytes(),
+            &ImportOptions::new("c", "a.txt", t0()),
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut opts = ImportOptions::new("c", "b.txt", t0());
+        opts.commit_after = commit_after;
+        let sum = s
+            .import_base(second.as_bytes(), &opts, &mut |_| {})
+            .unwrap();
+        assert_eq!(sum.imported, 2000, "{commit_after:?}");
+        // A repeated line whose number came with the first upload is a duplicate in the
+        // spool; one whose number is new, a duplicate in the file.
+        let repeats_of_new = order[..100].iter().filter(|&&i| i >= 3000).count() as u64;
+        assert!(repeats_of_new > 0 && repeats_of_new < 100);
+        assert_eq!(
+            sum.rejected_by_reason,
+            BTreeMap::from([
+                (RejectReason::DuplicateInSpool, 1100 - repeats_of_new),
+                (RejectReason::DuplicateInFile, repeats_of_new)
+            ]),
+            "{commit_after:?}"
+        );
+        let rejects = s.rejects(sum.base_id).unwrap();
+        assert!(rejects
+            .iter()
+            .filter(|r| r.reason == RejectReason::DuplicateInSpool)
+            .all(|r| order[r.line as usize - 1] < 3000));
+        assert_eq!(s.campaign_status("c").unwrap().total, 5000);
+    }
+}
