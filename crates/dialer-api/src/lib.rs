@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod page;
 pub mod problem;
 pub mod routes;
+pub mod today;
 
 use crate::auth::Tokens;
 use crate::events::EventHub;

@@ -150,10 +150,43 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     }
 }
 
+/// What the dialer is doing now, with each campaign's day so far.
+#[derive(Serialize)]
+pub struct StatusView {
+    /// The dialer's status: agents, calls in flight, campaigns, telephone system health.
+    #[serde(flatten)]
+    pub status: dialer_runtime::DialerStatus,
+    /// Per campaign: dials, answers and abandons since its local midnight (from the spool).
+    pub today: Vec<crate::today::Today>,
+}
+
 #[utoipa::path(get, path = "/api/status", tag = "status", security(("bearer" = [])),
-    responses((status = 200, description = "Agents with their calls and records, calls in flight, campaign counters, abandonment position, telephone system health", body = Object)))]
-pub async fn status(State(st): State<AppState>) -> ApiResult<Json<dialer_runtime::DialerStatus>> {
-    Ok(Json(st.op(st.dialer.status()).await?))
+    responses((status = 200, description = "Agents with their calls and records, calls in flight, campaign counters, abandonment position, telephone system health; `today`: per campaign, dials, answers and abandons since its local midnight (see the Today schema)", body = Object)))]
+pub async fn status(State(st): State<AppState>) -> ApiResult<Json<StatusView>> {
+    let status = st.op(st.dialer.status()).await?;
+    let today = today_of(&st, &status).await?;
+    Ok(Json(StatusView { status, today }))
+}
+
+/// Each campaign's day so far, at the status's time.
+async fn today_of(
+    st: &AppState,
+    status: &dialer_runtime::DialerStatus,
+) -> ApiResult<Vec<crate::today::Today>> {
+    let campaigns: Vec<String> = status
+        .engine
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.to_string())
+        .collect();
+    let at = status.at;
+    st.read(move |s| {
+        campaigns
+            .iter()
+            .map(|c| Ok(crate::today::today(s, c, at)?))
+            .collect()
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/history", tag = "status", security(("bearer" = [])),
