@@ -9,6 +9,13 @@
 //! cargo run --release -p dialer-api --example load -- [seconds] [requests/s] [agents] [subscribers]
 //! ```
 //! Defaults: 600 s, 1000 requests/s, 200 agents, 20 subscribers.
+//!
+//! Measured on 2 cores shared with other builds (load average 5.7–8.0 during the run), the
+//! defaults: 600,000 requests in 600 s (1000/s), no error, every subscriber got all 60,063
+//! events with no gap; latency p50 2.3 ms, p99 11.2 ms, max 348 ms; the server and dialer used
+//! 277 µs of CPU per request (the clients 87 s of the 253 s). Before the status and counters
+//! were shared between pollers and events framed once, a 60 s run of the same mix cost 767 µs
+//! per request (half of it the counters' scan of a 50,000-record campaign) with p99 85 ms.
 
 use backend_sim::live::SimTelephony;
 use backend_sim::{world, Scenario};
