@@ -7,7 +7,6 @@ const LABEL = { ready: "ready", on_call: "on call", wrap_up: "wrap-up", reserved
   previewing: "preview", paused: "paused", logged_out: "logged out" };
 let token = null;
 let lastEventId = null;
-const counters = {};      // campaign -> spool counters
 let history = [];         // chart samples
 const $ = (id) => document.getElementById(id);
 
@@ -84,10 +83,8 @@ function render(status) {
     const calls = status.engine.calls.filter((k) => k.campaign === id);
     const waiting = calls.filter((k) => k.state === "waiting");
     const longest = waiting.reduce((m, k) => Math.max(m, now - new Date(k.queued_at || k.answered_at || k.placed_at).getTime()), 0);
-    const n = counters[id] || {};
-    const dials = ["placing", "ringing", "onqueue", "success", "failure", "shortcall", "noanswer", "abandoned", "unknown"]
-      .reduce((s, k) => s + (n[k] || 0), 0);
-    const answers = (n.success || 0) + (n.shortcall || 0) + (n.abandoned || 0);
+    // Since the campaign's local midnight (the server reads it off the spool's ledger).
+    const today = (status.today || []).find((t) => t.campaign === id) || { dials: 0, answers: 0, abandons: 0 };
 
     const kpis = el("div", "kpis");
     kpis.append(
@@ -95,8 +92,9 @@ function render(status) {
       kpi("calls in flight", c.calls_in_flight, "calls-" + id),
       kpi("waiting for an agent", c.waiting, "waiting-" + id),
       kpi("longest wait", waiting.length ? secs(longest) : "–"),
-      kpi("dials (campaign total)", dials), kpi("answers (campaign total)", answers),
-      kpi("abandons (campaign total)", n.abandoned || 0),
+      kpi("dials today", today.dials, "dials-today-" + id),
+      kpi("answers today", today.answers, "answers-today-" + id),
+      kpi("abandons today", today.abandons, "abandons-today-" + id),
       kpi("lines in use (" + status.telephony + ")", c.calls_in_flight, "lines-" + id));
     card.append(kpis);
 
@@ -182,9 +180,6 @@ async function refresh() {
         abandonment: a.live_answers ? a.abandoned / a.live_answers : 0, cap: a.cap, lines_in_use: c.calls_in_flight });
     }
     if (history.length > 20000) history = history.slice(-20000);
-    await Promise.all(status.engine.campaigns.map(async (c) => {
-      try { counters[c.campaign] = await api("/api/campaigns/" + encodeURIComponent(c.campaign) + "/counters"); } catch (_) {}
-    }));
     render(status);
   } catch (e) {
     if (token) $("telephony").textContent = "dialer unreachable: " + e.message;

@@ -1,7 +1,12 @@
 //! The event stream: every event of the dialer gets a sequence number and is kept in a
 //! bounded buffer, so a client that reconnects with `Last-Event-ID` gets what it missed (or is
 //! told how many events it lost when they left the buffer). Filters by campaign and agent.
+//!
+//! Each event is serialized once, into its finished server-sent-events frame
+//! ([`Numbered::frame`]); every subscriber writes those same bytes (a reference count, no
+//! copy), several at a time when they are ready together.
 
+use bytes::Bytes;
 use dialer_runtime::{Dialer, DialerEvent};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -18,6 +23,25 @@ pub struct Numbered {
     pub campaign: Option<String>,
     pub agent: Option<String>,
     pub json: String,
+    /// The whole SSE frame (`id`, `event`, `data` lines and the blank line), written as is
+    /// to every subscriber.
+    pub frame: Bytes,
+}
+
+/// The SSE frame of an event. `data` is compact JSON (no line break), `name` a plain word.
+pub fn sse_frame(id: Option<u64>, name: &str, data: &str) -> Bytes {
+    let mut f = String::with_capacity(data.len() + name.len() + 32);
+    if let Some(id) = id {
+        f.push_str("id: ");
+        f.push_str(&id.to_string());
+        f.push('\n');
+    }
+    f.push_str("event: ");
+    f.push_str(name);
+    f.push_str("\ndata: ");
+    f.push_str(data);
+    f.push_str("\n\n");
+    Bytes::from(f)
 }
 
 impl Numbered {
@@ -124,13 +148,15 @@ impl EventHub {
                     .and_then(Value::as_str)
             })
             .map(str::to_owned);
+        let json = value.to_string();
         let mut b = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         let n = Arc::new(Numbered {
             id: b.next_id,
             name: name.to_owned(),
             campaign,
             agent,
-            json: value.to_string(),
+            frame: sse_frame(Some(b.next_id), name, &json),
+            json,
         });
         b.next_id += 1;
         if b.events.len() == b.capacity {
@@ -214,6 +240,11 @@ mod tests {
             vec![19, 20]
         );
         assert_eq!(r.lost, 0);
+        assert_eq!(
+            &r.events[0].frame[..],
+            &b"id: 19\nevent: x\ndata: {\"campaign\":\"c\",\"i\":18}\n\n"[..],
+            "the finished SSE frame every subscriber writes"
+        );
         let r = h.since(2);
         assert_eq!(r.events.first().map(|e| e.id), Some(5));
         assert_eq!(r.lost, 2, "ids 3 and 4 are gone");

@@ -6,8 +6,11 @@
 //! at `/openapi.json` and a live supervisor page at `/`.
 //!
 //! Every change goes through the handle (the dialer task is the one writer); reads of the
-//! spool (counters, queue wait, campaign log, records and their attempts) use a read-only
-//! SQLite connection of their own. Uploads of base files stream into a second connection
+//! spool (counters, queue wait, campaign log, records and their attempts, today's dials) use
+//! read-only SQLite connections of their own ([`READERS`] at most at once). What pollers read
+//! (`/api/status`, campaign counters) is shared for [`RECENT_MAX_AGE`] ([`recent`]); each
+//! event is serialized once into the SSE frame every subscriber writes ([`events`]). The
+//! dialer task itself records its decision latency (`dialer_decision_seconds`, [`metrics`]). Uploads of base files stream into a second connection
 //! and then tell the dialer to reload its hopper ([`dialer_runtime::Dialer::refresh`]).
 //!
 //! Security: every `/api` request and `/metrics` carries a bearer token (read-write, or
@@ -33,7 +36,9 @@ pub mod metrics;
 pub mod openapi;
 pub mod page;
 pub mod problem;
+pub mod recent;
 pub mod routes;
+pub mod today;
 
 use crate::auth::Tokens;
 use crate::events::EventHub;
@@ -98,28 +103,53 @@ pub struct AppState {
     pub tokens: Tokens,
     pub hub: EventHub,
     pub spool_path: PathBuf,
-    reader: Arc<Mutex<Option<SpoolStore>>>,
+    /// Read-only connections not in use (opened on demand, at most [`READERS`]).
+    readers: Arc<Mutex<Vec<SpoolStore>>>,
+    read_slots: Arc<tokio::sync::Semaphore>,
     pub uploads: routes::Uploads,
     pub max_upload_bytes: u64,
     pub history: Arc<Mutex<VecDeque<Sample>>>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Shared recent copies of what pollers read (`/api/status`, campaign counters).
+    pub recent: recent::Recent,
 }
 
+/// Read-only spool connections the API reads through at once.
+pub const READERS: usize = 3;
+
+/// How old a shared copy of the status or of a campaign's counters may be when served. The
+/// page polls every 2 s; under load, the requests within this window share one read.
+pub const RECENT_MAX_AGE: Duration = Duration::from_millis(100);
+
 impl AppState {
-    /// Runs a read on the spool's read-only connection (opened on first use).
+    /// Runs a read on one of the spool's read-only connections, off the async threads. At
+    /// most [`READERS`] reads run at once, each on a connection of its own (SQLite's WAL lets
+    /// them read while the dialer task writes); connections are opened on first need and kept.
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&SpoolStore) -> Result<T, Problem> + Send + 'static,
     ) -> Result<T, Problem> {
-        let reader = self.reader.clone();
+        let slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Problem::internal)?;
+        let readers = self.readers.clone();
         let path = self.spool_path.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = reader.lock().unwrap_or_else(|p| p.into_inner());
-            if guard.is_none() {
-                *guard = Some(SpoolStore::open_read_only(&path)?);
-            }
-            let store = guard.as_ref().expect("opened above");
-            f(store)
+            let idle = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let store = match idle {
+                Some(s) => s,
+                None => SpoolStore::open_read_only(&path)?,
+            };
+            let r = f(&store);
+            readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(store);
+            drop(slot);
+            r
         })
         .await
         .map_err(Problem::internal)?
@@ -169,11 +199,13 @@ impl ApiServer {
             dialer,
             tokens,
             spool_path,
-            reader: Arc::new(Mutex::new(None)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             uploads: routes::Uploads::default(),
             max_upload_bytes: config.max_upload_bytes,
             history: Arc::new(Mutex::new(VecDeque::new())),
             metrics: metrics::install(),
+            recent: recent::Recent::default(),
         };
         tokio::spawn(sample_status(state.clone()));
         let router = router(state, config.max_body_bytes);

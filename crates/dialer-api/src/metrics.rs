@@ -4,10 +4,14 @@
 //! the status snapshot the server takes every second (abandonment rate against the cap,
 //! remaining budget, lines in use, agents by state, telephone system up); the histogram
 //! `dialer_handle_seconds` is the round trip of an operation through the dialer task (queue
-//! wait + the engine's decision + the spool's commit).
+//! wait + the engine's decision + the spool's commit); `dialer_decision_seconds` is recorded by
+//! the dialer task itself around the engine (one burst of inputs from the telephone system or
+//! the clock: decision, store updates, actions queued), in buckets from 5 µs to 100 ms. The
+//! recorder is process-wide: install it ([`install`]) before starting the dialer to count its
+//! first decisions too.
 
 use dialer_runtime::DialerStatus;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -24,6 +28,16 @@ pub fn install() -> Option<PrometheusHandle> {
                     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0,
                 ])
+                .ok()?
+                // The engine decides in microseconds; a decision that persists to SQLite
+                // takes a millisecond or more.
+                .set_buckets_for_metric(
+                    Matcher::Full("dialer_decision_seconds".into()),
+                    &[
+                        0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5,
+                        0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
+                    ],
+                )
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
@@ -72,6 +86,11 @@ fn describe() {
     describe_histogram!(
         "dialer_handle_seconds",
         "Round trip of an operation through the dialer task."
+    );
+    describe_histogram!(
+        "dialer_decision_seconds",
+        "Time the dialer task spends on one burst of inputs from the telephone system or the \
+         clock: the engine's decision, its store updates committed and its actions queued."
     );
     describe_counter!("dialer_api_requests_total", "API requests by status class.");
 }

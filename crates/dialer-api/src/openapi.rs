@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         routes::put_breaks, routes::update_fields, routes::agent_activity,
         routes::set_campaign_state,
     ),
+    components(schemas(crate::today::Today)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;

@@ -1,7 +1,8 @@
 //! The supervisor page: static HTML, JavaScript and CSS embedded in the binary (no build
 //! step). The page itself holds no data; it asks the token once (kept in the browser tab's
-//! session storage, or passed as `#token=...`), then reads `/api/status`, `/api/history` and
-//! the campaign counters, and follows `/api/events` live.
+//! session storage, or passed as `#token=...`), then reads `/api/status` (with each
+//! campaign's dials, answers and abandons since its local midnight) and `/api/history`, and
+//! follows `/api/events` live.
 
 use crate::AppState;
 use axum::http::header;

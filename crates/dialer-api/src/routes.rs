@@ -5,7 +5,6 @@ use crate::problem::Problem;
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -161,10 +160,57 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     }
 }
 
+/// What the dialer is doing now, with each campaign's day so far.
+#[derive(Serialize)]
+pub struct StatusView {
+    /// The dialer's status: agents, calls in flight, campaigns, telephone system health.
+    #[serde(flatten)]
+    pub status: dialer_runtime::DialerStatus,
+    /// Per campaign: dials, answers and abandons since its local midnight (from the spool).
+    pub today: Vec<crate::today::Today>,
+}
+
 #[utoipa::path(get, path = "/api/status", tag = "status", security(("bearer" = [])),
-    responses((status = 200, description = "Agents with their calls and records, calls in flight, campaign counters, abandonment position, telephone system health", body = Object)))]
-pub async fn status(State(st): State<AppState>) -> ApiResult<Json<dialer_runtime::DialerStatus>> {
-    Ok(Json(st.op(st.dialer.status()).await?))
+    responses((status = 200, description = "Agents with their calls and records, calls in flight, campaign counters, abandonment position, telephone system health; `today`: per campaign, dials, answers and abandons since its local midnight (see the Today schema). A snapshot at most 100 ms old (`at` says when), shared by the requests that arrive together; `/api/agents` reads live.", body = Object)))]
+pub async fn status(State(st): State<AppState>) -> ApiResult<Response> {
+    let body = status_body(&st).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The serialized status with each campaign's day, shared by the requests within
+/// [`crate::RECENT_MAX_AGE`]: one round trip through the dialer task, one spool read and one
+/// serialization for all of them.
+pub async fn status_body(st: &AppState) -> ApiResult<bytes::Bytes> {
+    st.recent
+        .get("status", crate::RECENT_MAX_AGE, || async {
+            let status = st.op(st.dialer.status()).await?;
+            let today = today_of(st, &status).await?;
+            Ok(bytes::Bytes::from(
+                serde_json::to_vec(&StatusView { status, today }).map_err(Problem::internal)?,
+            ))
+        })
+        .await
+}
+
+/// Each campaign's day so far, at the status's time.
+async fn today_of(
+    st: &AppState,
+    status: &dialer_runtime::DialerStatus,
+) -> ApiResult<Vec<crate::today::Today>> {
+    let campaigns: Vec<String> = status
+        .engine
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.to_string())
+        .collect();
+    let at = status.at;
+    st.read(move |s| {
+        campaigns
+            .iter()
+            .map(|c| Ok(crate::today::today(s, c, at)?))
+            .collect()
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/history", tag = "status", security(("bearer" = [])),
@@ -212,62 +258,92 @@ pub async fn events(
     let (campaign, agent) = (f.campaign, f.agent);
     let mut seen = last.unwrap_or(0);
     // A task feeds the response: replayed events first, then live ones; a subscriber that
-    // lags behind the live channel catches up from the buffer.
-    let (tx, out) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(256);
+    // lags behind the live channel catches up from the buffer. Frames are the hub's finished
+    // bytes; events that are ready together go out in one write.
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, Infallible>>(64);
     let (replay, mut rx) = st.hub.subscribe(last);
     let hub = st.hub.clone();
     tokio::spawn(async move {
-        let send = |e: &crate::events::Numbered| {
-            SseEvent::default()
-                .id(e.id.to_string())
-                .event(e.name.clone())
-                .data(e.json.clone())
-        };
-        let mut pending: Vec<Arc<crate::events::Numbered>> = Vec::new();
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        let lost = |n: u64| crate::events::sse_frame(None, "lost", &format!("{{\"lost\":{n}}}"));
+        let mut chunk = bytes::BytesMut::new();
         if replay.lost > 0 {
-            let ev = SseEvent::default()
-                .event("lost")
-                .data(format!("{{\"lost\":{}}}", replay.lost));
-            if tx.send(Ok(ev)).await.is_err() {
-                return;
-            }
+            chunk.extend_from_slice(&lost(replay.lost));
         }
-        pending.extend(replay.events);
+        let mut pending: Vec<Arc<crate::events::Numbered>> = replay.events;
         loop {
             for e in pending.drain(..) {
                 if e.id <= seen {
                     continue;
                 }
                 seen = e.id;
-                if e.matches(campaign.as_deref(), agent.as_deref())
-                    && tx.send(Ok(send(&e))).await.is_err()
-                {
-                    return;
+                if e.matches(campaign.as_deref(), agent.as_deref()) {
+                    chunk.extend_from_slice(&e.frame);
                 }
             }
-            match rx.recv().await {
-                Ok(e) => pending.push(e),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    let r = hub.since(seen);
-                    if r.lost > 0 {
-                        let ev = SseEvent::default()
-                            .event("lost")
-                            .data(format!("{{\"lost\":{}}}", r.lost));
-                        if tx.send(Ok(ev)).await.is_err() {
-                            return;
-                        }
+            if !chunk.is_empty() && tx.send(Ok(chunk.split().freeze())).await.is_err() {
+                return;
+            }
+            let first = match tokio::time::timeout(SSE_KEEP_ALIVE, rx.recv()).await {
+                Err(_) => {
+                    // A comment line keeps proxies and clients from timing the stream out.
+                    if tx
+                        .send(Ok(bytes::Bytes::from_static(b": keep-alive\n\n")))
+                        .await
+                        .is_err()
+                    {
+                        return;
                     }
-                    pending.extend(r.events);
+                    continue;
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                Ok(r) => r,
+            };
+            let mut next = first.map_err(|e| match e {
+                RecvError::Lagged(n) => TryRecvError::Lagged(n),
+                RecvError::Closed => TryRecvError::Closed,
+            });
+            loop {
+                match next {
+                    Ok(e) => pending.push(e),
+                    Err(TryRecvError::Lagged(_)) => {
+                        let r = hub.since(seen);
+                        if r.lost > 0 {
+                            chunk.extend_from_slice(&lost(r.lost));
+                        }
+                        pending.extend(r.events);
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => {
+                        // Deliver what is left, then end the stream.
+                        pending.retain(|e| e.id > seen);
+                        for e in pending.drain(..) {
+                            if e.matches(campaign.as_deref(), agent.as_deref()) {
+                                chunk.extend_from_slice(&e.frame);
+                            }
+                        }
+                        if !chunk.is_empty() {
+                            let _ = tx.send(Ok(chunk.split().freeze())).await;
+                        }
+                        return;
+                    }
+                }
+                next = rx.try_recv();
             }
         }
     });
-    let body = tokio_stream_from(out);
-    Ok(Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+    let body = axum::body::Body::from_stream(tokio_stream_from(out));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
         .into_response())
 }
+
+/// How long an idle event stream waits before it sends a keep-alive comment.
+const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
@@ -577,12 +653,21 @@ pub async fn supervision(
 
 #[utoipa::path(get, path = "/api/campaigns/{campaign}/counters", tag = "campaigns", security(("bearer" = [])),
     params(("campaign" = String, Path)),
-    responses((status = 200, description = "ECCP getcampaignstatus: records (total, pending) and attempts (placing, ringing, onqueue, success, onhold, failure, shortcall, noanswer, abandoned, unknown) never mixed in one count", body = Object), (status = 404, body = Problem)))]
-pub async fn counters(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<spool_store::CampaignStatus>> {
-    Ok(Json(st.read(move |s| Ok(s.campaign_status(&id)?)).await?))
+    responses((status = 200, description = "ECCP getcampaignstatus: records (total, pending) and attempts (placing, ringing, onqueue, success, onhold, failure, shortcall, noanswer, abandoned, unknown) never mixed in one count; a copy at most 100 ms old, shared by the requests that arrive together", body = Object), (status = 404, body = Problem)))]
+pub async fn counters(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    // Counting a large campaign scans its records: pollers share a copy at most
+    // `RECENT_MAX_AGE` old.
+    let key = format!("counters/{id}");
+    let body = st
+        .recent
+        .get(&key, crate::RECENT_MAX_AGE, || async {
+            let c = st.read(move |s| Ok(s.campaign_status(&id)?)).await?;
+            Ok(bytes::Bytes::from(
+                serde_json::to_vec(&c).map_err(Problem::internal)?,
+            ))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[utoipa::path(get, path = "/api/campaigns/{campaign}/queue-wait", tag = "campaigns", security(("bearer" = [])),

@@ -1,10 +1,15 @@
 //! The supervisor page in a real headless Chromium (Debian's `chromium`, installed by
 //! `.ci/run`): it loads, shows live agent and call counts while a simulated campaign runs,
-//! and a screenshot is saved to `target/artifacts/supervisor.png`.
+//! and a screenshot is saved to `target/artifacts/supervisor.png`; its "today" counts
+//! (dials, answers, abandons since the campaign's local midnight, which the run crosses) are
+//! the spool's own count.
 
 mod common;
 
+use chrono::{TimeZone, Utc};
 use common::{Harness, Setup, RO};
+use dialer_core::CallOutcome;
+use spool_store::SpoolStore;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -80,15 +85,26 @@ fn supervisor_page_shows_live_agent_and_call_counts_in_headless_chromium() {
         );
         return;
     };
+    // 23:57 in New York (EDT, UTC-4): the campaign dials across its local midnight.
+    let midnight = Utc
+        .with_ymd_and_hms(2026, 6, 2, 4, 0, 0)
+        .single()
+        .expect("time");
     let h = Harness::start(Setup {
         records: 600,
         agents: 60,
+        start: midnight - chrono::Duration::minutes(3),
         ..Setup::default()
     });
-    h.until("/api/status", "calls in flight", |v| {
-        v["engine"]["calls"]
-            .as_array()
-            .is_some_and(|c| c.len() >= 3)
+    h.until("/api/status", "calls in flight after midnight", |v| {
+        let after = v["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t > midnight + chrono::Duration::minutes(2));
+        after
+            && v["engine"]["calls"]
+                .as_array()
+                .is_some_and(|c| c.len() >= 3)
     });
     let profile = tempfile::tempdir().expect("profile dir");
     let url = format!("http://{}/#token={RO}", h.addr);
@@ -133,4 +149,60 @@ fn supervisor_page_shows_live_agent_and_call_counts_in_headless_chromium() {
         "a real PNG"
     );
     eprintln!("screenshot: {}", png.display());
+
+    // Today's counts: stop the campaign and let its calls end, so the page and the spool are
+    // read in the same state, then compare with the spool's own ledger.
+    h.rw.call("POST", "/api/campaigns/spring/stop", None)
+        .expect("stop the campaign");
+    h.until("/api/status", "the campaign's calls to end", |v| {
+        v["engine"]["calls"]
+            .as_array()
+            .is_some_and(|c| c.is_empty())
+    });
+    let dom = browse(&browser, profile.path(), &url, &["--dump-dom"]);
+    let page = |id: &str| {
+        shown(&dom, &format!("{id}-today-spring"))
+            .unwrap_or_else(|| panic!("no {id} today in the page:\n{dom}"))
+    };
+    let (dials, answers, abandons) = (page("dials"), page("answers"), page("abandons"));
+    let spool = SpoolStore::open_read_only(h.dir.path().join("spool.db")).expect("open spool");
+    let attempts = spool.attempts("spring").expect("ledger");
+    assert!(
+        attempts.iter().all(|a| a.outcome.is_some()),
+        "every call has ended"
+    );
+    assert!(
+        attempts.iter().any(|a| a.started_at < midnight),
+        "calls were placed before midnight (yesterday's), so today is not the total"
+    );
+    let today: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.started_at >= midnight)
+        .collect();
+    let count = |f: fn(&CallOutcome) -> bool| {
+        today
+            .iter()
+            .filter(|a| a.outcome.as_ref().is_some_and(f))
+            .count() as u64
+    };
+    let want_dials = count(|o| !matches!(o, CallOutcome::NotPlaced));
+    let want_answers = count(|o| {
+        matches!(
+            o,
+            CallOutcome::Connected { .. }
+                | CallOutcome::ShortCall { .. }
+                | CallOutcome::Machine
+                | CallOutcome::Abandoned
+        )
+    });
+    let want_abandons = count(|o| matches!(o, CallOutcome::Abandoned));
+    assert!(
+        want_dials > 0 && want_answers > 0,
+        "calls were placed and answered today"
+    );
+    assert_eq!(
+        (dials, answers, abandons),
+        (want_dials, want_answers, want_abandons),
+        "the page's dials, answers and abandons today against the spool's ledger"
+    );
 }

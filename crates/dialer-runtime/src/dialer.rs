@@ -148,6 +148,9 @@ pub struct RunCounters {
     pub commands_rejected: u64,
     /// Events subscribers could not keep up with (counted once per dropped event).
     pub events_sent: u64,
+    /// Bursts of inputs from the telephone system or the clock the engine decided on, each
+    /// timed in the `dialer_decision_seconds` histogram. // latency
+    pub decisions: u64, // latency
 }
 
 /// What the dialer is doing now.
@@ -912,7 +915,11 @@ impl Task {
             let wake = self.next_wake();
             tokio::select! {
                 burst = self.telephony.next_burst() => match burst {
-                    Some(burst) => self.on_telephony(burst)?,
+                    Some(burst) => {
+                        let started = std::time::Instant::now(); // latency
+                        self.on_telephony(burst)?;
+                        decided(&mut self.counters, started); // latency
+                    }
                     None => {
                         tracing::error!(system = %self.telephony_name, "the telephone system stopped for good");
                         return Ok(());
@@ -927,6 +934,7 @@ impl Task {
                     }
                 },
                 _ = tokio::time::sleep(wake) => {
+                    let started = std::time::Instant::now(); // latency
                     let now = self.clock.now();
                     if self.paused_until.is_some_and(|t| now >= t) {
                         self.paused_until = None;
@@ -934,6 +942,7 @@ impl Task {
                     } else {
                         self.driver.handle(now, [])?;
                     }
+                    decided(&mut self.counters, started); // latency
                 }
             }
         }
@@ -1018,7 +1027,9 @@ impl Task {
                 return Ok(());
             }
             let burst: Vec<InputKind> = self.pending.drain(..).collect();
+            let started = std::time::Instant::now(); // latency
             self.driver.handle(self.clock.now(), burst)?;
+            decided(&mut self.counters, started); // latency
         }
     }
 
@@ -2008,6 +2019,18 @@ impl Task {
         }
         Ok(Ok(removed))
     }
+}
+
+// latency: one definition of a decision's measurement, called by every place that times one.
+/// Counts a decision (a burst of inputs from the telephone system or the clock, handled
+/// through the engine: its outputs persisted to the spool and queued) and records how long it
+/// took in the `dialer_decision_seconds` histogram of the `metrics` facade (a no-op unless a
+/// recorder is installed, as `dialer-api` does). Operator requests are timed by the API
+/// (`dialer_handle_seconds`), queue wait included.
+fn decided(counters: &mut RunCounters, started: std::time::Instant) {
+    counters.decisions += 1; // latency
+    metrics::histogram!("dialer_decision_seconds").record(started.elapsed().as_secs_f64());
+    // latency
 }
 
 /// What the telephone system must do for an agent event, if anything.

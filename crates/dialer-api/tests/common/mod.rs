@@ -59,6 +59,8 @@ pub struct Setup {
     pub agents: u32,
     pub seed: u64,
     pub config: ApiConfig,
+    /// When the dialer's (accelerated) clock starts.
+    pub start: chrono::DateTime<Utc>,
 }
 
 impl Default for Setup {
@@ -71,6 +73,7 @@ impl Default for Setup {
             agents: 3,
             seed: 7,
             config,
+            start: start_time(),
         }
     }
 }
@@ -85,19 +88,19 @@ impl Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("spool.db");
         let c = campaign("spring");
-        let mut store = SpoolStore::open_at(&path, start_time())
+        let mut store = SpoolStore::open_at(&path, setup.start)
             .expect("open spool")
             .0;
-        store.upsert_campaign(&c, start_time()).expect("campaign");
+        store.upsert_campaign(&c, setup.start).expect("campaign");
         let base: String = (0..setup.records)
             .map(|i| format!("spring;{};n={i};;;\n", number(i)))
             .collect();
-        let opts = ImportOptions::new("spring", "seed.txt", start_time());
+        let opts = ImportOptions::new("spring", "seed.txt", setup.start);
         store
             .import_base(base.as_bytes(), &opts, &mut |_| {})
             .expect("import");
         let (dialer, task, addr) = rt.block_on(async {
-            let clock = Clock::accelerated(start_time(), SPEED);
+            let clock = Clock::accelerated(setup.start, SPEED);
             let scenario = Scenario::builtin("small-team").expect("built-in scenario");
             let mut spec = world::spec_from_scenario(&scenario, vec![c.id.clone()], setup.seed);
             spec.agents.count = setup.agents;
