@@ -1709,7 +1709,10 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
     let later = store
         .campaign_status_since("spring", Some(start_time() + chrono::Duration::days(1)))
         .expect("since tomorrow");
-    assert_eq!((later.total, later.finished), (status.total, status.finished));
+    assert_eq!(
+        (later.total, later.finished),
+        (status.total, status.finished)
+    );
     assert_eq!(
         later.success + later.shortcall + later.abandoned + later.noanswer + later.failure,
         0

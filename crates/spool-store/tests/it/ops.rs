@@ -376,9 +376,7 @@ fn u14_a_range_callback_is_matched_by_its_start_in_the_callees_zone() {
         start_time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
         end_time: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
     };
-    let (cb, _) = s
-        .schedule_call(&new(&[4]), when, None, None, t0())
-        .unwrap();
+    let (cb, _) = s.schedule_call(&new(&[4]), when, None, None, t0()).unwrap();
     let at = |h: u32, m: u32| day.and_hms_opt(h, m, 0).unwrap().and_utc();
     // 10:00 read as UTC would fall here; the callback starts three hours later.
     assert_eq!(
