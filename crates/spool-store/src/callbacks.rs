@@ -6,7 +6,7 @@ use crate::error::{Result, StoreError};
 use crate::records::{self, load_record, update_record};
 use crate::store::SpoolStore;
 use chrono::{DateTime, Utc};
-use dialer_core::{FinishReason, RecordId, RecordStatus, SpoolRecord};
+use dialer_core::{RecordId, RecordStatus, SpoolRecord};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
@@ -60,12 +60,7 @@ impl SpoolStore {
             RecordStatus::Finished { .. } => return Ok(false),
             RecordStatus::Pending => {}
         }
-        rec.status = RecordStatus::Finished {
-            reason: FinishReason::Removed,
-        };
-        rec.schedule = None;
-        rec.task = None;
-        rec.next_eligible_at = None;
+        crate::ops::finish_removed(&mut rec);
         update_record(&tx, &rec)?;
         tx.commit()?;
         Ok(true)

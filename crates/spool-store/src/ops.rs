@@ -305,12 +305,7 @@ impl SpoolStore {
             recs.push(rec);
         }
         for mut rec in recs {
-            rec.status = RecordStatus::Finished {
-                reason: FinishReason::Removed,
-            };
-            rec.schedule = None;
-            rec.task = None;
-            rec.next_eligible_at = None;
+            finish_removed(&mut rec);
             update_record(&tx, &rec)?;
         }
         tx.commit()?;
@@ -352,11 +347,7 @@ impl SpoolStore {
                 .query_row([id_to_sql("record id", id.0)?], |r| r.get(0))?;
             rec.schedule = None;
             if origin == Origin::Schedule.code() {
-                rec.status = RecordStatus::Finished {
-                    reason: FinishReason::Removed,
-                };
-                rec.task = None;
-                rec.next_eligible_at = None;
+                finish_removed(&mut rec);
             }
             update_record(&tx, &rec)?;
             removed += 1;
@@ -595,6 +586,17 @@ fn insert_new(
     )?;
     set_external_id(tx, cid, &id, new)?;
     Ok(id)
+}
+
+/// An operator removed the record: finished as `removed`, with its callback and task, never
+/// due again. The one rule every removal path applies.
+pub(crate) fn finish_removed(rec: &mut SpoolRecord) {
+    rec.status = RecordStatus::Finished {
+        reason: FinishReason::Removed,
+    };
+    rec.schedule = None;
+    rec.task = None;
+    rec.next_eligible_at = None;
 }
 
 /// Gives a new record the id its caller knows it by; another record of the campaign with
