@@ -292,11 +292,11 @@ enum Request {
         record: RecordId,
         reply: Reply<bool>,
     },
-    CampaignStats {
+    Supervision {
         campaign: CampaignId,
         since: Option<DateTime<Utc>>,
         service_level_s: u32,
-        reply: Reply<spool_store::CampaignStats>,
+        reply: Reply<crate::supervision::Supervision>,
     },
     QueuePosition {
         record: RecordId,
@@ -805,24 +805,13 @@ impl Dialer {
         since: Option<DateTime<Utc>>,
         service_level_s: u32,
     ) -> Result<crate::supervision::Supervision, OpError> {
-        let status = self.status().await?;
-        if !status
-            .engine
-            .campaigns
-            .iter()
-            .any(|c| c.campaign == campaign)
-        {
-            return Err(dialer_core::RejectReason::UnknownCampaign(campaign).into());
-        }
-        let stats = self
-            .ask(|reply| Request::CampaignStats {
-                campaign: campaign.clone(),
-                since,
-                service_level_s,
-                reply,
-            })
-            .await?;
-        crate::supervision::supervision(&status, &campaign, stats)
+        self.ask(|reply| Request::Supervision {
+            campaign,
+            since,
+            service_level_s,
+            reply,
+        })
+        .await
     }
 
     /// Tells the dialer that records of a campaign changed outside it (an upload finished):
@@ -1549,17 +1538,31 @@ impl Task {
                     .map_err(OpError::from);
                 let _ = reply.send(r);
             }
-            Request::CampaignStats {
+            Request::Supervision {
                 campaign,
                 since,
                 service_level_s,
                 reply,
             } => {
-                let r = self
-                    .driver
-                    .spool()
-                    .campaign_stats(&campaign.0, since, service_level_s)
-                    .map_err(OpError::from);
+                // The engine's status and the ledger's figures of the same instant: nothing
+                // runs between the two reads.
+                let status = self.status();
+                let r = if status
+                    .engine
+                    .campaigns
+                    .iter()
+                    .any(|c| c.campaign == campaign)
+                {
+                    self.driver
+                        .spool()
+                        .campaign_stats(&campaign.0, since, service_level_s)
+                        .map_err(OpError::from)
+                        .and_then(|stats| {
+                            crate::supervision::supervision(&status, &campaign, stats)
+                        })
+                } else {
+                    Err(dialer_core::RejectReason::UnknownCampaign(campaign).into())
+                };
                 let _ = reply.send(r);
             }
             Request::QueuePosition { record, reply } => {
@@ -2067,7 +2070,7 @@ fn reject_stopped(req: Request) {
         Request::RemoveContact { reply, .. } => stop!(reply),
         Request::RecordByExternalId { reply, .. } => stop!(reply),
         Request::RemoveRecord { reply, .. } => stop!(reply),
-        Request::CampaignStats { reply, .. } => stop!(reply),
+        Request::Supervision { reply, .. } => stop!(reply),
         Request::QueuePosition { reply, .. } => stop!(reply),
         Request::RemoveSchedules { reply, .. } | Request::BlacklistRemove { reply, .. } => {
             stop!(reply)

@@ -1,8 +1,8 @@
 //! One campaign as a supervisor reads it (seed rows E10, U23, U24): agents by state with the
 //! call and record of each, calls in flight with their dial, answer, queue and link times,
 //! callers waiting and the longest wait, the abandonment position, and the ledger's talk,
-//! hold and service-level figures. Built from the dialer's status and one spool read, so it
-//! agrees with both.
+//! hold and service-level figures. Built inside the dialer task from its status and one
+//! spool read of the same instant, so the two parts agree.
 
 use crate::dialer::DialerStatus;
 use crate::error::OpError;

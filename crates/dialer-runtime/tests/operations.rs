@@ -1679,7 +1679,7 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
             }
             Progress::Success { .. } => {
                 if let Some(q) = queued_at.get(call) {
-                    let b = ((*at - *q).num_milliseconds() / 5000).clamp(0, 6);
+                    let b = ((at.timestamp_millis() - q.timestamp_millis()) / 5000).clamp(0, 6);
                     buckets[b as usize] += 1;
                 }
             }
@@ -1747,9 +1747,10 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
         .iter()
         .find(|p| p.1 == held && p.3 == Progress::OffHold)
         .expect("off");
+    // (The spool keeps whole milliseconds.)
     assert_eq!(
         store.attempt(held).expect("ledger").hold_ms as i64,
-        (off.0 - on.0).num_milliseconds()
+        off.0.timestamp_millis() - on.0.timestamp_millis()
     );
     // Each agent's activity: its calls and its breaks as the events told them.
     for agent in [&ana, &ben] {
