@@ -279,10 +279,9 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
                 });
             }
             // A hold still open when the call ends closes with it.
+            close_hold(conn, call_sql, *at)?;
             conn.prepare_cached(
-                "UPDATE attempt SET outcome = ?2, ended_ms = ?3, talk_s = ?4, progress = 'ended',
-                     hold_ms = hold_ms + COALESCE(MAX(?3 - hold_since_ms, 0), 0),
-                     hold_since_ms = NULL
+                "UPDATE attempt SET outcome = ?2, ended_ms = ?3, talk_s = ?4, progress = 'ended'
                  WHERE call_id = ?1",
             )?
             .execute(params![
@@ -307,6 +306,17 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
             crate::ops::blacklist_delete(conn, number, scope)?;
         }
     }
+    Ok(())
+}
+
+/// Ends an open hold of a call still in progress at `at`: its length joins the attempt's
+/// `hold_ms`. The one rule for the unhold report and for a call that ends on hold.
+pub(crate) fn close_hold(conn: &Connection, call_sql: i64, at: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE attempt SET hold_ms = hold_ms + MAX(?2 - hold_since_ms, 0), hold_since_ms = NULL
+         WHERE call_id = ?1 AND outcome IS NULL AND hold_since_ms IS NOT NULL",
+    )?
+    .execute(params![call_sql, ms(at)])?;
     Ok(())
 }
 

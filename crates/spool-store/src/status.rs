@@ -228,14 +228,7 @@ impl SpoolStore {
                 )?
                 .execute(params![call_sql, ms(at)])?;
             }
-            Progress::OffHold => {
-                tx.prepare_cached(
-                    "UPDATE attempt SET hold_ms = hold_ms + MAX(?2 - hold_since_ms, 0),
-                         hold_since_ms = NULL
-                     WHERE call_id = ?1 AND outcome IS NULL AND hold_since_ms IS NOT NULL",
-                )?
-                .execute(params![call_sql, ms(at)])?;
-            }
+            Progress::OffHold => crate::ledger::close_hold(&tx, call_sql, at)?,
             _ => {}
         }
         let retry: Option<i64> = tx

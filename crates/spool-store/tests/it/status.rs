@@ -146,3 +146,30 @@ fn campaign_log_lists_progress_in_a_date_range() {
     assert_eq!(log[0].phone.as_deref(), Some(uy_e164(1).as_str()));
     assert_eq!(log[0].retry, Some(1));
 }
+
+#[test]
+fn e13_hold_time_adds_up_over_holds_and_a_hold_open_at_the_end_closes_with_the_call() {
+    let mut s = store();
+    import(&mut s, &format!("c;{};;\n", uy(1)));
+    let r = start(&mut s, 1, 1);
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    let agent = AgentId("SIP/1064".into());
+    let steps = [
+        (0, Progress::Success { agent }),
+        (5, Progress::OnHold),
+        (15, Progress::OffHold),
+        (20, Progress::OnHold),
+        // A repeated report does not restart the hold.
+        (25, Progress::OnHold),
+    ];
+    for (t, p) in &steps {
+        s.log_progress("c", CallId(1), &r, p, at(*t)).unwrap();
+    }
+    let counters = s.campaign_status("c").unwrap();
+    assert_eq!((counters.onhold, counters.success), (1, 0));
+    // The call ends on hold one minute after t0 (see `end`): 10 s + 40 s.
+    end(&mut s, &r, 1, CallOutcome::Connected { talk_s: 60 });
+    let row = s.attempt(CallId(1)).unwrap();
+    assert_eq!((row.hold_ms, row.on_hold_since), (50_000, None));
+    assert_eq!(s.campaign_status("c").unwrap().onhold, 0);
+}
