@@ -208,6 +208,13 @@ enum AgentCmd {
         agent: String,
         #[arg(long = "campaign", required = true)]
         campaigns: Vec<String>,
+        /// Log the agent out after this many seconds without a `ping`.
+        #[arg(long = "inactivity-timeout")]
+        inactivity_timeout_s: Option<u32>,
+    },
+    /// The agent's desktop is still there: its session's inactivity timeout starts again.
+    Ping {
+        agent: String,
     },
     Ready {
         agent: String,
@@ -641,9 +648,16 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<()> {
         }
         AgentCmd::List => c.call("GET", "/api/agents", None),
         AgentCmd::Show { agent } => c.call("GET", &format!("/api/agents/{}", enc(&agent)), None),
-        AgentCmd::Login { agent, campaigns } => {
-            act(&agent, "login", Some(json!({ "campaigns": campaigns })))
-        }
+        AgentCmd::Login {
+            agent,
+            campaigns,
+            inactivity_timeout_s,
+        } => act(
+            &agent,
+            "login",
+            Some(json!({ "campaigns": campaigns, "inactivity_timeout_s": inactivity_timeout_s })),
+        ),
+        AgentCmd::Ping { agent } => act(&agent, "ping", None),
         AgentCmd::Ready { agent } => act(&agent, "ready", None),
         AgentCmd::Pause { agent, reason } => {
             act(&agent, "pause", Some(json!({ "reason": reason })))

@@ -168,6 +168,7 @@ impl AmiBridge {
                     agent: id.clone(),
                     event: AgentEvent::LoggedIn {
                         campaigns: self.queues[&s.queue].clone(),
+                        inactivity_timeout_s: None,
                     },
                 }];
                 if s.paused {
@@ -402,7 +403,8 @@ mod tests {
                 InputKind::Agent {
                     agent: AgentId::from("Agent One"),
                     event: AgentEvent::LoggedIn {
-                        campaigns: vec![CampaignId::from("spring")]
+                        campaigns: vec![CampaignId::from("spring")],
+                        inactivity_timeout_s: None
                     }
                 },
                 InputKind::Agent {

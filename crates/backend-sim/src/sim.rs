@@ -699,6 +699,7 @@ impl Simulator {
                         agent: self.agents[i].id.clone(),
                         event: AgentEvent::LoggedIn {
                             campaigns: vec![self.cid.clone()],
+                            inactivity_timeout_s: None,
                         },
                     });
                     self.agent_idle(i);

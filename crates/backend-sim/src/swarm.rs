@@ -46,7 +46,7 @@ use dialer_runtime::driver::{self, Action, Driver, DriverError, Spool};
 use dialer_runtime::telephony::{AgentControl, Health, TelephonyCommand, TelephonyEvent};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use spool_store::{NewRecord, SpoolStore, StoreError};
+use spool_store::{Callback, NewRecord, SpoolStore, StoreError};
 use std::path::{Path, PathBuf};
 
 /// How long dialing pauses after the PBX refuses an Originate for its own reasons (the
@@ -924,7 +924,7 @@ impl Harness<'_> {
         let existed = store
             .live_record_with_number(&campaign.0, new.numbers[0].e164())
             .map_err(|source| SwarmError::Store { seed, source })?;
-        match store.schedule_call(&new, op.when.clone(), None, None, now) {
+        match store.schedule_call(&new, &Callback::at(op.when.clone()), now) {
             Ok((record, _)) => {
                 if existed.as_ref() != Some(&record) {
                     self.trace.push(TraceEvent::Spooled {

@@ -288,7 +288,13 @@ impl SimWorld {
         } else {
             self.agents[i].known = true;
             let campaigns = self.spec.campaigns.clone();
-            self.agent_event(i, AgentEvent::LoggedIn { campaigns });
+            self.agent_event(
+                i,
+                AgentEvent::LoggedIn {
+                    campaigns,
+                    inactivity_timeout_s: None,
+                },
+            );
         }
     }
 

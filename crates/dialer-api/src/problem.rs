@@ -97,6 +97,11 @@ fn reject(r: &RejectReason) -> (StatusCode, &'static str, Option<&'static str>) 
         R::HoldState { .. } => (StatusCode::CONFLICT, "hold_state", Some("call")),
         R::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent", Some("agent")),
         R::AgentLoggedOut(_) => (StatusCode::CONFLICT, "agent_logged_out", Some("agent")),
+        R::InvalidAgentTimeout { .. } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_agent_timeout",
+            Some("inactivity_timeout_s"),
+        ),
         R::NumberLiveOnAnotherRecord { .. } => (
             StatusCode::CONFLICT,
             "number_live_on_another_record",
@@ -106,6 +111,16 @@ fn reject(r: &RejectReason) -> (StatusCode, &'static str, Option<&'static str>) 
             StatusCode::UNPROCESSABLE_ENTITY,
             "blacklisted",
             Some("numbers"),
+        ),
+        R::InvalidSchedule(dialer_core::ScheduleError::AlreadyScheduled) => (
+            StatusCode::CONFLICT,
+            "already_scheduled",
+            Some("disposition"),
+        ),
+        R::InvalidSchedule(dialer_core::ScheduleError::BadContactName { .. }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_contact_name",
+            Some("contact_name"),
         ),
         R::InvalidSchedule(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -142,6 +157,16 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
             Some("numbers"),
         ),
         S::DuplicateSchedule { .. } => (StatusCode::CONFLICT, "duplicate_schedule", Some("when")),
+        S::InvalidSchedule(dialer_core::ScheduleError::AlreadyScheduled) => (
+            StatusCode::CONFLICT,
+            "already_scheduled",
+            Some("reschedule"),
+        ),
+        S::InvalidSchedule(dialer_core::ScheduleError::BadContactName { .. }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_contact_name",
+            Some("new_contact_name"),
+        ),
         S::InvalidSchedule(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_schedule",

@@ -16,7 +16,9 @@ use dialer_core::{
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spool_store::{BreakType, Conclusion, ImportOptions, NewRecord, ResultCode, SpoolStore};
+use spool_store::{
+    BreakType, Callback, Conclusion, ImportOptions, NewRecord, ResultCode, SpoolStore,
+};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -1090,6 +1092,13 @@ pub struct ScheduleBody {
     pub agent: Option<String>,
     /// Dial this number instead.
     pub new_phone: Option<String>,
+    /// A new name for the contact (ECCP `newcontactname`): it overwrites the record's first
+    /// data field.
+    pub new_contact_name: Option<String>,
+    /// Move the callback the record already has to this one; without it a second callback
+    /// at another time is refused (`already_scheduled`).
+    #[serde(default)]
+    pub reschedule: bool,
 }
 
 #[utoipa::path(post, path = "/api/campaigns/{campaign}/schedules", tag = "spool", security(("bearer" = [])),
@@ -1115,9 +1124,16 @@ pub async fn schedule_call(
         }
     };
     let (record, schedule) = st
-        .op(st
-            .dialer
-            .schedule_call(new, body.when, body.agent.map(AgentId::from), new_phone))
+        .op(st.dialer.schedule_call(
+            new,
+            Callback {
+                when: body.when,
+                agent: body.agent.map(AgentId::from),
+                new_phone,
+                contact_name: body.new_contact_name,
+                reschedule: body.reschedule,
+            },
+        ))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -1578,6 +1594,9 @@ pub async fn get_agent(
 pub struct AgentBody {
     /// `login`: the campaigns.
     pub campaigns: Option<Vec<String>>,
+    /// `login`: log the agent out after this many seconds without a `ping` (ECCP
+    /// `loginagent` timeout); absent: never.
+    pub inactivity_timeout_s: Option<u32>,
     /// `pause`, `pause-after-call`: the break, an id of the catalogue of the agent's
     /// campaigns (free text when they have no catalogue).
     pub break_id: Option<String>,
@@ -1586,8 +1605,8 @@ pub struct AgentBody {
 }
 
 #[utoipa::path(post, path = "/api/agents/{agent}/{action}", tag = "agents", security(("bearer" = [])),
-    params(("agent" = String, Path), ("action" = String, Path, description = "login, ready, pause, pause-after-call, logout-after-call, wrap-up, logout")),
-    request_body(content = AgentBody, description = "login: {\"campaigns\": [...]}; pause and pause-after-call: {\"reason\": ...}; others: no body or {}"),
+    params(("agent" = String, Path), ("action" = String, Path, description = "login, ready, pause, pause-after-call, logout-after-call, wrap-up, logout, ping")),
+    request_body(content = AgentBody, description = "login: {\"campaigns\": [...], \"inactivity_timeout_s\": 300}; pause and pause-after-call: {\"reason\": ...}; others: no body or {}"),
     responses((status = 204), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn agent_action(
     State(st): State<AppState>,
@@ -1616,6 +1635,7 @@ pub async fn agent_action(
                 .ok_or_else(|| Problem::bad_field("campaigns", "login needs the agent's campaigns"))?;
             AgentEvent::LoggedIn {
                 campaigns: campaigns.into_iter().map(CampaignId::from).collect(),
+                inactivity_timeout_s: b.inactivity_timeout_s,
             }
         }
         "ready" => AgentEvent::Ready,
@@ -1624,10 +1644,11 @@ pub async fn agent_action(
         "logout-after-call" => AgentEvent::LogoutAfterCall,
         "wrap-up" => AgentEvent::WrapUp,
         "logout" => AgentEvent::LoggedOut,
+        "ping" => AgentEvent::Ping,
         other => {
             return Err(Problem::not_found(
                 "unknown_action",
-                format!("{other:?} is not an agent action (login, ready, pause, pause-after-call, logout-after-call, wrap-up, logout)"),
+                format!("{other:?} is not an agent action (login, ready, pause, pause-after-call, logout-after-call, wrap-up, logout, ping)"),
             ))
         }
     };

@@ -29,7 +29,7 @@
 //! engine.handle_input(Input::new(now, InputKind::Campaign(Box::new(campaign))));
 //! engine.handle_input(Input::new(now, InputKind::Agent {
 //!     agent: AgentId::from("alice"),
-//!     event: AgentEvent::LoggedIn { campaigns: vec![cid.clone()] },
+//!     event: AgentEvent::LoggedIn { campaigns: vec![cid.clone()], inactivity_timeout_s: None },
 //! }));
 //! let mut originated = Vec::new();
 //! let mut pending = vec![];

@@ -128,7 +128,7 @@ mod schedules_first {
             let mut engine = Engine::new(EngineConfig::default());
             let mut dialed = Vec::new();
             let mut inputs = vec![InputKind::Campaign(Box::new(c.clone()))];
-            inputs.extend((0..agents).map(|i| InputKind::Agent { agent: AgentId::from(format!("a{i}")), event: AgentEvent::LoggedIn { campaigns: vec![c.id.clone()] } }));
+            inputs.extend((0..agents).map(|i| InputKind::Agent { agent: AgentId::from(format!("a{i}")), event: AgentEvent::LoggedIn { campaigns: vec![c.id.clone()], inactivity_timeout_s: None } }));
             for kind in inputs {
                 let mut queue = vec![kind];
                 while let Some(kind) = queue.pop() {

@@ -53,7 +53,10 @@ impl Bench {
         let campaigns = vec![self.cid.clone()];
         self.feed(InputKind::Agent {
             agent: agent.into(),
-            event: AgentEvent::LoggedIn { campaigns },
+            event: AgentEvent::LoggedIn {
+                campaigns,
+                inactivity_timeout_s: None,
+            },
         });
     }
 
@@ -678,6 +681,7 @@ fn a_range_callback_that_ends_while_its_record_waits_in_the_hopper_falls_back_at
             agent: AgentId::from("ana"),
             event: AgentEvent::LoggedIn {
                 campaigns: vec![cid.clone()],
+                inactivity_timeout_s: None,
             },
         },
     ));
@@ -743,4 +747,174 @@ fn calls_of_unknown_fate_hold_their_lines_until_they_end() {
             .any(|e| matches!(e, Event::Rejected { .. })),
         "the end of a held call is not an unknown call"
     );
+}
+
+fn login_with_timeout(b: &mut Bench, agent: &str, timeout_s: u32) {
+    let campaigns = vec![b.cid.clone()];
+    b.feed(InputKind::Agent {
+        agent: agent.into(),
+        event: AgentEvent::LoggedIn {
+            campaigns,
+            inactivity_timeout_s: Some(timeout_s),
+        },
+    });
+}
+
+fn ping(b: &mut Bench, agent: &str) {
+    b.feed(InputKind::Agent {
+        agent: agent.into(),
+        event: AgentEvent::Ping,
+    });
+}
+
+fn rejections(b: &Bench) -> Vec<RejectReason> {
+    b.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Rejected { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn e8_a_silent_agent_is_logged_out_when_its_inactivity_timeout_runs_out_and_pings_keep_it() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![]);
+    login_with_timeout(&mut b, "alice", 60);
+    let alice = AgentId::from("alice");
+    b.advance(50);
+    ping(&mut b, "alice");
+    b.advance(50);
+    ping(&mut b, "alice");
+    b.advance(59);
+    assert_eq!(b.engine.agent_state(&alice), Some(&AgentState::Ready));
+    assert!(!b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::AgentTimedOut { .. })));
+    b.advance(1);
+    assert_eq!(b.engine.agent_state(&alice), Some(&AgentState::LoggedOut));
+    let events = b.events();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::AgentTimedOut { agent, timeout_s: 60, .. } if *agent == alice
+    )));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::AgentAway { agent, paused: None, .. } if *agent == alice
+    )));
+    // A logged-out agent's ping is refused; a new login without a timeout never times out.
+    ping(&mut b, "alice");
+    assert_eq!(
+        rejections(&b),
+        vec![RejectReason::AgentLoggedOut(alice.clone())]
+    );
+    b.login("alice");
+    b.advance(86_400);
+    assert_eq!(b.engine.agent_state(&alice), Some(&AgentState::Ready));
+}
+
+#[test]
+fn e8_an_agent_whose_timeout_runs_out_on_a_call_leaves_after_the_call_and_wrap_up() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1), record(2, 2)]);
+    login_with_timeout(&mut b, "alice", 60);
+    let alice = AgentId::from("alice");
+    let call = b.originates()[0].call;
+    b.call(
+        call,
+        CallEvent::Answered {
+            kind: AnswerKind::Human,
+        },
+    );
+    b.call(
+        call,
+        CallEvent::Linked {
+            agent: alice.clone(),
+        },
+    );
+    b.advance(61);
+    assert_eq!(
+        b.engine.agent_state(&alice),
+        Some(&AgentState::OnCall { call }),
+        "the call is not cut"
+    );
+    assert!(b
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::AgentTimedOut { .. })));
+    b.call(
+        call,
+        CallEvent::HungUp {
+            failure: None,
+            ended_at: None,
+        },
+    );
+    b.feed(InputKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::Ready,
+    });
+    assert_eq!(b.engine.agent_state(&alice), Some(&AgentState::LoggedOut));
+    assert_eq!(b.originates().len(), 1, "no new call for a timed-out agent");
+}
+
+#[test]
+fn e8_a_login_with_a_zero_timeout_is_refused_and_changes_nothing() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![record(1, 1)]);
+    login_with_timeout(&mut b, "alice", 0);
+    assert_eq!(
+        rejections(&b),
+        vec![RejectReason::InvalidAgentTimeout {
+            agent: "alice".into()
+        }]
+    );
+    assert_eq!(b.engine.agent_state(&"alice".into()), None);
+    assert!(b.originates().is_empty());
+}
+
+#[test]
+fn e16b_a_same_agent_callback_whose_agent_does_not_come_back_goes_to_anyone_after_the_wait() {
+    let mut c = Campaign::new("c", "UTC");
+    c.same_agent_callbacks = SameAgentCallbacks::AnyoneAfter { after_s: 600 };
+    let mut cb = record(1, 1);
+    let due = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+    cb.priority = SCHEDULE_PRIORITY;
+    cb.schedule = Some(Schedule {
+        id: ScheduleId(1),
+        when: ScheduleWhen::At { at: due },
+        agent: Some("bob".into()),
+        number: None,
+    });
+    let mut b = Bench::new(c, vec![cb]);
+    b.login("alice");
+    assert!(b.originates().is_empty(), "bob's callback waits for bob");
+    b.advance(599);
+    assert!(b.originates().is_empty());
+    b.advance(1);
+    let dials = b.originates();
+    assert_eq!(dials.len(), 1, "after ten minutes anyone may take it");
+    assert_eq!(dials[0].record, RecordId(1));
+}
+
+#[test]
+fn e16b_a_same_agent_callback_waits_for_its_agent_when_the_campaign_says_so() {
+    let mut c = Campaign::new("c", "UTC");
+    c.same_agent_callbacks = SameAgentCallbacks::WaitForAgent;
+    let mut cb = record(1, 1);
+    cb.priority = SCHEDULE_PRIORITY;
+    cb.schedule = Some(Schedule {
+        id: ScheduleId(1),
+        when: ScheduleWhen::At {
+            at: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
+        },
+        agent: Some("bob".into()),
+        number: None,
+    });
+    let mut b = Bench::new(c, vec![cb]);
+    b.login("alice");
+    b.advance(7 * 86_400);
+    assert!(b.originates().is_empty());
+    b.login("bob");
+    let dials = b.originates();
+    assert_eq!(dials.len(), 1);
+    assert_eq!(dials[0].agent, Some(AgentId::from("bob")));
 }

@@ -267,6 +267,7 @@ fn small_campaign_dials_in_order_and_ends_in_the_right_states() {
             agent: a.clone(),
             event: AgentEvent::LoggedIn {
                 campaigns: vec![cid.clone()],
+                inactivity_timeout_s: None,
             },
         });
     }
@@ -284,6 +285,7 @@ fn small_campaign_dials_in_order_and_ends_in_the_right_states() {
                 number: None,
             },
             campaign: None,
+            contact_name: None,
         },
     }));
     // One agent takes a long break before 16:00, so the schedule and record 6 compete for a1.

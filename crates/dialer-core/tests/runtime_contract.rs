@@ -76,7 +76,13 @@ impl Bench {
 
     fn login(&mut self, agent: &str) {
         let campaigns = vec![self.cid.clone()];
-        self.agent(agent, AgentEvent::LoggedIn { campaigns });
+        self.agent(
+            agent,
+            AgentEvent::LoggedIn {
+                campaigns,
+                inactivity_timeout_s: None,
+            },
+        );
     }
 
     fn call(&mut self, call: CallId, event: CallEvent) {
@@ -308,6 +314,7 @@ fn schedule_for_a_range_that_has_passed_is_refused() {
             number: None,
         },
         campaign: None,
+        contact_name: None,
     };
     for (range, what) in [((3, 4), "past"), ((9, 4), "inverted")] {
         let r = b.command(Command::Dispose {

@@ -59,6 +59,7 @@ fn setup(records: usize) -> Bench {
                 agent: agent.clone(),
                 event: AgentEvent::LoggedIn {
                     campaigns: vec![CampaignId::from("bench")],
+                    inactivity_timeout_s: None,
                 },
             }],
         )

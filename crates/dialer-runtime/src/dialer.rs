@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use dialer_core::{
     AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallEvent, CallId, Campaign, CampaignId,
     Command, Disposition, Engine, EngineConfig, EngineStatus, Event, InputKind, PbxFault, RecordId,
-    RefusalCause, RejectReason, Respool, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind,
-    TaskTiming, TelephonyHealth,
+    RefusalCause, RejectReason, Respool, ScheduleId, SpoolRecord, TaskId, TaskKind, TaskTiming,
+    TelephonyHealth,
 };
 use serde::Serialize;
 use spool_store::{
-    AgentActivity, BreakRow, BreakType, CampaignFilter, CampaignPage, CampaignState, Conclusion,
-    DispositionRow, NewRecord, ResultCode, SpoolStore, StoreError,
+    AgentActivity, BreakRow, BreakType, Callback, CampaignFilter, CampaignPage, CampaignState,
+    Conclusion, DispositionRow, NewRecord, ResultCode, SpoolStore, StoreError,
 };
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -248,9 +248,7 @@ enum Request {
     },
     ScheduleCall {
         new: Box<NewRecord>,
-        when: ScheduleWhen,
-        agent: Option<AgentId>,
-        new_phone: Option<dialer_core::PhoneNumber>,
+        callback: Box<Callback>,
         reply: Reply<(RecordId, ScheduleId)>,
     },
     AddTask {
@@ -455,7 +453,14 @@ impl Dialer {
 
     /// Logs an agent in to campaigns; the agent is ready at once.
     pub async fn login(&self, agent: AgentId, campaigns: Vec<CampaignId>) -> Result<(), OpError> {
-        self.agent(agent, AgentEvent::LoggedIn { campaigns }).await
+        self.agent(
+            agent,
+            AgentEvent::LoggedIn {
+                campaigns,
+                inactivity_timeout_s: None,
+            },
+        )
+        .await
     }
 
     /// A command to the engine: preview dial/skip, hang up a call, and the others of
@@ -650,19 +655,17 @@ impl Dialer {
     }
 
     /// Schedules a callback (exact time, or date range and daily time range; same agent;
-    /// new phone).
+    /// new phone; new contact name; moving an existing callback only when
+    /// `callback.reschedule` says so). The callback passes the core's schedule rules, the
+    /// same an agent's disposition does; refused, nothing changes.
     pub async fn schedule_call(
         &self,
         new: NewRecord,
-        when: ScheduleWhen,
-        agent: Option<AgentId>,
-        new_phone: Option<dialer_core::PhoneNumber>,
+        callback: Callback,
     ) -> Result<(RecordId, ScheduleId), OpError> {
         self.ask(|reply| Request::ScheduleCall {
             new: Box::new(new),
-            when,
-            agent,
-            new_phone,
+            callback: Box::new(callback),
             reply,
         })
         .await
@@ -1064,7 +1067,7 @@ impl Task {
             .iter()
             .filter_map(|k| match k {
                 InputKind::Agent { agent, event } => {
-                    if let AgentEvent::LoggedIn { campaigns } = event {
+                    if let AgentEvent::LoggedIn { campaigns, .. } = event {
                         self.agent_campaigns
                             .insert(agent.clone(), campaigns.clone());
                     }
@@ -1242,7 +1245,7 @@ impl Task {
                 let r = match self.check_agent_event(&agent, &event) {
                     Err(e) => Err(e),
                     Ok(()) => {
-                        if let AgentEvent::LoggedIn { campaigns } = &event {
+                        if let AgentEvent::LoggedIn { campaigns, .. } = &event {
                             self.agent_campaigns
                                 .insert(agent.clone(), campaigns.clone());
                         }
@@ -1444,9 +1447,7 @@ impl Task {
             }
             Request::ScheduleCall {
                 new,
-                when,
-                agent,
-                new_phone,
+                callback,
                 reply,
             } => {
                 let campaign = new.campaign.clone();
@@ -1456,7 +1457,7 @@ impl Task {
                     .and_then(|()| {
                         self.driver
                             .spool_mut()
-                            .schedule_call(&new, when, agent, new_phone, now)
+                            .schedule_call(&new, &callback, now)
                             .map_err(OpError::from)
                     });
                 if r.is_ok() {

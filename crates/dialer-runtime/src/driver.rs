@@ -28,7 +28,7 @@
 //! driver.handle(now, [
 //!     InputKind::Campaign(Box::new(campaign.clone())),
 //!     InputKind::Agent { agent: AgentId::from("alice"),
-//!         event: AgentEvent::LoggedIn { campaigns: vec![campaign.id.clone()] } },
+//!         event: AgentEvent::LoggedIn { campaigns: vec![campaign.id.clone()], inactivity_timeout_s: None } },
 //! ]).unwrap();
 //! // The ledger row was persisted before the Originate became available.
 //! assert!(matches!(driver.spool().updates[0], StoreUpdate::AttemptStarted { .. }));

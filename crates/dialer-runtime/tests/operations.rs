@@ -15,7 +15,9 @@ use dialer_runtime::{
     AgentControl, Clock, Dialer, DialerConfig, DialerEvent, DialerStatus, OpError, RunSummary,
     Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
 };
-use spool_store::{BreakType, Conclusion, ImportOptions, ResultCode, SpoolStore, StoreError};
+use spool_store::{
+    BreakType, Callback, Conclusion, ImportOptions, ResultCode, SpoolStore, StoreError,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -789,7 +791,7 @@ async fn e2_campaign_finishes_when_its_list_is_spent_and_reopens_when_records_ar
     // C7: a finished campaign takes no callback...
     let e = run
         .dialer
-        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .schedule_call(new_number(1), Callback::at(in_an_hour()))
         .await
         .expect_err("finished");
     assert!(
@@ -950,7 +952,7 @@ async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
         .expect("stopped");
     let e = run
         .dialer
-        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .schedule_call(new_number(1), Callback::at(in_an_hour()))
         .await
         .expect_err("stopped");
     assert_eq!(refused(e), "stopped");
@@ -960,7 +962,7 @@ async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
         .expect("inactive");
     let e = run
         .dialer
-        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .schedule_call(new_number(1), Callback::at(in_an_hour()))
         .await
         .expect_err("inactive");
     assert_eq!(refused(e), "inactive");
@@ -980,6 +982,7 @@ async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
             Disposition::Schedule {
                 schedule,
                 campaign: None,
+                contact_name: None,
             },
         )
         .await
@@ -994,7 +997,7 @@ async fn c7_an_inactive_or_stopped_campaign_refuses_new_callbacks() {
         .await
         .expect("active");
     run.dialer
-        .schedule_call(new_number(1), in_an_hour(), None, None)
+        .schedule_call(new_number(1), Callback::at(in_an_hour()))
         .await
         .expect("an active, running campaign takes callbacks");
     run.stop().await;
@@ -1581,12 +1584,21 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
     };
     let (same_agent, _) = run
         .dialer
-        .schedule_call(new_number(51), soon(2), Some(ben.clone()), None)
+        .schedule_call(
+            new_number(51),
+            Callback {
+                when: soon(2),
+                agent: Some(ben.clone()),
+                new_phone: None,
+                contact_name: None,
+                reschedule: false,
+            },
+        )
         .await
         .expect("same-agent callback");
     let (anyone, _) = run
         .dialer
-        .schedule_call(new_number(52), soon(3), None, None)
+        .schedule_call(new_number(52), Callback::at(soon(3)))
         .await
         .expect("callback for anyone");
     // A break from the catalogue (it starts after ana's call, if she is on one).
@@ -1813,4 +1825,360 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
         rows.last().and_then(|r| r.result_code.as_deref()),
         Some("SALE")
     );
+}
+
+// ---- E8: session inactivity timeout -------------------------------------------------------
+
+#[tokio::test]
+async fn e8_an_agent_that_stops_pinging_is_logged_out_its_session_closed_and_announced() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 0, 3), 20.0).await;
+    let mut events = run.dialer.subscribe();
+    let (ana, bo) = (AgentId::from("ana"), AgentId::from("bo"));
+    for a in [&ana, &bo] {
+        run.dialer
+            .agent(
+                a.clone(),
+                dialer_core::AgentEvent::LoggedIn {
+                    campaigns: vec![c.id.clone()],
+                    inactivity_timeout_s: Some(120),
+                },
+            )
+            .await
+            .expect("login");
+    }
+    // Bo's desktop keeps pinging; Ana's goes silent.
+    let pinger = {
+        let dialer = run.dialer.clone();
+        let bo = bo.clone();
+        tokio::spawn(async move {
+            // Every 50 simulated seconds (2.5 s of real time at 20x).
+            loop {
+                tokio::time::sleep(Duration::from_millis(2500)).await;
+                if dialer
+                    .agent(bo.clone(), dialer_core::AgentEvent::Ping)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    };
+    let s = run
+        .until("ana is logged out", |s| {
+            agent_state(s, "ana") == Some(dialer_core::AgentState::LoggedOut)
+        })
+        .await;
+    assert_eq!(agent_state(&s, "bo"), Some(dialer_core::AgentState::Ready));
+    let (mut timed_out, mut logged_out) = (None, None);
+    while timed_out.is_none() || logged_out.is_none() {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(DialerEvent::Engine {
+                event:
+                    dialer_core::Event::AgentTimedOut {
+                        agent,
+                        timeout_s,
+                        at,
+                    },
+            })) if agent == ana => timed_out = Some((timeout_s, at)),
+            Ok(Ok(DialerEvent::AgentLoggedOut { agent, at })) if agent == ana => {
+                logged_out = Some(at)
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no timeout events: {other:?}"),
+        }
+    }
+    let (timeout_s, at) = timed_out.expect("timed out");
+    assert_eq!(timeout_s, 120);
+    // The session ends when the timeout ran out, in the spool as in the event.
+    let activity = run
+        .dialer
+        .agent_activity(
+            ana.clone(),
+            start_time() - chrono::Duration::hours(1),
+            start_time() + chrono::Duration::days(1),
+        )
+        .await
+        .expect("activity");
+    assert_eq!(activity.session_end, logged_out);
+    // Closed as the dialer task applied the timeout (the clock runs on between the engine's
+    // decision and the spool's write: a few simulated milliseconds).
+    let ended = activity.session_end.expect("session end");
+    assert!(
+        ended >= at && ended - at < chrono::Duration::seconds(5),
+        "timed out at {at}, session closed at {ended}"
+    );
+    let started = activity.session_start.expect("session start");
+    assert!(
+        at - started >= chrono::Duration::seconds(120),
+        "{started} {at}"
+    );
+    // A ping after the logout is refused; the agent must log in again.
+    let e = run
+        .dialer
+        .agent(ana.clone(), dialer_core::AgentEvent::Ping)
+        .await
+        .expect_err("logged out");
+    assert!(
+        matches!(e, OpError::Rejected(dialer_core::RejectReason::AgentLoggedOut(ref a)) if *a == ana),
+        "{e}"
+    );
+    // A zero timeout is refused with its reason, and the agent stays logged out.
+    let e = run
+        .dialer
+        .agent(
+            ana.clone(),
+            dialer_core::AgentEvent::LoggedIn {
+                campaigns: vec![c.id.clone()],
+                inactivity_timeout_s: Some(0),
+            },
+        )
+        .await
+        .expect_err("zero timeout");
+    assert!(e.to_string().contains("at least 1 second"), "{e}");
+    pinger.abort();
+    run.stop().await;
+}
+
+// ---- E16: callbacks -----------------------------------------------------------------------
+
+/// The schedule rule a refusal names, whichever path (engine or spool) applied it.
+fn schedule_refusal(e: &OpError) -> Option<dialer_core::ScheduleError> {
+    use dialer_core::{DispositionError, RejectReason, ScheduleError};
+    match e {
+        OpError::Rejected(RejectReason::InvalidSchedule(s))
+        | OpError::Store(StoreError::InvalidSchedule(s))
+        | OpError::Store(StoreError::Disposition {
+            source: DispositionError::Schedule(s),
+            ..
+        }) => Some(s.clone()),
+        OpError::Store(StoreError::DuplicateSchedule { .. }) => Some(ScheduleError::Duplicate),
+        _ => None,
+    }
+}
+
+fn callback_at(hours: i64) -> dialer_core::Schedule {
+    dialer_core::Schedule {
+        id: dialer_core::ScheduleId(0),
+        when: dialer_core::ScheduleWhen::At {
+            at: start_time() + chrono::Duration::hours(hours),
+        },
+        agent: None,
+        number: None,
+    }
+}
+
+#[tokio::test]
+async fn e16d_e16e_an_agent_disposition_and_the_schedule_operation_apply_the_same_callback_rules() {
+    use dialer_core::ScheduleError as E;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    c.end_date = Some((start_time() + chrono::Duration::days(3)).date_naive());
+    let store = spool(&dir, &c, 1);
+    // No agent and real time: nothing is dialed, "in an hour" stays ahead.
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 13), 1.0).await;
+    let record = RecordId(1);
+    let number = || {
+        spool_store::NewRecord::new(
+            "spring",
+            vec![dialer_core::PhoneNumber::parse("2125551000", "US").expect("number")],
+        )
+    };
+    let dispose = |schedule, reschedule: bool| {
+        let d = if reschedule {
+            Disposition::Reschedule {
+                schedule,
+                campaign: None,
+                contact_name: None,
+            }
+        } else {
+            Disposition::Schedule {
+                schedule,
+                campaign: None,
+                contact_name: None,
+            }
+        };
+        run.dialer.dispose(None, record.clone(), d)
+    };
+    dispose(callback_at(1), false).await.expect("a callback");
+    let booked = run.dialer.record(record.clone()).await.expect("record");
+    // The same callback again, by the agent and by the operation: duplicate (ECCP 417).
+    let e = dispose(callback_at(1), false).await.expect_err("duplicate");
+    assert_eq!(schedule_refusal(&e), Some(E::Duplicate), "{e}");
+    let e = run
+        .dialer
+        .schedule_call(number(), Callback::at(callback_at(1).when))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(schedule_refusal(&e), Some(E::Duplicate), "{e}");
+    // Another time does not silently replace it, on either path.
+    let e = dispose(callback_at(2), false).await.expect_err("already");
+    assert_eq!(schedule_refusal(&e), Some(E::AlreadyScheduled), "{e}");
+    let e = run
+        .dialer
+        .schedule_call(number(), Callback::at(callback_at(2).when))
+        .await
+        .expect_err("already");
+    assert_eq!(schedule_refusal(&e), Some(E::AlreadyScheduled), "{e}");
+    // In the past, or after the campaign's last day: refused on both paths.
+    for (hours, what) in [(-1, "in the past"), (24 * 5, "after the campaign")] {
+        let e = dispose(callback_at(hours), true).await.expect_err(what);
+        let rule = schedule_refusal(&e);
+        assert!(
+            matches!(rule, Some(E::InPast { .. } | E::AfterCampaign { .. })),
+            "{what}: {e}"
+        );
+        let e = run
+            .dialer
+            .schedule_call(
+                number(),
+                Callback {
+                    reschedule: true,
+                    ..Callback::at(callback_at(hours).when)
+                },
+            )
+            .await
+            .expect_err(what);
+        assert_eq!(schedule_refusal(&e), rule, "{what}: {e}");
+    }
+    assert_eq!(
+        run.dialer.record(record.clone()).await.expect("record"),
+        booked,
+        "no refusal changed the record"
+    );
+    // A reschedule moves it.
+    run.dialer
+        .schedule_call(
+            number(),
+            Callback {
+                reschedule: true,
+                ..Callback::at(callback_at(2).when)
+            },
+        )
+        .await
+        .expect("moved");
+    let moved = run.dialer.record(record.clone()).await.expect("record");
+    assert_eq!(
+        moved.schedule.map(|s| s.when),
+        Some(callback_at(2).when),
+        "the reschedule moved the callback"
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn e16f_new_contact_name_overwrites_the_first_attribute_by_disposition_and_by_operation() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    // The base gives record 1 the data `n=0`.
+    let store = spool(&dir, &c, 1);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 13), 1.0).await;
+    run.dialer
+        .dispose(
+            None,
+            RecordId(1),
+            Disposition::Schedule {
+                schedule: callback_at(1),
+                campaign: None,
+                contact_name: Some("Ana Pérez".into()),
+            },
+        )
+        .await
+        .expect("callback with a new name");
+    let rec = run.dialer.record(RecordId(1)).await.expect("record");
+    assert_eq!(rec.data, vec![("n".to_owned(), "Ana Pérez".to_owned())]);
+    let (fresh, _) = run
+        .dialer
+        .schedule_call(
+            new_number(7),
+            Callback {
+                contact_name: Some("Bo".into()),
+                ..Callback::at(callback_at(1).when)
+            },
+        )
+        .await
+        .expect("a new callback record with a name");
+    let rec = run.dialer.record(fresh).await.expect("record");
+    assert_eq!(rec.data, vec![("name".to_owned(), "Bo".to_owned())]);
+    // A name that would break a line is refused, and nothing changes.
+    let before = run.dialer.record(RecordId(1)).await.expect("record");
+    let e = run
+        .dialer
+        .dispose(
+            None,
+            RecordId(1),
+            Disposition::Reschedule {
+                schedule: callback_at(3),
+                campaign: None,
+                contact_name: Some("Eve\r\nAction: Originate".into()),
+            },
+        )
+        .await
+        .expect_err("control characters");
+    assert!(
+        matches!(
+            schedule_refusal(&e),
+            Some(dialer_core::ScheduleError::BadContactName { .. })
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        run.dialer.record(RecordId(1)).await.expect("record"),
+        before
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn e16a_a_range_callback_that_ends_undialed_returns_its_record_to_normal_dialing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    // The callback waits for its agent, who never comes: only the end of its range frees it.
+    c.same_agent_callbacks = dialer_core::SameAgentCallbacks::WaitForAgent;
+    let store = spool(&dir, &c, 0);
+    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 21), 100.0).await;
+    // 14:00 UTC is 10:00 in New York: the range is 10:00-10:20 today, callee local time.
+    let today = (start_time() - chrono::Duration::hours(4)).date_naive();
+    let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).expect("time");
+    let (record, _) = run
+        .dialer
+        .schedule_call(
+            new_number(3),
+            Callback {
+                agent: Some(AgentId::from("ghost")),
+                ..Callback::at(dialer_core::ScheduleWhen::Range {
+                    start_date: today,
+                    end_date: today,
+                    start_time: t(10, 0),
+                    end_time: t(10, 20),
+                })
+            },
+        )
+        .await
+        .expect("callback");
+    run.until("the record is dialed after its range ended", |s| {
+        s.counters.originates > 0
+    })
+    .await;
+    let reader = SpoolStore::open_read_only(dir.path().join("spool.db")).expect("reader");
+    let attempts = reader.attempts("spring").expect("attempts");
+    let first = attempts.first().expect("an attempt");
+    assert_eq!(first.record, record);
+    let range_end = start_time() + chrono::Duration::minutes(20);
+    assert!(
+        first.started_at >= range_end,
+        "dialed at {}, before its range ended at {range_end}",
+        first.started_at
+    );
+    assert_ne!(
+        first.agent.as_deref(),
+        Some("ghost"),
+        "dialed for anyone, not for the ghost"
+    );
+    let rec = run.dialer.record(record).await.expect("record");
+    assert_eq!(rec.schedule, None, "the range that ended was dropped");
+    run.stop().await;
 }

@@ -11,7 +11,7 @@ use dialer_core::{
     DialMode, Direction, PhoneNumber, RecordStatus,
 };
 use dialer_runtime::{Clock, Dialer, DialerConfig, DialerStatus, OpError, RunSummary};
-use spool_store::{ImportOptions, NewRecord, SpoolStore};
+use spool_store::{Callback, ImportOptions, NewRecord, SpoolStore};
 use std::time::Duration;
 
 /// Simulated time runs this many times faster than real time.
@@ -429,9 +429,7 @@ async fn a_respool_disposition_to_a_number_live_on_a_record_the_engine_does_not_
     let (held_back, _) = store
         .schedule_call(
             &NewRecord::new("spring", vec![taken.clone()]),
-            dialer_core::ScheduleWhen::At { at: tomorrow },
-            None,
-            None,
+            &Callback::at(dialer_core::ScheduleWhen::At { at: tomorrow }),
             start_time(),
         )
         .expect("callback");
@@ -494,6 +492,7 @@ async fn an_agent_event_for_an_unknown_campaign_is_a_typed_rejection() {
             AgentId::from("carol"),
             AgentEvent::LoggedIn {
                 campaigns: vec![CampaignId::from("nope")],
+                inactivity_timeout_s: None,
             },
         )
         .await
@@ -525,6 +524,7 @@ fn a_member_paused_at_start_gets_no_call() {
                     agent: agent.clone(),
                     event: AgentEvent::LoggedIn {
                         campaigns: vec![c.id.clone()],
+                        inactivity_timeout_s: None,
                     },
                 },
                 InputKind::Agent {

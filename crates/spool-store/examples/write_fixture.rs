@@ -21,7 +21,7 @@ use dialer_core::{
     Direction, FailureClass, PhoneNumber, Progress, ScheduleWhen, StoreUpdate, TaskKind,
     TaskTiming,
 };
-use spool_store::{ImportOptions, NewRecord, SpoolStore};
+use spool_store::{Callback, ImportOptions, NewRecord, SpoolStore};
 use std::io::Read;
 
 /// A reader that fails after `left` bytes (an upload cut short).
@@ -128,24 +128,26 @@ fn main() {
     s.respool(&r, t0).unwrap();
     s.schedule_call(
         &NewRecord::new("ventas", vec![phone("098300002")]),
-        ScheduleWhen::At {
-            at: t0 + Duration::hours(3),
+        &Callback {
+            when: ScheduleWhen::At {
+                at: t0 + Duration::hours(3),
+            },
+            agent: Some("1002".into()),
+            new_phone: Some(phone("099300002")),
+            contact_name: None,
+            reschedule: false,
         },
-        Some("1002".into()),
-        Some(phone("099300002")),
         t0,
     )
     .unwrap();
     s.schedule_call(
         &NewRecord::new("ventas", vec![phone("098100005")]),
-        ScheduleWhen::Range {
+        &Callback::at(ScheduleWhen::Range {
             start_date: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
             end_date: NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
             start_time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
             end_time: NaiveTime::from_hms_opt(12, 30, 0).unwrap(),
-        },
-        None,
-        None,
+        }),
         t0,
     )
     .unwrap();

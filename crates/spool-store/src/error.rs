@@ -49,8 +49,8 @@ pub enum StoreError {
     },
     #[error("found duplicate scheduled call for {number} at the same time (record {record})")]
     DuplicateSchedule { number: String, record: RecordId },
-    #[error("invalid schedule: {0}")]
-    InvalidSchedule(String),
+    #[error("invalid callback: {0}")]
+    InvalidSchedule(dialer_core::ScheduleError),
     #[error("record {0} has a call in flight; try again after the call")]
     RecordInFlight(RecordId),
     #[error("priority {0} is reserved for scheduled calls; use 2 or more")]

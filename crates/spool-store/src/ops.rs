@@ -6,11 +6,11 @@ use crate::error::{Result, StoreError};
 use crate::records::{self, insert_record, load_record, update_record, Origin, Provenance};
 use crate::store::SpoolStore;
 use chrono::{DateTime, Utc};
-use dialer_core::rules::disposition;
+use dialer_core::rules::{disposition, schedule};
 use dialer_core::{
     AgentId, Blacklist, BlacklistEntry, BlacklistScope, CampaignId, Disposition, FinishReason,
-    PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleId, ScheduleWhen, SpoolRecord, TaskId,
-    TaskKind, TaskTiming, SCHEDULE_PRIORITY,
+    PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleContext, ScheduleError, ScheduleId,
+    ScheduleWhen, SpoolRecord, TaskId, TaskKind, TaskTiming, SCHEDULE_PRIORITY,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -35,6 +35,36 @@ pub struct NewRecord {
     /// of the same class, priority and attempts are dialed oldest queue start first. It is
     /// the record's `created_at`.
     pub queue_start: Option<DateTime<Utc>>,
+}
+
+/// A callback to book with [`SpoolStore::schedule_call`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// When it is due: an exact moment, or a date range and daily hours in the callee's zone.
+    pub when: ScheduleWhen,
+    /// Only this agent may take it (ECCP `sameagent`); `None`: anyone.
+    pub agent: Option<AgentId>,
+    /// Dial this number instead of the record's (ECCP `newphone`).
+    pub new_phone: Option<PhoneNumber>,
+    /// A new name for the contact (ECCP `newcontactname`): it overwrites the record's first
+    /// data field.
+    pub contact_name: Option<String>,
+    /// Move a callback the record already has to this one (otherwise a second callback at
+    /// another time is refused).
+    pub reschedule: bool,
+}
+
+impl Callback {
+    /// A callback for anyone at `when`, on the record's own number.
+    pub fn at(when: ScheduleWhen) -> Callback {
+        Callback {
+            when,
+            agent: None,
+            new_phone: None,
+            contact_name: None,
+            reschedule: false,
+        }
+    }
 }
 
 /// Longest external id accepted, in bytes.
@@ -170,53 +200,54 @@ impl SpoolStore {
 
     /// Schedules a callback to `new.numbers[0]` (uContact ScheduleDialerCall with an exact
     /// `At`, ECCP schedulecall with a `Range`). If a live record of the campaign already has
-    /// that number, the schedule is put on it (replacing an older one); otherwise a record is
-    /// created from `new`. The same number at the same time twice is refused
-    /// ([`StoreError::DuplicateSchedule`], ECCP 417).
+    /// that number, the callback is put on it; otherwise a record is created from `new`.
+    ///
+    /// The callback passes the core's one set of schedule rules
+    /// ([`dialer_core::rules::schedule::validate`], the same the engine applies to an agent's
+    /// disposition): not in the past, a range that is not inverted, not empty and does not
+    /// start before the callee's today, inside the campaign's dates; the same callback twice
+    /// is refused ([`StoreError::DuplicateSchedule`], ECCP 417), and a record that already has
+    /// a callback at another time keeps it unless `callback.reschedule` asks to move it. A
+    /// new contact name overwrites the record's first data field. Refused: nothing changes.
     pub fn schedule_call(
         &mut self,
         new: &NewRecord,
-        when: ScheduleWhen,
-        agent: Option<AgentId>,
-        new_phone: Option<PhoneNumber>,
+        callback: &Callback,
         now: DateTime<Utc>,
     ) -> Result<(RecordId, ScheduleId)> {
         let tx = self.conn.transaction()?;
         let (cid, camp) = records::campaign_row(&tx, &new.campaign.0)?;
-        if let ScheduleWhen::Range {
-            start_date,
-            end_date,
-            start_time,
-            end_time,
-        } = &when
-        {
-            if start_date > end_date {
-                return Err(StoreError::InvalidSchedule(format!(
-                    "date_end {end_date} before date_init {start_date}"
-                )));
-            }
-            if start_time >= end_time {
-                return Err(StoreError::InvalidSchedule(format!(
-                    "time_end {end_time} not after time_init {start_time}"
-                )));
-            }
-            let today = now.with_timezone(&camp.tz()).date_naive();
-            if *start_date < today {
-                return Err(StoreError::InvalidSchedule(format!(
-                    "date_init {start_date} before current date {today}"
-                )));
-            }
-        }
         let main = new
             .numbers
             .first()
-            .ok_or_else(|| StoreError::InvalidSchedule("no number to call back".into()))?;
+            .ok_or_else(|| StoreError::InvalidField {
+                field: "numbers".into(),
+                problem: "a callback needs a number to call".into(),
+            })?;
+        if let Some(name) = &callback.contact_name {
+            schedule::check_contact_name(name).map_err(StoreError::InvalidSchedule)?;
+        }
         let sid = records::next_schedule_id(&tx)?;
-        let schedule = Schedule {
+        let sched = Schedule {
             id: sid.clone(),
-            when,
-            agent,
-            number: new_phone,
+            when: callback.when.clone(),
+            agent: callback.agent.clone(),
+            number: callback.new_phone.clone(),
+        };
+        let check = |zone: Option<&str>, existing: Option<&Schedule>, rid: Option<&RecordId>| {
+            let ctx = ScheduleContext {
+                campaign: &camp,
+                callee_zone: zone,
+                existing,
+                reschedule: callback.reschedule,
+            };
+            schedule::validate(&sched, &ctx, now).map_err(|e| match (e, rid) {
+                (ScheduleError::Duplicate, Some(rid)) => StoreError::DuplicateSchedule {
+                    number: main.e164().to_owned(),
+                    record: rid.clone(),
+                },
+                (e, _) => StoreError::InvalidSchedule(e),
+            })
         };
         let rid = match records::live_record_with_number(&tx, cid, main.e164())? {
             Some(rid) => {
@@ -224,23 +255,23 @@ impl SpoolStore {
                 if matches!(rec.status, RecordStatus::InFlight { .. }) {
                     return Err(StoreError::RecordInFlight(rid));
                 }
-                if rec
-                    .schedule
-                    .as_ref()
-                    .is_some_and(|s| s.when == schedule.when)
-                {
-                    return Err(StoreError::DuplicateSchedule {
-                        number: main.e164().to_owned(),
-                        record: rid,
-                    });
+                check(rec.time_zone.as_deref(), rec.schedule.as_ref(), Some(&rid))?;
+                if let Some(name) = &callback.contact_name {
+                    schedule::rename_contact(&mut rec, name);
                 }
-                rec.schedule = Some(schedule);
+                rec.schedule = Some(sched.clone());
                 update_record(&tx, &rec)?;
                 rid
             }
-            None => insert_new(&tx, cid, new, now, Origin::Schedule, |rec| {
-                rec.schedule = Some(schedule)
-            })?,
+            None => {
+                check(new.time_zone.as_deref(), None, None)?;
+                insert_new(&tx, cid, new, now, Origin::Schedule, |rec| {
+                    if let Some(name) = &callback.contact_name {
+                        schedule::rename_contact(rec, name);
+                    }
+                    rec.schedule = Some(sched.clone())
+                })?
+            }
         };
         tx.commit()?;
         Ok((rid, sid))
@@ -369,7 +400,9 @@ impl SpoolStore {
         let mut rec = load_record(&tx, record)?;
         let (cid, camp) = records::campaign_row(&tx, &rec.campaign.0)?;
         let mut d = d.clone();
-        if let Disposition::Schedule { schedule, .. } = &mut d {
+        if let Disposition::Schedule { schedule, .. } | Disposition::Reschedule { schedule, .. } =
+            &mut d
+        {
             if schedule.id.0 == 0 {
                 schedule.id = records::next_schedule_id(&tx)?;
             }

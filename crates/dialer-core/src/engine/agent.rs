@@ -156,6 +156,18 @@ pub(super) struct Agent {
     /// What happens when the current call ends, and whether the agent is held back from
     /// leaving (the only place either fact is kept).
     pub(super) plan: Plan,
+    /// The session's inactivity timeout (ECCP `loginagent` timeout): the agent is logged out
+    /// unless its desktop pings before the deadline.
+    pub(super) watchdog: Option<Watchdog>,
+}
+
+/// An agent session's inactivity timeout and the moment it runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Watchdog {
+    /// How long the desktop may stay silent.
+    pub(super) timeout: chrono::Duration,
+    /// When the agent is logged out unless it pings before.
+    pub(super) deadline: DateTime<Utc>,
 }
 
 /// What an agent counts as for its home campaign's pacing: derived from its state and plan,
@@ -294,6 +306,7 @@ impl Agents {
                     state: AgentState::LoggedOut,
                     since_ms: now.timestamp_millis(),
                     plan: Plan::WrapUp,
+                    watchdog: None,
                 });
                 self.counted.push(None);
                 self.is_touched.push(false);

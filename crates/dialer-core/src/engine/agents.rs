@@ -1,9 +1,9 @@
 //! Agents: their states, what they do after a call, and every agent transition.
 
-use super::agent::{AgentState, Departure, Plan};
+use super::agent::{AgentState, Departure, Plan, Watchdog};
 use super::campaigns::CampaignRun;
 use super::coordinator::{Engine, Floor};
-use super::timers::Timer;
+use super::timers::{Timer, Timers};
 use crate::engine::input::AgentEvent;
 use crate::engine::output::{Event, Output};
 use crate::engine::reject::RejectReason;
@@ -21,13 +21,29 @@ impl Engine {
         id: AgentId,
         event: AgentEvent,
     ) -> Result<(), RejectReason> {
-        if let AgentEvent::LoggedIn { campaigns } = &event {
+        if let AgentEvent::LoggedIn {
+            campaigns,
+            inactivity_timeout_s,
+        } = &event
+        {
             // Validated before anything changes: a login names only started campaigns.
             if let Some(unknown) = campaigns.iter().find(|c| !self.campaigns.contains_key(*c)) {
                 return Err(RejectReason::UnknownCampaign(unknown.clone()));
             }
+            if *inactivity_timeout_s == Some(0) {
+                return Err(RejectReason::InvalidAgentTimeout { agent: id });
+            }
             let a = self.floor.agents.get_or_insert(id.clone(), now);
             a.campaigns = campaigns.clone();
+            let old = a.watchdog.take();
+            a.watchdog = inactivity_timeout_s.map(|s| {
+                let timeout = Duration::seconds(i64::from(s));
+                Watchdog {
+                    timeout,
+                    deadline: now + timeout,
+                }
+            });
+            rearm(&mut self.floor.timers, &id, old, a.watchdog);
             if a.plan.is_leaving() {
                 a.plan = Plan::WrapUp;
             }
@@ -50,6 +66,16 @@ impl Engine {
         let busy = on_call || matches!(agent.state, AgentState::WrapUp { .. });
         match event {
             AgentEvent::LoggedIn { .. } => {}
+            AgentEvent::Ping => {
+                if agent.state == AgentState::LoggedOut {
+                    return Err(RejectReason::AgentLoggedOut(id));
+                }
+                let old = agent.watchdog;
+                if let Some(w) = &mut agent.watchdog {
+                    w.deadline = now + w.timeout;
+                }
+                rearm(&mut self.floor.timers, &id, old, agent.watchdog);
+            }
             AgentEvent::Ready => match agent.state {
                 AgentState::LoggedOut => return Err(RejectReason::AgentLoggedOut(id)),
                 // Ready before the call is over (the PBX reports the member free before the
@@ -81,6 +107,38 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// An agent's inactivity timer ran out at `at`: unless the agent pinged, logged in anew
+    /// or left since, it is logged out as if it had asked (after its call and wrap-up).
+    pub(super) fn session_timed_out(
+        &mut self,
+        now: DateTime<Utc>,
+        at: DateTime<Utc>,
+        id: &AgentId,
+    ) {
+        let Some(agent) = self.floor.agents.get_mut(id) else {
+            return;
+        };
+        let Some(w) = agent.watchdog.filter(|w| w.deadline == at) else {
+            return;
+        };
+        agent.watchdog = None;
+        if agent.state == AgentState::LoggedOut {
+            return;
+        }
+        let busy = matches!(
+            agent.state,
+            AgentState::OnCall { .. } | AgentState::Reserved { .. } | AgentState::WrapUp { .. }
+        );
+        self.floor
+            .out
+            .push_back(Output::Event(Event::AgentTimedOut {
+                at: now,
+                agent: id.clone(),
+                timeout_s: u32::try_from(w.timeout.num_seconds()).unwrap_or(u32::MAX),
+            }));
+        self.leave_or_plan(now, id, busy, Departure::Logout);
     }
 
     /// A departure asked for: planned for after the call (and wrap-up) if busy, else now.
@@ -305,5 +363,15 @@ impl Floor {
         self.agents.get(id).is_some_and(|a| {
             a.state == AgentState::Ready && !a.plan.is_leaving() && a.campaigns.contains(campaign)
         })
+    }
+}
+
+/// Moves an agent's inactivity timer from `old` to `new` (either may be none).
+fn rearm(timers: &mut Timers, id: &AgentId, old: Option<Watchdog>, new: Option<Watchdog>) {
+    if let Some(w) = old {
+        timers.cancel(w.deadline, Timer::AgentSilent(id.clone()));
+    }
+    if let Some(w) = new {
+        timers.set(w.deadline, Timer::AgentSilent(id.clone()));
     }
 }

@@ -405,6 +405,7 @@ mod call_events_tests {
         for a in ["ann", "bob", "cy"] {
             let event = AgentEvent::LoggedIn {
                 campaigns: vec![cid.clone()],
+                inactivity_timeout_s: None,
             };
             let agent = AgentId::from(a);
             feed(&mut engine, t0, InputKind::Agent { agent, event });

@@ -157,7 +157,15 @@ pub enum AgentEvent {
     LoggedIn {
         /// The campaigns the agent takes calls for, in order of preference.
         campaigns: Vec<CampaignId>,
+        /// Log the agent out after this many seconds without a [`AgentEvent::Ping`] (ECCP
+        /// `loginagent` timeout, `pingagent`); `None`: the session never times out. A login
+        /// while logged in sets the timeout anew.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inactivity_timeout_s: Option<u32>,
     },
+    /// The agent's desktop is still there (ECCP `pingagent`): the session's inactivity
+    /// timeout starts again. Nothing else changes.
+    Ping,
     /// Ready for calls (also ends wrap-up and breaks).
     Ready,
     /// On a break now (after the current call and wrap-up if it has one; held back while

@@ -311,6 +311,17 @@ pub enum Event {
         /// The call.
         call: CallId,
     },
+    /// An agent's desktop stayed silent past the session's inactivity timeout: the agent is
+    /// logged out (after the current call and wrap-up, like a logout it asked for;
+    /// [`Event::AgentAway`] says when it took effect).
+    AgentTimedOut {
+        /// When the timeout ran out.
+        at: DateTime<Utc>,
+        /// The agent.
+        agent: AgentId,
+        /// The timeout, in seconds.
+        timeout_s: u32,
+    },
     /// An agent's pause or logout took effect (perhaps later than asked, when dials in flight
     /// needed it to keep the abandonment budget). `paused` is the reason; `None` = logged out.
     AgentAway {

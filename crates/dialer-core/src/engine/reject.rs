@@ -116,6 +116,12 @@ pub enum RejectReason {
     /// The agent is logged out.
     #[error("agent {0} is logged out (log in first)")]
     AgentLoggedOut(AgentId),
+    /// A login whose inactivity timeout is zero seconds (it would log the agent out at once).
+    #[error("agent {agent}: an inactivity timeout must be at least 1 second")]
+    InvalidAgentTimeout {
+        /// The agent logging in.
+        agent: AgentId,
+    },
     /// The change would give the record a number that another live record of the campaign
     /// already has; two records sharing a callee would defeat per-record caps and lockouts.
     #[error("number {number} is already live on record {other} of the campaign, so record {record} cannot take it")]

@@ -25,6 +25,8 @@ pub(super) enum Timer {
     /// A call of unknown fate from an earlier run stops holding its line
     /// ([`crate::Command::HoldLines`]).
     HeldLineEnds(CallId),
+    /// An agent's session runs out of its inactivity timeout (no ping since).
+    AgentSilent(AgentId),
 }
 
 impl Timer {
@@ -33,7 +35,10 @@ impl Timer {
     fn due(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         match self {
             Timer::Abandon(_) => at < now,
-            Timer::WrapUpEnds(_) | Timer::TelephonyRetry | Timer::HeldLineEnds(_) => at <= now,
+            Timer::WrapUpEnds(_)
+            | Timer::TelephonyRetry
+            | Timer::HeldLineEnds(_)
+            | Timer::AgentSilent(_) => at <= now,
         }
     }
 
@@ -41,7 +46,10 @@ impl Timer {
     fn wake_at(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Timer::Abandon(_) => at + Duration::milliseconds(1),
-            Timer::WrapUpEnds(_) | Timer::TelephonyRetry | Timer::HeldLineEnds(_) => at,
+            Timer::WrapUpEnds(_)
+            | Timer::TelephonyRetry
+            | Timer::HeldLineEnds(_)
+            | Timer::AgentSilent(_) => at,
         }
     }
 }
@@ -106,12 +114,14 @@ impl Engine {
         let mut expired = Vec::new();
         let mut wrap_ups = Vec::new();
         let mut retry = false;
+        let mut silent = Vec::new();
         for (at, timer) in due {
             match timer {
                 Timer::Abandon(id) => expired.push(id),
                 Timer::WrapUpEnds(agent) => wrap_ups.push((at, agent)),
                 Timer::TelephonyRetry => retry = true,
                 Timer::HeldLineEnds(id) => self.release_held_line(id),
+                Timer::AgentSilent(agent) => silent.push((at, agent)),
             }
         }
         for id in expired {
@@ -126,6 +136,9 @@ impl Engine {
             if still {
                 self.end_wrap_up(now, &agent);
             }
+        }
+        for (at, agent) in silent {
+            self.session_timed_out(now, at, &agent);
         }
         if retry {
             if let Telephony::Down {

@@ -392,6 +392,38 @@ pub struct Campaign {
     /// How agents become ready after a call.
     #[serde(default)]
     pub after_call: AfterCall,
+    /// What happens to a same-agent callback whose agent does not come back.
+    #[serde(default, skip_serializing_if = "SameAgentCallbacks::is_default")]
+    pub same_agent_callbacks: SameAgentCallbacks,
+}
+
+/// What happens to a callback reserved for one agent (ECCP `sameagent`, VICIdial USERONLY)
+/// when that agent is not free when it is due: it is never stranded without the campaign
+/// saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SameAgentCallbacks {
+    /// Anyone may take it once it has waited `after_s` seconds past its due moment (an
+    /// exact callback's time, a range's first moment) for its agent.
+    AnyoneAfter {
+        /// How long the callback waits for its agent.
+        after_s: u32,
+    },
+    /// It waits for its agent however long it takes.
+    WaitForAgent,
+}
+
+impl Default for SameAgentCallbacks {
+    /// Anyone after an hour.
+    fn default() -> Self {
+        SameAgentCallbacks::AnyoneAfter { after_s: 3600 }
+    }
+}
+
+impl SameAgentCallbacks {
+    fn is_default(&self) -> bool {
+        *self == SameAgentCallbacks::default()
+    }
 }
 
 /// A setting that cannot work, naming the field.
@@ -439,6 +471,7 @@ impl Campaign {
             machine: MachinePolicy::default(),
             routing: Routing::default(),
             after_call: AfterCall::default(),
+            same_agent_callbacks: SameAgentCallbacks::default(),
         }
     }
 

@@ -51,6 +51,10 @@ pub enum Disposition {
         schedule: Schedule,
         /// Dial it from this campaign instead of the record's own.
         campaign: Option<CampaignId>,
+        /// A new name for the contact (ECCP `newcontactname`): it overwrites the record's
+        /// first data field ([`crate::rules::schedule::rename_contact`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_name: Option<String>,
     },
     /// Like [`Disposition::Schedule`], replacing the callback the record already has.
     Reschedule {
@@ -58,6 +62,9 @@ pub enum Disposition {
         schedule: Schedule,
         /// Dial it from this campaign instead of the record's own.
         campaign: Option<CampaignId>,
+        /// A new name for the contact, as for [`Disposition::Schedule`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_name: Option<String>,
     },
 }
 
@@ -197,10 +204,12 @@ pub fn apply(
         Disposition::Schedule {
             schedule,
             campaign: target,
+            contact_name,
         }
         | Disposition::Reschedule {
             schedule,
             campaign: target,
+            contact_name,
         } => {
             let ctx = ScheduleContext {
                 campaign,
@@ -209,6 +218,13 @@ pub fn apply(
                 reschedule: matches!(d, Disposition::Reschedule { .. }),
             };
             schedule::validate(schedule, &ctx, now).map_err(DispositionError::Schedule)?;
+            if let Some(name) = contact_name {
+                schedule::check_contact_name(name).map_err(DispositionError::Schedule)?;
+            }
+            // Every check passed: now the change.
+            if let Some(name) = contact_name {
+                schedule::rename_contact(rec, name);
+            }
             if let Some(c) = target {
                 rec.campaign = c.clone();
             }

@@ -417,8 +417,9 @@ pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan
     let agent = rec
         .schedule
         .as_ref()
-        .and_then(|s| s.agent.clone())
-        .or_else(|| rec.owner_agent.clone());
+        .and_then(|s| super::schedule::reserved_agent(s, campaign, zone, ctx.now))
+        .or(rec.owner_agent.as_ref())
+        .cloned();
     if let Some(a) = &agent {
         if !(ctx.agent_free)(a) {
             return Err(SkipReason::AgentNotFree { agent: a.clone() });

@@ -2,7 +2,8 @@
 //! dispositions and the store's own operations), and the one reading of a range schedule's
 //! local dates and times.
 
-use crate::model::campaign::Campaign;
+use crate::model::campaign::{Campaign, SameAgentCallbacks};
+use crate::model::ids::AgentId;
 use crate::model::record::{Schedule, ScheduleWhen};
 use crate::rules::calling_window::first_instant_at_or_after;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -41,6 +42,15 @@ pub enum ScheduleError {
         /// The last moment of the range (callee local time, as UTC).
         ended: DateTime<Utc>,
     },
+    /// A range callback whose first day is before the callee's today (ECCP refuses a
+    /// `date_init` before the current date).
+    #[error("the callback range starts on {start_date}, before the callee's today {today}")]
+    StartsBeforeToday {
+        /// The range's first day.
+        start_date: NaiveDate,
+        /// Today in the callee's zone.
+        today: NaiveDate,
+    },
     /// A callback before the campaign's first day.
     #[error("the callback day {day} is before the campaign's first day {first}")]
     BeforeCampaign {
@@ -71,6 +81,56 @@ pub enum ScheduleError {
     /// Another callback is booked; moving it must be asked for as a reschedule.
     #[error("the record already has a callback at another time; send a reschedule to move it")]
     AlreadyScheduled,
+    /// A new contact name (ECCP `newcontactname`) that cannot be stored.
+    #[error("the new contact name {name:?} {why}")]
+    BadContactName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// The longest contact name a callback may set, in characters.
+pub const MAX_CONTACT_NAME: usize = 200;
+
+/// The data field a new contact name creates on a record that has no data yet.
+pub const CONTACT_NAME_FIELD: &str = "name";
+
+/// Checks a new contact name (ECCP `newcontactname`): not blank, at most
+/// [`MAX_CONTACT_NAME`] characters, no control characters (a record's data reaches the PBX
+/// as channel variables and agents' screens).
+pub fn check_contact_name(name: &str) -> Result<(), ScheduleError> {
+    let why = if name.trim().is_empty() {
+        Some("is blank")
+    } else if name.chars().count() > MAX_CONTACT_NAME {
+        Some("is longer than 200 characters")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character (line break, tab or NUL)")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(ScheduleError::BadContactName {
+            name: name.to_owned(),
+            why: why.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Puts a new contact name on a record (ECCP `newcontactname`: it overwrites the contact's
+/// first attribute): the value of the record's first data field, or a
+/// [`CONTACT_NAME_FIELD`] field on a record without data. Every path that books a callback
+/// with a new name calls this, after [`check_contact_name`] and the schedule's own checks
+/// passed.
+pub fn rename_contact(rec: &mut crate::model::record::SpoolRecord, name: &str) {
+    match rec.data.first_mut() {
+        Some((_, value)) => *value = name.to_owned(),
+        None => rec
+            .data
+            .push((CONTACT_NAME_FIELD.to_owned(), name.to_owned())),
+    }
 }
 
 /// What the schedule rules need besides the schedule.
@@ -114,7 +174,7 @@ pub fn bounds(when: &ScheduleWhen, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
 }
 
 /// Checks a callback before it is booked: not in the past, a range that starts before it
-/// ends, inside the campaign's dates, not a duplicate, and a different time for an existing
+/// ends and not before the callee's today, inside the campaign's dates, not a duplicate, and a different time for an existing
 /// callback only as an explicit reschedule.
 pub fn validate(
     schedule: &Schedule,
@@ -152,6 +212,13 @@ pub fn validate(
             if end <= now {
                 return Err(ScheduleError::RangeOver { ended: end });
             }
+            let today = now.with_timezone(&zone).date_naive();
+            if *start_date < today {
+                return Err(ScheduleError::StartsBeforeToday {
+                    start_date: *start_date,
+                    today,
+                });
+            }
             (*start_date, *end_date)
         }
     };
@@ -181,6 +248,26 @@ pub fn validate(
         }
     }
     Ok(())
+}
+
+/// The agent a callback is reserved for at `now`: its own agent (ECCP `sameagent`) until it
+/// has waited for that agent as long as the campaign says
+/// ([`crate::model::campaign::SameAgentCallbacks`]), then nobody in particular, so a callback
+/// whose agent does not come back is not stranded.
+pub fn reserved_agent<'a>(
+    schedule: &'a Schedule,
+    campaign: &Campaign,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Option<&'a AgentId> {
+    let agent = schedule.agent.as_ref()?;
+    match campaign.same_agent_callbacks {
+        SameAgentCallbacks::WaitForAgent => Some(agent),
+        SameAgentCallbacks::AnyoneAfter { after_s } => {
+            let due = bounds(&schedule.when, zone).0;
+            (now < due + chrono::Duration::seconds(i64::from(after_s))).then_some(agent)
+        }
+    }
 }
 
 /// Whether a range callback is over at `now` (its last local moment has passed): its record
@@ -301,5 +388,80 @@ mod tests {
             validate(&s, &ctx(&c), now),
             Err(ScheduleError::AfterCampaign { .. })
         ));
+    }
+
+    #[test]
+    fn e16b_a_same_agent_callback_falls_back_to_anyone_after_the_campaign_wait_unless_told_to_wait()
+    {
+        let mut c = Campaign::new("c", "UTC");
+        c.same_agent_callbacks = SameAgentCallbacks::AnyoneAfter { after_s: 600 };
+        let due = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let ana = AgentId("ana".into());
+        let s = Schedule {
+            id: ScheduleId(1),
+            when: ScheduleWhen::At { at: due },
+            agent: Some(ana.clone()),
+            number: None,
+        };
+        let at = |secs| due + chrono::Duration::seconds(secs);
+        assert_eq!(reserved_agent(&s, &c, chrono_tz::UTC, at(-60)), Some(&ana));
+        assert_eq!(reserved_agent(&s, &c, chrono_tz::UTC, at(599)), Some(&ana));
+        assert_eq!(reserved_agent(&s, &c, chrono_tz::UTC, at(600)), None);
+        c.same_agent_callbacks = SameAgentCallbacks::WaitForAgent;
+        assert_eq!(
+            reserved_agent(&s, &c, chrono_tz::UTC, at(86_400 * 30)),
+            Some(&ana)
+        );
+        // A range waits from its first moment in the callee's zone.
+        c.same_agent_callbacks = SameAgentCallbacks::AnyoneAfter { after_s: 600 };
+        let mut r = range((2026, 3, 2), (2026, 3, 4), 9, 18);
+        r.agent = Some(ana.clone());
+        let zone: Tz = "America/Montevideo".parse().unwrap();
+        let first = Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap();
+        let wait = chrono::Duration::seconds(600);
+        assert_eq!(
+            reserved_agent(&r, &c, zone, first + wait - chrono::Duration::seconds(1)),
+            Some(&ana)
+        );
+        assert_eq!(reserved_agent(&r, &c, zone, first + wait), None);
+    }
+
+    #[test]
+    fn e16e_a_range_that_starts_before_the_callee_today_is_refused() {
+        let c = Campaign::new("c", "UTC");
+        // 01:00 UTC on 3 March is still 2 March in Montevideo (UTC-3): a range starting on
+        // 2 March is not in the past there.
+        let now = Utc.with_ymd_and_hms(2026, 3, 3, 1, 0, 0).unwrap();
+        let s = range((2026, 3, 2), (2026, 3, 4), 9, 18);
+        let mut cx = ctx(&c);
+        cx.callee_zone = Some("America/Montevideo");
+        assert_eq!(validate(&s, &cx, now), Ok(()));
+        cx.callee_zone = Some("Asia/Tokyo");
+        assert!(matches!(
+            validate(&s, &cx, now),
+            Err(ScheduleError::StartsBeforeToday { .. })
+        ));
+    }
+
+    #[test]
+    fn e16f_contact_names_with_control_characters_blank_or_too_long_are_refused() {
+        assert_eq!(check_contact_name("Ana María"), Ok(()));
+        for bad in [
+            "",
+            "  ",
+            "a\nb",
+            "a\rb",
+            "a\0b",
+            &"n".repeat(MAX_CONTACT_NAME + 1),
+        ] {
+            assert!(
+                matches!(
+                    check_contact_name(bad),
+                    Err(ScheduleError::BadContactName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(check_contact_name(&"n".repeat(MAX_CONTACT_NAME)), Ok(()));
     }
 }

@@ -203,6 +203,7 @@ pub fn run_observed(
             agent: a.clone(),
             event: AgentEvent::LoggedIn {
                 campaigns: vec![cid.clone()],
+                inactivity_timeout_s: None,
             },
         });
     }
@@ -236,6 +237,7 @@ pub fn run_observed(
                     ScriptAgent::LogOut => AgentEvent::LogoutAfterCall,
                     ScriptAgent::LogIn => AgentEvent::LoggedIn {
                         campaigns: vec![cid.clone()],
+                        inactivity_timeout_s: None,
                     },
                 };
                 h.feed(InputKind::Agent {
@@ -305,6 +307,7 @@ pub fn run_observed(
                                 number: Some(phone),
                             },
                             campaign: None,
+                            contact_name: None,
                         }
                     }
                     ScriptDisposition::ScheduleRange {
@@ -327,6 +330,7 @@ pub fn run_observed(
                                 number: None,
                             },
                             campaign: None,
+                            contact_name: None,
                         }
                     }
                     ScriptDisposition::Done => Disposition::Done,

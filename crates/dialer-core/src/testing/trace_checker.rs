@@ -102,7 +102,7 @@ impl TraceChecker {
                     .entry(agent.clone())
                     .or_insert((Vec::new(), AgentMode::Away));
                 match event {
-                    AgentEvent::LoggedIn { campaigns } => {
+                    AgentEvent::LoggedIn { campaigns, .. } => {
                         entry.0 = campaigns.clone();
                         if entry.1 == AgentMode::Away {
                             entry.1 = AgentMode::Free;
@@ -132,7 +132,9 @@ impl TraceChecker {
                         };
                     }
                     AgentEvent::WrapUp => entry.1 = AgentMode::Busy,
-                    AgentEvent::PauseAfterCall { .. } | AgentEvent::LogoutAfterCall => {}
+                    AgentEvent::PauseAfterCall { .. }
+                    | AgentEvent::LogoutAfterCall
+                    | AgentEvent::Ping => {}
                 }
             }
             InputKind::Call { call, event } => self.call_input(now, *call, event),

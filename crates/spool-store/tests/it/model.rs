@@ -13,7 +13,7 @@ use dialer_core::{
     Schedule, ScheduleId, ScheduleWhen, SpoolRecord, StoreUpdate, TaskId, TaskKind, TaskTiming,
 };
 use proptest::prelude::*;
-use spool_store::{ImportOptions, NewRecord, RejectReason, StoreError};
+use spool_store::{Callback, ImportOptions, NewRecord, RejectReason, StoreError};
 use std::collections::BTreeMap;
 
 const POOL: u32 = 8;
@@ -42,7 +42,8 @@ enum Op {
     Start(usize),
     End(usize, u8),
     Advance(i64),
-    Schedule(u32, i64),
+    /// A callback to a number, `offset` seconds from now, moving an existing one or not.
+    Schedule(u32, i64, bool),
     Task(u32, u8, Option<i64>),
     Crash,
 }
@@ -68,7 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<usize>().prop_map(Op::Start),
         3 => (any::<usize>(), 0u8..6).prop_map(|(k, o)| Op::End(k, o)),
         2 => (1i64..4000).prop_map(Op::Advance),
-        1 => (n.clone(), -600i64..3600).prop_map(|(n, s)| Op::Schedule(n, s)),
+        1 => (n.clone(), -600i64..3600, any::<bool>()).prop_map(|(n, s, r)| Op::Schedule(n, s, r)),
         1 => (n, 0u8..3, proptest::option::of(-60i64..600)).prop_map(|(n, k, t)| Op::Task(n, k, t)),
         1 => Just(Op::Crash),
     ]
@@ -171,6 +172,10 @@ fn kind<T>(r: &Result<T, StoreError>) -> &'static str {
         Ok(_) => "ok",
         Err(StoreError::DuplicateDestination { .. }) => "duplicate_destination",
         Err(StoreError::DuplicateSchedule { .. }) => "duplicate_schedule",
+        Err(StoreError::InvalidSchedule(dialer_core::ScheduleError::InPast { .. })) => "in_past",
+        Err(StoreError::InvalidSchedule(dialer_core::ScheduleError::AlreadyScheduled)) => {
+            "already_scheduled"
+        }
         Err(StoreError::RecordInFlight(_)) => "in_flight",
         Err(StoreError::ReservedPriority(_)) => "reserved_priority",
         Err(e) => panic!("unexpected store error {e}"),
@@ -359,15 +364,16 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Advance(secs) => now += Duration::seconds(secs),
-            Op::Schedule(n, offset) => {
+            Op::Schedule(n, offset, reschedule) => {
                 let when = ScheduleWhen::At {
                     at: now + Duration::seconds(offset),
                 };
                 let got = s.schedule_call(
                     &NewRecord::new("c", vec![phone(n)]),
-                    when.clone(),
-                    None,
-                    None,
+                    &Callback {
+                        reschedule,
+                        ..Callback::at(when.clone())
+                    },
                     now,
                 );
                 let sid = m.next_schedule_id();
@@ -381,18 +387,15 @@ fn run(ops: Vec<Op>) {
                     Some(&i) if matches!(m.records[i].status, RecordStatus::InFlight { .. }) => {
                         "in_flight"
                     }
-                    Some(&i)
-                        if m.records[i]
-                            .schedule
-                            .as_ref()
-                            .is_some_and(|s| s.when == when) =>
-                    {
-                        "duplicate_schedule"
-                    }
-                    Some(&i) => {
-                        m.records[i].schedule = Some(sched);
-                        "ok"
-                    }
+                    _ if offset < 0 => "in_past",
+                    Some(&i) => match &m.records[i].schedule {
+                        Some(old) if old.when == when => "duplicate_schedule",
+                        Some(_) if !reschedule => "already_scheduled",
+                        _ => {
+                            m.records[i].schedule = Some(sched);
+                            "ok"
+                        }
+                    },
                     None => {
                         let mut rec = new_record(&[n], now);
                         rec.schedule = Some(sched);
@@ -524,7 +527,8 @@ fn model_agrees_on_a_crash_during_a_call_to_a_scheduled_number() {
             alt: Some(2),
             priority: None,
         }]),
-        Op::Schedule(1, -10),
+        Op::Schedule(1, 10, false),
+        Op::Advance(10),
         Op::Start(0),
         Op::Crash,
         Op::Advance(3601),

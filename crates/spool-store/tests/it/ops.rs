@@ -4,7 +4,7 @@ use dialer_core::{
     AgentId, BlacklistEntry, BlacklistScope, Direction, Disposition, FinishReason, RecordStatus,
     Respool, Schedule, ScheduleId, ScheduleWhen, TaskKind, TaskTiming,
 };
-use spool_store::{NewRecord, StoreError};
+use spool_store::{Callback, NewRecord, StoreError};
 
 fn new(nums: &[u32]) -> NewRecord {
     NewRecord::new("c", nums.iter().map(|&i| phone(i)).collect())
@@ -57,29 +57,130 @@ fn respool_refuses_the_priority_reserved_for_schedules() {
 }
 
 #[test]
-fn same_number_scheduled_twice_at_the_same_time_is_refused() {
+fn e16d_same_number_scheduled_twice_at_the_same_time_is_refused_and_another_time_needs_a_reschedule(
+) {
     let mut s = store();
     let at = ScheduleWhen::At {
         at: t0() + Duration::hours(2),
     };
     let (rid, _) = s
-        .schedule_call(&new(&[1]), at.clone(), None, None, t0())
+        .schedule_call(&new(&[1]), &Callback::at(at.clone()), t0())
         .unwrap();
     assert!(matches!(
-        s.schedule_call(&new(&[1]), at, None, None, t0()),
+        s.schedule_call(&new(&[1]), &Callback::at(at.clone()), t0()),
         Err(StoreError::DuplicateSchedule { record, .. }) if record == rid
     ));
     let later = ScheduleWhen::At {
         at: t0() + Duration::hours(3),
     };
-    let (again, _) = s
-        .schedule_call(&new(&[1]), later.clone(), None, None, t0())
-        .unwrap();
+    // A second callback at another time does not silently replace the first.
+    assert!(matches!(
+        s.schedule_call(&new(&[1]), &Callback::at(later.clone()), t0()),
+        Err(StoreError::InvalidSchedule(
+            dialer_core::ScheduleError::AlreadyScheduled
+        ))
+    ));
+    assert_eq!(s.record(&rid).unwrap().schedule.unwrap().when, at);
+    let moved = Callback {
+        reschedule: true,
+        ..Callback::at(later.clone())
+    };
+    let (again, _) = s.schedule_call(&new(&[1]), &moved, t0()).unwrap();
     assert_eq!(
         again, rid,
-        "a new time moves the callback of the live record"
+        "a reschedule moves the callback of the live record"
     );
     assert_eq!(s.record(&rid).unwrap().schedule.unwrap().when, later);
+}
+
+#[test]
+fn e16e_a_callback_in_the_past_or_outside_the_campaign_dates_is_refused_and_changes_nothing() {
+    let mut s = store();
+    s.respool(&new(&[1]), t0()).unwrap();
+    let mut c = s.campaign("c").unwrap();
+    c.end_date = Some(t0().date_naive() + Duration::days(3));
+    s.upsert_campaign(&c, t0()).unwrap();
+    let before = s.records("c").unwrap();
+    let refused = [
+        (
+            ScheduleWhen::At {
+                at: t0() - Duration::minutes(1),
+            },
+            "in_past",
+        ),
+        (
+            ScheduleWhen::At {
+                at: t0() + Duration::days(5),
+            },
+            "after_campaign",
+        ),
+    ];
+    for (when, what) in refused {
+        for number in [1, 2] {
+            let got = s.schedule_call(&new(&[number]), &Callback::at(when.clone()), t0());
+            let kind = match &got {
+                Err(StoreError::InvalidSchedule(dialer_core::ScheduleError::InPast { .. })) => {
+                    "in_past"
+                }
+                Err(StoreError::InvalidSchedule(dialer_core::ScheduleError::AfterCampaign {
+                    ..
+                })) => "after_campaign",
+                _ => "other",
+            };
+            assert_eq!(kind, what, "number {number}: {got:?}");
+        }
+    }
+    assert_eq!(
+        s.records("c").unwrap(),
+        before,
+        "neither the live record nor a new one changed"
+    );
+}
+
+#[test]
+fn e16f_new_contact_name_overwrites_the_first_data_field_or_adds_a_name() {
+    let mut s = store();
+    let mut with_data = new(&[1]);
+    with_data.data = vec![
+        ("customer".into(), "Ana".into()),
+        ("plan".into(), "gold".into()),
+    ];
+    s.respool(&with_data, t0()).unwrap();
+    let renamed = |name: &str| Callback {
+        contact_name: Some(name.into()),
+        ..Callback::at(ScheduleWhen::At {
+            at: t0() + Duration::hours(1),
+        })
+    };
+    let (rid, _) = s
+        .schedule_call(&new(&[1]), &renamed("Ana María"), t0())
+        .unwrap();
+    assert_eq!(
+        s.record(&rid).unwrap().data,
+        vec![
+            ("customer".to_owned(), "Ana María".to_owned()),
+            ("plan".to_owned(), "gold".to_owned())
+        ]
+    );
+    let (fresh, _) = s.schedule_call(&new(&[2]), &renamed("Bo"), t0()).unwrap();
+    assert_eq!(
+        s.record(&fresh).unwrap().data,
+        vec![("name".to_owned(), "Bo".to_owned())]
+    );
+    // A name with a line break never reaches the record (nor, later, the PBX).
+    let before = s.records("c").unwrap();
+    for bad in ["", "   ", "Eve\r\nAction: Originate", &"x".repeat(201)] {
+        assert!(
+            matches!(
+                s.schedule_call(&new(&[3]), &renamed(bad), t0()),
+                Err(StoreError::InvalidSchedule(
+                    dialer_core::ScheduleError::BadContactName { .. }
+                ))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(s.records("c").unwrap(), before);
 }
 
 #[test]
@@ -100,7 +201,7 @@ fn range_schedule_is_validated_like_eccp_schedulecall() {
     ];
     for when in bad {
         assert!(matches!(
-            s.schedule_call(&new(&[1]), when, None, None, t0()),
+            s.schedule_call(&new(&[1]), &Callback::at(when), t0()),
             Err(StoreError::InvalidSchedule(_))
         ));
     }
@@ -108,9 +209,13 @@ fn range_schedule_is_validated_like_eccp_schedulecall() {
     let (rid, sid) = s
         .schedule_call(
             &new(&[1]),
-            range(d, d + Duration::days(2), t(9), t(17)),
-            agent.clone(),
-            Some(phone(9)),
+            &Callback {
+                when: range(d, d + Duration::days(2), t(9), t(17)),
+                agent: agent.clone(),
+                new_phone: Some(phone(9)),
+                contact_name: None,
+                reschedule: false,
+            },
             t0(),
         )
         .unwrap();
@@ -127,33 +232,27 @@ fn removing_schedules_in_a_date_range_keeps_the_others() {
     let base = s.respool(&new(&[1]), t0()).unwrap();
     s.schedule_call(
         &new(&[1]),
-        ScheduleWhen::At {
+        &Callback::at(ScheduleWhen::At {
             at: t0() + Duration::days(1),
-        },
-        None,
-        None,
+        }),
         t0(),
     )
     .unwrap();
     let (cb, _) = s
         .schedule_call(
             &new(&[2]),
-            ScheduleWhen::At {
+            &Callback::at(ScheduleWhen::At {
                 at: t0() + Duration::days(1),
-            },
-            None,
-            None,
+            }),
             t0(),
         )
         .unwrap();
     let (far, _) = s
         .schedule_call(
             &new(&[3]),
-            ScheduleWhen::At {
+            &Callback::at(ScheduleWhen::At {
                 at: t0() + Duration::days(9),
-            },
-            None,
-            None,
+            }),
             t0(),
         )
         .unwrap();
@@ -357,6 +456,7 @@ fn schedule_disposition_gets_a_fresh_schedule_id() {
             &Disposition::Schedule {
                 schedule: sched,
                 campaign: None,
+                contact_name: None,
             },
             t0(),
         )
@@ -376,7 +476,9 @@ fn u14_a_range_callback_is_matched_by_its_start_in_the_callees_zone() {
         start_time: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
         end_time: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
     };
-    let (cb, _) = s.schedule_call(&new(&[4]), when, None, None, t0()).unwrap();
+    let (cb, _) = s
+        .schedule_call(&new(&[4]), &Callback::at(when), t0())
+        .unwrap();
     let at = |h: u32, m: u32| day.and_hms_opt(h, m, 0).unwrap().and_utc();
     // 10:00 read as UTC would fall here; the callback starts three hours later.
     assert_eq!(

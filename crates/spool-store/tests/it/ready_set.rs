@@ -2,7 +2,7 @@ use super::common::*;
 use chrono::Duration;
 use dialer_core::rules::ordering::sort_for_dialing;
 use dialer_core::{CallId, RecordStatus, ScheduleWhen, StoreUpdate, TaskKind, TaskTiming};
-use spool_store::{NewRecord, READY_SET_SQL};
+use spool_store::{Callback, NewRecord, READY_SET_SQL};
 
 fn new(i: u32) -> NewRecord {
     NewRecord::new("c", vec![phone(i)])
@@ -34,11 +34,9 @@ fn ready_set_follows_the_core_dial_order() {
     .unwrap();
     s.schedule_call(
         &new(6),
-        ScheduleWhen::At {
+        &Callback::at(ScheduleWhen::At {
             at: now - Duration::minutes(1),
-        },
-        None,
-        None,
+        }),
         now - Duration::minutes(5),
     )
     .unwrap();
@@ -87,11 +85,9 @@ fn ready_set_leaves_out_records_that_are_not_due_in_flight_or_finished() {
     s.remove_contact("c", &uy_e164(4)).unwrap();
     s.schedule_call(
         &new(5),
-        ScheduleWhen::At {
+        &Callback::at(ScheduleWhen::At {
             at: now + Duration::hours(1),
-        },
-        None,
-        None,
+        }),
         now,
     )
     .unwrap();
@@ -174,7 +170,7 @@ fn range_schedule_is_offered_from_the_earliest_zone_start_of_its_first_day() {
         start_time: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
         end_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
     };
-    s.schedule_call(&new(1), when, None, None, now).unwrap();
+    s.schedule_call(&new(1), &Callback::at(when), now).unwrap();
     assert!(s.ready_set("c", now, 10).unwrap().is_empty());
     // 2026-03-03 09:00 at UTC+14 is 2026-03-02 19:00 UTC.
     assert!(s
