@@ -477,3 +477,104 @@ fn c2_c4_c10_api_external_id_position_and_removal() {
         "invalid_record",
     );
 }
+
+#[test]
+fn e16_e8_api_callback_rules_new_contact_name_reschedule_and_agent_inactivity_timeout() {
+    let h = no_agents();
+    let at = |t: &str| {
+        json!({
+            "record": { "numbers": ["2125559031"], "data": [["customer", "Ana"]] },
+            "when": { "kind": "at", "at": t },
+        })
+    };
+    let mut first = at("2026-06-01T16:00:00Z");
+    first["new_contact_name"] = json!("Ana María");
+    let created =
+        h.rw.call("POST", "/api/campaigns/spring/schedules", Some(&first))
+            .unwrap();
+    let rec =
+        h.rw.call("GET", &format!("/api/records/{}", created["record"]), None)
+            .unwrap();
+    assert_eq!(
+        rec["record"]["data"],
+        json!([["customer", "Ana María"]]),
+        "{rec}"
+    );
+    // E16d: the same callback again, then another time without and with `reschedule`.
+    problem(
+        &h.rw
+            .send("POST", "/api/campaigns/spring/schedules", Some(&first))
+            .unwrap(),
+        409,
+        "duplicate_schedule",
+    );
+    let mut later = at("2026-06-01T17:00:00Z");
+    problem(
+        &h.rw
+            .send("POST", "/api/campaigns/spring/schedules", Some(&later))
+            .unwrap(),
+        409,
+        "already_scheduled",
+    );
+    later["reschedule"] = json!(true);
+    let moved =
+        h.rw.call("POST", "/api/campaigns/spring/schedules", Some(&later))
+            .unwrap();
+    assert_eq!(moved["record"], created["record"]);
+    // E16e / E16f: a past time and a name that would break a line are refused.
+    problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/campaigns/spring/schedules",
+                Some(&at("2020-01-01T00:00:00Z")),
+            )
+            .unwrap(),
+        422,
+        "invalid_schedule",
+    );
+    let mut bad_name = at("2026-06-01T18:00:00Z");
+    bad_name["reschedule"] = json!(true);
+    bad_name["new_contact_name"] = json!("Eve\r\nAction: Originate");
+    problem(
+        &h.rw
+            .send("POST", "/api/campaigns/spring/schedules", Some(&bad_name))
+            .unwrap(),
+        422,
+        "invalid_contact_name",
+    );
+    let rec =
+        h.rw.call("GET", &format!("/api/records/{}", created["record"]), None)
+            .unwrap();
+    assert_eq!(
+        rec["record"]["schedule"]["when"]["at"], "2026-06-01T17:00:00Z",
+        "{rec}"
+    );
+    // E8: a login with an inactivity timeout, pings, and a zero timeout refused.
+    problem(
+        &h.rw
+            .send(
+                "POST",
+                "/api/agents/ana/login",
+                Some(&json!({ "campaigns": ["spring"], "inactivity_timeout_s": 0 })),
+            )
+            .unwrap(),
+        400,
+        "invalid_agent_timeout",
+    );
+    let r =
+        h.rw.send(
+            "POST",
+            "/api/agents/ana/login",
+            Some(&json!({ "campaigns": ["spring"], "inactivity_timeout_s": 3600 })),
+        )
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = h.rw.send("POST", "/api/agents/ana/ping", None).unwrap();
+    assert_eq!(r.status, 204, "{}", r.body);
+    problem(
+        &h.rw.send("POST", "/api/agents/ghost/ping", None).unwrap(),
+        404,
+        "unknown_agent",
+    );
+}
