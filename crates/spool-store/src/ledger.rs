@@ -232,6 +232,12 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
                         problem: format!("{call} started on a finished record"),
                     })
                 }
+                RecordStatus::Inactive { .. } => {
+                    return Err(StoreError::InvalidRecord {
+                        record: record.clone(),
+                        problem: format!("{call} started on an inactive record"),
+                    })
+                }
             }
             conn.prepare_cached(
                 "INSERT INTO attempt (call_id, campaign_id, record_id, e164, dial, agent, started_ms,

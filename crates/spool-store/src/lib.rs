@@ -55,7 +55,9 @@ mod status;
 mod store;
 mod supervision;
 
-pub use callbacks::QueuePosition;
+pub use callbacks::{
+    callback_status, CallbackStatus, InCall, QueuePosition, RecordChange, RecordStatusView,
+};
 pub use desk::{
     AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, DncChecks,
     ResultCode,

@@ -37,6 +37,8 @@ pub struct CampaignStatus {
     /// Records finished (any reason) and records in flight, for operators.
     pub finished: u64,
     pub in_flight: u64,
+    /// Records taken out of dialing by an operator, not finished (UCCX INACTIVE).
+    pub inactive: u64,
 }
 
 /// ECCP `getcampaignqueuewait`: seconds from entering the queue to an agent, in 5-second
@@ -99,7 +101,7 @@ impl SpoolStore {
         s.pending = fresh as u64;
         let mut st = self.conn.prepare_cached(
             "SELECT status, COUNT(*) FROM record INDEXED BY record_not_pending
-             WHERE status <> 0 AND status IN (1, 2) AND campaign_id = ?1 GROUP BY status",
+             WHERE status <> 0 AND status IN (1, 2, 3) AND campaign_id = ?1 GROUP BY status",
         )?;
         let rows = st.query_map([cid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
@@ -109,6 +111,7 @@ impl SpoolStore {
             match status {
                 codes::STATUS_IN_FLIGHT => s.in_flight += n,
                 codes::STATUS_FINISHED => s.finished += n,
+                codes::STATUS_INACTIVE => s.inactive += n,
                 _ => {}
             }
         }
