@@ -1650,6 +1650,7 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
                         progress,
                         ..
                     },
+                ..
             } => Some((*at, *call, record.clone(), progress.clone())),
             _ => None,
         })
@@ -1764,7 +1765,7 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
         let linked = events
             .iter()
             .filter(|e| {
-                matches!(e, DialerEvent::Engine { event: Event::AgentLinked { agent: a, .. } } if a == agent)
+                matches!(e, DialerEvent::Engine { event: Event::AgentLinked { agent: a, .. }, .. } if a == agent)
             })
             .count() as u64;
         let calls: u64 = activity.campaigns.iter().map(|c| c.calls).sum();

@@ -345,15 +345,17 @@ impl SpoolStore {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
-        Ok(row.map(|(progress, linked, reserved)| match progress.as_str() {
-            "dialing" | "ringing" => InCall::Dialing { call },
-            "on_queue" => InCall::Queued { call },
-            "linked" => InCall::Linked {
-                call,
-                agent: linked.or(reserved),
-            },
-            _ => InCall::Placing { call },
-        }))
+        Ok(
+            row.map(|(progress, linked, reserved)| match progress.as_str() {
+                "dialing" | "ringing" => InCall::Dialing { call },
+                "on_queue" => InCall::Queued { call },
+                "linked" => InCall::Linked {
+                    call,
+                    agent: linked.or(reserved),
+                },
+                _ => InCall::Placing { call },
+            }),
+        )
     }
 
     /// The outcome of the record's latest ended attempt that was placed.
@@ -397,7 +399,9 @@ impl SpoolStore {
         let tx = self.conn.transaction()?;
         let mut rec = load_record(&tx, record)?;
         match &rec.status {
-            RecordStatus::InFlight { .. } => return Err(StoreError::RecordInFlight(record.clone())),
+            RecordStatus::InFlight { .. } => {
+                return Err(StoreError::RecordInFlight(record.clone()))
+            }
             RecordStatus::Finished { reason } => {
                 return Err(StoreError::RecordFinished {
                     record: record.clone(),

@@ -66,7 +66,10 @@ pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
 pub use lifecycle::{CampaignFilter, CampaignListing, CampaignPage, CampaignState};
-pub use ops::{NewRecord, MAX_EXTERNAL_ID};
+pub use ops::{
+    DncDetails, DncEntry, DncFilter, DncRow, NewRecord, MAX_DNC_FIELD, MAX_DNC_PAGE,
+    MAX_EXTERNAL_ID,
+};
 pub use status::{CampaignStatus, LogEntry, QueueWaitHistogram};
 pub use store::{SpoolStore, READY_SET_SQL};
 pub use supervision::CampaignStats;

@@ -102,9 +102,7 @@ fn status_columns(rec: &SpoolRecord) -> Result<StatusColumns> {
             Some(codes::finish_reason(*reason)),
             None,
         ),
-        RecordStatus::Inactive { since } => {
-            (codes::STATUS_INACTIVE, None, None, Some(ms(*since)))
-        }
+        RecordStatus::Inactive { since } => (codes::STATUS_INACTIVE, None, None, Some(ms(*since))),
     })
 }
 
@@ -538,9 +536,9 @@ impl RowMapper {
                 (codes::STATUS_FINISHED, None, Some(r), None) => RecordStatus::Finished {
                     reason: codes::parse_finish_reason(r)?,
                 },
-                (codes::STATUS_INACTIVE, None, None, Some(t)) => RecordStatus::Inactive {
-                    since: from_ms(t)?,
-                },
+                (codes::STATUS_INACTIVE, None, None, Some(t)) => {
+                    RecordStatus::Inactive { since: from_ms(t)? }
+                }
                 (s, ..) => return Err(StoreError::Corrupt(format!("record {id}: status {s}"))),
             };
             let data = formats::decode_data(id, data)?;
