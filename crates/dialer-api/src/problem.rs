@@ -150,6 +150,7 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
         S::RecordInFlight(_) => (StatusCode::CONFLICT, "record_in_flight", Some("record")),
         S::RecordFinished { .. } => (StatusCode::CONFLICT, "record_finished", Some("record")),
         S::RecordState { .. } => (StatusCode::CONFLICT, "record_state", Some("status")),
+        S::ManualDialQueued { .. } => (StatusCode::CONFLICT, "manual_dial_queued", Some("numbers")),
         S::UnknownAgent(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_agent",

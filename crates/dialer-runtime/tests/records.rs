@@ -429,3 +429,256 @@ async fn c3_changes_that_cannot_apply_are_refused_with_their_reason_and_change_n
     );
     run.stop().await;
 }
+
+#[tokio::test]
+async fn u17_blacklist_entries_keep_name_company_and_username_through_the_handle() {
+    use dialer_core::{BlacklistEntry, BlacklistScope, Direction};
+    use spool_store::{DncDetails, DncEntry, DncFilter};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 34), 1.0).await;
+    let d = &run.dialer;
+    let entry = |number: &str, scope: BlacklistScope, name: Option<&str>| DncEntry {
+        entry: BlacklistEntry {
+            number: number.into(),
+            scope,
+            expires_at: None,
+            direction: Direction::Outbound,
+        },
+        details: DncDetails {
+            name: name.map(str::to_owned),
+            company: Some("ACME".into()),
+            username: Some("supervisor1".into()),
+        },
+    };
+    // A bulk with one bad entry adds none, and names the field.
+    let mut bad = entry("+12125550111", BlacklistScope::All, Some("Ana"));
+    bad.details.company = Some("line\nbreak".into());
+    let err = d
+        .blacklist_add_entries(vec![
+            entry("+12125550110", BlacklistScope::All, Some("Luis")),
+            bad,
+        ])
+        .await
+        .expect_err("a control character");
+    assert!(
+        matches!(&err, OpError::Store(StoreError::InvalidField { field, .. }) if field == "company"),
+        "{err}"
+    );
+    assert!(d
+        .blacklist_entries(DncFilter::default())
+        .await
+        .expect("list")
+        .is_empty());
+    // A bulk: both kept with their fields, listed by number, and in force.
+    d.blacklist_add_entries(vec![
+        entry("+12125550111", BlacklistScope::All, Some("Ana")),
+        entry(
+            "+12125550110",
+            BlacklistScope::Campaign(c.id.clone()),
+            Some("Luis"),
+        ),
+    ])
+    .await
+    .expect("added");
+    let rows = d
+        .blacklist_entries(DncFilter::default())
+        .await
+        .expect("list");
+    let names: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.entry.entry.number.as_str(),
+                r.entry.details.name.as_deref(),
+                r.entry.details.company.as_deref(),
+                r.entry.details.username.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (
+                "+12125550110",
+                Some("Luis"),
+                Some("ACME"),
+                Some("supervisor1")
+            ),
+            (
+                "+12125550111",
+                Some("Ana"),
+                Some("ACME"),
+                Some("supervisor1")
+            ),
+        ]
+    );
+    // Re-adding without a name keeps the name; a new username replaces the old one.
+    let mut again = entry("+12125550111", BlacklistScope::All, None);
+    again.details.username = Some("supervisor2".into());
+    d.blacklist_add_entries(vec![again]).await.expect("again");
+    let one = d
+        .blacklist_entries(DncFilter {
+            number: Some("+12125550111".into()),
+            ..DncFilter::default()
+        })
+        .await
+        .expect("one");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].entry.details.name.as_deref(), Some("Ana"));
+    assert_eq!(
+        one[0].entry.details.username.as_deref(),
+        Some("supervisor2")
+    );
+    run.stop().await;
+    // Persisted, and the entries are in force for the engine after a restart.
+    let store = SpoolStore::open_at(path(&dir), start_time())
+        .expect("reopen")
+        .0;
+    assert!(store
+        .is_blacklisted("+12125550111", "spring", start_time())
+        .expect("check"));
+    let rows = store
+        .blacklist_entries(&DncFilter {
+            scope: Some(BlacklistScope::Campaign(c.id.clone())),
+            ..DncFilter::default()
+        })
+        .expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].entry.details.name.as_deref(), Some("Luis"));
+}
+
+#[tokio::test]
+async fn e3_e12_e19_unique_id_channel_and_queue_reach_the_ledger_log_and_progress_events() {
+    use dialer_core::{Event, Progress};
+    use dialer_runtime::DialerEvent;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    c.routing.queue = "sales".into();
+    let store = spool(&dir, &c, 12);
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 35), 20.0).await;
+    let mut events = run.dialer.subscribe();
+    // A call taken by the agent: its progress events carry the simulator's identity.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let linked = loop {
+        let ev = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a call linked within 20 s")
+            .expect("events");
+        if let DialerEvent::Engine {
+            event: Event::Progress { call, progress, .. },
+            call: identity,
+        } = ev
+        {
+            seen.push((call, progress.clone(), identity.clone()));
+            if matches!(progress, Progress::Success { .. }) {
+                break call;
+            }
+        }
+    };
+    let identity = seen
+        .iter()
+        .rev()
+        .find(|(c, ..)| *c == linked)
+        .and_then(|(_, _, i)| i.clone())
+        .expect("the linked call's progress carries its identity");
+    assert_eq!(identity.unique_id, Some(format!("sim-{}", linked.0)));
+    assert_eq!(identity.queue.as_deref(), Some("sales"));
+    let channel = identity.channel.clone().expect("channel");
+    assert!(
+        channel.starts_with("SIM/") && channel.ends_with(&format!("-{}", linked.0)),
+        "{channel}"
+    );
+    run.until("the call ended", |s| {
+        s.engine.calls.iter().all(|c| c.call != linked)
+    })
+    .await;
+    run.stop().await;
+    // The ledger (getcallinfo) and every log entry after each fact was reported carry it.
+    let store = SpoolStore::open_at(path(&dir), start_time())
+        .expect("reopen")
+        .0;
+    let row = store.attempt(linked).expect("ledger row");
+    assert_eq!(row.unique_id, identity.unique_id);
+    assert_eq!(row.channel.as_deref(), Some(channel.as_str()));
+    assert_eq!(row.queue.as_deref(), Some("sales"));
+    let log = store
+        .campaign_log(
+            &c.id,
+            start_time(),
+            start_time() + chrono::Duration::days(1),
+        )
+        .expect("log");
+    let mine: Vec<_> = log.iter().filter(|e| e.call == Some(linked)).collect();
+    let entry = |status: &str| {
+        mine.iter()
+            .find(|e| e.status == status)
+            .unwrap_or_else(|| panic!("no {status} entry: {mine:#?}"))
+    };
+    let success = entry("success");
+    assert_eq!(success.unique_id, identity.unique_id);
+    assert_eq!(success.channel.as_deref(), Some(channel.as_str()));
+    assert_eq!(success.queue.as_deref(), Some("sales"));
+    let placing = entry("placing");
+    assert_eq!(
+        placing.unique_id, None,
+        "not known when the call was placed"
+    );
+}
+
+#[tokio::test]
+async fn v1_a_manual_dial_of_a_number_already_queued_for_the_agent_is_refused() {
+    use dialer_core::{PhoneNumber, TaskKind, TaskTiming};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    // No agent on the floor: the manual dial waits for its agent.
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 36), 1.0).await;
+    let d = &run.dialer;
+    let manual = |agent: &str| {
+        let mut n = spool_store::NewRecord::new(
+            "spring",
+            vec![PhoneNumber::parse("2125550177", "US").expect("number")],
+        );
+        n.owner_agent = Some(AgentId::from(agent));
+        n
+    };
+    let (record, _) = d
+        .add_task(manual("agent1"), TaskTiming::WhenFree, TaskKind::Manual)
+        .await
+        .expect("queued");
+    let was = d.record(record.clone()).await.expect("record");
+    let err = d
+        .add_task(manual("agent1"), TaskTiming::WhenFree, TaskKind::Manual)
+        .await
+        .expect_err("already queued for agent1");
+    assert!(
+        matches!(
+            &err,
+            OpError::Store(StoreError::ManualDialQueued { record: r, agent, .. })
+                if *r == record && agent == "agent1"
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("+12125550177"), "{err}");
+    assert_eq!(
+        d.record(record.clone()).await.expect("record"),
+        was,
+        "nothing changed"
+    );
+    // An inactive record is not dialed by hand either.
+    d.change_record(record.clone(), RecordChange::Deactivate)
+        .await
+        .expect("deactivated");
+    let err = d
+        .add_task(manual("agent2"), TaskTiming::WhenFree, TaskKind::Manual)
+        .await
+        .expect_err("inactive");
+    assert!(
+        matches!(err, OpError::Store(StoreError::RecordState { .. })),
+        "{err}"
+    );
+    run.stop().await;
+}

@@ -449,3 +449,103 @@ impl SpoolStore {
         Ok(rec)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use dialer_core::{FailureClass, PhoneNumber};
+
+    fn record(attempts: u32, status: RecordStatus) -> SpoolRecord {
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0).unwrap();
+        let mut r = SpoolRecord::new(
+            RecordId(1),
+            CampaignId::from("spring"),
+            PhoneNumber::parse("2125550100", "US").unwrap(),
+            Vec::new(),
+            at,
+        );
+        r.attempts = attempts;
+        r.status = status;
+        r
+    }
+
+    #[test]
+    fn c1_every_record_state_maps_to_its_uccx_status() {
+        let call = CallId(9);
+        let since = Utc.with_ymd_and_hms(2026, 6, 1, 15, 0, 0).unwrap();
+        let pending = record(0, RecordStatus::Pending);
+        let retried = record(2, RecordStatus::Pending);
+        let flying = record(1, RecordStatus::InFlight { call });
+        let offered = InCall::Offered {
+            agent: "agent1".into(),
+        };
+        let linked = InCall::Linked {
+            call,
+            agent: Some("agent1".into()),
+        };
+        let (placing, dialing, queued) = (
+            InCall::Placing { call },
+            InCall::Dialing { call },
+            InCall::Queued { call },
+        );
+        let busy = CallOutcome::Failed {
+            class: FailureClass::Busy,
+        };
+        let cases: Vec<(&SpoolRecord, Option<&InCall>, Option<&CallOutcome>, &str)> = vec![
+            (&pending, None, None, "NEW"),
+            (&pending, Some(&offered), None, "REQUESTED"),
+            (&retried, None, Some(&busy), "RETRY"),
+            (
+                &retried,
+                None,
+                Some(&CallOutcome::Abandoned),
+                "AGENTABANDONED",
+            ),
+            (&retried, Some(&offered), Some(&busy), "REQUESTED"),
+            (&flying, None, None, "PROCESSING"),
+            (&flying, Some(&placing), None, "PROCESSING"),
+            (&flying, Some(&dialing), None, "DIALINGTARGET"),
+            (&flying, Some(&queued), None, "QUEUED"),
+            (&flying, Some(&linked), None, "AGENTACKNOWLEDGED"),
+        ];
+        for (rec, in_call, last, want) in cases {
+            assert_eq!(
+                callback_status(rec, in_call, last).name(),
+                want,
+                "{:?} {in_call:?} {last:?}",
+                rec.status
+            );
+        }
+        assert_eq!(
+            callback_status(&flying, Some(&linked), None),
+            CallbackStatus::AgentAcknowledged {
+                call,
+                agent: Some("agent1".into())
+            }
+        );
+        let finished = |reason| record(3, RecordStatus::Finished { reason });
+        for (reason, want) in [
+            (FinishReason::Completed, "COMPLETED"),
+            (FinishReason::AttemptsExhausted, "EXCEEDEDNUMBEROFATTEMPTS"),
+            (FinishReason::NoDialableNumber, "INVALID"),
+            (FinishReason::Blacklisted, "INVALID"),
+            (FinishReason::Removed, "REMOVED"),
+        ] {
+            // What the last call did does not change a finished record's status.
+            let last = CallOutcome::Connected { talk_s: 30 };
+            assert_eq!(
+                callback_status(&finished(reason), None, Some(&last)).name(),
+                want
+            );
+        }
+        let inactive = record(1, RecordStatus::Inactive { since });
+        assert_eq!(
+            callback_status(&inactive, None, Some(&CallOutcome::Machine)),
+            CallbackStatus::Inactive { since }
+        );
+        // The name is the serialized status.
+        let json = serde_json::to_value(callback_status(&flying, Some(&linked), None)).unwrap();
+        assert_eq!(json["status"], "AGENTACKNOWLEDGED");
+    }
+}

@@ -73,6 +73,14 @@ pub enum StoreError {
     RecordState { record: RecordId, problem: String },
     #[error("agent {0:?} is unknown: it has never had a session")]
     UnknownAgent(String),
+    #[error(
+        "number {number} is already queued for agent {agent:?}'s manual dial (record {record})"
+    )]
+    ManualDialQueued {
+        number: String,
+        agent: String,
+        record: RecordId,
+    },
     #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
     ReservedPriority(u32),
     #[error("record {record}: {source}")]

@@ -275,8 +275,33 @@ impl SpoolStore {
         let rid = match records::live_record_with_number(&tx, cid, main.e164())? {
             Some(rid) => {
                 let mut rec = load_record(&tx, &rid)?;
-                if matches!(rec.status, RecordStatus::InFlight { .. }) {
-                    return Err(StoreError::RecordInFlight(rid));
+                match rec.status {
+                    RecordStatus::InFlight { .. } => return Err(StoreError::RecordInFlight(rid)),
+                    RecordStatus::Inactive { .. } => {
+                        return Err(StoreError::RecordState {
+                            record: rid,
+                            problem: "it is inactive; reactivate it before dialing it".into(),
+                        })
+                    }
+                    _ => {}
+                }
+                // VICIdial external_dial: a number already queued for the agent's manual
+                // dial is refused, not queued twice.
+                if kind == TaskKind::Manual
+                    && rec
+                        .task
+                        .as_ref()
+                        .is_some_and(|t| t.kind == TaskKind::Manual)
+                    && rec.owner_agent == new.owner_agent
+                {
+                    return Err(StoreError::ManualDialQueued {
+                        number: main.e164().to_owned(),
+                        agent: new
+                            .owner_agent
+                            .as_ref()
+                            .map_or_else(String::new, |a| a.to_string()),
+                        record: rid,
+                    });
                 }
                 rec.task = Some(task);
                 update_record(&tx, &rec)?;
