@@ -155,6 +155,19 @@ enum SpoolCmd {
     },
     /// A record with its attempts.
     Record { record: u64 },
+    /// A record's status in UCCX terms (NEW, RETRY, INACTIVE, DIALINGTARGET, QUEUED, ...).
+    RecordStatus { record: u64 },
+    /// UCCX updaterecord: --status INACTIVE | NEW, or --agent <id> ("" = anyone).
+    UpdateRecord {
+        record: u64,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// One call of the ledger (ECCP getcallinfo): times, agents, outcome, unique id,
+    /// channel, queue.
+    Call { call: u64 },
 }
 
 #[derive(clap::Args)]
@@ -180,6 +193,28 @@ enum BlacklistCmd {
         /// outbound, inbound or both.
         #[arg(long)]
         direction: Option<String>,
+        /// The callee's name (uContact's entry field).
+        #[arg(long)]
+        name: Option<String>,
+        /// The callee's company.
+        #[arg(long)]
+        company: Option<String>,
+        /// Who adds the entry.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// List entries with their name, company and username.
+    List {
+        /// Only this number (E.164).
+        #[arg(long)]
+        number: Option<String>,
+        /// Only this campaign's entries (`*`: only those for every campaign).
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        offset: Option<usize>,
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Delete numbers.
     Remove {
@@ -579,6 +614,19 @@ pub fn spool(a: SpoolArgs) -> anyhow::Result<()> {
             None,
         ),
         SpoolCmd::Record { record } => c.call("GET", &format!("/api/records/{record}"), None),
+        SpoolCmd::RecordStatus { record } => {
+            c.call("GET", &format!("/api/records/{record}/status"), None)
+        }
+        SpoolCmd::UpdateRecord {
+            record,
+            status,
+            agent,
+        } => c.call(
+            "POST",
+            &format!("/api/records/{record}/status"),
+            Some(&json!({ "status": status, "agentid": agent })),
+        ),
+        SpoolCmd::Call { call } => c.call("GET", &format!("/api/calls/{call}"), None),
     };
     show(&a.conn, r, "done")
 }
@@ -591,16 +639,44 @@ pub fn blacklist(a: BlacklistArgs) -> anyhow::Result<()> {
             campaign,
             expires,
             direction,
+            name,
+            company,
+            username,
         } => {
             let entries: Vec<Value> = numbers
                 .iter()
-                .map(|n| json!({ "number": n, "campaign": campaign, "expires_at": expires, "direction": direction }))
+                .map(|n| {
+                    json!({ "number": n, "campaign": campaign, "expires_at": expires,
+                        "direction": direction, "name": name, "company": company,
+                        "username": username })
+                })
                 .collect();
             c.call(
                 "POST",
                 "/api/blacklist",
                 Some(&json!({ "entries": entries })),
             )
+        }
+        BlacklistCmd::List {
+            number,
+            scope,
+            offset,
+            limit,
+        } => {
+            let mut query = Vec::new();
+            if let Some(n) = number {
+                query.push(format!("number={}", enc(&n)));
+            }
+            if let Some(s) = scope {
+                query.push(format!("scope={}", enc(&s)));
+            }
+            if let Some(o) = offset {
+                query.push(format!("offset={o}"));
+            }
+            if let Some(l) = limit {
+                query.push(format!("limit={l}"));
+            }
+            c.call("GET", &format!("/api/blacklist?{}", query.join("&")), None)
         }
         BlacklistCmd::Remove { numbers, campaign } => {
             let items: Vec<Value> = numbers

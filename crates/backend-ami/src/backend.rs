@@ -79,6 +79,12 @@ pub enum BackendEvent {
     },
     Agent(AgentUpdate),
     Connection(ConnectionState),
+    /// What Asterisk calls a call (see [`TrackerOutput::Identity`]).
+    Identity {
+        call: CallRef,
+        unique_id: String,
+        channel: String,
+    },
 }
 
 /// Why a request to the backend was not taken.
@@ -369,6 +375,15 @@ impl Task {
             let ev = match out {
                 TrackerOutput::Call { call, progress } => BackendEvent::Call { call, progress },
                 TrackerOutput::Agent(a) => BackendEvent::Agent(a),
+                TrackerOutput::Identity {
+                    call,
+                    unique_id,
+                    channel,
+                } => BackendEvent::Identity {
+                    call,
+                    unique_id,
+                    channel,
+                },
                 TrackerOutput::Transmit(action) => {
                     self.send_detached(action);
                     continue;

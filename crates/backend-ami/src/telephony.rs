@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_core::{AgentEvent, AgentId, CallEvent, CampaignId, InputKind, PbxFault, RefusalCause};
 use dialer_runtime::telephony::{
-    AgentControl, Health, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
+    AgentControl, CallIdentity, Health, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
 };
 use std::collections::{BTreeMap, HashMap};
 use tokio::sync::mpsc;
@@ -89,16 +89,42 @@ impl AmiBridge {
     /// The telephony events for one backend event, at `now` (wall clock).
     pub fn events(&mut self, event: &BackendEvent, now: DateTime<Utc>) -> Vec<TelephonyEvent> {
         match event {
-            BackendEvent::Call { call, progress } => self
-                .call(*call, progress, now)
-                .into_iter()
-                .map(|event| {
-                    TelephonyEvent::Input(InputKind::Call {
-                        call: to_core::call_id(*call),
-                        event,
-                    })
-                })
-                .collect(),
+            BackendEvent::Call { call, progress } => {
+                let id = to_core::call_id(*call);
+                // The queue the answered call entered is part of what the PBX calls it.
+                let queue = match progress {
+                    CallProgress::Queued { queue } if !queue.is_empty() => {
+                        Some(TelephonyEvent::Identity {
+                            call: id,
+                            identity: CallIdentity {
+                                queue: Some(queue.clone()),
+                                ..CallIdentity::default()
+                            },
+                        })
+                    }
+                    _ => None,
+                };
+                queue
+                    .into_iter()
+                    .chain(
+                        self.call(*call, progress, now).into_iter().map(|event| {
+                            TelephonyEvent::Input(InputKind::Call { call: id, event })
+                        }),
+                    )
+                    .collect()
+            }
+            BackendEvent::Identity {
+                call,
+                unique_id,
+                channel,
+            } => vec![TelephonyEvent::Identity {
+                call: to_core::call_id(*call),
+                identity: CallIdentity {
+                    unique_id: Some(unique_id.clone()),
+                    channel: Some(channel.clone()),
+                    queue: None,
+                },
+            }],
             BackendEvent::Agent(update) => self
                 .agent_inputs(update)
                 .into_iter()
@@ -386,7 +412,7 @@ mod tests {
             .into_iter()
             .filter_map(|e| match e {
                 TelephonyEvent::Input(k) => Some(k),
-                TelephonyEvent::Health(_) => None,
+                TelephonyEvent::Health(_) | TelephonyEvent::Identity { .. } => None,
             })
             .collect()
     }

@@ -214,6 +214,14 @@ pub enum TrackerOutput {
         progress: CallProgress,
     },
     Agent(AgentUpdate),
+    /// What Asterisk calls the call, learned from the originated channel's `Newchannel`: its
+    /// `Uniqueid` and channel name (which names the trunk it went out on). Once per call,
+    /// before the call's next progress.
+    Identity {
+        call: CallRef,
+        unique_id: String,
+        channel: String,
+    },
     /// An action the tracker needs sent (a hangup requested before the channel existed).
     Transmit(Action),
 }
@@ -948,6 +956,13 @@ impl CallTracker {
         let cancel = role == LegRole::Primary && c.cancel_requested && !c.cancel_sent;
         if cancel && name.is_some() {
             c.cancel_sent = true;
+        }
+        if let (LegRole::Primary, Some(channel)) = (role, name.as_ref()) {
+            self.push(TrackerOutput::Identity {
+                call,
+                unique_id: uid.to_owned(),
+                channel: channel.clone(),
+            });
         }
         self.mark_accepted(call);
         if let (true, Some(n)) = (cancel, name) {

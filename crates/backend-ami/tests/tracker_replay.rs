@@ -13,6 +13,8 @@ const CALL: u64 = 7;
 
 struct Replayed {
     progress: Vec<CallProgress>,
+    /// `(unique id, channel)` reported for the call, in order.
+    identities: Vec<(String, String)>,
     agents: Vec<AgentUpdate>,
     sent: Vec<u8>,
     tracker: CallTracker,
@@ -64,6 +66,7 @@ fn replay(name: &str, amd: bool, hangup_before: Option<&str>) -> Replayed {
     tracker.handle_timeout(now + Duration::from_secs(3600));
     let mut progress = Vec::new();
     let mut agents = Vec::new();
+    let mut identities = Vec::new();
     while let Some(out) = tracker.poll_output() {
         match out {
             TrackerOutput::Call { call, progress: p } => {
@@ -71,6 +74,14 @@ fn replay(name: &str, amd: bool, hangup_before: Option<&str>) -> Replayed {
                 progress.push(p);
             }
             TrackerOutput::Agent(a) => agents.push(a),
+            TrackerOutput::Identity {
+                call,
+                unique_id,
+                channel,
+            } => {
+                assert_eq!(call, CallRef(CALL));
+                identities.push((unique_id, channel));
+            }
             TrackerOutput::Transmit(a) => {
                 a.encode(&mut sent).unwrap();
             }
@@ -78,6 +89,7 @@ fn replay(name: &str, amd: bool, hangup_before: Option<&str>) -> Replayed {
     }
     Replayed {
         progress,
+        identities,
         agents,
         sent,
         tracker,
@@ -335,4 +347,26 @@ fn hangup_intent_cancels_a_ringing_call_by_its_channel_name() {
         ),
         "{sent}"
     );
+}
+
+#[test]
+fn e3_e12_e19_the_originated_channel_s_uniqueid_and_name_are_the_call_s_identity() {
+    // Recorded from Asterisk: the originated leg `Local/6001@callees-00000007;1` has the
+    // Uniqueid we chose as ChannelId (rewritten to ours, `dlr-7`); the callee's `;2` and the
+    // agent's channels are not the call's identity. The queue comes with `Queued`.
+    let r = replay("orig_queue_agent", false, None);
+    assert_eq!(
+        r.identities,
+        vec![(
+            format!("dlr-{CALL}"),
+            "Local/6001@callees-00000007;1".to_string()
+        )],
+        "one identity, the originated channel's"
+    );
+    assert!(r.progress.contains(&CallProgress::Queued {
+        queue: "sales".into()
+    }));
+    // A call Asterisk never created a channel for has no identity.
+    let r = replay("orig_bad_context", false, None);
+    assert!(r.identities.is_empty(), "{:?}", r.identities);
 }

@@ -4,8 +4,12 @@
 
 use crate::world::{SimWorld, WorldSpec};
 use async_trait::async_trait;
-use dialer_runtime::telephony::{Telephony, TelephonyCommand, TelephonyError, TelephonyEvent};
+use dialer_core::{CallEvent, CallId, InputKind};
+use dialer_runtime::telephony::{
+    CallIdentity, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
+};
 use dialer_runtime::Clock;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Longest real wait between two looks at the world (commands arrive in between anyway).
@@ -16,6 +20,8 @@ pub struct SimTelephony {
     world: SimWorld,
     clock: Clock,
     name: String,
+    /// Per call placed and not ended: its channel and queue, reported as its identity.
+    identities: HashMap<CallId, (String, String)>,
 }
 
 impl SimTelephony {
@@ -25,7 +31,45 @@ impl SimTelephony {
             world: SimWorld::new(spec, clock.now()),
             clock,
             name: "sim".into(),
+            identities: HashMap::new(),
         }
+    }
+
+    /// What the simulated system calls its calls, deterministic: unique id `sim-<call>`,
+    /// channel `SIM/<dial string>-<call>` once the call is accepted, the campaign's queue
+    /// (its routing's, else the campaign id) once it is queued; each before its progress.
+    fn with_identities(&mut self, burst: Vec<TelephonyEvent>) -> Vec<TelephonyEvent> {
+        let mut out = Vec::with_capacity(burst.len());
+        for ev in burst {
+            if let TelephonyEvent::Input(InputKind::Call { call, event }) = &ev {
+                let identity = match (event, self.identities.get(call)) {
+                    (CallEvent::OriginateAccepted, Some((channel, _))) => Some(CallIdentity {
+                        unique_id: Some(format!("sim-{}", call.0)),
+                        channel: Some(channel.clone()),
+                        queue: None,
+                    }),
+                    (CallEvent::Queued, Some((_, queue))) => Some(CallIdentity {
+                        queue: Some(queue.clone()),
+                        ..CallIdentity::default()
+                    }),
+                    _ => None,
+                };
+                if let Some(identity) = identity {
+                    out.push(TelephonyEvent::Identity {
+                        call: *call,
+                        identity,
+                    });
+                }
+                if matches!(
+                    event,
+                    CallEvent::HungUp { .. } | CallEvent::Lost | CallEvent::OriginateRefused { .. }
+                ) {
+                    self.identities.remove(call);
+                }
+            }
+            out.push(ev);
+        }
+        out
     }
 
     /// The world, for tests that look at the truth (lines really in use).
@@ -41,6 +85,15 @@ impl Telephony for SimTelephony {
     }
 
     async fn submit(&mut self, command: TelephonyCommand) -> Result<(), TelephonyError> {
+        if let TelephonyCommand::Originate(o) = &command {
+            let queue = if o.routing.queue.is_empty() {
+                o.campaign.to_string()
+            } else {
+                o.routing.queue.clone()
+            };
+            let channel = format!("SIM/{}-{}", o.dial_string, o.call.0);
+            self.identities.insert(o.call, (channel, queue));
+        }
         self.world.command(self.clock.now(), &command);
         Ok(())
     }
@@ -49,7 +102,7 @@ impl Telephony for SimTelephony {
         loop {
             let burst = self.world.poll(self.clock.now());
             if !burst.is_empty() {
-                return Some(burst);
+                return Some(self.with_identities(burst));
             }
             let wait = self
                 .world

@@ -138,7 +138,7 @@ impl Spool {
             (RecordStatus::Pending, None) => {
                 self.ready.insert(ready_key(&rec));
             }
-            (RecordStatus::InFlight { .. }, _) => {}
+            (RecordStatus::InFlight { .. } | RecordStatus::Inactive { .. }, _) => {}
         }
         self.records.insert(id, rec);
     }

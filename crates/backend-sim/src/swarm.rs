@@ -1066,6 +1066,8 @@ impl Harness<'_> {
                     self.resume_at = None;
                     inputs.push(InputKind::Telephony(TelephonyHealth::Up));
                 }
+                // The world reports no identities (the live seam adds them); nothing to judge.
+                TelephonyEvent::Identity { .. } => {}
             }
         }
         if self.resume_at.is_some_and(|t| t <= now) {

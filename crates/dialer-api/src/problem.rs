@@ -173,6 +173,14 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
             Some("when"),
         ),
         S::RecordInFlight(_) => (StatusCode::CONFLICT, "record_in_flight", Some("record")),
+        S::RecordFinished { .. } => (StatusCode::CONFLICT, "record_finished", Some("record")),
+        S::RecordState { .. } => (StatusCode::CONFLICT, "record_state", Some("status")),
+        S::ManualDialQueued { .. } => (StatusCode::CONFLICT, "manual_dial_queued", Some("numbers")),
+        S::UnknownAgent(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_agent",
+            Some("agent"),
+        ),
         S::DuplicateExternalId { .. } => (
             StatusCode::CONFLICT,
             "duplicate_external_id",

@@ -83,6 +83,10 @@ pub fn api() -> Router<AppState> {
         )
         .route("/api/records/{record}/position", get(record_position))
         .route(
+            "/api/records/{record}/status",
+            get(record_status).post(update_record_status),
+        )
+        .route(
             "/api/campaigns/{campaign}/records/by-external-id/{external_id}",
             get(get_record_by_external_id),
         )
@@ -96,7 +100,7 @@ pub fn api() -> Router<AppState> {
             get(get_breaks).put(put_breaks),
         )
         .route("/api/agents/{agent}/activity", get(agent_activity))
-        .route("/api/blacklist", post(blacklist_add))
+        .route("/api/blacklist", get(blacklist_list).post(blacklist_add))
         .route("/api/blacklist/delete", post(blacklist_delete_bulk))
         .route("/api/blacklist/{number}", delete(blacklist_delete))
         .route("/api/agents", get(list_agents))
@@ -104,6 +108,7 @@ pub fn api() -> Router<AppState> {
         .route("/api/agents/{agent}/{action}", post(agent_action))
         .route("/api/agents/{agent}/disposition", post(dispose))
         .route("/api/agents/{agent}/preview/{choice}", post(preview))
+        .route("/api/calls/{call}", get(get_call))
         .route("/api/calls/{call}/hangup", post(hangup))
         .route("/api/calls/{call}/hold", post(hold))
         .route("/api/calls/{call}/unhold", post(unhold))
@@ -1272,6 +1277,48 @@ pub struct AttemptView {
     /// Time on hold, milliseconds, and since when it is on hold now.
     pub hold_ms: u64,
     pub on_hold_since: Option<DateTime<Utc>>,
+    /// What the telephone system calls the call: its unique id, the channel (trunk) it went
+    /// out on, the queue it entered; each once reported.
+    pub unique_id: Option<String>,
+    pub channel: Option<String>,
+    pub queue: Option<String>,
+}
+
+impl From<spool_store::AttemptRow> for AttemptView {
+    fn from(a: spool_store::AttemptRow) -> Self {
+        AttemptView {
+            call: a.call,
+            number: a.e164,
+            agent: a.agent,
+            started_at: a.started_at,
+            ended_at: a.ended_at,
+            outcome: a.outcome,
+            reconciled: a.reconciled,
+            queued_at: a.queued_at,
+            linked_at: a.linked_at,
+            linked_agent: a.linked_agent,
+            hold_ms: a.hold_ms,
+            on_hold_since: a.on_hold_since,
+            unique_id: a.unique_id,
+            channel: a.channel,
+            queue: a.queue,
+        }
+    }
+}
+
+/// ECCP `getcallinfo`: one call of the ledger, with its times, agents, hold, outcome and
+/// what the telephone system calls it.
+#[utoipa::path(get, path = "/api/calls/{call}", tag = "spool", security(("bearer" = [])),
+    params(("call" = u64, Path)),
+    responses((status = 200, body = AttemptView), (status = 404, body = Problem)))]
+pub async fn get_call(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<AttemptView>> {
+    Ok(Json(
+        st.read(move |s| Ok(AttemptView::from(s.attempt(CallId(id))?)))
+            .await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1309,20 +1356,7 @@ fn record_view(
         .attempts(&record.campaign.0)?
         .into_iter()
         .filter(|a| a.record == record.id)
-        .map(|a| AttemptView {
-            call: a.call,
-            number: a.e164,
-            agent: a.agent,
-            started_at: a.started_at,
-            ended_at: a.ended_at,
-            outcome: a.outcome,
-            reconciled: a.reconciled,
-            queued_at: a.queued_at,
-            linked_at: a.linked_at,
-            linked_agent: a.linked_agent,
-            hold_ms: a.hold_ms,
-            on_hold_since: a.on_hold_since,
-        })
+        .map(AttemptView::from)
         .collect();
     let dispositions = s.conclusions(&record.id)?;
     let external_id = s.external_id(&record.id)?;
@@ -1381,6 +1415,91 @@ pub async fn record_position(
     Ok(Json(st.op(st.dialer.queue_position(RecordId(id))).await?))
 }
 
+/// UCCX record status (seed row C1): NEW, RETRY, AGENTABANDONED, INACTIVE, REQUESTED,
+/// PROCESSING, DIALINGTARGET, QUEUED, AGENTACKNOWLEDGED, COMPLETED,
+/// EXCEEDEDNUMBEROFATTEMPTS, INVALID, REMOVED, from the record and its call in progress.
+#[utoipa::path(get, path = "/api/records/{record}/status", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn record_status(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<spool_store::RecordStatusView>> {
+    Ok(Json(st.op(st.dialer.record_status(RecordId(id))).await?))
+}
+
+/// UCCX `updaterecord` (seed row C3): one change at a time.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordUpdate {
+    /// `INACTIVE` takes the record out of dialing; `NEW`, `RETRY` or `ACTIVE` brings an
+    /// inactive record back. The in-call statuses (REQUESTED, QUEUED, AGENTACKNOWLEDGED,
+    /// DIALINGTARGET…) follow the call and are refused, and so are the final ones.
+    pub status: Option<String>,
+    /// Reserve the record for this agent (a same-agent callback); `""` = anyone.
+    pub agentid: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/records/{record}/status", tag = "spool", security(("bearer" = [])),
+    params(("record" = u64, Path)), request_body = RecordUpdate,
+    responses((status = 200, body = Object), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_record_status(
+    State(st): State<AppState>,
+    Path(id): Path<u64>,
+    Json(body): Json<RecordUpdate>,
+) -> ApiResult<Json<spool_store::RecordStatusView>> {
+    use spool_store::RecordChange;
+    let change = match (body.status, body.agentid) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_field(
+                "status",
+                "give a status or an agentid, not both: each is its own change",
+            ))
+        }
+        (None, None) => return Err(Problem::bad_field("status", "no status and no agentid")),
+        (None, Some(agent)) => RecordChange::Assign {
+            agent: Some(agent).filter(|a| !a.is_empty()),
+        },
+        (Some(status), None) => match status.to_ascii_uppercase().as_str() {
+            "INACTIVE" => RecordChange::Deactivate,
+            "NEW" | "RETRY" | "ACTIVE" => RecordChange::Reactivate,
+            "REQUESTED" | "PROCESSING" | "DIALINGTARGET" | "QUEUED" | "AGENTACKNOWLEDGED"
+            | "AGENTABANDONED" => {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "status_not_settable",
+                    format!(
+                        "status {status} follows the call in progress: the dialer sets it, \
+                         not a request"
+                    ),
+                )
+                .field("status"))
+            }
+            "COMPLETED" | "EXCEEDEDNUMBEROFATTEMPTS" | "INVALID" | "IVR_FAILURE" | "REMOVED" => {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "status_not_settable",
+                    format!(
+                        "status {status} is a record's end: conclude it with a disposition or \
+                         remove it (DELETE /api/records/{id})"
+                    ),
+                )
+                .field("status"))
+            }
+            _ => {
+                return Err(Problem::bad_field(
+                    "status",
+                    format!("unknown status {status:?}: expected INACTIVE, NEW, RETRY or ACTIVE"),
+                ))
+            }
+        },
+    };
+    Ok(Json(
+        st.op(st.dialer.change_record(RecordId(id), change)).await?,
+    ))
+}
+
 // ---- blacklist ---------------------------------------------------------------------------
 
 #[derive(Deserialize, ToSchema)]
@@ -1395,6 +1514,12 @@ pub struct BlacklistItem {
     /// `outbound` (default), `inbound` or `both`.
     #[schema(value_type = Option<String>)]
     pub direction: Option<Direction>,
+    /// The callee's name (uContact), at most 200 characters, no control characters.
+    pub name: Option<String>,
+    /// The callee's company (uContact).
+    pub company: Option<String>,
+    /// The user who added the entry (uContact).
+    pub username: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1448,16 +1573,58 @@ pub async fn blacklist_add(
     for (i, e) in body.entries.into_iter().enumerate() {
         let (number, scope) =
             scoped_number(&st, &e.number, e.campaign, &format!("entries[{i}].number")).await?;
-        entries.push(BlacklistEntry {
-            number,
-            scope,
-            expires_at: e.expires_at,
-            direction: e.direction.unwrap_or(Direction::Outbound),
+        entries.push(spool_store::DncEntry {
+            entry: BlacklistEntry {
+                number,
+                scope,
+                expires_at: e.expires_at,
+                direction: e.direction.unwrap_or(Direction::Outbound),
+            },
+            details: spool_store::DncDetails {
+                name: e.name,
+                company: e.company,
+                username: e.username,
+            },
         });
     }
     let added = entries.len();
-    st.op(st.dialer.blacklist_add(entries)).await?;
+    st.op(st.dialer.blacklist_add_entries(entries)).await?;
     Ok((StatusCode::CREATED, Json(Added { added })))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistQuery {
+    /// Only this number (E.164).
+    pub number: Option<String>,
+    /// Only the entries of this campaign; `*` = only the entries for every campaign.
+    pub scope: Option<String>,
+    pub offset: Option<usize>,
+    /// 1 to 10000 (default 1000).
+    pub limit: Option<usize>,
+}
+
+/// The do-not-call entries with uContact's fields (name, company, username), by number.
+#[utoipa::path(get, path = "/api/blacklist", tag = "blacklist", security(("bearer" = [])),
+    params(BlacklistQuery),
+    responses((status = 200, body = Object), (status = 400, body = Problem)))]
+pub async fn blacklist_list(
+    State(st): State<AppState>,
+    Query(q): Query<BlacklistQuery>,
+) -> ApiResult<Json<Vec<spool_store::DncRow>>> {
+    let filter = spool_store::DncFilter {
+        number: q.number,
+        scope: q.scope.map(|s| {
+            if s == "*" {
+                BlacklistScope::All
+            } else {
+                BlacklistScope::Campaign(CampaignId::from(s))
+            }
+        }),
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit.unwrap_or(1000),
+    };
+    Ok(Json(st.op(st.dialer.blacklist_entries(filter)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -20,7 +20,8 @@ use dialer_core::{
 use serde::Serialize;
 use spool_store::{
     AgentActivity, BreakRow, BreakType, Callback, CampaignFilter, CampaignPage, CampaignState,
-    Conclusion, DispositionRow, NewRecord, ResultCode, SpoolStore, StoreError,
+    Conclusion, DispositionRow, DncEntry, DncFilter, DncRow, InCall, NewRecord, RecordChange,
+    RecordStatusView, ResultCode, SpoolStore, StoreError,
 };
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -64,8 +65,13 @@ impl Default for DialerConfig {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DialerEvent {
     /// An engine event: progress, dialed, skipped with its reason, preview offered, agent
-    /// linked/unlinked, rejections...
-    Engine { event: Event },
+    /// linked/unlinked, rejections... A call's progress carries what the telephone system
+    /// calls the call (unique id, channel, queue) as far as it reported it.
+    Engine {
+        event: Event,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        call: Option<crate::telephony::CallIdentity>,
+    },
     /// The telephone system's health changed.
     Telephony { system: String, health: HealthView },
     /// The dialer is draining: no new dials; calls in flight finish.
@@ -270,12 +276,16 @@ enum Request {
         reply: Reply<usize>,
     },
     BlacklistAdd {
-        entries: Vec<BlacklistEntry>,
+        entries: Vec<DncEntry>,
         reply: Reply<()>,
     },
     BlacklistRemove {
         items: Vec<(String, BlacklistScope)>,
         reply: Reply<usize>,
+    },
+    BlacklistEntries {
+        filter: DncFilter,
+        reply: Reply<Vec<DncRow>>,
     },
     Record {
         record: RecordId,
@@ -289,6 +299,15 @@ enum Request {
     RemoveRecord {
         record: RecordId,
         reply: Reply<bool>,
+    },
+    RecordStatus {
+        record: RecordId,
+        reply: Reply<RecordStatusView>,
+    },
+    ChangeRecord {
+        record: RecordId,
+        change: RecordChange,
+        reply: Reply<RecordStatusView>,
     },
     Supervision {
         campaign: CampaignId,
@@ -408,6 +427,7 @@ impl Dialer {
             controls: VecDeque::new(),
             open_breaks,
             agent_campaigns: HashMap::new(),
+            identities: HashMap::new(),
         };
         let join = tokio::spawn(task.run(rx));
         Ok((
@@ -723,7 +743,22 @@ impl Dialer {
 
     /// Adds do-not-call entries (one or a bulk), persisted before they take effect.
     pub async fn blacklist_add(&self, entries: Vec<BlacklistEntry>) -> Result<(), OpError> {
+        let entries = entries.into_iter().map(DncEntry::from).collect();
         self.ask(|reply| Request::BlacklistAdd { entries, reply })
+            .await
+    }
+
+    /// Adds do-not-call entries with uContact's fields (name, company, username; seed row
+    /// U17), one or a bulk: every entry is checked first and a bad one adds none; persisted
+    /// before they take effect.
+    pub async fn blacklist_add_entries(&self, entries: Vec<DncEntry>) -> Result<(), OpError> {
+        self.ask(|reply| Request::BlacklistAdd { entries, reply })
+            .await
+    }
+
+    /// The do-not-call entries with their fields (by number, scope, direction).
+    pub async fn blacklist_entries(&self, filter: DncFilter) -> Result<Vec<DncRow>, OpError> {
+        self.ask(|reply| Request::BlacklistEntries { filter, reply })
             .await
     }
 
@@ -784,6 +819,33 @@ impl Dialer {
     pub async fn remove_record(&self, record: RecordId) -> Result<bool, OpError> {
         self.ask(|reply| Request::RemoveRecord { record, reply })
             .await
+    }
+
+    /// A record's status in the UCCX callback server's terms (seed row C1: NEW, RETRY,
+    /// INACTIVE, REQUESTED, PROCESSING, DIALINGTARGET, QUEUED, AGENTACKNOWLEDGED, COMPLETED…),
+    /// derived by [`spool_store::callback_status`] from the spool's record and the call in
+    /// progress as the engine knows it (its calls in flight and preview offers).
+    pub async fn record_status(&self, record: RecordId) -> Result<RecordStatusView, OpError> {
+        self.ask(|reply| Request::RecordStatus { record, reply })
+            .await
+    }
+
+    /// Changes a record's status from outside (UCCX `updaterecord`, seed row C3): deactivate
+    /// (never offered nor dialed until reactivated), reactivate, or assign to an agent (a
+    /// same-agent callback). Refused with a typed reason, nothing changed, when the record's
+    /// call is in flight, the record is finished, the change does not apply to its state,
+    /// or the agent is unknown. Answers the record's status after the change.
+    pub async fn change_record(
+        &self,
+        record: RecordId,
+        change: RecordChange,
+    ) -> Result<RecordStatusView, OpError> {
+        self.ask(|reply| Request::ChangeRecord {
+            record,
+            change,
+            reply,
+        })
+        .await
     }
 
     /// How many records of its campaign the dialer takes before this pending one (UCCX
@@ -863,6 +925,9 @@ struct Task {
     open_breaks: HashMap<AgentId, BreakRow>,
     /// The campaigns each agent logged in to (whose break catalogues its pauses use).
     agent_campaigns: HashMap<AgentId, Vec<CampaignId>>,
+    /// What the telephone system calls each call in flight (as far as it said), attached to
+    /// the call's progress events; dropped with the call's last progress.
+    identities: HashMap<CallId, crate::telephony::CallIdentity>,
 }
 
 /// Longest sleep between two engine ticks.
@@ -1030,8 +1095,18 @@ impl Task {
             tracing::info!(%input, %reason, "input rejected");
         }
         self.counters.events_sent += 1;
+        let call = match &event {
+            Event::Progress { call, progress, .. } => {
+                let identity = self.identities.get(call).cloned();
+                if progress_ends_call(progress) {
+                    self.identities.remove(call);
+                }
+                identity
+            }
+            _ => None,
+        };
         // No subscriber is fine: events are also in the spool's campaign log.
-        let _ = self.events.send(DialerEvent::Engine { event });
+        let _ = self.events.send(DialerEvent::Engine { event, call });
     }
 
     fn on_telephony(&mut self, burst: Vec<TelephonyEvent>) -> Result<(), RuntimeError> {
@@ -1052,6 +1127,24 @@ impl Task {
                         }
                     }
                     inputs.push(kind);
+                }
+                TelephonyEvent::Identity { call, identity } => {
+                    // Persisted at once: the progress that follows in this burst is logged
+                    // with it. A value the ledger refuses (too long, control characters) is
+                    // the telephone system's problem, not the call's: logged and dropped.
+                    match self.driver.spool_mut().set_call_identity(
+                        call,
+                        identity.unique_id.as_deref(),
+                        identity.channel.as_deref(),
+                        identity.queue.as_deref(),
+                    ) {
+                        Ok(true) => self.identities.entry(call).or_default().merge(identity),
+                        Ok(false) => tracing::debug!(%call, "identity of a call not in the ledger"),
+                        Err(StoreError::InvalidField { field, problem }) => {
+                            tracing::warn!(%call, field, problem, "call identity not kept")
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 TelephonyEvent::Health(h) => {
                     // Apply what came before the change first, in order.
@@ -1519,6 +1612,14 @@ impl Task {
                 self.count(&r);
                 let _ = reply.send(r);
             }
+            Request::BlacklistEntries { filter, reply } => {
+                let r = self
+                    .driver
+                    .spool()
+                    .blacklist_entries(&filter)
+                    .map_err(OpError::from);
+                let _ = reply.send(r);
+            }
             Request::BlacklistRemove { items, reply } => {
                 let r = self.blacklist_remove(now, items)?;
                 self.count(&r);
@@ -1576,6 +1677,24 @@ impl Task {
             }
             Request::RemoveRecord { record, reply } => {
                 let r = self.remove_record(now, &record)?;
+                self.count(&r);
+                let _ = reply.send(r);
+            }
+            Request::RecordStatus { record, reply } => {
+                let in_call = self.in_call(&record);
+                let r = self
+                    .driver
+                    .spool()
+                    .record_status_given(&record, in_call.as_ref())
+                    .map_err(OpError::from);
+                let _ = reply.send(r);
+            }
+            Request::ChangeRecord {
+                record,
+                change,
+                reply,
+            } => {
+                let r = self.change_record(now, &record, &change)?;
                 self.count(&r);
                 let _ = reply.send(r);
             }
@@ -1940,6 +2059,71 @@ impl Task {
         Ok(self.last_rejection().map_err(OpError::from))
     }
 
+    /// The call in progress on a record as the engine knows it: a call in flight, or a
+    /// preview offer to an agent.
+    fn in_call(&self, record: &RecordId) -> Option<InCall> {
+        use dialer_core::{AgentState, CallState};
+        let status = self.driver.engine().status();
+        if let Some(c) = status.calls.iter().find(|c| &c.record == record) {
+            let call = c.call;
+            return Some(match c.state {
+                CallState::Dialing => InCall::Dialing { call },
+                CallState::Machine | CallState::Waiting | CallState::Abandoned => {
+                    InCall::Queued { call }
+                }
+                CallState::Linked | CallState::OnHold => InCall::Linked {
+                    call,
+                    agent: c.agent.as_ref().map(|a| a.to_string()),
+                },
+            });
+        }
+        status
+            .agents
+            .iter()
+            .find(|a| matches!(&a.state, AgentState::Previewing { record: r, .. } if r == record))
+            .map(|a| InCall::Offered {
+                agent: a.agent.to_string(),
+            })
+    }
+
+    /// Seed row C3: the engine refuses a record in flight, the spool applies the change (or
+    /// refuses it, nothing changed), then the engine drops its copy and takes the campaign's
+    /// ready records again (an inactive record is not among them; a reactivated one is, and
+    /// re-opens a finished campaign).
+    fn change_record(
+        &mut self,
+        now: DateTime<Utc>,
+        record: &RecordId,
+        change: &RecordChange,
+    ) -> Result<Result<RecordStatusView, OpError>, RuntimeError> {
+        if self.driver.engine().record_in_flight(record) {
+            return Ok(Err(OpError::Rejected(RejectReason::RecordInFlight(
+                record.clone(),
+            ))));
+        }
+        let rec = match self.driver.spool_mut().change_record(record, change, now) {
+            Ok(rec) => rec,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        // Not in flight (checked above): the engine forgets its copy (hopper, preview, the
+        // records kept for late dispositions) and reloads the campaign's ready records.
+        let _ = self.driver.command(
+            now,
+            Command::Forget {
+                record: record.clone(),
+            },
+        )?;
+        if *change == RecordChange::Reactivate {
+            self.reopen(&rec.campaign)?;
+        }
+        self.reload(&rec.campaign)?;
+        Ok(self
+            .driver
+            .spool()
+            .record_status_given(record, None)
+            .map_err(OpError::from))
+    }
+
     fn remove_record(
         &mut self,
         now: DateTime<Utc>,
@@ -1995,14 +2179,18 @@ impl Task {
     fn blacklist_add(
         &mut self,
         now: DateTime<Utc>,
-        entries: Vec<BlacklistEntry>,
+        entries: Vec<DncEntry>,
     ) -> Result<Result<(), OpError>, RuntimeError> {
         // Persist first, in one transaction: a restart keeps every entry.
-        if let Err(e) = self.driver.spool_mut().blacklist_add_bulk(&entries, now) {
+        if let Err(e) = self
+            .driver
+            .spool_mut()
+            .blacklist_add_detailed(&entries, now)
+        {
             return Ok(Err(e.into()));
         }
-        for entry in entries {
-            let _ = self.driver.command(now, Command::BlacklistAdd(entry))?;
+        for e in entries {
+            let _ = self.driver.command(now, Command::BlacklistAdd(e.entry))?;
         }
         Ok(Ok(()))
     }
@@ -2035,6 +2223,21 @@ fn decided(counters: &mut RunCounters, started: std::time::Instant) {
     counters.decisions += 1; // latency
     metrics::histogram!("dialer_decision_seconds").record(started.elapsed().as_secs_f64());
     // latency
+}
+
+/// Whether a call's progress is its last (the call's identity is no longer needed after it).
+fn progress_ends_call(p: &dialer_core::Progress) -> bool {
+    use dialer_core::Progress as P;
+    matches!(
+        p,
+        P::Hangup
+            | P::ShortCall
+            | P::Failure { .. }
+            | P::NoAnswer
+            | P::Machine
+            | P::Unknown
+            | P::NotPlaced
+    )
 }
 
 /// What the telephone system must do for an agent event, if anything.
@@ -2071,6 +2274,10 @@ fn reject_stopped(req: Request) {
         Request::RemoveContact { reply, .. } => stop!(reply),
         Request::RecordByExternalId { reply, .. } => stop!(reply),
         Request::RemoveRecord { reply, .. } => stop!(reply),
+        Request::BlacklistEntries { reply, .. } => stop!(reply),
+        Request::RecordStatus { reply, .. } | Request::ChangeRecord { reply, .. } => {
+            stop!(reply)
+        }
         Request::Supervision { reply, .. } => stop!(reply),
         Request::QueuePosition { reply, .. } => stop!(reply),
         Request::RemoveSchedules { reply, .. } | Request::BlacklistRemove { reply, .. } => {

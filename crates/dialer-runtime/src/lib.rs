@@ -79,4 +79,6 @@ pub use driver::{Action, Driver, DriverError, Spool};
 pub use error::{OpError, RuntimeError};
 #[cfg(feature = "runtime")]
 pub use telephony::Telephony;
-pub use telephony::{AgentControl, Health, TelephonyCommand, TelephonyError, TelephonyEvent};
+pub use telephony::{
+    AgentControl, CallIdentity, Health, TelephonyCommand, TelephonyError, TelephonyEvent,
+};

@@ -41,11 +41,49 @@ pub enum AgentControl {
     Leave { campaign: CampaignId },
 }
 
+/// What the telephone system calls a call (ECCP `uniqueid`, `trunk`, `queue`): the core does
+/// not see channels, the runtime keeps these in the attempt ledger and shows them on the
+/// campaign log and on call-progress events. A field not known yet is `None`; a later report
+/// adds to an earlier one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallIdentity {
+    /// The system's unique id of the call (Asterisk: the originated channel's `Uniqueid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
+    /// The channel the call went out on, which names its trunk (`PJSIP/trunk-0000002a`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The queue the answered call entered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+}
+
+impl CallIdentity {
+    /// Takes what `later` knows over what this one knew.
+    pub fn merge(&mut self, later: CallIdentity) {
+        if later.unique_id.is_some() {
+            self.unique_id = later.unique_id;
+        }
+        if later.channel.is_some() {
+            self.channel = later.channel;
+        }
+        if later.queue.is_some() {
+            self.queue = later.queue;
+        }
+    }
+}
+
 /// What a telephone system reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TelephonyEvent {
     /// Call progress or an agent change, in the core's terms.
     Input(InputKind),
+    /// What the telephone system calls a call it placed, as it learns it (before the
+    /// progress it comes with in the same burst).
+    Identity {
+        call: CallId,
+        identity: CallIdentity,
+    },
     /// The telephone system's health changed.
     Health(Health),
 }

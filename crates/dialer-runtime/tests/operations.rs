@@ -1662,6 +1662,7 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
                         progress,
                         ..
                     },
+                ..
             } => Some((*at, *call, record.clone(), progress.clone())),
             _ => None,
         })
@@ -1776,7 +1777,7 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
         let linked = events
             .iter()
             .filter(|e| {
-                matches!(e, DialerEvent::Engine { event: Event::AgentLinked { agent: a, .. } } if a == agent)
+                matches!(e, DialerEvent::Engine { event: Event::AgentLinked { agent: a, .. }, .. } if a == agent)
             })
             .count() as u64;
         let calls: u64 = activity.campaigns.iter().map(|c| c.calls).sum();
@@ -1883,6 +1884,7 @@ async fn e8_an_agent_that_stops_pinging_is_logged_out_its_session_closed_and_ann
                         timeout_s,
                         at,
                     },
+                ..
             })) if agent == ana => timed_out = Some((timeout_s, at)),
             Ok(Ok(DialerEvent::AgentLoggedOut { agent, at })) if agent == ana => {
                 logged_out = Some(at)

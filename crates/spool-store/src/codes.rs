@@ -13,10 +13,11 @@ fn corrupt<T>(what: &str, code: &str) -> Result<T> {
     Err(StoreError::Corrupt(format!("unknown {what} code {code:?}")))
 }
 
-/// `record.status`: pending, in flight, finished.
+/// `record.status`: pending, in flight, finished, inactive (migration 8).
 pub const STATUS_PENDING: i64 = 0;
 pub const STATUS_IN_FLIGHT: i64 = 1;
 pub const STATUS_FINISHED: i64 = 2;
+pub const STATUS_INACTIVE: i64 = 3;
 
 /// `record.finish_reason` (`CHECK (finish_reason BETWEEN 0 AND 4)`).
 pub fn finish_reason(r: FinishReason) -> i64 {

@@ -1,7 +1,18 @@
 //! Typed errors. Every error carries what is needed to find the culprit: a record id, a call
 //! id, a campaign name, a line number.
 
-use dialer_core::{CallId, DispositionError, RecordId};
+use dialer_core::{CallId, DispositionError, FinishReason, RecordId};
+
+/// Why a record finished, as a sentence's words.
+pub fn finish_text(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Completed => "completed",
+        FinishReason::AttemptsExhausted => "its attempts are used up",
+        FinishReason::NoDialableNumber => "no number may be dialed",
+        FinishReason::Blacklisted => "blacklisted",
+        FinishReason::Removed => "removed",
+    }
+}
 
 /// Everything the store can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +64,23 @@ pub enum StoreError {
     InvalidSchedule(dialer_core::ScheduleError),
     #[error("record {0} has a call in flight; try again after the call")]
     RecordInFlight(RecordId),
+    #[error("record {record} is finished ({}) and cannot change", finish_text(*.reason))]
+    RecordFinished {
+        record: RecordId,
+        reason: FinishReason,
+    },
+    #[error("record {record} cannot change so: {problem}")]
+    RecordState { record: RecordId, problem: String },
+    #[error("agent {0:?} is unknown: it has never had a session")]
+    UnknownAgent(String),
+    #[error(
+        "number {number} is already queued for agent {agent:?}'s manual dial (record {record})"
+    )]
+    ManualDialQueued {
+        number: String,
+        agent: String,
+        record: RecordId,
+    },
     #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
     ReservedPriority(u32),
     #[error("record {record}: {source}")]

@@ -20,6 +20,9 @@ use dialer_core::rules::next_step::{begin_attempt, finish_attempt};
 use dialer_core::{CallId, CallOutcome, RecordId, RecordStatus, StoreUpdate};
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// The longest unique id, channel or queue name the ledger keeps.
+pub const MAX_IDENTITY_LEN: usize = 256;
+
 /// The shortest delay before a record whose call was lost in a crash may be dialed again,
 /// whatever the campaign's `retry.unknown_s` says.
 pub const MIN_RECONCILE_DELAY_S: i64 = 300;
@@ -62,6 +65,13 @@ pub struct AttemptRow {
     pub hold_ms: u64,
     /// Since when the callee is on hold, if the call is up and on hold.
     pub on_hold_since: Option<DateTime<Utc>>,
+    /// The telephone system's unique id of the call (Asterisk: the originated channel's
+    /// `Uniqueid`), once reported.
+    pub unique_id: Option<String>,
+    /// The channel the call went out on (its trunk), once reported.
+    pub channel: Option<String>,
+    /// The queue the answered call entered, once reported.
+    pub queue: Option<String>,
 }
 
 impl SpoolStore {
@@ -145,6 +155,53 @@ impl SpoolStore {
             .collect()
     }
 
+    /// Records what the telephone system calls a call (seed rows E3, E12, E19): its unique
+    /// id, the channel (trunk) it went out on, the queue it entered. A value not given keeps
+    /// what is there; each is at most [`MAX_IDENTITY_LEN`] characters without control
+    /// characters. Answers whether the ledger has the call.
+    pub fn set_call_identity(
+        &mut self,
+        call: CallId,
+        unique_id: Option<&str>,
+        channel: Option<&str>,
+        queue: Option<&str>,
+    ) -> Result<bool> {
+        for (field, v) in [
+            ("unique_id", unique_id),
+            ("channel", channel),
+            ("queue", queue),
+        ] {
+            if let Some(v) = v {
+                if v.is_empty()
+                    || v.chars().count() > MAX_IDENTITY_LEN
+                    || v.chars().any(char::is_control)
+                {
+                    return Err(StoreError::InvalidField {
+                        field: field.into(),
+                        problem: format!(
+                            "{v:?} is empty, longer than {MAX_IDENTITY_LEN} characters or holds a \
+                             control character"
+                        ),
+                    });
+                }
+            }
+        }
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE attempt SET unique_id = COALESCE(?2, unique_id),
+                     channel = COALESCE(?3, channel), queue = COALESCE(?4, queue)
+                 WHERE call_id = ?1",
+            )?
+            .execute(params![
+                id_to_sql("call id", call.0)?,
+                unique_id,
+                channel,
+                queue
+            ])?;
+        Ok(n > 0)
+    }
+
     /// The largest call id in the ledger, so a restarted engine mints fresh ones.
     pub fn max_call_id(&self) -> Result<Option<CallId>> {
         let v: Option<i64> = self
@@ -158,7 +215,7 @@ impl SpoolStore {
 const ATTEMPT_SELECT: &str =
     "SELECT a.call_id, c.name, a.record_id, a.e164, a.agent, a.started_ms, \
     a.ended_ms, a.outcome, a.talk_s, a.reconciled, a.queued_ms, a.linked_ms, a.linked_agent, \
-    a.hold_ms, a.hold_since_ms FROM attempt a JOIN campaign c ON c.id = a.campaign_id";
+    a.hold_ms, a.hold_since_ms, a.unique_id, a.channel, a.queue FROM attempt a JOIN campaign c ON c.id = a.campaign_id";
 
 fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
     let call: i64 = r.get(0)?;
@@ -176,6 +233,9 @@ fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
     let linked_agent: Option<String> = r.get(12)?;
     let hold_ms: i64 = r.get(13)?;
     let hold_since: Option<i64> = r.get(14)?;
+    let unique_id: Option<String> = r.get(15)?;
+    let channel: Option<String> = r.get(16)?;
+    let queue: Option<String> = r.get(17)?;
     Ok((|| {
         Ok(AttemptRow {
             call: CallId(id_from_sql(call)?),
@@ -194,6 +254,9 @@ fn map_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AttemptRow>> {
             linked_agent,
             hold_ms: u64::try_from(hold_ms).unwrap_or(0),
             on_hold_since: hold_since.map(from_ms).transpose()?,
+            unique_id,
+            channel,
+            queue,
         })
     })())
 }
@@ -230,6 +293,12 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
                     return Err(StoreError::InvalidRecord {
                         record: record.clone(),
                         problem: format!("{call} started on a finished record"),
+                    })
+                }
+                RecordStatus::Inactive { .. } => {
+                    return Err(StoreError::InvalidRecord {
+                        record: record.clone(),
+                        problem: format!("{call} started on an inactive record"),
                     })
                 }
             }

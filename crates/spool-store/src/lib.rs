@@ -55,7 +55,9 @@ mod status;
 mod store;
 mod supervision;
 
-pub use callbacks::QueuePosition;
+pub use callbacks::{
+    callback_status, CallbackStatus, InCall, QueuePosition, RecordChange, RecordStatusView,
+};
 pub use desk::{
     AgentActivity, BreakRow, BreakType, CampaignCalls, Conclusion, DispositionRow, DncChecks,
     ResultCode,
@@ -64,7 +66,10 @@ pub use error::{ImportError, Result, StoreError};
 pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject, RejectReason};
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
 pub use lifecycle::{CampaignFilter, CampaignListing, CampaignPage, CampaignState};
-pub use ops::{Callback, NewRecord, MAX_EXTERNAL_ID};
+pub use ops::{
+    Callback, DncDetails, DncEntry, DncFilter, DncRow, NewRecord, MAX_DNC_FIELD, MAX_DNC_PAGE,
+    MAX_EXTERNAL_ID,
+};
 pub use status::{CampaignStatus, LogEntry, QueueWaitHistogram};
 pub use store::{SpoolStore, READY_SET_SQL};
 pub use supervision::CampaignStats;

@@ -183,8 +183,9 @@ impl SpoolStore {
         Ok(old)
     }
 
-    /// Whether a campaign's list is spent: no pending record and none in flight (read off
-    /// the ready index and the index of the rest).
+    /// Whether a campaign's list is spent: no pending record, none in flight and none
+    /// inactive (an inactive record may come back; read off the ready index and the index of
+    /// the rest).
     pub fn campaign_spent(&self, name: &str) -> Result<bool> {
         let cid = records::campaign_id(&self.conn, name)?;
         let live: bool = self
@@ -193,7 +194,7 @@ impl SpoolStore {
                 "SELECT EXISTS(SELECT 1 FROM record INDEXED BY record_ready
                      WHERE campaign_id = ?1 AND status = 0)
                  OR EXISTS(SELECT 1 FROM record INDEXED BY record_not_pending
-                     WHERE status <> 0 AND status = 1 AND campaign_id = ?1)",
+                     WHERE status <> 0 AND status IN (1, 3) AND campaign_id = ?1)",
             )?
             .query_row([cid], |r| r.get(0))?;
         Ok(!live)

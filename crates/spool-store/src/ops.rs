@@ -13,6 +13,7 @@ use dialer_core::{
     ScheduleWhen, SpoolRecord, TaskId, TaskKind, TaskTiming, SCHEDULE_PRIORITY,
 };
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
 /// A record to put into the spool (uContact Respool / ScheduleDialerCall / DialerTask body).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,8 +306,33 @@ impl SpoolStore {
         let rid = match records::live_record_with_number(&tx, cid, main.e164())? {
             Some(rid) => {
                 let mut rec = load_record(&tx, &rid)?;
-                if matches!(rec.status, RecordStatus::InFlight { .. }) {
-                    return Err(StoreError::RecordInFlight(rid));
+                match rec.status {
+                    RecordStatus::InFlight { .. } => return Err(StoreError::RecordInFlight(rid)),
+                    RecordStatus::Inactive { .. } => {
+                        return Err(StoreError::RecordState {
+                            record: rid,
+                            problem: "it is inactive; reactivate it before dialing it".into(),
+                        })
+                    }
+                    _ => {}
+                }
+                // VICIdial external_dial: a number already queued for the agent's manual
+                // dial is refused, not queued twice.
+                if kind == TaskKind::Manual
+                    && rec
+                        .task
+                        .as_ref()
+                        .is_some_and(|t| t.kind == TaskKind::Manual)
+                    && rec.owner_agent == new.owner_agent
+                {
+                    return Err(StoreError::ManualDialQueued {
+                        number: main.e164().to_owned(),
+                        agent: new
+                            .owner_agent
+                            .as_ref()
+                            .map_or_else(String::new, |a| a.to_string()),
+                        record: rid,
+                    });
                 }
                 rec.task = Some(task);
                 update_record(&tx, &rec)?;
@@ -464,6 +490,105 @@ impl SpoolStore {
         Ok(entries.len())
     }
 
+    /// Adds entries with uContact's fields (name, company, username) in one transaction:
+    /// every entry is checked first, and one bad entry adds none. Re-adding an entry keeps
+    /// the longer block and takes the fields given (a field left out keeps its value).
+    pub fn blacklist_add_detailed(
+        &mut self,
+        entries: &[DncEntry],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        for e in entries {
+            check_e164(&e.entry.number)?;
+            e.details.check()?;
+        }
+        let tx = self.conn.transaction()?;
+        for e in entries {
+            blacklist_upsert(&tx, &e.entry, now)?;
+            tx.prepare_cached(
+                "UPDATE blacklist SET name = COALESCE(?4, name), company = COALESCE(?5, company),
+                     username = COALESCE(?6, username)
+                 WHERE e164 = ?1 AND scope = ?2 AND direction = ?3",
+            )?
+            .execute(params![
+                e.entry.number,
+                scope_sql(&e.entry.scope),
+                codes::direction(e.entry.direction),
+                e.details.name,
+                e.details.company,
+                e.details.username
+            ])?;
+        }
+        tx.commit()?;
+        Ok(entries.len())
+    }
+
+    /// The do-not-call entries with their fields, by number, scope and direction, expired
+    /// ones included (they show their expiry); `number` and `scope` narrow the list.
+    pub fn blacklist_entries(&self, filter: &DncFilter) -> Result<Vec<DncRow>> {
+        if filter.limit == 0 || filter.limit > MAX_DNC_PAGE {
+            return Err(StoreError::InvalidFilter {
+                problem: format!("limit {} is not between 1 and {MAX_DNC_PAGE}", filter.limit),
+            });
+        }
+        let scope = filter.scope.as_ref().map(|s| scope_sql(s).to_owned());
+        let mut st = self.conn.prepare_cached(
+            "SELECT e164, scope, direction, expires_ms, added_ms, name, company, username
+             FROM blacklist WHERE (?1 IS NULL OR e164 = ?1) AND (?2 IS NULL OR scope = ?2)
+             ORDER BY e164, scope, direction LIMIT ?3 OFFSET ?4",
+        )?;
+        type Raw = (
+            String,
+            String,
+            String,
+            Option<i64>,
+            i64,
+            [Option<String>; 3],
+        );
+        let rows: Vec<Raw> = st
+            .query_map(
+                params![
+                    filter.number,
+                    scope,
+                    filter.limit as i64,
+                    filter.offset as i64
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        [r.get(5)?, r.get(6)?, r.get(7)?],
+                    ))
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter()
+            .map(
+                |(number, scope, dir, exp, added, [name, company, username])| {
+                    Ok(DncRow {
+                        entry: DncEntry {
+                            entry: BlacklistEntry {
+                                number,
+                                scope: scope_from_sql(scope),
+                                expires_at: exp.map(from_ms).transpose()?,
+                                direction: codes::parse_direction(&dir)?,
+                            },
+                            details: DncDetails {
+                                name,
+                                company,
+                                username,
+                            },
+                        },
+                        added_at: from_ms(added)?,
+                    })
+                },
+            )
+            .collect()
+    }
+
     /// Removes the entries of a number in a scope, every direction (uContact deleteblack).
     pub fn blacklist_remove(&mut self, e164: &str, scope: &BlacklistScope) -> Result<usize> {
         blacklist_delete(&self.conn, e164, scope)
@@ -516,6 +641,100 @@ impl SpoolStore {
     /// Whether `campaign` may not dial `e164` at `now`.
     pub fn is_blacklisted(&self, e164: &str, campaign: &str, now: DateTime<Utc>) -> Result<bool> {
         is_blacklisted(&self.conn, e164, campaign, now)
+    }
+}
+
+/// The most entries one page of [`SpoolStore::blacklist_entries`] lists.
+pub const MAX_DNC_PAGE: usize = 10_000;
+/// The longest name, company or username of a do-not-call entry, in characters.
+pub const MAX_DNC_FIELD: usize = 200;
+
+/// uContact's fields of a do-not-call entry: who the number belongs to and who added it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DncDetails {
+    /// The callee's name.
+    pub name: Option<String>,
+    /// The callee's company.
+    pub company: Option<String>,
+    /// The user who added the entry.
+    pub username: Option<String>,
+}
+
+impl DncDetails {
+    /// Each field at most [`MAX_DNC_FIELD`] characters, not empty, no control characters.
+    pub fn check(&self) -> Result<()> {
+        for (field, v) in [
+            ("name", &self.name),
+            ("company", &self.company),
+            ("username", &self.username),
+        ] {
+            let Some(v) = v else { continue };
+            let problem = if v.trim().is_empty() {
+                "is empty (leave it out instead)".to_owned()
+            } else if v.chars().count() > MAX_DNC_FIELD {
+                format!("is longer than {MAX_DNC_FIELD} characters")
+            } else if v.chars().any(char::is_control) {
+                "holds a control character (CR, LF, NUL...)".to_owned()
+            } else {
+                continue;
+            };
+            return Err(StoreError::InvalidField {
+                field: field.into(),
+                problem,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A do-not-call entry with uContact's fields (`addblack`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DncEntry {
+    #[serde(flatten)]
+    pub entry: BlacklistEntry,
+    #[serde(flatten)]
+    pub details: DncDetails,
+}
+
+impl From<BlacklistEntry> for DncEntry {
+    fn from(entry: BlacklistEntry) -> Self {
+        DncEntry {
+            entry,
+            details: DncDetails::default(),
+        }
+    }
+}
+
+/// One listed do-not-call entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DncRow {
+    #[serde(flatten)]
+    pub entry: DncEntry,
+    /// When it was first added.
+    pub added_at: DateTime<Utc>,
+}
+
+/// Which entries [`SpoolStore::blacklist_entries`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DncFilter {
+    /// Only this number (E.164).
+    pub number: Option<String>,
+    /// Only this scope.
+    pub scope: Option<BlacklistScope>,
+    pub offset: usize,
+    /// 1 to [`MAX_DNC_PAGE`].
+    pub limit: usize,
+}
+
+impl Default for DncFilter {
+    fn default() -> Self {
+        DncFilter {
+            number: None,
+            scope: None,
+            offset: 0,
+            limit: 1000,
+        }
     }
 }
 

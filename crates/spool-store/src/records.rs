@@ -84,20 +84,25 @@ pub fn order_columns(rec: &SpoolRecord) -> (i64, i64) {
     (class as i64, i64::from(prio))
 }
 
-/// `(status, call_id, finish_reason)`.
-fn status_columns(rec: &SpoolRecord) -> Result<(i64, Option<i64>, Option<i64>)> {
+/// `(status, call_id, finish_reason, inactive_ms)`.
+type StatusColumns = (i64, Option<i64>, Option<i64>, Option<i64>);
+
+fn status_columns(rec: &SpoolRecord) -> Result<StatusColumns> {
     Ok(match &rec.status {
-        RecordStatus::Pending => (codes::STATUS_PENDING, None, None),
+        RecordStatus::Pending => (codes::STATUS_PENDING, None, None, None),
         RecordStatus::InFlight { call } => (
             codes::STATUS_IN_FLIGHT,
             Some(id_to_sql("call id", call.0)?),
+            None,
             None,
         ),
         RecordStatus::Finished { reason } => (
             codes::STATUS_FINISHED,
             None,
             Some(codes::finish_reason(*reason)),
+            None,
         ),
+        RecordStatus::Inactive { since } => (codes::STATUS_INACTIVE, None, None, Some(ms(*since))),
     })
 }
 
@@ -187,6 +192,8 @@ pub struct NewRow {
     pub status: i64,
     pub call: Option<i64>,
     pub reason: Option<i64>,
+    /// Since when an inactive record is inactive (`None` for every other status).
+    pub inactive_ms: Option<i64>,
     pub current: i64,
     pub priority: i64,
     pub attempts: i64,
@@ -219,13 +226,14 @@ impl NewRow {
         prov: Provenance,
     ) -> Result<NewRow> {
         check_shape(rec)?;
-        let (status, call, reason) = status_columns(rec)?;
+        let (status, call, reason, inactive_ms) = status_columns(rec)?;
         let (class, prio) = order_columns(rec);
         Ok(NewRow {
             campaign_id,
             status,
             call,
             reason,
+            inactive_ms,
             current: rec.current as i64,
             priority: i64::from(rec.priority),
             attempts: i64::from(rec.attempts),
@@ -267,9 +275,9 @@ pub fn insert_record(
         "INSERT INTO record (campaign_id, status, call_id, finish_reason, current_slot, priority,
              attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
              next_eligible_ms, created_ms, numbers, data, history, due_class, order_priority,
-             due_ms, has_task)
+             due_ms, has_task, inactive_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)",
+             ?18, ?19, ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         row.campaign_id,
@@ -294,6 +302,7 @@ pub fn insert_record(
         row.order_priority,
         row.due_ms,
         row.has_task,
+        row.inactive_ms,
     ])?;
     let id = conn.last_insert_rowid();
     let rid = RecordId(id_from_sql(id)?);
@@ -408,13 +417,14 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
         return Err(StoreError::UnknownRecord(rec.id.clone()));
     };
     let campaign_id = campaign_id(conn, &rec.campaign.0)?;
-    let (status, call, reason) = status_columns(rec)?;
+    let (status, call, reason, inactive_ms) = status_columns(rec)?;
     let (class, prio) = order_columns(rec);
     conn.prepare_cached(
         "UPDATE record SET campaign_id = ?2, status = ?3, call_id = ?4, finish_reason = ?5,
              current_slot = ?6, priority = ?7, attempts = ?8, owner_agent = ?9, contact_id = ?10,
              time_zone = ?11, next_eligible_ms = ?12, numbers = ?13, data = ?14, history = ?15,
-             due_class = ?16, order_priority = ?17, due_ms = ?18, has_task = ?19
+             due_class = ?16, order_priority = ?17, due_ms = ?18, has_task = ?19,
+             inactive_ms = ?20
          WHERE id = ?1",
     )?
     .execute(params![
@@ -437,6 +447,7 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
         prio,
         due_ms(rec),
         rec.task.is_some() as i64,
+        inactive_ms,
     ])?;
     // The destination index follows the live numbers.
     let old_keys: Vec<i64> = parse_numbers(id, Some(&old_numbers))?
@@ -471,7 +482,7 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
 pub const RECORD_COLUMNS: &str = "r.id, c.name, r.status, r.call_id, r.finish_reason, \
     r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
     r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
-    r.numbers";
+    r.numbers, r.inactive_ms";
 
 /// A record row before its numbers, schedule and task are attached.
 pub struct RowRecord {
@@ -514,17 +525,21 @@ impl RowMapper {
         let class: i64 = r.get(16)?;
         let has_task: i64 = r.get(17)?;
         let numbers = r.get_ref(18)?.as_str_or_null()?;
+        let inactive: Option<i64> = r.get(19)?;
         Ok((|| {
             let numbers = parse_numbers(id, numbers)?;
-            let status = match (status, call, reason) {
-                (codes::STATUS_PENDING, None, None) => RecordStatus::Pending,
-                (codes::STATUS_IN_FLIGHT, Some(c), None) => RecordStatus::InFlight {
+            let status = match (status, call, reason, inactive) {
+                (codes::STATUS_PENDING, None, None, None) => RecordStatus::Pending,
+                (codes::STATUS_IN_FLIGHT, Some(c), None, None) => RecordStatus::InFlight {
                     call: CallId(id_from_sql(c)?),
                 },
-                (codes::STATUS_FINISHED, None, Some(r)) => RecordStatus::Finished {
+                (codes::STATUS_FINISHED, None, Some(r), None) => RecordStatus::Finished {
                     reason: codes::parse_finish_reason(r)?,
                 },
-                (s, _, _) => return Err(StoreError::Corrupt(format!("record {id}: status {s}"))),
+                (codes::STATUS_INACTIVE, None, None, Some(t)) => {
+                    RecordStatus::Inactive { since: from_ms(t)? }
+                }
+                (s, ..) => return Err(StoreError::Corrupt(format!("record {id}: status {s}"))),
             };
             let data = formats::decode_data(id, data)?;
             let history = match (history, &self.history) {

@@ -459,6 +459,71 @@ ALTER TABLE record ADD COLUMN external_id TEXT CHECK (external_id <> '');
 CREATE UNIQUE INDEX record_external_id ON record(campaign_id, external_id)
     WHERE external_id IS NOT NULL;
 "#,
+    // 8: a record taken out of dialing without being finished (UCCX INACTIVE): status 3 with
+    //    since when (`inactive_ms`); its numbers stay in `destination` (it may come back). A
+    //    rebuild of `record` (SQLite cannot change a CHECK in place), every column and index
+    //    kept. The blacklist keeps uContact's entry fields (name, company, username), and the
+    //    ledger what the PBX calls the call: its unique id, the channel (trunk) and the queue.
+    r#"
+CREATE TABLE record_v8 (
+    id               INTEGER PRIMARY KEY,
+    campaign_id      INTEGER NOT NULL REFERENCES campaign(id),
+    status           INTEGER NOT NULL CHECK (status BETWEEN 0 AND 3), -- pending, in flight, finished, inactive
+    call_id          INTEGER,
+    finish_reason    INTEGER CHECK (finish_reason BETWEEN 0 AND 4),
+    current_slot     INTEGER NOT NULL CHECK (current_slot >= 0),
+    priority         INTEGER NOT NULL CHECK (priority >= 0),
+    attempts         INTEGER NOT NULL CHECK (attempts >= 0),
+    owner_agent      TEXT,
+    contact_id       TEXT,
+    base_id          INTEGER REFERENCES base(id),
+    source_line      INTEGER,
+    origin           INTEGER NOT NULL CHECK (origin BETWEEN 0 AND 3), -- import, respool, schedule, task
+    time_zone        TEXT,
+    next_eligible_ms INTEGER,
+    created_ms       INTEGER NOT NULL,
+    numbers          TEXT NOT NULL,
+    data             TEXT,
+    history          TEXT,
+    due_class        INTEGER NOT NULL CHECK (due_class BETWEEN 0 AND 3),
+    order_priority   INTEGER NOT NULL,
+    due_ms           INTEGER NOT NULL,
+    has_task         INTEGER NOT NULL CHECK (has_task IN (0, 1)),
+    external_id      TEXT CHECK (external_id <> ''),
+    inactive_ms      INTEGER,
+    CHECK ((status = 1) = (call_id IS NOT NULL)),
+    CHECK ((status = 2) = (finish_reason IS NOT NULL)),
+    CHECK ((status = 3) = (inactive_ms IS NOT NULL))
+);
+INSERT INTO record_v8 (id, campaign_id, status, call_id, finish_reason, current_slot, priority,
+    attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
+    next_eligible_ms, created_ms, numbers, data, history, due_class, order_priority, due_ms,
+    has_task, external_id, inactive_ms)
+SELECT id, campaign_id, status, call_id, finish_reason, current_slot, priority,
+    attempts, owner_agent, contact_id, base_id, source_line, origin, time_zone,
+    next_eligible_ms, created_ms, numbers, data, history, due_class, order_priority, due_ms,
+    has_task, external_id, NULL
+FROM record;
+DROP TABLE record;
+ALTER TABLE record_v8 RENAME TO record;
+CREATE INDEX record_ready ON record(
+    campaign_id, due_class, order_priority, attempts, created_ms, id, due_ms)
+    WHERE status = 0;
+CREATE INDEX record_not_pending ON record(status, campaign_id) WHERE status <> 0;
+CREATE UNIQUE INDEX record_external_id ON record(campaign_id, external_id)
+    WHERE external_id IS NOT NULL;
+
+ALTER TABLE blacklist ADD COLUMN name TEXT;
+ALTER TABLE blacklist ADD COLUMN company TEXT;
+ALTER TABLE blacklist ADD COLUMN username TEXT;
+
+ALTER TABLE attempt ADD COLUMN unique_id TEXT;
+ALTER TABLE attempt ADD COLUMN channel TEXT;
+ALTER TABLE attempt ADD COLUMN queue TEXT;
+ALTER TABLE campaign_log ADD COLUMN unique_id TEXT;
+ALTER TABLE campaign_log ADD COLUMN channel TEXT;
+ALTER TABLE campaign_log ADD COLUMN queue TEXT;
+"#,
 ];
 
 /// The migration set of this build.

@@ -37,6 +37,8 @@ pub struct CampaignStatus {
     /// Records finished (any reason) and records in flight, for operators.
     pub finished: u64,
     pub in_flight: u64,
+    /// Records taken out of dialing by an operator, not finished (UCCX INACTIVE).
+    pub inactive: u64,
 }
 
 /// ECCP `getcampaignqueuewait`: seconds from entering the queue to an agent, in 5-second
@@ -68,6 +70,16 @@ pub struct LogEntry {
     /// On `hangup` and `short_call`: the conversation's seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u32>,
+    /// The telephone system's unique id of the call (Asterisk `Uniqueid` of the originated
+    /// channel), once it reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
+    /// The channel the call went out on (its trunk), once reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The queue the answered call entered, once reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 impl SpoolStore {
@@ -99,7 +111,7 @@ impl SpoolStore {
         s.pending = fresh as u64;
         let mut st = self.conn.prepare_cached(
             "SELECT status, COUNT(*) FROM record INDEXED BY record_not_pending
-             WHERE status <> 0 AND status IN (1, 2) AND campaign_id = ?1 GROUP BY status",
+             WHERE status <> 0 AND status IN (1, 2, 3) AND campaign_id = ?1 GROUP BY status",
         )?;
         let rows = st.query_map([cid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
@@ -109,6 +121,7 @@ impl SpoolStore {
             match status {
                 codes::STATUS_IN_FLIGHT => s.in_flight += n,
                 codes::STATUS_FINISHED => s.finished += n,
+                codes::STATUS_INACTIVE => s.inactive += n,
                 _ => {}
             }
         }
@@ -197,13 +210,28 @@ impl SpoolStore {
         let call_sql = id_to_sql("call id", call.0)?;
         // The number, the reserved agent, the linked agent and the link time, as before
         // this report.
-        type Ledger = (String, Option<String>, Option<String>, Option<i64>);
+        // The call's identity on the telephone system (unique id, channel, queue) as far as
+        // it was reported.
+        type Ledger = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            [Option<String>; 3],
+        );
         let ledger: Option<Ledger> = tx
             .prepare_cached(
-                "SELECT e164, agent, linked_agent, linked_ms FROM attempt WHERE call_id = ?1",
+                "SELECT e164, agent, linked_agent, linked_ms, unique_id, channel, queue
+                 FROM attempt WHERE call_id = ?1",
             )?
             .query_row([call_sql], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    [r.get(4)?, r.get(5)?, r.get(6)?],
+                ))
             })
             .optional()?;
         if let Some(state) = codes::progress_ledger_state(progress) {
@@ -257,9 +285,11 @@ impl SpoolStore {
                 .map(|linked| ((ms(at) - linked).max(0) as f64 / 1000.0).round() as i64),
             _ => None,
         };
+        let [unique_id, channel, queue] = ledger.as_ref().map(|l| l.4.clone()).unwrap_or_default();
         tx.prepare_cached(
             "INSERT INTO campaign_log (campaign_id, at_ms, call_id, record_id, status, retry, phone,
-                 agent, detail, duration_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 agent, detail, duration_s, unique_id, channel, queue)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?
         .execute(params![
             cid,
@@ -271,7 +301,10 @@ impl SpoolStore {
             ledger.map(|l| l.0),
             agent,
             detail,
-            duration_s
+            duration_s,
+            unique_id,
+            channel,
+            queue
         ])?;
         tx.commit()?;
         Ok(())
@@ -304,7 +337,8 @@ impl SpoolStore {
     ) -> Result<Vec<LogEntry>> {
         let cid = records::campaign_id(&self.conn, &campaign.0)?;
         let mut st = self.conn.prepare_cached(
-            "SELECT id, at_ms, call_id, record_id, status, retry, phone, agent, detail, duration_s
+            "SELECT id, at_ms, call_id, record_id, status, retry, phone, agent, detail, duration_s,
+                 unique_id, channel, queue
              FROM campaign_log WHERE campaign_id = ?1 AND at_ms BETWEEN ?2 AND ?3 ORDER BY at_ms, id",
         )?;
         type Raw = (
@@ -318,6 +352,7 @@ impl SpoolStore {
             Option<String>,
             Option<String>,
             Option<i64>,
+            [Option<String>; 3],
         );
         let rows: Vec<Raw> = st
             .query_map(params![cid, ms(from), ms(to)], |r| {
@@ -332,12 +367,14 @@ impl SpoolStore {
                     r.get(7)?,
                     r.get(8)?,
                     r.get(9)?,
+                    [r.get(10)?, r.get(11)?, r.get(12)?],
                 ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         rows.into_iter()
             .map(
-                |(id, at, call, rec, status, retry, phone, agent, detail, duration)| {
+                |(id, at, call, rec, status, retry, phone, agent, detail, duration, ident)| {
+                    let [unique_id, channel, queue] = ident;
                     Ok(LogEntry {
                         id: id_from_sql(id)?,
                         at: from_ms(at)?,
@@ -350,6 +387,9 @@ impl SpoolStore {
                         agent,
                         detail,
                         duration_s: duration.and_then(|d| u32::try_from(d).ok()),
+                        unique_id,
+                        channel,
+                        queue,
                     })
                 },
             )

@@ -206,11 +206,12 @@ impl SpoolStore {
 /// The ready-set query (`?4` is the campaign's name, echoed). `status = 0` (pending) selects
 /// the partial index `record_ready`, whose column order is the ORDER BY, so SQLite walks it
 /// without sorting; `due_ms` is in the index too, so rows that are not due are skipped
-/// without touching the table. The numbers come with the row.
+/// without touching the table. The numbers come with the row; a pending record has no
+/// `inactive_ms` (the last column).
 pub const READY_SET_SQL: &str = "SELECT r.id, ?4, r.status, r.call_id, r.finish_reason, \
     r.current_slot, r.priority, r.attempts, r.owner_agent, r.contact_id, r.base_id, \
     r.time_zone, r.next_eligible_ms, r.created_ms, r.data, r.history, r.due_class, r.has_task, \
-    r.numbers \
+    r.numbers, NULL \
     FROM record r INDEXED BY record_ready \
     WHERE r.campaign_id = ?1 AND r.status = 0 AND r.due_ms <= ?2 \
     ORDER BY r.due_class, r.order_priority, r.attempts, r.created_ms, r.id \

@@ -55,6 +55,13 @@ pub enum RecordStatus {
         /// The call placed on it.
         call: CallId,
     },
+    /// Taken out of dialing by an operator without being finished (UCCX INACTIVE): never
+    /// offered to the engine nor dialed until it is reactivated, when it is pending again
+    /// with its attempts and numbers as they were.
+    Inactive {
+        /// When it was deactivated.
+        since: DateTime<Utc>,
+    },
     /// No more dialing.
     Finished {
         /// Why it is finished.

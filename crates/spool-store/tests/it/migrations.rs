@@ -339,3 +339,75 @@ fn settings_written_by_a_newer_format_are_refused_with_a_sentence() {
         "campaign \"soporte\" settings: format version 99 is newer than this program knows (1); use a newer build"
     );
 }
+
+#[test]
+fn c1_u17_e3_the_latest_upgrade_keeps_records_blacklist_and_ledger_rows() {
+    // A database one step behind the latest, with a record of each status, a blacklist
+    // entry and an attempt, upgraded: every row kept, the new columns empty, and a record
+    // can then be inactive (status 3 with its time, refused without it).
+    let mut old = Connection::open_in_memory().unwrap();
+    schema::migrations_up_to(schema::latest_version() as usize - 1)
+        .to_latest(&mut old)
+        .unwrap();
+    old.execute_batch(
+        "INSERT INTO campaign (id, name, time_zone, settings, created_ms) VALUES (1, 'c', 'UTC', '{\"v\":1}', 0);
+         INSERT INTO record (id, campaign_id, status, call_id, finish_reason, current_slot, priority,
+             attempts, origin, created_ms, numbers, due_class, order_priority, due_ms, has_task,
+             external_id)
+         VALUES (1, 1, 0, NULL, NULL, 0, 2, 0, 0, 0, '+12125550100,2125550100,0,0', 2, 2, 0, 0, 'cb-1'),
+                (2, 1, 1, 9, NULL, 0, 2, 1, 0, 0, '+12125550101,2125550101,1,0', 2, 2, 0, 0, NULL),
+                (3, 1, 2, NULL, 0, 0, 2, 1, 0, 0, '+12125550102,2125550102,1,1', 2, 2, 0, 0, NULL);
+         INSERT INTO attempt (call_id, campaign_id, record_id, e164, dial, started_ms, progress)
+         VALUES (9, 1, 2, '+12125550101', '2125550101', 0, 'ringing');
+         INSERT INTO blacklist (e164, scope, direction, added_ms) VALUES ('+12125550199', '*', 'O', 0);",
+    )
+    .unwrap();
+    schema::migrate(&mut old).unwrap();
+    let mut fresh = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut fresh).unwrap();
+    assert_eq!(describe(&old), describe(&fresh));
+    let records: Vec<(i64, i64, Option<i64>, Option<String>)> = old
+        .prepare("SELECT id, status, inactive_ms, external_id FROM record ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        records,
+        vec![
+            (1, 0, None, Some("cb-1".into())),
+            (2, 1, None, None),
+            (3, 2, None, None)
+        ]
+    );
+    let identity: (Option<String>, Option<String>, Option<String>) = old
+        .query_row(
+            "SELECT unique_id, channel, queue FROM attempt WHERE call_id = 9",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(identity, (None, None, None));
+    let name: Option<String> = old
+        .query_row("SELECT name FROM blacklist", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(name, None);
+    assert!(old
+        .execute("UPDATE record SET status = 3 WHERE id = 1", [])
+        .is_err());
+    old.execute(
+        "UPDATE record SET status = 3, inactive_ms = 5 WHERE id = 1",
+        [],
+    )
+    .unwrap();
+    // The ready index no longer sees it.
+    let ready: i64 = old
+        .query_row(
+            "SELECT COUNT(*) FROM record INDEXED BY record_ready WHERE campaign_id = 1 AND status = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ready, 0);
+}

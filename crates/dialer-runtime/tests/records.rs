@@ -1,0 +1,684 @@
+//! A record's own life through the `Dialer` handle (issue 11): its UCCX status (C1), the
+//! changes an outside system may ask for (C3), with a real SQLite spool file and the
+//! simulated telephone system on an accelerated clock. Each test is named after its row of
+//! `docs/seed-operations.md`.
+
+use backend_sim::live::SimTelephony;
+use backend_sim::world::{self, FaultSpec, WorldSpec};
+use backend_sim::Scenario;
+use chrono::{DateTime, TimeZone, Utc};
+use dialer_core::{
+    AgentId, CallState, CallingHours, Campaign, CampaignId, DialMode, RecordId, RecordStatus,
+    RejectReason,
+};
+use dialer_runtime::{Clock, Dialer, DialerConfig, DialerStatus, OpError, RunSummary};
+use spool_store::{CallbackStatus, ImportOptions, RecordChange, SpoolStore, StoreError};
+use std::time::Duration;
+
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn campaign(id: &str) -> Campaign {
+    let mut c = Campaign::new(id, "America/New_York");
+    c.calling_hours = CallingHours::always();
+    c.dial_mode = DialMode::Progressive;
+    c.max_lines = 4;
+    c
+}
+
+fn world(campaigns: Vec<CampaignId>, agents: u32, seed: u64) -> WorldSpec {
+    let scenario = Scenario::builtin("small-team").expect("built-in scenario");
+    let mut spec = world::spec_from_scenario(&scenario, campaigns, seed);
+    spec.agents.count = agents;
+    spec.faults = FaultSpec::default();
+    spec
+}
+
+fn path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("spool.db")
+}
+
+/// A spool file with the campaign and `n` records imported through the base-file importer.
+fn spool(dir: &tempfile::TempDir, c: &Campaign, n: usize) -> SpoolStore {
+    let mut store = SpoolStore::open_at(path(dir), start_time())
+        .expect("open spool")
+        .0;
+    store.upsert_campaign(c, start_time()).expect("campaign");
+    let base: String = (0..n)
+        .map(|i| format!("{};212555{:04};n={i};;;\n", c.id, 1000 + i))
+        .collect();
+    let opts = ImportOptions::new(c.id.to_string(), "base.txt", start_time());
+    let s = store
+        .import_base(base.as_bytes(), &opts, &mut |_| {})
+        .expect("import");
+    assert_eq!(s.imported as usize, n, "{s:?}");
+    store
+}
+
+struct Run {
+    dialer: Dialer,
+    task: tokio::task::JoinHandle<Result<RunSummary, dialer_runtime::RuntimeError>>,
+}
+
+async fn start(store: SpoolStore, c: &Campaign, spec: WorldSpec, speed: f64) -> Run {
+    let clock = Clock::accelerated(start_time(), speed);
+    let telephony = Box::new(SimTelephony::new(spec, clock));
+    let config = DialerConfig {
+        campaigns: vec![c.clone()],
+        ..Default::default()
+    };
+    let (dialer, task) = Dialer::start(config, store, telephony, clock)
+        .await
+        .expect("dialer starts");
+    Run { dialer, task }
+}
+
+impl Run {
+    async fn stop(self) -> RunSummary {
+        let s = self
+            .dialer
+            .shutdown(Duration::from_secs(600))
+            .await
+            .expect("shutdown");
+        self.task.await.expect("task").expect("run ends cleanly");
+        s
+    }
+
+    /// Waits (bounded, real time) until the status satisfies `done`.
+    async fn until(&self, what: &str, done: impl Fn(&DialerStatus) -> bool) -> DialerStatus {
+        for _ in 0..800 {
+            let s = self.dialer.status().await.expect("status");
+            if done(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let s = self.dialer.status().await.expect("status");
+        panic!("{what}: not reached within 20 s; status {s:#?}");
+    }
+}
+
+/// The records the ledger has an attempt for.
+fn dialed(dir: &tempfile::TempDir, campaign: &str) -> Vec<RecordId> {
+    let reader = SpoolStore::open_read_only(path(dir)).expect("reader");
+    let mut ids: Vec<RecordId> = reader
+        .attempts(campaign)
+        .expect("ledger")
+        .into_iter()
+        .map(|a| a.record)
+        .collect();
+    ids.dedup();
+    ids
+}
+
+#[tokio::test]
+async fn c1_an_inactive_record_is_never_dialed_until_it_is_reactivated() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let mut store = spool(&dir, &c, 4);
+    let inactive = RecordId(2);
+    // Deactivated before the dialer starts: the spool never offers it.
+    store
+        .change_record(&inactive, &RecordChange::Deactivate, start_time())
+        .expect("deactivated");
+    let run = start(store, &c, world(vec![c.id.clone()], 2, 31), 100.0).await;
+    let d = &run.dialer;
+    let view = d.record_status(inactive.clone()).await.expect("status");
+    assert_eq!(
+        view.status,
+        CallbackStatus::Inactive {
+            since: start_time()
+        }
+    );
+    // Every other record is dialed; the inactive one is not touched.
+    let others = [RecordId(1), RecordId(3), RecordId(4)];
+    for _ in 0..800 {
+        let done = dialed(&dir, "spring");
+        if others.iter().all(|r| done.contains(r)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let done = dialed(&dir, "spring");
+    assert!(others.iter().all(|r| done.contains(r)), "{done:?}");
+    assert!(
+        !done.contains(&inactive),
+        "an inactive record is never dialed"
+    );
+    let rec = d.record(inactive.clone()).await.expect("record");
+    assert_eq!(rec.attempts, 0);
+    assert!(matches!(rec.status, RecordStatus::Inactive { .. }));
+    // The campaign's list is not spent while a record may come back.
+    let reader = SpoolStore::open_read_only(path(&dir)).expect("reader");
+    assert!(!reader.campaign_spent("spring").expect("spent?"));
+    assert_eq!(
+        reader.campaign_status("spring").expect("counters").inactive,
+        1
+    );
+
+    // Reactivated: pending again, as it was, then dialed.
+    let view = d
+        .change_record(inactive.clone(), RecordChange::Reactivate)
+        .await
+        .expect("reactivated");
+    assert!(
+        matches!(
+            view.status,
+            CallbackStatus::New
+                | CallbackStatus::Processing { .. }
+                | CallbackStatus::DialingTarget { .. }
+        ),
+        "{view:?}"
+    );
+    for _ in 0..800 {
+        if dialed(&dir, "spring").contains(&inactive) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        dialed(&dir, "spring").contains(&inactive),
+        "dialed once active"
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn c1_status_follows_the_call_in_progress_and_a_stopped_spool_answers_from_the_ledger() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 12);
+    // Before anything is dialed: NEW, from a running dialer and from the spool alone.
+    assert_eq!(
+        store.record_status(&RecordId(1)).expect("status").status,
+        CallbackStatus::New
+    );
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 32), 20.0).await;
+    let d = &run.dialer;
+    // A call linked to the agent: its record is AGENTACKNOWLEDGED with that call and agent,
+    // and the ledger (read without the dialer) says the same.
+    let s = run
+        .until("a call linked", |s| {
+            s.engine.calls.iter().any(|c| c.state == CallState::Linked)
+        })
+        .await;
+    let call = s
+        .engine
+        .calls
+        .iter()
+        .find(|c| c.state == CallState::Linked)
+        .expect("linked")
+        .clone();
+    let view = d.record_status(call.record.clone()).await.expect("status");
+    let agent = call.agent.as_ref().map(|a| a.to_string());
+    assert_eq!(
+        view.status,
+        CallbackStatus::AgentAcknowledged {
+            call: call.call,
+            agent: agent.clone()
+        }
+    );
+    let reader = SpoolStore::open_read_only(path(&dir)).expect("reader");
+    assert_eq!(
+        reader
+            .record_status(&call.record)
+            .expect("from the ledger")
+            .status,
+        view.status
+    );
+    // Another record is waiting (NEW, or RETRY after an attempt) or on its own call; an
+    // unknown one is named in the refusal.
+    let waiting = (1..=12)
+        .map(RecordId)
+        .find(|r| *r != call.record)
+        .expect("another record");
+    let w = d.record_status(waiting.clone()).await.expect("status");
+    assert!(
+        matches!(
+            w.status,
+            CallbackStatus::New
+                | CallbackStatus::Retry { .. }
+                | CallbackStatus::AgentAbandoned { .. }
+                | CallbackStatus::Processing { .. }
+                | CallbackStatus::DialingTarget { .. }
+                | CallbackStatus::Queued { .. }
+        ),
+        "{w:?}"
+    );
+    let err = d
+        .record_status(RecordId(999_999))
+        .await
+        .expect_err("unknown");
+    assert!(
+        matches!(
+            err,
+            OpError::Store(StoreError::UnknownRecord(RecordId(999_999)))
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("999999"), "{err}");
+    run.until("the call ended", |s| {
+        s.engine.calls.iter().all(|c| c.call != call.call)
+    })
+    .await;
+    run.stop().await;
+    // The finished conversation: COMPLETED (or RETRY if the callee hung up too early to count).
+    let store = SpoolStore::open_at(path(&dir), start_time())
+        .expect("reopen")
+        .0;
+    let after = store.record_status(&call.record).expect("status").status;
+    let row = store.attempt(call.call).expect("ledger row");
+    match row.outcome {
+        Some(dialer_core::CallOutcome::Connected { .. }) => {
+            assert_eq!(after, CallbackStatus::Completed)
+        }
+        other => assert!(
+            matches!(after, CallbackStatus::Retry { .. }),
+            "{other:?} → {after:?}"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn c3_changes_that_cannot_apply_are_refused_with_their_reason_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 4);
+    // One agent, slow clock: a call stays in flight long enough to be refused.
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 33), 5.0).await;
+    let d = &run.dialer;
+    let before = |r: u64| async move { d.record(RecordId(r)).await.expect("record") };
+
+    // Unknown record: named.
+    let err = d
+        .change_record(RecordId(999_999), RecordChange::Deactivate)
+        .await
+        .expect_err("unknown record");
+    assert!(
+        matches!(
+            err,
+            OpError::Store(StoreError::UnknownRecord(RecordId(999_999)))
+        ),
+        "{err}"
+    );
+
+    // In flight: refused by the engine, nothing changed.
+    let s = run
+        .until("a call in flight", |s| !s.engine.calls.is_empty())
+        .await;
+    let busy = s.engine.calls[0].record.clone();
+    let was = d.record(busy.clone()).await.expect("record");
+    for change in [
+        RecordChange::Deactivate,
+        RecordChange::Assign {
+            agent: Some("agent1".into()),
+        },
+    ] {
+        let err = d
+            .change_record(busy.clone(), change)
+            .await
+            .expect_err("in flight");
+        assert!(
+            matches!(&err, OpError::Rejected(RejectReason::RecordInFlight(r)) if *r == busy)
+                || matches!(&err, OpError::Store(StoreError::RecordInFlight(r)) if *r == busy),
+            "{err}"
+        );
+    }
+    let now = d.record(busy.clone()).await.expect("record");
+    assert_eq!(now.owner_agent, was.owner_agent);
+    assert!(!matches!(now.status, RecordStatus::Inactive { .. }));
+
+    // A pending record: reactivating it does not apply; an unknown agent is named.
+    let pending = (1..=4)
+        .map(RecordId)
+        .rev()
+        .find(|r| *r != busy)
+        .expect("another record");
+    let was = before(pending.0).await;
+    let err = d
+        .change_record(pending.clone(), RecordChange::Reactivate)
+        .await
+        .expect_err("not inactive");
+    assert!(
+        matches!(err, OpError::Store(StoreError::RecordState { .. })),
+        "{err}"
+    );
+    let err = d
+        .change_record(
+            pending.clone(),
+            RecordChange::Assign {
+                agent: Some("nobody".into()),
+            },
+        )
+        .await
+        .expect_err("unknown agent");
+    assert!(
+        matches!(&err, OpError::Store(StoreError::UnknownAgent(a)) if a == "nobody"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nobody"), "{err}");
+    assert_eq!(before(pending.0).await, was, "nothing changed");
+
+    // Deactivated, then deactivating again does not apply.
+    let view = d
+        .change_record(pending.clone(), RecordChange::Deactivate)
+        .await
+        .expect("deactivated");
+    assert!(
+        matches!(view.status, CallbackStatus::Inactive { .. }),
+        "{view:?}"
+    );
+    let was = before(pending.0).await;
+    let err = d
+        .change_record(pending.clone(), RecordChange::Deactivate)
+        .await
+        .expect_err("already inactive");
+    assert!(
+        matches!(err, OpError::Store(StoreError::RecordState { .. })),
+        "{err}"
+    );
+    assert_eq!(before(pending.0).await, was, "nothing changed");
+
+    // Assigned to an agent the spool knows (the simulated agent logged in): a same-agent
+    // record, still inactive; then back to anyone.
+    let view = d
+        .change_record(
+            pending.clone(),
+            RecordChange::Assign {
+                agent: Some("agent1".into()),
+            },
+        )
+        .await
+        .expect("assigned");
+    assert_eq!(view.agent.as_deref(), Some("agent1"));
+    assert_eq!(
+        before(pending.0).await.owner_agent,
+        Some(AgentId::from("agent1"))
+    );
+    let view = d
+        .change_record(pending.clone(), RecordChange::Assign { agent: None })
+        .await
+        .expect("anyone");
+    assert_eq!(view.agent, None);
+
+    // A finished record changes no more.
+    assert!(d.remove_record(pending.clone()).await.expect("removed"));
+    let was = before(pending.0).await;
+    let err = d
+        .change_record(pending.clone(), RecordChange::Reactivate)
+        .await
+        .expect_err("finished");
+    assert!(
+        matches!(
+            &err,
+            OpError::Store(StoreError::RecordFinished { record, .. }) if *record == pending
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("removed"), "{err}");
+    assert_eq!(before(pending.0).await, was, "nothing changed");
+    assert_eq!(
+        d.record_status(pending.clone())
+            .await
+            .expect("status")
+            .status,
+        CallbackStatus::Removed
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn u17_blacklist_entries_keep_name_company_and_username_through_the_handle() {
+    use dialer_core::{BlacklistEntry, BlacklistScope, Direction};
+    use spool_store::{DncDetails, DncEntry, DncFilter};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 34), 1.0).await;
+    let d = &run.dialer;
+    let entry = |number: &str, scope: BlacklistScope, name: Option<&str>| DncEntry {
+        entry: BlacklistEntry {
+            number: number.into(),
+            scope,
+            expires_at: None,
+            direction: Direction::Outbound,
+        },
+        details: DncDetails {
+            name: name.map(str::to_owned),
+            company: Some("ACME".into()),
+            username: Some("supervisor1".into()),
+        },
+    };
+    // A bulk with one bad entry adds none, and names the field.
+    let mut bad = entry("+12125550111", BlacklistScope::All, Some("Ana"));
+    bad.details.company = Some("line\nbreak".into());
+    let err = d
+        .blacklist_add_entries(vec![
+            entry("+12125550110", BlacklistScope::All, Some("Luis")),
+            bad,
+        ])
+        .await
+        .expect_err("a control character");
+    assert!(
+        matches!(&err, OpError::Store(StoreError::InvalidField { field, .. }) if field == "company"),
+        "{err}"
+    );
+    assert!(d
+        .blacklist_entries(DncFilter::default())
+        .await
+        .expect("list")
+        .is_empty());
+    // A bulk: both kept with their fields, listed by number, and in force.
+    d.blacklist_add_entries(vec![
+        entry("+12125550111", BlacklistScope::All, Some("Ana")),
+        entry(
+            "+12125550110",
+            BlacklistScope::Campaign(c.id.clone()),
+            Some("Luis"),
+        ),
+    ])
+    .await
+    .expect("added");
+    let rows = d
+        .blacklist_entries(DncFilter::default())
+        .await
+        .expect("list");
+    let names: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.entry.entry.number.as_str(),
+                r.entry.details.name.as_deref(),
+                r.entry.details.company.as_deref(),
+                r.entry.details.username.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (
+                "+12125550110",
+                Some("Luis"),
+                Some("ACME"),
+                Some("supervisor1")
+            ),
+            (
+                "+12125550111",
+                Some("Ana"),
+                Some("ACME"),
+                Some("supervisor1")
+            ),
+        ]
+    );
+    // Re-adding without a name keeps the name; a new username replaces the old one.
+    let mut again = entry("+12125550111", BlacklistScope::All, None);
+    again.details.username = Some("supervisor2".into());
+    d.blacklist_add_entries(vec![again]).await.expect("again");
+    let one = d
+        .blacklist_entries(DncFilter {
+            number: Some("+12125550111".into()),
+            ..DncFilter::default()
+        })
+        .await
+        .expect("one");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].entry.details.name.as_deref(), Some("Ana"));
+    assert_eq!(
+        one[0].entry.details.username.as_deref(),
+        Some("supervisor2")
+    );
+    run.stop().await;
+    // Persisted, and the entries are in force for the engine after a restart.
+    let store = SpoolStore::open_at(path(&dir), start_time())
+        .expect("reopen")
+        .0;
+    assert!(store
+        .is_blacklisted("+12125550111", "spring", start_time())
+        .expect("check"));
+    let rows = store
+        .blacklist_entries(&DncFilter {
+            scope: Some(BlacklistScope::Campaign(c.id.clone())),
+            ..DncFilter::default()
+        })
+        .expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].entry.details.name.as_deref(), Some("Luis"));
+}
+
+#[tokio::test]
+async fn e3_e12_e19_unique_id_channel_and_queue_reach_the_ledger_log_and_progress_events() {
+    use dialer_core::{Event, Progress};
+    use dialer_runtime::DialerEvent;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    c.routing.queue = "sales".into();
+    let store = spool(&dir, &c, 12);
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 35), 20.0).await;
+    let mut events = run.dialer.subscribe();
+    // A call taken by the agent: its progress events carry the simulator's identity.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let linked = loop {
+        let ev = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a call linked within 20 s")
+            .expect("events");
+        if let DialerEvent::Engine {
+            event: Event::Progress { call, progress, .. },
+            call: identity,
+        } = ev
+        {
+            seen.push((call, progress.clone(), identity.clone()));
+            if matches!(progress, Progress::Success { .. }) {
+                break call;
+            }
+        }
+    };
+    let identity = seen
+        .iter()
+        .rev()
+        .find(|(c, ..)| *c == linked)
+        .and_then(|(_, _, i)| i.clone())
+        .expect("the linked call's progress carries its identity");
+    assert_eq!(identity.unique_id, Some(format!("sim-{}", linked.0)));
+    assert_eq!(identity.queue.as_deref(), Some("sales"));
+    let channel = identity.channel.clone().expect("channel");
+    assert!(
+        channel.starts_with("SIM/") && channel.ends_with(&format!("-{}", linked.0)),
+        "{channel}"
+    );
+    run.until("the call ended", |s| {
+        s.engine.calls.iter().all(|c| c.call != linked)
+    })
+    .await;
+    run.stop().await;
+    // The ledger (getcallinfo) and every log entry after each fact was reported carry it.
+    let store = SpoolStore::open_at(path(&dir), start_time())
+        .expect("reopen")
+        .0;
+    let row = store.attempt(linked).expect("ledger row");
+    assert_eq!(row.unique_id, identity.unique_id);
+    assert_eq!(row.channel.as_deref(), Some(channel.as_str()));
+    assert_eq!(row.queue.as_deref(), Some("sales"));
+    let log = store
+        .campaign_log(
+            &c.id,
+            start_time(),
+            start_time() + chrono::Duration::days(1),
+        )
+        .expect("log");
+    let mine: Vec<_> = log.iter().filter(|e| e.call == Some(linked)).collect();
+    let entry = |status: &str| {
+        mine.iter()
+            .find(|e| e.status == status)
+            .unwrap_or_else(|| panic!("no {status} entry: {mine:#?}"))
+    };
+    let success = entry("success");
+    assert_eq!(success.unique_id, identity.unique_id);
+    assert_eq!(success.channel.as_deref(), Some(channel.as_str()));
+    assert_eq!(success.queue.as_deref(), Some("sales"));
+    let placing = entry("placing");
+    assert_eq!(
+        placing.unique_id, None,
+        "not known when the call was placed"
+    );
+}
+
+#[tokio::test]
+async fn v1_a_manual_dial_of_a_number_already_queued_for_the_agent_is_refused() {
+    use dialer_core::{PhoneNumber, TaskKind, TaskTiming};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    // No agent on the floor: the manual dial waits for its agent.
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 36), 1.0).await;
+    let d = &run.dialer;
+    let manual = |agent: &str| {
+        let mut n = spool_store::NewRecord::new(
+            "spring",
+            vec![PhoneNumber::parse("2125550177", "US").expect("number")],
+        );
+        n.owner_agent = Some(AgentId::from(agent));
+        n
+    };
+    let (record, _) = d
+        .add_task(manual("agent1"), TaskTiming::WhenFree, TaskKind::Manual)
+        .await
+        .expect("queued");
+    let was = d.record(record.clone()).await.expect("record");
+    let err = d
+        .add_task(manual("agent1"), TaskTiming::WhenFree, TaskKind::Manual)
+        .await
+        .expect_err("already queued for agent1");
+    assert!(
+        matches!(
+            &err,
+            OpError::Store(StoreError::ManualDialQueued { record: r, agent, .. })
+                if *r == record && agent == "agent1"
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("+12125550177"), "{err}");
+    assert_eq!(
+        d.record(record.clone()).await.expect("record"),
+        was,
+        "nothing changed"
+    );
+    // An inactive record is not dialed by hand either.
+    d.change_record(record.clone(), RecordChange::Deactivate)
+        .await
+        .expect("deactivated");
+    let err = d
+        .add_task(manual("agent2"), TaskTiming::WhenFree, TaskKind::Manual)
+        .await
+        .expect_err("inactive");
+    assert!(
+        matches!(err, OpError::Store(StoreError::RecordState { .. })),
+        "{err}"
+    );
+    run.stop().await;
+}
