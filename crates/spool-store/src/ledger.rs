@@ -348,7 +348,7 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
                 });
             }
             // A hold still open when the call ends closes with it.
-            close_hold(conn, call_sql, *at)?;
+            let _ = close_hold(conn, call_sql, *at)?;
             conn.prepare_cached(
                 "UPDATE attempt SET outcome = ?2, ended_ms = ?3, talk_s = ?4, progress = 'ended'
                  WHERE call_id = ?1",
@@ -379,14 +379,29 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
 }
 
 /// Ends an open hold of a call still in progress at `at`: its length joins the attempt's
-/// `hold_ms`. The one rule for the unhold report and for a call that ends on hold.
-pub(crate) fn close_hold(conn: &Connection, call_sql: i64, at: DateTime<Utc>) -> Result<()> {
+/// `hold_ms` and is returned (`None`: the call was not on hold). The one rule for the unhold
+/// report and for a call that ends on hold.
+pub(crate) fn close_hold(
+    conn: &Connection,
+    call_sql: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let since: Option<i64> = conn
+        .prepare_cached(
+            "SELECT hold_since_ms FROM attempt
+             WHERE call_id = ?1 AND outcome IS NULL AND hold_since_ms IS NOT NULL",
+        )?
+        .query_row(params![call_sql], |r| r.get(0))
+        .optional()?;
+    let Some(since) = since else {
+        return Ok(None);
+    };
+    let held = (ms(at) - since).max(0);
     conn.prepare_cached(
-        "UPDATE attempt SET hold_ms = hold_ms + MAX(?2 - hold_since_ms, 0), hold_since_ms = NULL
-         WHERE call_id = ?1 AND outcome IS NULL AND hold_since_ms IS NOT NULL",
+        "UPDATE attempt SET hold_ms = hold_ms + ?2, hold_since_ms = NULL WHERE call_id = ?1",
     )?
-    .execute(params![call_sql, ms(at)])?;
-    Ok(())
+    .execute(params![call_sql, held])?;
+    Ok(Some(held))
 }
 
 fn hold_back(rec: &mut dialer_core::SpoolRecord, until: DateTime<Utc>) {

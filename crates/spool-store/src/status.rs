@@ -67,7 +67,7 @@ pub struct LogEntry {
     /// The agent who talked (else the one the call was placed for).
     pub agent: Option<String>,
     pub detail: Option<String>,
-    /// On `hangup` and `short_call`: the conversation's seconds.
+    /// On `hangup` and `short_call`: the conversation's seconds; on `off_hold`: the hold's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u32>,
     /// The telephone system's unique id of the call (Asterisk `Uniqueid` of the originated
@@ -248,6 +248,7 @@ impl SpoolStore {
             )?
             .execute(params![call_sql, state, ms(at), linked_agent])?;
         }
+        let mut held_ms = None;
         match progress {
             Progress::OnHold => {
                 tx.prepare_cached(
@@ -256,7 +257,7 @@ impl SpoolStore {
                 )?
                 .execute(params![call_sql, ms(at)])?;
             }
-            Progress::OffHold => crate::ledger::close_hold(&tx, call_sql, at)?,
+            Progress::OffHold => held_ms = crate::ledger::close_hold(&tx, call_sql, at)?,
             _ => {}
         }
         let retry: Option<i64> = tx
@@ -283,6 +284,8 @@ impl SpoolStore {
                 .as_ref()
                 .and_then(|l| l.3)
                 .map(|linked| ((ms(at) - linked).max(0) as f64 / 1000.0).round() as i64),
+            // A hold's end carries the hold's length (ECCP `pauseend` of a hold).
+            Progress::OffHold => held_ms.map(|h| (h as f64 / 1000.0).round() as i64),
             _ => None,
         };
         let [unique_id, channel, queue] = ledger.as_ref().map(|l| l.4.clone()).unwrap_or_default();

@@ -173,3 +173,31 @@ fn e13_hold_time_adds_up_over_holds_and_a_hold_open_at_the_end_closes_with_the_c
     assert_eq!((row.hold_ms, row.on_hold_since), (50_000, None));
     assert_eq!(s.campaign_status("c").unwrap().onhold, 0);
 }
+
+#[test]
+fn e6_a_hold_end_carries_the_hold_length_like_a_pause_end() {
+    let mut s = store();
+    import(&mut s, &format!("c;{};;\n", uy(1)));
+    let r = start(&mut s, 1, 1);
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    let agent = AgentId("SIP/1064".into());
+    for (t, p) in [
+        (0, Progress::Success { agent }),
+        (5, Progress::OnHold),
+        (17, Progress::OffHold),
+        // An unhold with no hold open says nothing about a length.
+        (18, Progress::OffHold),
+    ] {
+        s.log_progress("c", CallId(1), &r, &p, at(t)).unwrap();
+    }
+    let log = s.campaign_log(&"c".into(), t0(), at(60)).unwrap();
+    let holds: Vec<(&str, Option<u32>)> = log
+        .iter()
+        .filter(|e| e.status.ends_with("hold"))
+        .map(|e| (e.status.as_str(), e.duration_s))
+        .collect();
+    assert_eq!(
+        holds,
+        vec![("on_hold", None), ("off_hold", Some(12)), ("off_hold", None)]
+    );
+}
