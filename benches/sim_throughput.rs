@@ -5,6 +5,10 @@
 use backend_sim::{run_one, Scenario};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+// The `dialer` binary's allocator (`src/main.rs`), so the bench measures what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn day(c: &mut Criterion) {
     let sc = Scenario::reference(100, 8.0);
     let dials = run_one(&sc, "predictive", 1, &mut |_| {})

@@ -6,6 +6,10 @@ use chrono::{TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use dialer_core::pacing::{AbandonStatus, AgentLoad, AgentPhase, PacingSnapshot};
 
+// The `dialer` binary's allocator, so the bench measures what `dialer simulate` runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn run(sc: &Scenario, pacer: &str, seed: u64) -> u64 {
     let (p, guard) = pacer_by_name(pacer, sc, seed).expect("known pacer");
     Simulator::new(sc, seed, p, guard).run(&mut |_| {}).dials

@@ -4,14 +4,13 @@
 //! Peers have no abandonment guard: they run with the engine's guard off, so the simulator
 //! measures them as they really behave, and a run that ends above the cap is "violating".
 
-use crate::rng::{self, Topic};
+use crate::rng::{self, Stream, Topic};
 use crate::scenario::Scenario;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dialer_core::pacing::{
     AgentPhase, BusyDetail, Pacer, PacingEvent, PacingSnapshot, Power, Predictive, Progressive,
 };
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 
 /// Pacer names understood by [`pacer_by_name`] (and `poisson[:<target>%]`, tuned by
@@ -373,7 +372,7 @@ fn round_pct(x: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct PoissonOpenLoop {
     clock: PoissonClock,
-    rng: ChaCha8Rng,
+    rng: Stream,
 }
 
 /// How the stream's rate is set, and where the stream stands.

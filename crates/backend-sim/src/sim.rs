@@ -2,7 +2,7 @@
 //! callees, the agents' desktops and the store around it, in simulated time.
 
 use crate::report::{PeriodReport, Report};
-use crate::rng::{self, Topic};
+use crate::rng::{self, Stream, Topic};
 use crate::scenario::Scenario;
 use crate::spool::Spool;
 use crate::timeline::{Sample, Timeline};
@@ -14,7 +14,6 @@ use dialer_core::{
 };
 use dialer_runtime::driver::{Action, Driver};
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
@@ -87,7 +86,7 @@ struct SimAgent {
     state: AState,
     idle_since: i64,
     after_call: Option<AfterCall>,
-    rng: ChaCha8Rng,
+    rng: Stream,
 }
 
 /// An event and when it happens; the heap's greatest is the soonest (then the first scheduled),
@@ -316,7 +315,7 @@ impl Simulator {
         let day_ms = 24 * 3_600_000;
         for i in 0..self.agents.len() {
             let rng = &mut self.agents[i].rng;
-            let stagger = |r: &mut ChaCha8Rng| ms(r.gen::<f64>() * a.stagger_s);
+            let stagger = |r: &mut Stream| ms(r.gen::<f64>() * a.stagger_s);
             let mut plan = Vec::new();
             match a.shift_hours {
                 None => {

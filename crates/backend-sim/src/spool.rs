@@ -143,9 +143,14 @@ impl Spool {
         self.records.insert(id, rec);
     }
 
-    /// Takes a record out of the ready and waiting indexes (it stays in `records`).
+    /// Takes a record out of the ready and waiting indexes (it stays in `records`). Only a
+    /// pending copy is in them (`insert` indexes nothing else), so a record in flight, whose
+    /// end is most of the updates, costs no search.
     fn unindex(&mut self, id: u64) {
         if let Some(old) = self.records.get(&id) {
+            if !matches!(old.status, RecordStatus::Pending) {
+                return;
+            }
             self.ready.remove(&ready_key(old));
             if let Some(t) = old.next_eligible_at {
                 self.waiting.remove(&(t, id));

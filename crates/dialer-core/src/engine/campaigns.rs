@@ -127,7 +127,11 @@ impl Engine {
                     .push_back(Output::Store(StoreUpdate::Record(r.clone())));
             }
         }
-        hopper.sort_by_cached_key(|r| ordering::order_key(r));
+        // The store offers its records in this order already: checking that is cheaper than
+        // a sort with cached keys (a stable sort leaves a sorted list as it is).
+        if !hopper.is_sorted_by_key(|r| ordering::order_key(r)) {
+            hopper.sort_by_cached_key(|r| ordering::order_key(r));
+        }
         hopper.dedup_by(|a, b| a.id == b.id);
         run.has_manual = hopper.iter().any(|r| is_manual(r));
         run.hopper = hopper.into();
