@@ -486,7 +486,8 @@ async fn u17_blacklist_entries_keep_name_company_and_username_through_the_handle
         .blacklist_entries(DncFilter::default())
         .await
         .expect("list");
-    let names: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+    type Fields<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let names: Vec<Fields> = rows
         .iter()
         .map(|r| {
             (
