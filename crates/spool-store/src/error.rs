@@ -74,7 +74,8 @@ pub enum StoreError {
     #[error("agent {0:?} is unknown: it has never had a session")]
     UnknownAgent(String),
     #[error(
-        "number {number} is already queued for agent {agent:?}'s manual dial (record {record})"
+        "number {number} is already queued for a manual dial{} (record {record})",
+        if agent.is_empty() { String::new() } else { format!(" by agent {agent:?}") }
     )]
     ManualDialQueued {
         number: String,

@@ -178,6 +178,7 @@ fn kind<T>(r: &Result<T, StoreError>) -> &'static str {
         }
         Err(StoreError::RecordInFlight(_)) => "in_flight",
         Err(StoreError::ReservedPriority(_)) => "reserved_priority",
+        Err(StoreError::ManualDialQueued { .. }) => "manual_dial_queued",
         Err(e) => panic!("unexpected store error {e}"),
     }
 }
@@ -419,6 +420,18 @@ fn run(ops: Vec<Op>) {
                 let want = match m.live_with(&uy_e164(n)).first() {
                     Some(&i) if matches!(m.records[i].status, RecordStatus::InFlight { .. }) => {
                         "in_flight"
+                    }
+                    // V1: a manual dial already queued (for the same agent, here none) is
+                    // refused, not queued twice.
+                    Some(&i)
+                        if kind_ == TaskKind::Manual
+                            && m.records[i]
+                                .task
+                                .as_ref()
+                                .is_some_and(|t| t.kind == TaskKind::Manual)
+                            && m.records[i].owner_agent.is_none() =>
+                    {
+                        "manual_dial_queued"
                     }
                     Some(&i) => {
                         m.records[i].task = Some(task);

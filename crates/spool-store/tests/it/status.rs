@@ -198,6 +198,10 @@ fn e6_a_hold_end_carries_the_hold_length_like_a_pause_end() {
         .collect();
     assert_eq!(
         holds,
-        vec![("on_hold", None), ("off_hold", Some(12)), ("off_hold", None)]
+        vec![
+            ("on_hold", None),
+            ("off_hold", Some(12)),
+            ("off_hold", None)
+        ]
     );
 }
