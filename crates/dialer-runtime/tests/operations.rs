@@ -2,187 +2,15 @@
 //! SQLite spool file and the simulated telephone system on an accelerated clock. Each test is
 //! named after its row of `docs/seed-operations.md`.
 
-use async_trait::async_trait;
-use backend_sim::live::SimTelephony;
-use backend_sim::world::{self, FaultSpec, WorldSpec};
-use backend_sim::Scenario;
-use chrono::{DateTime, TimeZone, Utc};
-use dialer_core::{
-    AgentId, BlacklistScope, CallingHours, Campaign, CampaignId, DialMode, Disposition, RecordId,
-};
-use dialer_runtime::config::CampaignCatalogue;
-use dialer_runtime::{
-    AgentControl, Clock, Dialer, DialerConfig, DialerEvent, DialerStatus, OpError, RunSummary,
-    Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
-};
-use spool_store::{
-    BreakType, Callback, Conclusion, ImportOptions, ResultCode, SpoolStore, StoreError,
-};
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use dialer_core::{AgentId, BlacklistScope, CampaignId, DialMode, Disposition, RecordId};
+use dialer_runtime::{AgentControl, DialerEvent, DialerStatus, OpError, TelephonyCommand};
+use spool_store::{BreakType, Callback, Conclusion, SpoolStore, StoreError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
-        .single()
-        .expect("valid time")
-}
-
-fn campaign(id: &str) -> Campaign {
-    let mut c = Campaign::new(id, "America/New_York");
-    c.calling_hours = CallingHours::always();
-    c.dial_mode = DialMode::Progressive;
-    c.max_lines = 4;
-    c
-}
-
-fn codes() -> Vec<ResultCode> {
-    let code = |code: &str, label: &str, l1: &str, active: bool| ResultCode {
-        code: code.into(),
-        label: label.into(),
-        l1: Some(l1.into()),
-        l2: None,
-        l3: None,
-        active,
-    };
-    vec![
-        code("SALE", "Sale", "positive", true),
-        code("NI", "Not interested", "negative", true),
-        code("OLD", "Retired code", "negative", false),
-    ]
-}
-
-fn breaks() -> Vec<BreakType> {
-    let b = |id: &str, name: &str, active: bool| BreakType {
-        id: id.into(),
-        name: name.into(),
-        active,
-    };
-    vec![
-        b("lunch", "Lunch", true),
-        b("coffee", "Coffee", true),
-        b("training", "Training", false),
-    ]
-}
-
-fn world(campaigns: Vec<CampaignId>, agents: u32, seed: u64) -> WorldSpec {
-    let scenario = Scenario::builtin("small-team").expect("built-in scenario");
-    let mut spec = world::spec_from_scenario(&scenario, campaigns, seed);
-    spec.agents.count = agents;
-    spec.faults = FaultSpec::default();
-    spec
-}
-
-/// A spool file with the campaign and `n` records imported through the base-file importer.
-fn spool(dir: &tempfile::TempDir, c: &Campaign, n: usize) -> SpoolStore {
-    let mut store = SpoolStore::open_at(dir.path().join("spool.db"), start_time())
-        .expect("open spool")
-        .0;
-    store.upsert_campaign(c, start_time()).expect("campaign");
-    if n > 0 {
-        let base: String = (0..n)
-            .map(|i| format!("{};212555{:04};n={i};;;\n", c.id, 1000 + i))
-            .collect();
-        let opts = ImportOptions::new(c.id.to_string(), "base.txt", start_time());
-        let s = store
-            .import_base(base.as_bytes(), &opts, &mut |_| {})
-            .expect("import");
-        assert_eq!(s.imported as usize, n, "{s:?}");
-    }
-    store
-}
-
-fn reopen(dir: &tempfile::TempDir) -> SpoolStore {
-    SpoolStore::open_at(dir.path().join("spool.db"), start_time())
-        .expect("reopen")
-        .0
-}
-
-/// The simulated telephone system, with a copy of every command the dialer sent it.
-struct Recording {
-    inner: SimTelephony,
-    sent: Arc<Mutex<Vec<TelephonyCommand>>>,
-}
-
-#[async_trait]
-impl Telephony for Recording {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn submit(&mut self, command: TelephonyCommand) -> Result<(), TelephonyError> {
-        self.sent
-            .lock()
-            .expect("not poisoned")
-            .push(command.clone());
-        self.inner.submit(command).await
-    }
-    async fn next_burst(&mut self) -> Option<Vec<TelephonyEvent>> {
-        self.inner.next_burst().await
-    }
-    async fn shutdown(&mut self) {
-        self.inner.shutdown().await
-    }
-}
-
-struct Run {
-    dialer: Dialer,
-    task: tokio::task::JoinHandle<Result<RunSummary, dialer_runtime::RuntimeError>>,
-    sent: Arc<Mutex<Vec<TelephonyCommand>>>,
-}
-
-async fn start(store: SpoolStore, c: &Campaign, spec: WorldSpec, speed: f64) -> Run {
-    let clock = Clock::accelerated(start_time(), speed);
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let telephony = Box::new(Recording {
-        inner: SimTelephony::new(spec, clock),
-        sent: sent.clone(),
-    });
-    let config = DialerConfig {
-        campaigns: vec![c.clone()],
-        catalogues: vec![CampaignCatalogue {
-            campaign: c.id.clone(),
-            result_codes: Some(codes()),
-            breaks: Some(breaks()),
-        }],
-        ..Default::default()
-    };
-    let (dialer, task) = Dialer::start(config, store, telephony, clock)
-        .await
-        .expect("dialer starts");
-    Run { dialer, task, sent }
-}
-
-impl Run {
-    async fn stop(self) -> RunSummary {
-        let s = self
-            .dialer
-            .shutdown(Duration::from_secs(120))
-            .await
-            .expect("shutdown");
-        self.task.await.expect("task").expect("run ends cleanly");
-        s
-    }
-
-    /// Waits (bounded, real time) until the status satisfies `done`.
-    async fn until(&mut self, what: &str, done: impl Fn(&DialerStatus) -> bool) -> DialerStatus {
-        for _ in 0..800 {
-            let s = self.dialer.status().await.expect("status");
-            if done(&s) {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let s = self.dialer.status().await.expect("status");
-        panic!("{what}: not reached within 20 s; status {s:#?}");
-    }
-}
-
-fn agent_state(s: &DialerStatus, agent: &str) -> Option<dialer_core::AgentState> {
-    s.engine
-        .agents
-        .iter()
-        .find(|a| a.agent.as_str() == agent)
-        .map(|a| a.state.clone())
-}
 
 fn sale(agent: &str) -> Conclusion {
     Conclusion {
@@ -239,7 +67,7 @@ async fn u3_disposition_is_tied_to_the_attempt_it_concludes() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 3);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 2), 200.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 2), 200.0).await;
     run.until("a call ended", |s| s.counters.calls_ended >= 1)
         .await;
     let summary = run.stop().await;
@@ -406,7 +234,7 @@ async fn v8_update_fields_is_refused_while_the_record_is_in_flight() {
     let c = campaign("spring");
     let store = spool(&dir, &c, 3);
     // Slow enough that the call is still up when the request arrives.
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 5), 2.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 5), 2.0).await;
     let s = run
         .until("a call in flight", |s| !s.engine.calls.is_empty())
         .await;
@@ -436,7 +264,7 @@ async fn e14_pause_with_an_unknown_or_inactive_break_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 0);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 6), 50.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 6), 50.0).await;
     run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
         .await;
     let agent = AgentId::from("agent1");
@@ -480,7 +308,7 @@ async fn e14_pause_while_in_another_break_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 0);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 7), 50.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 7), 50.0).await;
     run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
         .await;
     let agent = AgentId::from("agent1");
@@ -513,7 +341,7 @@ async fn e14_break_start_and_end_are_events_persisted_with_their_duration_and_re
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 0);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 8), 100.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 8), 100.0).await;
     let mut events = run.dialer.subscribe();
     run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
         .await;
@@ -610,7 +438,7 @@ async fn e18_agent_activity_summarizes_session_breaks_calls_and_talk() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 30);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 2, 9), 200.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 2, 9), 200.0).await;
     run.until("calls ended", |s| s.counters.calls_ended >= 6)
         .await;
     let agent = AgentId::from("agent1");
@@ -1088,7 +916,7 @@ async fn e13_hold_and_unhold_through_the_handle_reach_the_pbx_status_ledger_and_
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 6);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 21), 10.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 21), 10.0).await;
     // Nothing to hold yet: an unknown call is named in the refusal.
     let err = run.dialer.hold(CallId(999_999)).await.expect_err("unknown");
     assert!(
@@ -1341,7 +1169,7 @@ async fn e10_u23_u24_supervision_agrees_with_the_status_and_the_ledger() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 40);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 3, 13), 40.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 3, 13), 40.0).await;
     run.until("an agent on a call", |s| {
         s.engine
             .agents
@@ -1489,7 +1317,7 @@ async fn e7_e17_u8_v9_an_agent_on_a_call_leads_to_its_campaign_call_number_and_r
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 20);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 2, 17), 40.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 2, 17), 40.0).await;
     run.until("an agent on a call", |s| {
         s.engine
             .agents
@@ -1571,7 +1399,7 @@ async fn a_day_of_a_small_campaign_agrees_with_what_happened_in_status_activity_
     c.max_attempts_per_record = 1;
     c.max_attempts_per_number = 1;
     let store = spool(&dir, &c, 10);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 2, 29), 60.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 2, 29), 60.0).await;
     let seen = collect(&run);
     let (ana, ben) = (AgentId::from("agent1"), AgentId::from("agent2"));
     run.until("both agents in", |s| {
@@ -1835,7 +1663,7 @@ async fn e8_an_agent_that_stops_pinging_is_logged_out_its_session_closed_and_ann
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 0);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 0, 3), 20.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 0, 3), 20.0).await;
     let mut events = run.dialer.subscribe();
     let (ana, bo) = (AgentId::from("ana"), AgentId::from("bo"));
     for a in [&ana, &bo] {
@@ -2141,7 +1969,7 @@ async fn e16a_a_range_callback_that_ends_undialed_returns_its_record_to_normal_d
     // The callback waits for its agent, who never comes: only the end of its range frees it.
     c.same_agent_callbacks = dialer_core::SameAgentCallbacks::WaitForAgent;
     let store = spool(&dir, &c, 0);
-    let mut run = start(store, &c, world(vec![c.id.clone()], 1, 21), 100.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 21), 100.0).await;
     // 14:00 UTC is 10:00 in New York: the range is 10:00-10:20 today, callee local time.
     let today = (start_time() - chrono::Duration::hours(4)).date_naive();
     let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).expect("time");

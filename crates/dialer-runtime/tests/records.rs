@@ -3,103 +3,13 @@
 //! simulated telephone system on an accelerated clock. Each test is named after its row of
 //! `docs/seed-operations.md`.
 
-use backend_sim::live::SimTelephony;
-use backend_sim::world::{self, FaultSpec, WorldSpec};
-use backend_sim::Scenario;
-use chrono::{DateTime, TimeZone, Utc};
-use dialer_core::{
-    AgentId, CallState, CallingHours, Campaign, CampaignId, DialMode, RecordId, RecordStatus,
-    RejectReason,
-};
-use dialer_runtime::{Clock, Dialer, DialerConfig, DialerStatus, OpError, RunSummary};
-use spool_store::{CallbackStatus, ImportOptions, RecordChange, SpoolStore, StoreError};
+mod common;
+
+use common::*;
+use dialer_core::{AgentId, CallState, RecordId, RecordStatus, RejectReason};
+use dialer_runtime::OpError;
+use spool_store::{CallbackStatus, RecordChange, SpoolStore, StoreError};
 use std::time::Duration;
-
-fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
-        .single()
-        .expect("valid time")
-}
-
-fn campaign(id: &str) -> Campaign {
-    let mut c = Campaign::new(id, "America/New_York");
-    c.calling_hours = CallingHours::always();
-    c.dial_mode = DialMode::Progressive;
-    c.max_lines = 4;
-    c
-}
-
-fn world(campaigns: Vec<CampaignId>, agents: u32, seed: u64) -> WorldSpec {
-    let scenario = Scenario::builtin("small-team").expect("built-in scenario");
-    let mut spec = world::spec_from_scenario(&scenario, campaigns, seed);
-    spec.agents.count = agents;
-    spec.faults = FaultSpec::default();
-    spec
-}
-
-fn path(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    dir.path().join("spool.db")
-}
-
-/// A spool file with the campaign and `n` records imported through the base-file importer.
-fn spool(dir: &tempfile::TempDir, c: &Campaign, n: usize) -> SpoolStore {
-    let mut store = SpoolStore::open_at(path(dir), start_time())
-        .expect("open spool")
-        .0;
-    store.upsert_campaign(c, start_time()).expect("campaign");
-    let base: String = (0..n)
-        .map(|i| format!("{};212555{:04};n={i};;;\n", c.id, 1000 + i))
-        .collect();
-    let opts = ImportOptions::new(c.id.to_string(), "base.txt", start_time());
-    let s = store
-        .import_base(base.as_bytes(), &opts, &mut |_| {})
-        .expect("import");
-    assert_eq!(s.imported as usize, n, "{s:?}");
-    store
-}
-
-struct Run {
-    dialer: Dialer,
-    task: tokio::task::JoinHandle<Result<RunSummary, dialer_runtime::RuntimeError>>,
-}
-
-async fn start(store: SpoolStore, c: &Campaign, spec: WorldSpec, speed: f64) -> Run {
-    let clock = Clock::accelerated(start_time(), speed);
-    let telephony = Box::new(SimTelephony::new(spec, clock));
-    let config = DialerConfig {
-        campaigns: vec![c.clone()],
-        ..Default::default()
-    };
-    let (dialer, task) = Dialer::start(config, store, telephony, clock)
-        .await
-        .expect("dialer starts");
-    Run { dialer, task }
-}
-
-impl Run {
-    async fn stop(self) -> RunSummary {
-        let s = self
-            .dialer
-            .shutdown(Duration::from_secs(600))
-            .await
-            .expect("shutdown");
-        self.task.await.expect("task").expect("run ends cleanly");
-        s
-    }
-
-    /// Waits (bounded, real time) until the status satisfies `done`.
-    async fn until(&self, what: &str, done: impl Fn(&DialerStatus) -> bool) -> DialerStatus {
-        for _ in 0..800 {
-            let s = self.dialer.status().await.expect("status");
-            if done(&s) {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let s = self.dialer.status().await.expect("status");
-        panic!("{what}: not reached within 20 s; status {s:#?}");
-    }
-}
 
 /// The records the ledger has an attempt for.
 fn dialed(dir: &tempfile::TempDir, campaign: &str) -> Vec<RecordId> {

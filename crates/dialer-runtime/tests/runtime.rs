@@ -2,10 +2,12 @@
 //! (`backend_sim::live::SimTelephony`, a real implementation of the Telephony seam) on an
 //! accelerated clock. Regression tests are named after the defect they fix (issue 9).
 
+mod common;
+
 use backend_sim::live::SimTelephony;
 use backend_sim::world::{self, FaultSpec, WorldSpec};
 use backend_sim::Scenario;
-use chrono::{TimeZone, Utc};
+use common::{spool, start_time};
 use dialer_core::{
     AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallingHours, Campaign, CampaignId,
     DialMode, Direction, PhoneNumber, RecordStatus,
@@ -16,12 +18,6 @@ use std::time::Duration;
 
 /// Simulated time runs this many times faster than real time.
 const SPEED: f64 = 200.0;
-
-fn start_time() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 6, 1, 14, 0, 0)
-        .single()
-        .expect("valid time")
-}
 
 fn campaign(id: &str) -> Campaign {
     let mut c = Campaign::new(id, "America/New_York");
@@ -37,23 +33,6 @@ fn world(campaigns: Vec<CampaignId>, agents: u32, faults: FaultSpec, seed: u64) 
     spec.agents.count = agents;
     spec.faults = faults;
     spec
-}
-
-/// A spool file with the campaign and `n` records imported through the base-file importer.
-fn spool(dir: &tempfile::TempDir, c: &Campaign, n: usize) -> SpoolStore {
-    let mut store = SpoolStore::open_at(dir.path().join("spool.db"), start_time())
-        .expect("open spool")
-        .0;
-    store.upsert_campaign(c, start_time()).expect("campaign");
-    let base: String = (0..n)
-        .map(|i| format!("{};212555{:04};n={i};;;\n", c.id, 1000 + i))
-        .collect();
-    let opts = ImportOptions::new(c.id.to_string(), "base.txt", start_time());
-    let s = store
-        .import_base(base.as_bytes(), &opts, &mut |_| {})
-        .expect("import");
-    assert_eq!(s.imported as usize, n, "{s:?}");
-    store
 }
 
 struct Run {
