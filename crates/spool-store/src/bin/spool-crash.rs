@@ -648,24 +648,37 @@ fn run(args: Args) -> Result<Findings, String> {
     let (mut kills, mut by_kind) = (0u64, [0u64; 3]);
     let (mut imported, mut file, mut pending_base) = (0u64, 0u32, None::<(PathBuf, u64)>);
     let mut rounds = 0u64;
-    while kills < args.kills {
+    // Past the kills asked for, rounds go on only for a kind of work no kill has landed in
+    // yet, and go to that kind: every kind is covered whatever the draws.
+    while kills < args.kills || by_kind.contains(&0) {
         rounds += 1;
         if rounds > args.kills * 20 + 100 {
             return Err(format!(
-                "only {kills} of {} kills landed in {rounds} rounds",
-                args.kills
+                "{kills} of {} kills landed in {rounds} rounds ({} in imports, {} in dialing, \
+                 {} in operations): every kind needs at least one",
+                args.kills, by_kind[0], by_kind[1], by_kind[2]
             ));
         }
         // An upload in progress is resumed first; otherwise a new base now and then (the
         // dialing needs records), else dialing or operations.
+        let missing = if kills >= args.kills {
+            by_kind.iter().position(|&n| n == 0)
+        } else {
+            None
+        };
         let kind = if pending_base.is_some() {
             0
-        } else if imported == 0 || (rng.gen_ratio(1, 5) && file < 60) {
+        } else if imported == 0
+            || missing == Some(0)
+            || (missing.is_none() && rng.gen_ratio(1, 5) && file < 60)
+        {
             let base = dir.join(format!("base{file}.txt"));
             let (good, _) = base_file(&base, file * LINES);
             file += 1;
             pending_base = Some((base, good));
             0
+        } else if let Some(k) = missing {
+            k
         } else if rng.gen_ratio(2, 3) {
             1
         } else {
