@@ -269,6 +269,19 @@ impl Agent {
     pub(super) fn set_since(&mut self, now: DateTime<Utc>) {
         self.since_ms = now.timestamp_millis();
     }
+
+    /// On a call, or reserved for one being placed.
+    pub(super) fn on_call(&self) -> bool {
+        matches!(
+            self.state,
+            AgentState::OnCall { .. } | AgentState::Reserved { .. }
+        )
+    }
+
+    /// Whether a departure (pause, logout, timeout) waits: on a call or in its wrap-up.
+    pub(super) fn busy(&self) -> bool {
+        self.on_call() || matches!(self.state, AgentState::WrapUp { .. })
+    }
 }
 
 impl Agents {

@@ -59,11 +59,8 @@ impl Engine {
             .agents
             .get_mut(&id)
             .ok_or_else(|| RejectReason::UnknownAgent(id.clone()))?;
-        let on_call = matches!(
-            agent.state,
-            AgentState::OnCall { .. } | AgentState::Reserved { .. }
-        );
-        let busy = on_call || matches!(agent.state, AgentState::WrapUp { .. });
+        let on_call = agent.on_call();
+        let busy = agent.busy();
         match event {
             AgentEvent::LoggedIn { .. } => {}
             AgentEvent::Ping => {
@@ -127,10 +124,7 @@ impl Engine {
         if agent.state == AgentState::LoggedOut {
             return;
         }
-        let busy = matches!(
-            agent.state,
-            AgentState::OnCall { .. } | AgentState::Reserved { .. } | AgentState::WrapUp { .. }
-        );
+        let busy = agent.busy();
         self.floor
             .out
             .push_back(Output::Event(Event::AgentTimedOut {

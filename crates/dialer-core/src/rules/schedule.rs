@@ -102,21 +102,18 @@ pub const CONTACT_NAME_FIELD: &str = "name";
 /// as channel variables and agents' screens).
 pub fn check_contact_name(name: &str) -> Result<(), ScheduleError> {
     let why = if name.trim().is_empty() {
-        Some("is blank")
+        "is blank".to_owned()
     } else if name.chars().count() > MAX_CONTACT_NAME {
-        Some("is longer than 200 characters")
+        format!("is longer than {MAX_CONTACT_NAME} characters")
     } else if name.chars().any(char::is_control) {
-        Some("contains a control character (line break, tab or NUL)")
+        "contains a control character (line break, tab or NUL)".to_owned()
     } else {
-        None
+        return Ok(());
     };
-    match why {
-        Some(why) => Err(ScheduleError::BadContactName {
-            name: name.to_owned(),
-            why: why.to_owned(),
-        }),
-        None => Ok(()),
-    }
+    Err(ScheduleError::BadContactName {
+        name: name.to_owned(),
+        why,
+    })
 }
 
 /// Puts a new contact name on a record (ECCP `newcontactname`: it overwrites the contact's
