@@ -280,6 +280,37 @@ enum AgentCmd {
         record: u64,
         disposition: String,
     },
+    /// A manual dial for the agent (VICIdial external_dial, uContact AgentCall): a number or
+    /// a record, with this call's own caller id and dial prefix; `--agent-first` rings the
+    /// agent before the callee, `--preview` offers the record before anything is dialed.
+    Dial {
+        agent: String,
+        #[arg(long)]
+        campaign: String,
+        /// The number to dial (national numbers use --phone-code's country, else the
+        /// campaign's).
+        #[arg(long, required_unless_present = "record", conflicts_with = "record")]
+        number: Option<String>,
+        /// Country calling code of --number (1, 44, 598…).
+        #[arg(long)]
+        phone_code: Option<u16>,
+        /// A record to dial instead of a number.
+        #[arg(long)]
+        record: Option<u64>,
+        /// With --record: which of its numbers to dial.
+        #[arg(long, requires = "record")]
+        alt_number: Option<String>,
+        /// Caller id for this call, `"Name" <number>` or a number.
+        #[arg(long)]
+        caller_id: Option<String>,
+        /// Digits in front of this call's dial string instead of the campaign's.
+        #[arg(long)]
+        dial_prefix: Option<String>,
+        #[arg(long)]
+        agent_first: bool,
+        #[arg(long)]
+        preview: bool,
+    },
     /// Preview mode: dial or skip the offered record.
     Preview {
         agent: String,
@@ -734,6 +765,26 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<()> {
             Some(json!({ "campaigns": campaigns, "inactivity_timeout_s": inactivity_timeout_s })),
         ),
         AgentCmd::Ping { agent } => act(&agent, "ping", None),
+        AgentCmd::Dial {
+            agent,
+            campaign,
+            number,
+            phone_code,
+            record,
+            alt_number,
+            caller_id,
+            dial_prefix,
+            agent_first,
+            preview,
+        } => act(
+            &agent,
+            "manual-dial",
+            Some(json!({
+                "campaign": campaign, "number": number, "phone_code": phone_code,
+                "record": record, "alt_number": alt_number, "caller_id": caller_id,
+                "dial_prefix": dial_prefix, "agent_first": agent_first, "preview": preview,
+            })),
+        ),
         AgentCmd::Ready { agent } => act(&agent, "ready", None),
         AgentCmd::Pause { agent, reason } => {
             act(&agent, "pause", Some(json!({ "reason": reason })))

@@ -102,7 +102,7 @@ pub enum BackendError {
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 enum Command {
-    Originate(AmiOriginate),
+    Originate(Box<AmiOriginate>),
     Hangup(CallRef),
     /// An action whose reply only matters for the log (queue pause, member add/remove).
     Action(Action),
@@ -143,7 +143,7 @@ impl AmiBackend {
 
     /// Places a call; its progress arrives as [`BackendEvent::Call`] (a refusal included).
     pub async fn originate(&self, req: AmiOriginate) -> Result<(), BackendError> {
-        self.submit(Command::Originate(req))
+        self.submit(Command::Originate(Box::new(req)))
     }
 
     /// Hangs a call up (before answer this yields [`crate::tracker::Outcome::Cancelled`]).

@@ -19,10 +19,14 @@ use crate::backend::{AmiBackend, BackendConfig, BackendEvent, ConnectionState};
 use crate::client::ClientError;
 use crate::codec::Action;
 use crate::to_core::{self, AgentNaming};
-use crate::tracker::{AgentRef, AgentUpdate, CallProgress, CallRef, Outcome, RefusalReason};
+use crate::tracker::{
+    AgentRef, AgentUpdate, CallProgress, CallRef, LegOrder, Outcome, RefusalReason,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dialer_core::{AgentEvent, AgentId, CallEvent, CampaignId, InputKind, PbxFault, RefusalCause};
+use dialer_core::{
+    AgentEvent, AgentId, CallEvent, CampaignId, DialOrder, InputKind, PbxFault, RefusalCause,
+};
 use dialer_runtime::telephony::{
     AgentControl, CallIdentity, Health, Telephony, TelephonyCommand, TelephonyError, TelephonyEvent,
 };
@@ -35,6 +39,9 @@ const DEVICE_NOT_IN_USE: u8 = 1;
 const DEVICE_GONE: [u8; 2] = [4, 5];
 /// Most events taken into one burst.
 const MAX_BURST: usize = 256;
+/// How long an agent's phone rings for a two-step (agent-first) call before the call is given
+/// up as the agent's (not the callee's) failure.
+const AGENT_RING: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How one Asterisk server is used.
 #[derive(Debug, Clone)]
@@ -231,8 +238,11 @@ pub fn refusal_cause(reason: &RefusalReason) -> RefusalCause {
         RefusalReason::LineLimit { .. } | RefusalReason::DuplicateCall { .. } => {
             RefusalCause::Local { detail }
         }
+        // A two-step call for an agent whose phone is not known.
+        RefusalReason::NoAgentInterface { .. } => RefusalCause::AgentUnreachable { detail },
         // Configuration Asterisk would refuse every time: pause and say so.
         RefusalReason::InvalidRouting { .. }
+        | RefusalReason::InvalidDialChannel { .. }
         | RefusalReason::InvalidCallerId
         | RefusalReason::InvalidNumber { .. }
         | RefusalReason::Encode(_) => RefusalCause::Pbx {
@@ -332,11 +342,26 @@ impl Telephony for AmiTelephony {
 
     async fn submit(&mut self, command: TelephonyCommand) -> Result<(), TelephonyError> {
         match command {
-            TelephonyCommand::Originate(intent) => self
-                .backend
-                .originate(to_core::originate_from_intent(&intent, self.amd))
-                .await
-                .map_err(backend_error),
+            TelephonyCommand::Originate(intent) => {
+                let mut req = to_core::originate_from_intent(&intent, self.amd);
+                if let (DialOrder::AgentFirst, Some(agent)) = (intent.order, &intent.agent) {
+                    // The agent's phone is its queue member interface, as last seen. One not
+                    // seen yet is refused by the tracker (the agent cannot be rung), not
+                    // charged to the callee.
+                    req.order = LegOrder::AgentFirst {
+                        agent: AgentRef {
+                            interface: self
+                                .bridge
+                                .interface_of(agent)
+                                .unwrap_or_default()
+                                .to_owned(),
+                            name: agent.to_string(),
+                        },
+                        ring_agent: AGENT_RING,
+                    };
+                }
+                self.backend.originate(req).await.map_err(backend_error)
+            }
             TelephonyCommand::Hangup(call) => self
                 .backend
                 .hangup(to_core::call_ref(call))

@@ -17,8 +17,8 @@ use dialer_core::{
 };
 
 use crate::tracker::{
-    AgentRef, AgentUpdate, AmiOriginate, AnswerKind, CallProgress, CallRef, CallerId, Outcome,
-    RefusalReason, Routing,
+    AgentRef, AgentUpdate, AmiOriginate, AnswerKind, CallProgress, CallRef, CallerId, LegOrder,
+    Outcome, RefusalReason, Routing,
 };
 
 /// Channel variables the backend adds so the dialplan can route and report.
@@ -92,6 +92,9 @@ pub fn originate_from_intent(intent: &OriginateIntent, amd: bool) -> AmiOriginat
             priority: 1,
         },
         amd,
+        // Set by the telephone system, which knows the agent's phone
+        // ([`crate::AmiTelephony`]).
+        order: LegOrder::CalleeFirst,
     }
 }
 
@@ -141,6 +144,17 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
             // Hung up by the dialer before answer (ring limit, supervisor): not answered.
             Outcome::Cancelled => failed(FailureClass::NoAnswer),
             Outcome::Failed { .. } => failed(FailureClass::OriginateFailed),
+            // The agent of a two-step call never answered: the callee was never dialed.
+            Outcome::AgentUnreachable { reason, cause } => CallEvent::OriginateRefused {
+                cause: RefusalCause::AgentUnreachable {
+                    detail: match (reason, cause) {
+                        (Some(r), Some(c)) => format!("Originate reason {r}, hangup cause {c}"),
+                        (Some(r), None) => format!("Originate reason {r}"),
+                        (None, Some(c)) => format!("hangup cause {c}"),
+                        (None, None) => "no answer from the agent's phone".to_owned(),
+                    },
+                },
+            },
             Outcome::Unknown => CallEvent::Lost,
         },
         CallProgress::AmdResult { .. }
@@ -221,6 +235,7 @@ mod tests {
             caller_id: "\"Dialer\" <5550100>".into(),
             ring_timeout_s: 25,
             agent: Some(AgentId("alice".into())),
+            order: dialer_core::DialOrder::CalleeFirst,
             variables: vec![("LEADID".into(), "7".into())],
             routing: std::sync::Arc::new(dialer_core::Routing {
                 channel_prefix: "Local/".into(),
@@ -233,6 +248,34 @@ mod tests {
             }),
             amd: true,
         }
+    }
+
+    #[test]
+    fn u1_a_two_step_call_whose_agent_never_answered_is_refused_not_charged() {
+        let ended = CallProgress::Finished {
+            outcome: Outcome::AgentUnreachable {
+                reason: Some(3),
+                cause: Some(19),
+            },
+            cause_text: Some("User alerting, no answer".into()),
+        };
+        match call_event(&ended, AgentNaming::MemberName) {
+            Some(CallEvent::OriginateRefused {
+                cause: RefusalCause::AgentUnreachable { detail },
+            }) => assert_eq!(detail, "Originate reason 3, hangup cause 19"),
+            other => panic!("{other:?}"),
+        }
+        // The callee's own outcomes of a two-step call are charged as usual.
+        assert_eq!(
+            call_event(
+                &CallProgress::Finished {
+                    outcome: Outcome::Busy,
+                    cause_text: None
+                },
+                AgentNaming::MemberName
+            ),
+            Some(failed(FailureClass::Busy))
+        );
     }
 
     #[test]

@@ -59,6 +59,26 @@ pub struct AmiOriginate {
     pub routing: Routing,
     /// Wait for an `AMDSTATUS` before reporting the answer.
     pub amd: bool,
+    /// Which leg rings first.
+    pub order: LegOrder,
+}
+
+/// Which leg of a call rings first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LegOrder {
+    /// `Channel` is the callee (the routing's channel); the answered call continues in the
+    /// routing's context and extension.
+    #[default]
+    CalleeFirst,
+    /// uContact's two-step call: `Channel` is the agent's phone, rung for `ring_agent`; once it
+    /// answers, it runs `Dial(<callee channel>,<ring timeout s>)`. The Originate's result is
+    /// the agent's answer; the callee's is the `Dial`'s `DialEnd` on the agent's channel.
+    AgentFirst {
+        /// The agent, as its queue membership names it (its interface is rung).
+        agent: AgentRef,
+        /// How long the agent's phone may ring.
+        ring_agent: Duration,
+    },
 }
 
 /// Who answered.
@@ -90,6 +110,12 @@ pub enum Outcome {
         reason: Option<u8>,
         cause: Option<u16>,
     },
+    /// A two-step call whose agent did not answer or could not be reached: the callee was
+    /// never dialed.
+    AgentUnreachable {
+        reason: Option<u8>,
+        cause: Option<u16>,
+    },
     /// Events were lost (connection cut) and reconciliation could not tell what happened.
     Unknown,
 }
@@ -105,6 +131,10 @@ pub enum RefusalReason {
     InvalidNumber { number: String },
     #[error("routing channel `{channel}` has no `{{number}}` placeholder")]
     InvalidRouting { channel: String },
+    #[error("a two-step call cannot dial `{channel}`: a `,` would end Dial's channel argument")]
+    InvalidDialChannel { channel: String },
+    #[error("agent `{agent}` has no phone interface to ring")]
+    NoAgentInterface { agent: String },
     #[error("caller id name contains `\"`, `<` or `>`")]
     InvalidCallerId,
     #[error("originate refused before sending: {0}")]
@@ -274,6 +304,21 @@ enum LegRole {
     Primary,
     /// Uniqueid == OtherChannelId, or the `;2` sibling: the callee side of a Local channel.
     Other,
+    /// A two-step call's callee, created by `Dial` on the agent's channel (its `DestUniqueid`).
+    Callee,
+}
+
+/// Where a call stands, by which leg rings first.
+#[derive(Debug, Clone)]
+enum Order {
+    CalleeFirst,
+    AgentFirst {
+        agent: AgentRef,
+        /// The agent's phone answered (OriginateResponse Success, or its DialEnd ANSWER).
+        agent_answered: bool,
+        /// The callee's `DialEnd` status when it was not ANSWER (BUSY, NOANSWER, CANCEL…).
+        callee_status: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +349,7 @@ struct Call {
     /// Events for this call may have been lost; cleared by a channel snapshot.
     gap: bool,
     timer: Option<(Instant, Timer)>,
+    order: Order,
 }
 
 impl Call {
@@ -330,8 +376,19 @@ impl Call {
     }
 
     /// Cause of the dialed leg: `;2` on Local channels, the originated channel otherwise; the other
-    /// leg's cause only when the preferred one says nothing (0).
+    /// leg's cause only when the preferred one says nothing (0). A two-step call's dialed leg
+    /// is its callee, once `Dial` created it; before that, its agent's channels.
     fn dialed_cause(&self) -> Option<(u16, String)> {
+        if matches!(self.order, Order::AgentFirst { .. }) {
+            let callee = self
+                .legs
+                .values()
+                .filter(|l| l.role == LegRole::Callee)
+                .find_map(|l| l.cause.clone().filter(|(c, _)| *c != 0));
+            if callee.is_some() || self.legs.values().any(|l| l.role == LegRole::Callee) {
+                return callee;
+            }
+        }
         let preferred = if self.other_channel_id.is_some() {
             LegRole::Other
         } else {
@@ -401,6 +458,7 @@ fn outcome_from_reason(reason: u8) -> Option<Outcome> {
 ///             priority: 1,
 ///         },
 ///         amd: false,
+///         order: LegOrder::CalleeFirst,
 ///     })
 ///     .expect("within the line limit");
 /// assert_eq!(action.get("ChannelId"), Some("dlr-7"));
@@ -515,19 +573,54 @@ impl CallTracker {
         if req.caller_id.name.contains(['"', '<', '>']) {
             return Err(RefusalReason::InvalidCallerId);
         }
-        let channel = req.routing.channel.replace("{number}", &req.number);
+        let callee = req.routing.channel.replace("{number}", &req.number);
+        let (channel_id, other_id) = self.channel_ids(req.call);
+        let action_id = format!("{}{}", self.config.action_id_prefix, req.call.0);
+        let (mut action, channel, order) = match &req.order {
+            LegOrder::CalleeFirst => (
+                Action::new("Originate")
+                    .header("Channel", callee.as_str())
+                    .header("Context", req.routing.context.as_str())
+                    .header("Exten", req.routing.exten.as_str())
+                    .header("Priority", req.routing.priority.to_string())
+                    .header("Timeout", req.ring_timeout.as_millis().to_string()),
+                callee.clone(),
+                Order::CalleeFirst,
+            ),
+            LegOrder::AgentFirst { agent, ring_agent } => {
+                if agent.interface.trim().is_empty() {
+                    return Err(RefusalReason::NoAgentInterface {
+                        agent: agent.name.escape_debug().to_string(),
+                    });
+                }
+                // Dial's arguments are separated by commas: the callee's channel must hold none.
+                if callee.contains(',') {
+                    return Err(RefusalReason::InvalidDialChannel {
+                        channel: callee.escape_debug().to_string(),
+                    });
+                }
+                (
+                    Action::new("Originate")
+                        .header("Channel", agent.interface.as_str())
+                        .header("Application", "Dial")
+                        .header(
+                            "Data",
+                            format!("{callee},{}", req.ring_timeout.as_secs().max(1)),
+                        )
+                        .header("Timeout", ring_agent.as_millis().to_string()),
+                    agent.interface.clone(),
+                    Order::AgentFirst {
+                        agent: agent.clone(),
+                        agent_answered: false,
+                        callee_status: None,
+                    },
+                )
+            }
+        };
         let local = channel
             .get(..6)
             .is_some_and(|p| p.eq_ignore_ascii_case("Local/"));
-        let (channel_id, other_id) = self.channel_ids(req.call);
-        let action_id = format!("{}{}", self.config.action_id_prefix, req.call.0);
-        let mut action = Action::new("Originate")
-            .header("Channel", channel)
-            .header("Context", req.routing.context.as_str())
-            .header("Exten", req.routing.exten.as_str())
-            .header("Priority", req.routing.priority.to_string())
-            .header("Timeout", req.ring_timeout.as_millis().to_string())
-            .header("CallerID", caller_id_header(&req.caller_id));
+        action = action.header("CallerID", caller_id_header(&req.caller_id));
         for (name, value) in &req.variables {
             action = action.variable(name.as_str(), value.as_str());
         }
@@ -565,6 +658,7 @@ impl CallTracker {
                 cancel_sent: false,
                 gap: false,
                 timer: None,
+                order,
             },
         );
         Ok(action)
@@ -671,6 +765,10 @@ impl CallTracker {
         };
         match event.as_str() {
             "newchannel" => self.on_newchannel(call, msg),
+            // A two-step call's own channel is the agent's: its states are not the callee's.
+            "newstate" | "dialbegin" | "dialstate" | "dialend" if self.agent_first(call) => {
+                self.on_agent_first_dial(call, &event, msg, now)
+            }
             "newstate" => {
                 let on_primary = self.role_of(call, msg.get("Uniqueid")) == Some(LegRole::Primary);
                 match msg.get("ChannelState") {
@@ -1058,6 +1156,79 @@ impl CallTracker {
         self.report_answer(call);
     }
 
+    fn agent_first(&self, call: CallRef) -> bool {
+        self.calls
+            .get(&call)
+            .is_some_and(|c| matches!(c.order, Order::AgentFirst { .. }))
+    }
+
+    /// A two-step call's channel and dial events. Two `Dial` pairs carry it: the Originate's
+    /// own dial of the agent (`DestUniqueid` = ChannelId, no caller), whose `ANSWER` is the
+    /// agent's; and the `Dial` application on the agent's channel (`Uniqueid` = ChannelId),
+    /// whose destination is the callee: its `RINGING` and `ANSWER` are the callee's, its other
+    /// statuses the callee's outcome. The agent's channel states say nothing of the callee.
+    fn on_agent_first_dial(&mut self, call: CallRef, event: &str, msg: &Message, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Order::AgentFirst { agent_answered, .. } = &mut c.order else {
+            return;
+        };
+        let status = msg.get("DialStatus").map(str::to_ascii_uppercase);
+        let from_agent = msg.get("Uniqueid") == Some(c.channel_id.as_str());
+        let to_agent = !from_agent && msg.get("DestUniqueid") == Some(c.channel_id.as_str());
+        if to_agent {
+            if event == "dialend" && status.as_deref() == Some("ANSWER") {
+                *agent_answered = true;
+            }
+            return;
+        }
+        if !from_agent || event == "newstate" {
+            return;
+        }
+        if let Some(dest) = msg.get("DestUniqueid") {
+            if !c.legs.contains_key(dest) {
+                c.legs.insert(
+                    dest.to_owned(),
+                    Leg {
+                        role: LegRole::Callee,
+                        name: msg.get("DestChannel").map(str::to_owned),
+                        cause: None,
+                    },
+                );
+                self.by_uniqueid.insert(dest.to_owned(), call);
+            }
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Order::AgentFirst {
+            agent,
+            callee_status,
+            ..
+        } = &mut c.order
+        else {
+            return;
+        };
+        match (event, status.as_deref()) {
+            (_, Some("RINGING")) => self.ringing(call),
+            ("dialend", Some("ANSWER")) => {
+                let agent = agent.clone();
+                self.answered(call, now);
+                self.report_answer(call);
+                self.emit(
+                    call,
+                    CallProgress::LinkedToAgent {
+                        queue: String::new(),
+                        agent,
+                    },
+                );
+            }
+            ("dialend", Some(other)) => *callee_status = Some(other.to_owned()),
+            _ => {}
+        }
+    }
+
     fn on_originate_response(&mut self, msg: &Message, now: Instant) {
         let call = msg
             .get("Uniqueid")
@@ -1081,7 +1252,11 @@ impl CallTracker {
             return;
         };
         if success {
-            self.answered(call, now);
+            match &mut c.order {
+                // A two-step call's Originate succeeds when the agent answers.
+                Order::AgentFirst { agent_answered, .. } => *agent_answered = true,
+                Order::CalleeFirst => self.answered(call, now),
+            }
             self.check_done(call, now);
             return;
         }
@@ -1145,10 +1320,46 @@ impl CallTracker {
             let kind = c.amd_kind.unwrap_or(AnswerKind::Unknown);
             return (Outcome::Answered { kind, cause: code }, cause_text);
         }
+        let reason = c.result.map(|(_, r)| r);
+        if let Order::AgentFirst { agent_answered, .. } = &c.order {
+            // The callee was never dialed, whoever ended it: not the callee's attempt.
+            let callee_dialed = c.legs.values().any(|l| l.role == LegRole::Callee);
+            if !agent_answered && !callee_dialed {
+                return (
+                    Outcome::AgentUnreachable {
+                        reason,
+                        cause: code,
+                    },
+                    cause_text,
+                );
+            }
+        }
         if c.cancel_requested {
             return (Outcome::Cancelled, cause_text);
         }
-        let reason = c.result.map(|(_, r)| r);
+        if let Order::AgentFirst { callee_status, .. } = &c.order {
+            if let Some(o) = code.and_then(outcome_from_cause) {
+                return (o, cause_text);
+            }
+            let by_status = match callee_status.as_deref() {
+                Some("BUSY") => Some(Outcome::Busy),
+                Some("NOANSWER") => Some(Outcome::NoAnswer),
+                Some("CONGESTION") | Some("CHANUNAVAIL") => Some(Outcome::Congestion),
+                // The agent hung up while the callee's phone rang.
+                Some("CANCEL") => Some(Outcome::Cancelled),
+                _ => None,
+            };
+            if let Some(o) = by_status {
+                return (o, cause_text);
+            }
+            return (
+                Outcome::Failed {
+                    reason,
+                    cause: code,
+                },
+                cause_text,
+            );
+        }
         if let Some(o) = code.and_then(outcome_from_cause) {
             return (o, cause_text);
         }
@@ -1277,7 +1488,46 @@ mod tests {
                 priority: 1,
             },
             amd,
+            order: LegOrder::CalleeFirst,
         }
+    }
+
+    #[test]
+    fn u1_a_two_step_call_without_an_agent_phone_or_with_a_comma_in_the_callee_is_refused() {
+        let mut t = CallTracker::new(TrackerConfig::default());
+        let two_step = |interface: &str, channel: &str| {
+            let mut req = trunk(1, false);
+            req.routing.channel = channel.into();
+            req.order = LegOrder::AgentFirst {
+                agent: AgentRef {
+                    interface: interface.into(),
+                    name: "ana".into(),
+                },
+                ring_agent: Duration::from_secs(30),
+            };
+            req
+        };
+        assert!(matches!(
+            t.begin_originate(&two_step("", "PJSIP/{number}@trunk")),
+            Err(RefusalReason::NoAgentInterface { .. })
+        ));
+        assert!(matches!(
+            t.begin_originate(&two_step("PJSIP/ana", "PJSIP/{number}@trunk,,r")),
+            Err(RefusalReason::InvalidDialChannel { .. })
+        ));
+        assert_eq!(t.lines_in_use(), 0, "a refused call holds no line");
+        let action = t
+            .begin_originate(&two_step("PJSIP/ana", "PJSIP/{number}@trunk"))
+            .expect("valid");
+        let mut bytes = Vec::new();
+        action.encode(&mut bytes).expect("encodes");
+        let text = String::from_utf8(bytes).expect("utf-8");
+        assert!(
+            text.contains(
+                "Channel: PJSIP/ana\r\nApplication: Dial\r\nData: PJSIP/15550001@trunk,20\r\nTimeout: 30000\r\n"
+            ),
+            "{text}"
+        );
     }
 
     fn ev(pairs: &[(&str, &str)]) -> Message {

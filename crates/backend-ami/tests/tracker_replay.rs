@@ -370,3 +370,146 @@ fn e3_e12_e19_the_originated_channel_s_uniqueid_and_name_are_the_call_s_identity
     let r = replay("orig_bad_context", false, None);
     assert!(r.identities.is_empty(), "{:?}", r.identities);
 }
+
+// ---- two-step (agent-first) calls, uContact AgentCall (seed row U1) ----
+
+fn agent1() -> backend_ami::tracker::AgentRef {
+    backend_ami::tracker::AgentRef {
+        interface: "Local/agent1@agents".into(),
+        name: "agent1".into(),
+    }
+}
+
+#[test]
+fn u1_agent_first_originate_matches_the_recorded_action_byte_for_byte() {
+    for name in [
+        "agent_first_answered",
+        "agent_first_busy",
+        "agent_first_cancel",
+    ] {
+        let t = Transcript::load(name);
+        let mut tracker = CallTracker::new(TrackerConfig::default());
+        let action = tracker
+            .begin_originate(&originate_from(&t, CALL, false))
+            .unwrap();
+        let mut ours = Vec::new();
+        action.encode(&mut ours).unwrap();
+        let recorded = std::fs::read(crate::support::fixture(&format!("{name}.actions"))).unwrap();
+        let recorded = String::from_utf8(rewrite_ids(&t, &recorded, CALL)).unwrap();
+        let ours = String::from_utf8(ours).unwrap();
+        assert!(
+            ours.contains("Channel: Local/agent1@agents\r\nApplication: Dial\r\nData: Local/"),
+            "{ours}"
+        );
+        assert!(
+            recorded.contains(&ours),
+            "{name}: ours\n{ours}\nnot in recorded\n{recorded}"
+        );
+    }
+}
+
+#[test]
+fn u1_agent_first_answer_is_the_callees_and_links_the_call_to_its_agent() {
+    let r = replay("agent_first_answered", false, None);
+    assert_eq!(r.progress[0], CallProgress::OriginateAccepted);
+    let answered = r
+        .progress
+        .iter()
+        .position(|p| *p == CallProgress::Answered(AnswerKind::Unknown))
+        .expect("the callee's answer is reported");
+    assert_eq!(
+        r.progress[answered + 1],
+        CallProgress::LinkedToAgent {
+            queue: String::new(),
+            agent: agent1(),
+        },
+        "the callee is on the agent's line: linked at once"
+    );
+    assert_eq!(
+        r.progress
+            .iter()
+            .filter(|p| matches!(p, CallProgress::Answered(_)))
+            .count(),
+        1,
+        "the agent's answer is not reported as the callee's: {:?}",
+        r.progress
+    );
+    assert_eq!(
+        finished(&r),
+        &Outcome::Answered {
+            kind: AnswerKind::Unknown,
+            cause: Some(16)
+        }
+    );
+    assert_eq!(r.tracker.lines_in_use(), 0);
+}
+
+#[test]
+fn u1_agent_first_callee_outcomes_come_from_the_dial_on_the_agents_channel() {
+    for (name, want, rang) in [
+        ("agent_first_busy", Outcome::Busy, false),
+        ("agent_first_noanswer", Outcome::NoAnswer, true),
+        ("agent_first_congestion", Outcome::Congestion, false),
+        // DialEnd says NOANSWER; the callee leg's cause 1 says why.
+        ("agent_first_unallocated", Outcome::InvalidNumber, false),
+    ] {
+        let r = replay(name, false, None);
+        assert_eq!(finished(&r), &want, "{name}: {:?}", r.progress);
+        assert!(
+            !r.progress.iter().any(|p| matches!(
+                p,
+                CallProgress::Answered(_) | CallProgress::LinkedToAgent { .. }
+            )),
+            "{name}: the agent's answer is not the callee's: {:?}",
+            r.progress
+        );
+        assert_eq!(
+            r.progress.contains(&CallProgress::Ringing),
+            rang,
+            "{name}: {:?}",
+            r.progress
+        );
+        assert_eq!(r.tracker.lines_in_use(), 0, "{name}");
+    }
+}
+
+#[test]
+fn u1_agent_first_whose_agent_never_answers_is_not_the_callees_attempt() {
+    for name in [
+        "agent_first_agent_unreachable",
+        "agent_first_agent_noanswer",
+    ] {
+        let r = replay(name, false, None);
+        assert!(
+            matches!(finished(&r), Outcome::AgentUnreachable { .. }),
+            "{name}: {:?}",
+            r.progress
+        );
+        assert!(
+            !r.progress
+                .iter()
+                .any(|p| matches!(p, CallProgress::Ringing | CallProgress::Answered(_))),
+            "{name}: {:?}",
+            r.progress
+        );
+    }
+    // Hung up by the dialer while the agent's phone rang: the callee was never dialed either.
+    let r = replay("agent_first_cancel_agent_ringing", false, Some("hangup-1"));
+    assert!(
+        matches!(finished(&r), Outcome::AgentUnreachable { .. }),
+        "{:?}",
+        r.progress
+    );
+}
+
+#[test]
+fn u1_agent_first_cancelled_while_the_callee_rings_is_cancelled() {
+    let r = replay("agent_first_cancel", false, Some("hangup-1"));
+    assert!(
+        r.progress.contains(&CallProgress::Ringing),
+        "{:?}",
+        r.progress
+    );
+    assert_eq!(finished(&r), &Outcome::Cancelled);
+    assert_eq!(r.tracker.lines_in_use(), 0);
+}

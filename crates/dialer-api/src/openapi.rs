@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         routes::list_campaigns, routes::get_campaign, routes::put_campaign,
         routes::start_campaign, routes::stop_campaign, routes::counters, routes::queue_wait,
         routes::campaign_log, routes::upload, routes::get_upload, routes::respool,
-        routes::schedule_call, routes::remove_schedules, routes::add_task,
+        routes::schedule_call, routes::remove_schedules, routes::add_task, routes::manual_dial,
         routes::remove_contact, routes::get_record, routes::blacklist_add,
         routes::blacklist_delete_bulk, routes::blacklist_delete, routes::list_agents,
         routes::get_agent, routes::agent_action, routes::dispose, routes::preview,

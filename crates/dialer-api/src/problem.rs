@@ -176,6 +176,16 @@ fn store(e: &StoreError) -> Option<(StatusCode, &'static str, Option<&'static st
         S::RecordFinished { .. } => (StatusCode::CONFLICT, "record_finished", Some("record")),
         S::RecordState { .. } => (StatusCode::CONFLICT, "record_state", Some("status")),
         S::ManualDialQueued { .. } => (StatusCode::CONFLICT, "manual_dial_queued", Some("numbers")),
+        S::InvalidCallOptions(e) => {
+            use dialer_core::CallOptionsError as C;
+            let field = match e {
+                C::CallerId { .. } => "caller_id",
+                C::DialPrefix(_) => "dial_prefix",
+                C::NeedsAgent(_) => "agent",
+                C::NotManual => "kind",
+            };
+            (StatusCode::BAD_REQUEST, "invalid_call_options", Some(field))
+        }
         S::UnknownAgent(_) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_agent",

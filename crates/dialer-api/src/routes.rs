@@ -10,14 +10,16 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use dialer_core::{
-    AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallId, Campaign, CampaignId, Command,
-    Direction, Disposition, PhoneNumber, RecordId, ScheduleWhen, TaskKind, TaskTiming,
+    AgentEvent, AgentId, BlacklistEntry, BlacklistScope, CallId, CallOptions, Campaign, CampaignId,
+    Command, DialOrder, Direction, Disposition, ManualStart, PhoneNumber, RecordId, ScheduleWhen,
+    TaskKind, TaskTiming,
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use spool_store::{
-    BreakType, Callback, Conclusion, ImportOptions, NewRecord, ResultCode, SpoolStore,
+    BreakType, Callback, Conclusion, ImportOptions, ManualDial, ManualTarget, NewRecord,
+    ResultCode, SpoolStore,
 };
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -108,6 +110,7 @@ pub fn api() -> Router<AppState> {
         .route("/api/agents/{agent}/{action}", post(agent_action))
         .route("/api/agents/{agent}/disposition", post(dispose))
         .route("/api/agents/{agent}/preview/{choice}", post(preview))
+        .route("/api/agents/{agent}/manual-dial", post(manual_dial))
         .route("/api/calls/{call}", get(get_call))
         .route("/api/calls/{call}/hangup", post(hangup))
         .route("/api/calls/{call}/hold", post(hold))
@@ -2036,5 +2039,126 @@ pub async fn agent_activity(
     Ok(Json(
         st.op(st.dialer.agent_activity(AgentId::from(agent), r.from, r.to))
             .await?,
+    ))
+}
+
+/// A manual dial for an agent: VICIdial `external_dial`, uContact `AgentCall` (with
+/// `agent_first`, its two-step call) and `AgentCallwithData`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualDialBody {
+    /// The campaign the call is for (uContact `outqueue`).
+    pub campaign: String,
+    /// The number to dial (VICIdial `value`, uContact `destination`): the campaign's live
+    /// record holding it, else a new record. National numbers use `phone_code`'s country,
+    /// else the campaign's. Either `number` or `record`.
+    pub number: Option<String>,
+    /// Country calling code of `number` (VICIdial `phone_code`: 1, 44, 598…).
+    pub phone_code: Option<u16>,
+    /// Data fields of a new record (uContact `AgentCallwithData`), name to value.
+    #[serde(default)]
+    pub data: Vec<(String, String)>,
+    /// An existing record to dial (VICIdial `lead_id`).
+    #[schema(value_type = Option<u64>)]
+    pub record: Option<RecordId>,
+    /// With `record`: which of its numbers to dial (VICIdial `alt_dial`), else its current.
+    pub alt_number: Option<String>,
+    /// Caller id for this call (VICIdial `group_alias`, uContact `callerid`):
+    /// `"Name" <number>` or a number.
+    pub caller_id: Option<String>,
+    /// Digits in front of this call's dial string instead of the campaign's (VICIdial
+    /// `dial_prefix`).
+    pub dial_prefix: Option<String>,
+    /// Ring the agent first and dial the callee once the agent answers (uContact's
+    /// two-step `AgentCall`); default: the callee first, then the agent held for it.
+    #[serde(default)]
+    pub agent_first: bool,
+    /// Offer the record to the agent first; nothing is dialed until the agent asks
+    /// (`/api/agents/{agent}/preview/dial`) (VICIdial `preview=YES`).
+    #[serde(default)]
+    pub preview: bool,
+}
+
+#[utoipa::path(post, path = "/api/agents/{agent}/manual-dial", tag = "agents", security(("bearer" = [])),
+    params(("agent" = String, Path)), request_body = ManualDialBody,
+    responses((status = 201, body = Created), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn manual_dial(
+    State(st): State<AppState>,
+    Path(agent): Path<String>,
+    Json(b): Json<ManualDialBody>,
+) -> ApiResult<(StatusCode, Json<Created>)> {
+    let c = st.read(campaign_settings(b.campaign.clone())).await?;
+    let country = match b.phone_code {
+        Some(code) => {
+            dialer_core::model::phone::country_of_calling_code(code).ok_or_else(|| {
+                Problem::bad_field("phone_code", format!("{code} is no country's calling code"))
+            })?
+        }
+        None => c.default_country.clone(),
+    };
+    let parse = |field: &str, raw: &str| {
+        PhoneNumber::parse(raw, &country)
+            .map_err(|e| Problem::bad_field(field, format!("number {raw:?}: {e}")))
+    };
+    let target = match (b.record, &b.number) {
+        (Some(record), None) => ManualTarget::Record {
+            record,
+            number: b
+                .alt_number
+                .as_deref()
+                .map(|raw| parse("alt_number", raw))
+                .transpose()?,
+        },
+        (None, Some(raw)) => {
+            if b.alt_number.is_some() {
+                return Err(Problem::bad_field(
+                    "alt_number",
+                    "alt_number picks a number of `record`; with `number`, dial that number",
+                ));
+            }
+            let mut new = NewRecord::new(c.id.to_string(), vec![parse("number", raw)?]);
+            new.data = b.data;
+            ManualTarget::Number(new)
+        }
+        (Some(_), Some(_)) => {
+            return Err(Problem::bad_field(
+                "number",
+                "give either `number` or `record`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(Problem::bad_field(
+                "number",
+                "a manual dial needs `number` or `record`",
+            ))
+        }
+    };
+    let dial = ManualDial {
+        campaign: c.id,
+        agent: AgentId::from(agent),
+        target,
+        call: CallOptions {
+            caller_id: b.caller_id,
+            dial_prefix: b.dial_prefix,
+            order: if b.agent_first {
+                DialOrder::AgentFirst
+            } else {
+                DialOrder::CalleeFirst
+            },
+            start: if b.preview {
+                ManualStart::Preview
+            } else {
+                ManualStart::DialNow
+            },
+        },
+    };
+    let (record, task) = st.op(st.dialer.manual_dial(dial)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            record,
+            schedule: None,
+            task: Some(task.0),
+        }),
     ))
 }

@@ -578,3 +578,103 @@ fn e16_e8_api_callback_rules_new_contact_name_reschedule_and_agent_inactivity_ti
         "unknown_agent",
     );
 }
+
+#[test]
+fn u1_v1_manual_dial_over_http_goes_out_for_its_agent_and_bad_requests_change_nothing() {
+    let h = Harness::start(Setup {
+        agents: 1,
+        records: 0,
+        ..Setup::default()
+    });
+    h.until("/api/agents", "agent1 logged in", |v| {
+        v.as_array()
+            .is_some_and(|a| a.iter().any(|a| a["agent"] == "agent1"))
+    });
+    let dial = |agent: &str, body: serde_json::Value| {
+        h.rw.send(
+            "POST",
+            &format!("/api/agents/{agent}/manual-dial"),
+            Some(&body),
+        )
+        .unwrap()
+    };
+    // Refused, nothing stored: an unknown agent, a caller id that could inject a header, a
+    // prefix of other characters, a calling code no country uses, two targets at once.
+    problem(
+        &dial(
+            "nobody",
+            json!({ "campaign": "spring", "number": "2125550188" }),
+        ),
+        404,
+        "unknown_agent",
+    );
+    let bad = problem(
+        &dial(
+            "agent1",
+            json!({ "campaign": "spring", "number": "2125550188",
+                    "caller_id": "\"x\" <1>\r\nAction: Command" }),
+        ),
+        400,
+        "invalid_call_options",
+    );
+    assert_eq!(bad["field"], "caller_id", "{bad}");
+    let bad = problem(
+        &dial(
+            "agent1",
+            json!({ "campaign": "spring", "number": "2125550188", "dial_prefix": "9;" }),
+        ),
+        400,
+        "invalid_call_options",
+    );
+    assert_eq!(bad["field"], "dial_prefix", "{bad}");
+    let bad = problem(
+        &dial(
+            "agent1",
+            json!({ "campaign": "spring", "number": "2125550188", "phone_code": 999 }),
+        ),
+        400,
+        "invalid_field",
+    );
+    assert_eq!(bad["field"], "phone_code", "{bad}");
+    let bad = problem(
+        &dial(
+            "agent1",
+            json!({ "campaign": "spring", "number": "2125550188", "record": 1 }),
+        ),
+        400,
+        "invalid_field",
+    );
+    assert_eq!(bad["field"], "number", "{bad}");
+    let r = h.rw.call("GET", "/api/records/1", None);
+    assert!(r.is_err(), "nothing was stored: {r:?}");
+    // A two-step call with its own caller id, by national number and calling code.
+    let r = dial(
+        "agent1",
+        json!({ "campaign": "spring", "number": "(212) 555-0188", "phone_code": 1,
+                "caller_id": "\"Desk 7\" <2125550199>", "dial_prefix": "88",
+                "agent_first": true, "data": [["name", "Ana"]] }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let record = r.body["record"].as_u64().expect("record id");
+    assert!(r.body["task"].as_u64().is_some(), "{}", r.body);
+    let log = h.until(
+        "/api/campaigns/spring/log?from=2026-06-01T00:00:00Z&to=2026-06-03T00:00:00Z",
+        "the manual dial placed",
+        |v| {
+            v.as_array().is_some_and(|entries| {
+                entries
+                    .iter()
+                    .any(|e| e["record"].as_u64() == Some(record) && e["status"] == "placing")
+            })
+        },
+    );
+    let placing = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["record"].as_u64() == Some(record) && e["status"] == "placing")
+        .unwrap()
+        .clone();
+    assert_eq!(placing["phone"], "+12125550188", "{placing}");
+    assert_eq!(placing["agent"], "agent1", "{placing}");
+}

@@ -127,6 +127,79 @@ fn preview_offers_a_record_and_dials_only_when_the_agent_asks() {
 }
 
 #[test]
+fn a_hopper_refill_while_an_agent_previews_keeps_the_record_the_agent_can_dial() {
+    // Regression: the refill dropped the record on offer, and the agent's dial then found
+    // nothing (`UnknownRecord`), its skip nothing to skip.
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Preview;
+    let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    let records = vec![record(1, 1), record(2, 2)];
+    b.feed(InputKind::RecordsOffered {
+        campaign: "c".into(),
+        records,
+    });
+    b.feed(InputKind::Command(Command::PreviewDial {
+        agent: "alice".into(),
+        record: RecordId(1),
+    }));
+    let rejected: Vec<_> = b
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Rejected { .. }))
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    let dials = b.originates();
+    assert_eq!(dials.len(), 1);
+    assert_eq!(dials[0].record, RecordId(1));
+}
+
+#[test]
+fn a_manual_dial_presents_its_own_caller_id_and_prefix_and_rings_its_agent_first() {
+    let mut task = record(1, 1);
+    task.task = Some(DialerTask {
+        id: TaskId(1),
+        timing: TaskTiming::WhenFree,
+        kind: TaskKind::Manual,
+        agent: Some("alice".into()),
+        call: CallOptions {
+            caller_id: Some("\"Desk\" <2125550199>".into()),
+            dial_prefix: Some("77".into()),
+            order: DialOrder::AgentFirst,
+            start: ManualStart::DialNow,
+        },
+    });
+    let mut c = Campaign::new("c", "UTC");
+    c.caller_id = "2125550100".into();
+    c.routing.dial_prefix = "9".into();
+    c.abandon.amd_false_positive_rate = 0.0;
+    let mut b = Bench::new(c, vec![task, record(2, 2)]);
+    b.login("bob");
+    b.login("alice");
+    let dials = b.originates();
+    let manual = dials
+        .iter()
+        .find(|i| i.record == RecordId(1))
+        .expect("the manual dial goes out");
+    assert_eq!(manual.caller_id, "\"Desk\" <2125550199>");
+    assert_eq!(manual.dial_string, "772125550001");
+    assert_eq!(
+        manual.agent,
+        Some(AgentId::from("alice")),
+        "the task's agent"
+    );
+    assert_eq!(manual.order, DialOrder::AgentFirst);
+    assert!(!manual.amd);
+    let plain = dials
+        .iter()
+        .find(|i| i.record == RecordId(2))
+        .expect("the campaign's own dial");
+    assert_eq!(plain.caller_id, "2125550100");
+    assert_eq!(plain.dial_string, "92125550002");
+    assert_eq!(plain.order, DialOrder::CalleeFirst);
+}
+
+#[test]
 fn preview_dial_for_another_record_is_rejected_and_changes_nothing() {
     let mut c = Campaign::new("c", "UTC");
     c.dial_mode = DialMode::Preview;
@@ -194,6 +267,8 @@ fn manual_task_is_placed_at_once_outside_pacing() {
         id: TaskId(1),
         timing: TaskTiming::WhenFree,
         kind: TaskKind::Manual,
+        agent: None,
+        call: Default::default(),
     });
     let mut c = Campaign::new("c", "UTC");
     c.dial_mode = DialMode::Preview; // preview never dials by itself: only the task can

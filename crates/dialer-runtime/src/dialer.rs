@@ -20,8 +20,8 @@ use dialer_core::{
 use serde::Serialize;
 use spool_store::{
     AgentActivity, BreakRow, BreakType, Callback, CampaignFilter, CampaignPage, CampaignState,
-    Conclusion, DispositionRow, DncEntry, DncFilter, DncRow, InCall, NewRecord, RecordChange,
-    RecordStatusView, ResultCode, SpoolStore, StoreError,
+    Conclusion, DispositionRow, DncEntry, DncFilter, DncRow, InCall, ManualDial, ManualTarget,
+    NewRecord, RecordChange, RecordStatusView, ResultCode, SpoolStore, StoreError,
 };
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -261,6 +261,10 @@ enum Request {
         new: Box<NewRecord>,
         timing: TaskTiming,
         kind: TaskKind,
+        reply: Reply<(RecordId, TaskId)>,
+    },
+    ManualDial {
+        dial: Box<ManualDial>,
         reply: Reply<(RecordId, TaskId)>,
     },
     RemoveContact {
@@ -702,6 +706,22 @@ impl Dialer {
             new: Box::new(new),
             timing,
             kind,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues a manual dial for a logged-in agent (VICIdial `external_dial`, uContact
+    /// `AgentCall`): by number or by record (`lead_id`, `alt_dial`), with its own caller id,
+    /// dial prefix, leg order (agent first: uContact's two-step call) and preview. It is
+    /// placed as soon as the agent is free, outside pacing but within every compliance rule;
+    /// the call it makes is reported by `Dialed` (and the agent's state) with the record and
+    /// task returned here. Refused, nothing changed, when the agent is not logged in, the
+    /// options are invalid, the record cannot take it or the number is already queued for
+    /// the agent.
+    pub async fn manual_dial(&self, dial: ManualDial) -> Result<(RecordId, TaskId), OpError> {
+        self.ask(|reply| Request::ManualDial {
+            dial: Box::new(dial),
             reply,
         })
         .await
@@ -1579,6 +1599,15 @@ impl Task {
                 self.count(&r);
                 let _ = reply.send(r);
             }
+            Request::ManualDial { dial, reply } => {
+                let r = self.manual_dial(&dial, now);
+                if r.is_ok() {
+                    self.reopen(&dial.campaign)?;
+                    self.reload(&dial.campaign)?;
+                }
+                self.count(&r);
+                let _ = reply.send(r);
+            }
             Request::RemoveContact {
                 campaign,
                 number,
@@ -1731,6 +1760,50 @@ impl Task {
 
     /// A schedule or task that lands on a live record must not change a record whose call is
     /// in flight.
+    /// A manual dial: its agent must be logged in, and the record it dials must not be in
+    /// flight in the engine (the spool learns of a call only once it is placed).
+    fn manual_dial(
+        &mut self,
+        dial: &ManualDial,
+        now: DateTime<Utc>,
+    ) -> Result<(RecordId, TaskId), OpError> {
+        match self.driver.engine().agent_state(&dial.agent) {
+            None => {
+                return Err(OpError::Rejected(RejectReason::UnknownAgent(
+                    dial.agent.clone(),
+                )))
+            }
+            Some(dialer_core::AgentState::LoggedOut) => {
+                return Err(OpError::Rejected(RejectReason::AgentLoggedOut(
+                    dial.agent.clone(),
+                )))
+            }
+            Some(_) => {}
+        }
+        match &dial.target {
+            ManualTarget::Number(new) => {
+                if new.campaign != dial.campaign {
+                    return Err(OpError::Store(StoreError::InvalidRecord {
+                        record: RecordId(0),
+                        problem: format!(
+                            "the record is for campaign {}, the dial for {}",
+                            new.campaign, dial.campaign
+                        ),
+                    }));
+                }
+                self.guard_live_number(new)?
+            }
+            ManualTarget::Record { record, .. } => {
+                if self.driver.engine().record_in_flight(record) {
+                    return Err(OpError::Rejected(RejectReason::RecordInFlight(
+                        record.clone(),
+                    )));
+                }
+            }
+        }
+        Ok(self.driver.spool_mut().manual_dial(dial, now)?)
+    }
+
     fn guard_live_number(&self, new: &NewRecord) -> Result<(), OpError> {
         match new.numbers.first() {
             Some(n) => self.in_flight_number(&new.campaign, n.e164()),
@@ -2270,7 +2343,7 @@ fn reject_stopped(req: Request) {
         | Request::Refresh { reply, .. } => stop!(reply),
         Request::Respool { reply, .. } => stop!(reply),
         Request::ScheduleCall { reply, .. } => stop!(reply),
-        Request::AddTask { reply, .. } => stop!(reply),
+        Request::AddTask { reply, .. } | Request::ManualDial { reply, .. } => stop!(reply),
         Request::RemoveContact { reply, .. } => stop!(reply),
         Request::RecordByExternalId { reply, .. } => stop!(reply),
         Request::RemoveRecord { reply, .. } => stop!(reply),

@@ -593,3 +593,314 @@ async fn v1_a_manual_dial_of_a_number_already_queued_for_the_agent_is_refused() 
     );
     run.stop().await;
 }
+
+/// The Originates the dialer sent for `record`.
+fn originates_of(run: &Run, record: &RecordId) -> Vec<dialer_core::OriginateIntent> {
+    run.sent
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|c| match c {
+            dialer_runtime::TelephonyCommand::Originate(i) if i.record == *record => {
+                Some(i.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Waits (bounded, real time) for an Originate of `record`.
+async fn originate_of(run: &Run, record: &RecordId) -> dialer_core::OriginateIntent {
+    for _ in 0..800 {
+        if let Some(i) = originates_of(run, record).pop() {
+            return i;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no Originate for record {record} within 20 s");
+}
+
+fn us(n: &str) -> dialer_core::PhoneNumber {
+    dialer_core::PhoneNumber::parse(n, "US").expect("number")
+}
+
+fn options(
+    caller_id: Option<&str>,
+    dial_prefix: Option<&str>,
+    order: dialer_core::DialOrder,
+    start: dialer_core::ManualStart,
+) -> dialer_core::CallOptions {
+    dialer_core::CallOptions {
+        caller_id: caller_id.map(str::to_owned),
+        dial_prefix: dial_prefix.map(str::to_owned),
+        order,
+        start,
+    }
+}
+
+#[tokio::test]
+async fn u1_v1_a_manual_dial_goes_out_for_its_agent_with_its_own_caller_id_prefix_and_leg_order() {
+    use dialer_core::{DialOrder, ManualStart};
+    use spool_store::{ManualDial, ManualTarget, NewRecord};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = campaign("spring");
+    c.caller_id = "\"Spring\" <2125550100>".into();
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 41), 50.0).await;
+    run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
+        .await;
+    let d = &run.dialer;
+    let mut new = NewRecord::new("spring", vec![us("2125550188")]);
+    new.data = vec![("name".into(), "Ana".into())];
+    let (record, _task) = d
+        .manual_dial(ManualDial {
+            campaign: c.id.clone(),
+            agent: AgentId::from("agent1"),
+            target: ManualTarget::Number(new),
+            call: options(
+                Some("\"Desk 7\" <2125550199>"),
+                Some("88"),
+                DialOrder::AgentFirst,
+                ManualStart::DialNow,
+            ),
+        })
+        .await
+        .expect("queued");
+    let sent = originate_of(&run, &record).await;
+    assert_eq!(sent.caller_id, "\"Desk 7\" <2125550199>");
+    assert_eq!(
+        sent.dial_string,
+        format!("88{}", c.routing.dial_string(&us("2125550188")))
+    );
+    assert_eq!(sent.agent, Some(AgentId::from("agent1")));
+    assert_eq!(sent.order, DialOrder::AgentFirst);
+    assert!(
+        !sent.amd,
+        "the agent is on the line before the callee: no AMD"
+    );
+    assert!(sent.variables.contains(&("name".into(), "Ana".into())));
+    // The campaign's own calls keep the campaign's caller id, prefix and order.
+    let lead = d
+        .add_lead(
+            NewRecord::new("spring", vec![us("2125550177")]),
+            spool_store::DncChecks::default(),
+        )
+        .await
+        .expect("lead");
+    let plain = originate_of(&run, &lead).await;
+    assert_eq!(plain.caller_id, c.caller_id);
+    assert_eq!(plain.dial_string, c.routing.dial_string(&us("2125550177")));
+    assert_eq!(plain.order, DialOrder::CalleeFirst);
+    run.stop().await;
+    // The task with its options was persisted with the record, and is gone once dialed.
+    let attempts = SpoolStore::open_read_only(path(&dir))
+        .expect("reader")
+        .attempts("spring")
+        .expect("ledger");
+    let first = attempts
+        .iter()
+        .find(|a| a.record == record)
+        .expect("the manual call is in the ledger");
+    assert_eq!(first.agent.as_deref(), Some("agent1"));
+}
+
+#[tokio::test]
+async fn v1_a_manual_dial_by_record_dials_the_alternative_number_asked_for_its_agent() {
+    use dialer_core::{DialOrder, ManualStart};
+    use spool_store::{ManualDial, ManualTarget, NewRecord};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 42), 50.0).await;
+    run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
+        .await;
+    let d = &run.dialer;
+    // Owned by an agent who is not here: the pacer holds it for them.
+    let mut lead = NewRecord::new("spring", vec![us("2125550160"), us("2125550161")]);
+    lead.owner_agent = Some(AgentId::from("agent9"));
+    let record = d
+        .add_lead(lead, spool_store::DncChecks::default())
+        .await
+        .expect("lead");
+    let dial = |number: &str| ManualDial {
+        campaign: c.id.clone(),
+        agent: AgentId::from("agent1"),
+        target: ManualTarget::Record {
+            record: record.clone(),
+            number: Some(us(number)),
+        },
+        call: options(None, None, DialOrder::CalleeFirst, ManualStart::DialNow),
+    };
+    // A number that is not the record's is refused, nothing changed.
+    let was = d.record(record.clone()).await.expect("record");
+    let e = d
+        .manual_dial(dial("2125550199"))
+        .await
+        .expect_err("not its number");
+    assert!(
+        matches!(&e, OpError::Store(StoreError::RecordState { record: r, problem }) if *r == record && problem.contains("+12125550199")),
+        "{e}"
+    );
+    assert_eq!(d.record(record.clone()).await.expect("record"), was);
+    d.manual_dial(dial("2125550161")).await.expect("queued");
+    let sent = originate_of(&run, &record).await;
+    assert_eq!(
+        sent.number.e164(),
+        "+12125550161",
+        "the alternative asked for"
+    );
+    assert_eq!(
+        sent.agent,
+        Some(AgentId::from("agent1")),
+        "for the asking agent"
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn v1_a_manual_dial_with_preview_is_offered_to_its_agent_and_dialed_only_when_asked() {
+    use dialer_core::{AgentState, Command, DialOrder, ManualStart};
+    use spool_store::{ManualDial, ManualTarget, NewRecord};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 43), 50.0).await;
+    run.until("agent1 logged in", |s| {
+        agent_state(s, "agent1") == Some(AgentState::Ready)
+    })
+    .await;
+    let d = &run.dialer;
+    let agent = AgentId::from("agent1");
+    let preview = |n: &str| ManualDial {
+        campaign: c.id.clone(),
+        agent: agent.clone(),
+        target: ManualTarget::Number(NewRecord::new("spring", vec![us(n)])),
+        call: options(
+            Some("2125550142"),
+            None,
+            DialOrder::CalleeFirst,
+            ManualStart::Preview,
+        ),
+    };
+    // Skipped: the manual dial is dropped, nothing dialed, the record stays.
+    let (skipped, _) = d.manual_dial(preview("2125550150")).await.expect("queued");
+    run.until("offered", |s| {
+        matches!(agent_state(s, "agent1"), Some(AgentState::Previewing { record, .. }) if record == skipped)
+    })
+    .await;
+    assert!(
+        originates_of(&run, &skipped).is_empty(),
+        "nothing dialed on offer"
+    );
+    d.command(Command::PreviewSkip {
+        agent: agent.clone(),
+        record: skipped.clone(),
+    })
+    .await
+    .expect("skipped");
+    // Dialed when asked, with the dial's own caller id.
+    let (wanted, _) = d.manual_dial(preview("2125550151")).await.expect("queued");
+    run.until("offered", |s| {
+        matches!(agent_state(s, "agent1"), Some(AgentState::Previewing { record, .. }) if record == wanted)
+    })
+    .await;
+    assert!(
+        originates_of(&run, &wanted).is_empty(),
+        "nothing dialed on offer"
+    );
+    d.command(Command::PreviewDial {
+        agent: agent.clone(),
+        record: wanted.clone(),
+    })
+    .await
+    .expect("dialed");
+    let sent = originate_of(&run, &wanted).await;
+    assert_eq!(sent.caller_id, "2125550142");
+    assert_eq!(sent.agent, Some(agent.clone()));
+    let rec = d.record(skipped.clone()).await.expect("record");
+    assert_eq!(rec.task, None, "the skipped manual dial is dropped");
+    assert!(originates_of(&run, &skipped).is_empty());
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn v1_u1_a_bad_manual_dial_is_refused_with_its_reason_and_changes_nothing() {
+    use dialer_core::{CallOptionsError, DialOrder, ManualStart};
+    use spool_store::{ManualDial, ManualTarget, NewRecord};
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 0);
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 44), 50.0).await;
+    run.until("agent1 logged in", |s| agent_state(s, "agent1").is_some())
+        .await;
+    let d = &run.dialer;
+    let dial = |agent: &str, call: dialer_core::CallOptions| ManualDial {
+        campaign: c.id.clone(),
+        agent: AgentId::from(agent),
+        target: ManualTarget::Number(NewRecord::new("spring", vec![us("2125550170")])),
+        call,
+    };
+    let plain = options(None, None, DialOrder::CalleeFirst, ManualStart::DialNow);
+    let e = d
+        .manual_dial(dial("nobody", plain.clone()))
+        .await
+        .expect_err("unknown agent");
+    assert!(
+        matches!(&e, OpError::Rejected(RejectReason::UnknownAgent(a)) if a.as_str() == "nobody"),
+        "{e}"
+    );
+    let injected = "\"x\" <1>\r\nAction: Command";
+    let e = d
+        .manual_dial(dial(
+            "agent1",
+            options(
+                Some(injected),
+                None,
+                DialOrder::CalleeFirst,
+                ManualStart::DialNow,
+            ),
+        ))
+        .await
+        .expect_err("control characters");
+    assert!(
+        matches!(
+            &e,
+            OpError::Store(StoreError::InvalidCallOptions(
+                CallOptionsError::CallerId { .. }
+            ))
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("control character"), "{e}");
+    for bad in ["8a", "", "12345678901234567"] {
+        let e = d
+            .manual_dial(dial(
+                "agent1",
+                options(
+                    None,
+                    Some(bad),
+                    DialOrder::CalleeFirst,
+                    ManualStart::DialNow,
+                ),
+            ))
+            .await
+            .expect_err("bad prefix");
+        assert!(
+            matches!(&e, OpError::Store(StoreError::InvalidCallOptions(CallOptionsError::DialPrefix(p))) if p == bad),
+            "{e}"
+        );
+    }
+    // Nothing was stored or dialed.
+    let e = d.record(RecordId(1)).await.expect_err("no record");
+    assert!(
+        matches!(e, OpError::Store(StoreError::UnknownRecord(_))),
+        "{e}"
+    );
+    assert!(!run
+        .sent
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|c| matches!(c, dialer_runtime::TelephonyCommand::Originate(_))));
+    run.stop().await;
+}

@@ -82,6 +82,8 @@ pub enum StoreError {
         agent: String,
         record: RecordId,
     },
+    #[error("invalid manual dial: {0}")]
+    InvalidCallOptions(dialer_core::CallOptionsError),
     #[error("priority {0} is reserved for scheduled calls; use 2 or more")]
     ReservedPriority(u32),
     #[error("record {record}: {source}")]

@@ -67,8 +67,8 @@ pub use import::{BaseInfo, ImportOptions, ImportProgress, ImportSummary, Reject,
 pub use ledger::{AttemptRow, ReconcileReport, MIN_RECONCILE_DELAY_S};
 pub use lifecycle::{CampaignFilter, CampaignListing, CampaignPage, CampaignState};
 pub use ops::{
-    Callback, DncDetails, DncEntry, DncFilter, DncRow, NewRecord, MAX_DNC_FIELD, MAX_DNC_PAGE,
-    MAX_EXTERNAL_ID,
+    Callback, DncDetails, DncEntry, DncFilter, DncRow, ManualDial, ManualTarget, NewRecord,
+    MAX_DNC_FIELD, MAX_DNC_PAGE, MAX_EXTERNAL_ID,
 };
 pub use status::{CampaignStatus, LogEntry, QueueWaitHistogram};
 pub use store::{SpoolStore, READY_SET_SQL};

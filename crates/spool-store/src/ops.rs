@@ -8,9 +8,10 @@ use crate::store::SpoolStore;
 use chrono::{DateTime, Utc};
 use dialer_core::rules::{disposition, schedule};
 use dialer_core::{
-    AgentId, Blacklist, BlacklistEntry, BlacklistScope, CampaignId, Disposition, FinishReason,
-    PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleContext, ScheduleError, ScheduleId,
-    ScheduleWhen, SpoolRecord, TaskId, TaskKind, TaskTiming, SCHEDULE_PRIORITY,
+    AgentId, Blacklist, BlacklistEntry, BlacklistScope, CallOptions, CampaignId, Disposition,
+    FinishReason, NumberState, PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleContext,
+    ScheduleError, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskKind, TaskTiming,
+    SCHEDULE_PRIORITY,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,52 @@ pub struct NewRecord {
     /// of the same class, priority and attempts are dialed oldest queue start first. It is
     /// the record's `created_at`.
     pub queue_start: Option<DateTime<Utc>>,
+}
+
+/// A manual dial for an agent, queued with [`SpoolStore::manual_dial`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualDial {
+    /// The campaign it is dialed for (uContact `outqueue`).
+    pub campaign: CampaignId,
+    /// The agent it is for: the call is held for this agent and goes to no one else.
+    pub agent: AgentId,
+    /// What to dial.
+    pub target: ManualTarget,
+    /// Caller id, dial prefix, which leg rings first, preview.
+    pub call: CallOptions,
+}
+
+/// What a manual dial calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualTarget {
+    /// A number with its record's fields (`new.campaign` must be the dial's campaign): the
+    /// campaign's live record holding `numbers[0]`, else a new record.
+    Number(NewRecord),
+    /// An existing record (VICIdial `lead_id`); `number` picks one of its numbers
+    /// (`alt_dial`), else the one it would dial next.
+    Record {
+        /// The record.
+        record: RecordId,
+        /// One of its numbers, to dial instead of its current one.
+        number: Option<PhoneNumber>,
+    },
+}
+
+/// What a task asks for, before the store gives it an id.
+struct TaskRequest {
+    timing: TaskTiming,
+    kind: TaskKind,
+    agent: Option<AgentId>,
+    call: CallOptions,
+}
+
+/// Where a task goes.
+enum TaskTarget<'a> {
+    Number(&'a NewRecord),
+    Record {
+        record: &'a RecordId,
+        number: Option<&'a PhoneNumber>,
+    },
 }
 
 /// A callback to book with [`SpoolStore::schedule_call`].
@@ -280,7 +327,8 @@ impl SpoolStore {
 
     /// Adds a dialer task (uContact DialerTask): `timing` At = `calldate` set, WhenFree =
     /// `calldate` null; `kind` from the `automatic` / `bulk` flags. Attached to the live record
-    /// holding `new.numbers[0]` (replacing its task), or to a new record.
+    /// holding `new.numbers[0]` (replacing its task), or to a new record. A manual task is
+    /// for `new.owner_agent` (uContact `agentphone`), on an existing record too.
     pub fn add_task(
         &mut self,
         new: &NewRecord,
@@ -288,60 +336,163 @@ impl SpoolStore {
         kind: TaskKind,
         now: DateTime<Utc>,
     ) -> Result<(RecordId, TaskId)> {
+        let agent = if kind == TaskKind::Manual {
+            new.owner_agent.clone()
+        } else {
+            None
+        };
+        let request = TaskRequest {
+            timing,
+            kind,
+            agent,
+            call: CallOptions::default(),
+        };
+        self.place_task(&new.campaign, TaskTarget::Number(new), request, now)
+    }
+
+    /// Queues a manual dial for an agent (VICIdial `external_dial`, uContact `AgentCall`):
+    /// by number (the campaign's live record holding it, else a new record: the `search`
+    /// of `external_dial` is always on, since a campaign holds one live record per number)
+    /// or by record id (`lead_id`), on one of the record's numbers (`alt_dial`). Dialed at
+    /// once when the agent is free, within every compliance rule, with the call's own
+    /// options; refused, changing nothing, when the options are invalid, the record is in
+    /// flight, inactive or finished, the number is not the record's or no longer dialable,
+    /// or the same number is already queued for the agent.
+    pub fn manual_dial(
+        &mut self,
+        dial: &ManualDial,
+        now: DateTime<Utc>,
+    ) -> Result<(RecordId, TaskId)> {
+        dial.call
+            .validate(TaskKind::Manual, Some(&dial.agent))
+            .map_err(StoreError::InvalidCallOptions)?;
+        let request = TaskRequest {
+            timing: TaskTiming::WhenFree,
+            kind: TaskKind::Manual,
+            agent: Some(dial.agent.clone()),
+            call: dial.call.clone(),
+        };
+        let target = match &dial.target {
+            ManualTarget::Number(new) => TaskTarget::Number(new),
+            ManualTarget::Record { record, number } => TaskTarget::Record {
+                record,
+                number: number.as_ref(),
+            },
+        };
+        self.place_task(&dial.campaign, target, request, now)
+    }
+
+    /// One path for every task: finds or makes the record, checks it may take the task,
+    /// and attaches it (replacing the task it had), in one transaction.
+    fn place_task(
+        &mut self,
+        campaign: &CampaignId,
+        target: TaskTarget<'_>,
+        request: TaskRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(RecordId, TaskId)> {
         let tx = self.conn.transaction()?;
-        let cid = records::campaign_id(&tx, &new.campaign.0)?;
-        let main = new
-            .numbers
-            .first()
-            .ok_or_else(|| StoreError::InvalidRecord {
-                record: RecordId(0),
-                problem: "a dialer task needs a number".into(),
-            })?;
+        let cid = records::campaign_id(&tx, &campaign.0)?;
         let tid = records::next_task_id(&tx)?;
+        let TaskRequest {
+            timing,
+            kind,
+            agent,
+            call,
+        } = request;
         let task = dialer_core::DialerTask {
             id: tid.clone(),
             timing,
             kind,
+            agent,
+            call,
         };
-        let rid = match records::live_record_with_number(&tx, cid, main.e164())? {
-            Some(rid) => {
-                let mut rec = load_record(&tx, &rid)?;
-                match rec.status {
-                    RecordStatus::InFlight { .. } => return Err(StoreError::RecordInFlight(rid)),
-                    RecordStatus::Inactive { .. } => {
-                        return Err(StoreError::RecordState {
-                            record: rid,
-                            problem: "it is inactive; reactivate it before dialing it".into(),
-                        })
+        let (mut rec, number) = match target {
+            TaskTarget::Number(new) => {
+                let main = new
+                    .numbers
+                    .first()
+                    .ok_or_else(|| StoreError::InvalidRecord {
+                        record: RecordId(0),
+                        problem: "a dialer task needs a number".into(),
+                    })?;
+                match records::live_record_with_number(&tx, cid, main.e164())? {
+                    Some(rid) => (load_record(&tx, &rid)?, None),
+                    None => {
+                        let rid = insert_new(&tx, cid, new, now, Origin::Task, |rec| {
+                            rec.task = Some(task)
+                        })?;
+                        tx.commit()?;
+                        return Ok((rid, tid));
                     }
-                    _ => {}
                 }
-                // VICIdial external_dial: a number already queued for the agent's manual
-                // dial is refused, not queued twice.
-                if kind == TaskKind::Manual
-                    && rec
-                        .task
-                        .as_ref()
-                        .is_some_and(|t| t.kind == TaskKind::Manual)
-                    && rec.owner_agent == new.owner_agent
-                {
+            }
+            TaskTarget::Record { record, number } => {
+                let rec = load_record(&tx, record)?;
+                if rec.campaign != *campaign {
+                    return Err(StoreError::RecordState {
+                        record: record.clone(),
+                        problem: format!("it belongs to campaign {}, not {campaign}", rec.campaign),
+                    });
+                }
+                (rec, number)
+            }
+        };
+        let rid = rec.id.clone();
+        match rec.status {
+            RecordStatus::InFlight { .. } => return Err(StoreError::RecordInFlight(rid)),
+            RecordStatus::Inactive { .. } => {
+                return Err(StoreError::RecordState {
+                    record: rid,
+                    problem: "it is inactive; reactivate it before dialing it".into(),
+                })
+            }
+            RecordStatus::Finished { reason } => {
+                return Err(StoreError::RecordFinished {
+                    record: rid,
+                    reason,
+                })
+            }
+            RecordStatus::Pending => {}
+        }
+        if let Some(n) = number {
+            let slot = rec
+                .numbers
+                .iter()
+                .position(|s| s.number == *n)
+                .ok_or_else(|| StoreError::RecordState {
+                    record: rid.clone(),
+                    problem: format!("{} is not one of its numbers", n.e164()),
+                })?;
+            if rec.numbers[slot].state != NumberState::Active {
+                return Err(StoreError::RecordState {
+                    record: rid,
+                    problem: format!("its number {} may no longer be dialed", n.e164()),
+                });
+            }
+            rec.current = slot;
+        }
+        // VICIdial external_dial: a number already queued for the agent's manual dial is
+        // refused, not queued twice.
+        if task.kind == TaskKind::Manual {
+            if let Some(queued) = rec.task.as_ref().filter(|t| t.kind == TaskKind::Manual) {
+                let queued_for = queued.agent.as_ref().or(rec.owner_agent.as_ref());
+                if queued_for == task.agent.as_ref() {
                     return Err(StoreError::ManualDialQueued {
-                        number: main.e164().to_owned(),
-                        agent: new
-                            .owner_agent
+                        number: rec
+                            .number_to_dial()
+                            .map_or_else(String::new, |n| n.e164().to_owned()),
+                        agent: task
+                            .agent
                             .as_ref()
                             .map_or_else(String::new, |a| a.to_string()),
                         record: rid,
                     });
                 }
-                rec.task = Some(task);
-                update_record(&tx, &rec)?;
-                rid
             }
-            None => insert_new(&tx, cid, new, now, Origin::Task, |rec| {
-                rec.task = Some(task)
-            })?,
-        };
+        }
+        rec.task = Some(task);
+        update_record(&tx, &rec)?;
         tx.commit()?;
         Ok((rid, tid))
     }

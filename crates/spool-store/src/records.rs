@@ -8,9 +8,9 @@ use crate::formats;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use dialer_core::rules::ordering::{due_class, DueClass};
 use dialer_core::{
-    AgentId, AttemptHistory, CallId, Campaign, CampaignId, DialerTask, NumberSlot, PhoneNumber,
-    RecordId, RecordStatus, Schedule, ScheduleId, ScheduleWhen, SpoolRecord, TaskId, TaskTiming,
-    SCHEDULE_PRIORITY,
+    AgentId, AttemptHistory, CallId, CallOptions, Campaign, CampaignId, DialOrder, DialerTask,
+    ManualStart, NumberSlot, PhoneNumber, RecordId, RecordStatus, Schedule, ScheduleId,
+    ScheduleWhen, SpoolRecord, TaskId, TaskTiming, SCHEDULE_PRIORITY,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -378,14 +378,20 @@ fn write_task(conn: &Connection, id: i64, t: Option<&DialerTask>) -> Result<()> 
         TaskTiming::WhenFree => ("when_free", None),
     };
     conn.prepare_cached(
-        "INSERT INTO task (record_id, task_id, timing, at_ms, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO task (record_id, task_id, timing, at_ms, kind, agent, caller_id, \
+         dial_prefix, agent_first, preview) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         id,
         id_to_sql("task id", t.id.0)?,
         timing,
         at,
-        codes::task_kind(t.kind)
+        codes::task_kind(t.kind),
+        t.agent.as_ref().map(|a| a.to_string()),
+        t.call.caller_id,
+        t.call.dial_prefix,
+        (t.call.order == DialOrder::AgentFirst) as i64,
+        (t.call.start == ManualStart::Preview) as i64,
     ])?;
     Ok(())
 }
@@ -675,12 +681,51 @@ fn load_schedule(conn: &Connection, id: i64) -> Result<Option<Schedule>> {
     }))
 }
 
+/// A task row as stored.
+struct TaskRow {
+    tid: i64,
+    timing: String,
+    at: Option<i64>,
+    kind: String,
+    agent: Option<String>,
+    caller_id: Option<String>,
+    dial_prefix: Option<String>,
+    agent_first: bool,
+    preview: bool,
+}
+
 fn load_task(conn: &Connection, id: i64) -> Result<Option<DialerTask>> {
-    let raw: Option<(i64, String, Option<i64>, String)> = conn
-        .prepare_cached("SELECT task_id, timing, at_ms, kind FROM task WHERE record_id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    let raw = conn
+        .prepare_cached(
+            "SELECT task_id, timing, at_ms, kind, agent, caller_id, dial_prefix, agent_first, \
+             preview FROM task WHERE record_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(TaskRow {
+                tid: r.get(0)?,
+                timing: r.get(1)?,
+                at: r.get(2)?,
+                kind: r.get(3)?,
+                agent: r.get(4)?,
+                caller_id: r.get(5)?,
+                dial_prefix: r.get(6)?,
+                agent_first: r.get(7)?,
+                preview: r.get(8)?,
+            })
+        })
         .optional()?;
-    let Some((tid, timing, at, kind)) = raw else {
+    let Some(TaskRow {
+        tid,
+        timing,
+        at,
+        kind,
+        agent,
+        caller_id,
+        dial_prefix,
+        agent_first,
+        preview,
+    }) = raw
+    else {
         return Ok(None);
     };
     let timing = match (timing.as_str(), at) {
@@ -692,6 +737,21 @@ fn load_task(conn: &Connection, id: i64) -> Result<Option<DialerTask>> {
         id: TaskId(id_from_sql(tid)?),
         timing,
         kind: codes::parse_task_kind(&kind)?,
+        agent: agent.map(AgentId::from),
+        call: CallOptions {
+            caller_id,
+            dial_prefix,
+            order: if agent_first {
+                DialOrder::AgentFirst
+            } else {
+                DialOrder::CalleeFirst
+            },
+            start: if preview {
+                ManualStart::Preview
+            } else {
+                ManualStart::DialNow
+            },
+        },
     }))
 }
 

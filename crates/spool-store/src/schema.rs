@@ -524,6 +524,15 @@ ALTER TABLE campaign_log ADD COLUMN unique_id TEXT;
 ALTER TABLE campaign_log ADD COLUMN channel TEXT;
 ALTER TABLE campaign_log ADD COLUMN queue TEXT;
 "#,
+    // 9: a manual dial's agent and per-call options (VICIdial external_dial, uContact
+    // AgentCall): caller id, dial prefix, which leg rings first, preview before dialing.
+    r#"
+ALTER TABLE task ADD COLUMN agent TEXT;
+ALTER TABLE task ADD COLUMN caller_id TEXT;
+ALTER TABLE task ADD COLUMN dial_prefix TEXT;
+ALTER TABLE task ADD COLUMN agent_first INTEGER NOT NULL DEFAULT 0 CHECK (agent_first IN (0, 1));
+ALTER TABLE task ADD COLUMN preview INTEGER NOT NULL DEFAULT 0 CHECK (preview IN (0, 1));
+"#,
 ];
 
 /// The migration set of this build.

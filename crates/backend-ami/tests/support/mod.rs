@@ -137,12 +137,26 @@ impl Transcript {
             .action
     }
 
+    /// The callee's channel in the recorded Originate: its `Channel`, or for a two-step call
+    /// (`Application: Dial`) the first argument of its `Data`.
+    pub fn callee_channel(&self) -> String {
+        let rec = self.recorded_action("Originate");
+        match rec.get("Application") {
+            Some(app) if app.eq_ignore_ascii_case("Dial") => rec
+                .get("Data")
+                .unwrap_or("")
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+            _ => rec.get("Channel").unwrap_or("").to_owned(),
+        }
+    }
+
     /// The number dialed in the recorded Originate (`Local/2001@callees` → `2001`).
     pub fn dialed_number(&self) -> String {
-        let ch = self
-            .recorded_action("Originate")
-            .get("Channel")
-            .unwrap_or("");
+        let ch = self.callee_channel();
+        let ch = ch.as_str();
         let rest = ch.split_once('/').map(|(_, r)| r).unwrap_or(ch);
         rest.split('@').next().unwrap_or(rest).to_owned()
     }
@@ -421,13 +435,40 @@ impl Output {
 
 /// The call a recorded Originate placed, expressed as a backend request.
 pub fn originate_from(t: &Transcript, call: u64, amd: bool) -> backend_ami::tracker::AmiOriginate {
-    use backend_ami::tracker::{AmiOriginate, CallRef, CallerId, Routing};
+    use backend_ami::tracker::{AgentRef, AmiOriginate, CallRef, CallerId, LegOrder, Routing};
     let rec = t.recorded_action("Originate");
     let number = t.dialed_number();
-    let channel = rec
-        .get("Channel")
-        .unwrap_or("")
-        .replacen(&number, "{number}", 1);
+    let channel = t.callee_channel().replacen(&number, "{number}", 1);
+    let timeout = |ms: Option<&str>| {
+        std::time::Duration::from_millis(ms.and_then(|t| t.parse().ok()).unwrap_or(15_000))
+    };
+    // A two-step call rings `Channel` (the agent) for `Timeout`, then dials the callee for
+    // the seconds after the comma in `Data`.
+    let (order, ring_timeout) = match rec.get("Application") {
+        Some(app) if app.eq_ignore_ascii_case("Dial") => {
+            let interface = rec.get("Channel").unwrap_or("").to_owned();
+            let name = interface
+                .split_once('/')
+                .map_or(interface.as_str(), |(_, r)| r)
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let ring_s: u64 = rec
+                .get("Data")
+                .and_then(|d| d.split(',').nth(1))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(15);
+            (
+                LegOrder::AgentFirst {
+                    agent: AgentRef { interface, name },
+                    ring_agent: timeout(rec.get("Timeout")),
+                },
+                std::time::Duration::from_secs(ring_s),
+            )
+        }
+        _ => (LegOrder::CalleeFirst, timeout(rec.get("Timeout"))),
+    };
     let variables = rec
         .get_all("Variable")
         .filter_map(|v| v.split_once('='))
@@ -440,11 +481,7 @@ pub fn originate_from(t: &Transcript, call: u64, amd: bool) -> backend_ami::trac
             name: "Dialer".into(),
             number: "5550100".into(),
         },
-        ring_timeout: std::time::Duration::from_millis(
-            rec.get("Timeout")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(15_000),
-        ),
+        ring_timeout,
         variables,
         routing: Routing {
             channel,
@@ -456,6 +493,7 @@ pub fn originate_from(t: &Transcript, call: u64, amd: bool) -> backend_ami::trac
                 .unwrap_or(1),
         },
         amd,
+        order,
     }
 }
 

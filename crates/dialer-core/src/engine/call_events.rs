@@ -92,7 +92,7 @@ impl Engine {
                     let retry_at = now + Duration::seconds(i64::from(self.cfg.pbx_retry_s));
                     self.set_telephony_down(now, cause.to_string(), Some(retry_at));
                 }
-                RefusalCause::Local { .. } => {
+                RefusalCause::Local { .. } | RefusalCause::AgentUnreachable { .. } => {
                     self.end_call(now, id, CallEnd::NotPlaced { hold_back: true })?
                 }
                 RefusalCause::Callee { class, .. } => self.end_call(

@@ -7,7 +7,9 @@ use crate::engine::output::{Event, Output, StoreUpdate};
 use crate::engine::reject::RejectReason;
 use crate::model::campaign::Campaign;
 use crate::model::ids::{CampaignId, RecordId};
-use crate::model::record::{FinishReason, NumberState, RecordStatus, SpoolRecord, TaskKind};
+use crate::model::record::{
+    FinishReason, ManualStart, NumberState, RecordStatus, SpoolRecord, TaskKind,
+};
 use crate::pacing::{self, AbandonLedger, Pacer};
 use crate::rules::eligibility::{self, SkipReason};
 use crate::rules::{next_step, ordering, schedule};
@@ -45,6 +47,20 @@ pub(super) struct CampaignRun {
 
 pub(super) fn is_manual(r: &SpoolRecord) -> bool {
     r.task.as_ref().is_some_and(|t| t.kind == TaskKind::Manual)
+}
+
+/// A manual dial to place at once (not offered in preview first).
+pub(super) fn is_manual_now(r: &SpoolRecord) -> bool {
+    r.task
+        .as_ref()
+        .is_some_and(|t| t.kind == TaskKind::Manual && t.call.start == ManualStart::DialNow)
+}
+
+/// A manual dial its agent previews before anything is dialed.
+pub(super) fn is_manual_preview(r: &SpoolRecord) -> bool {
+    r.task
+        .as_ref()
+        .is_some_and(|t| t.kind == TaskKind::Manual && t.call.start == ManualStart::Preview)
 }
 
 impl Engine {
@@ -118,6 +134,16 @@ impl Engine {
             .filter(|r| &r.campaign == campaign)
             .filter(|r| !run.in_flight.contains_key(&r.id) && !previewed.contains(&r.id))
             .collect();
+        // A record an agent is looking at stays as the engine holds it: the agent's dial or
+        // skip finds it in the hopper (a refill used to drop it, and the agent's answer then
+        // found nothing).
+        if !previewed.is_empty() {
+            hopper.extend(
+                std::mem::take(&mut run.hopper)
+                    .into_iter()
+                    .filter(|r| previewed.contains(&r.id)),
+            );
+        }
         // Every record ends or has a future: a range callback that is over no longer holds
         // its record back.
         for r in &mut hopper {

@@ -103,11 +103,18 @@ impl Engine {
                     .get_mut(&campaign)
                     .ok_or(RejectReason::UnknownCampaign(campaign))?;
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
-                    // Passed over: back of the queue for a while, so others get their turn.
                     if let Some(mut rec) = run.hopper.remove(pos) {
-                        rec.next_eligible_at = Some(
-                            now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)),
-                        );
+                        if super::campaigns::is_manual_preview(&rec) {
+                            // The agent declined its own manual dial: the dial is dropped,
+                            // the record stays in the spool as it was.
+                            rec.task = None;
+                        } else {
+                            // Passed over: back of the queue for a while, so others get
+                            // their turn.
+                            rec.next_eligible_at = Some(
+                                now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)),
+                            );
+                        }
                         self.floor
                             .out
                             .push_back(Output::Store(StoreUpdate::Record(rec)));

@@ -2,7 +2,7 @@
 
 use super::agent::{AgentState, Roster};
 use super::calls::Call;
-use super::campaigns::{is_manual, CampaignRun};
+use super::campaigns::{is_manual, is_manual_now, is_manual_preview, CampaignRun};
 use super::config::EngineConfig;
 use super::coordinator::{Engine, Floor};
 use super::telephony::Telephony;
@@ -12,7 +12,7 @@ use crate::engine::output::{
 use crate::engine::reject::{InputName, RejectReason};
 use crate::model::campaign::DialMode;
 use crate::model::ids::{AgentId, CallId};
-use crate::model::record::SpoolRecord;
+use crate::model::record::{DialOrder, SpoolRecord, TaskKind};
 use crate::model::variable::VariableName;
 use crate::pacing::{abandonment, AgentLoad, AgentPhase, BusyDetail, PacingEvent, PacingSnapshot};
 use crate::rules::eligibility::{self, EligibilityContext, SkipReason};
@@ -271,18 +271,43 @@ impl Floor {
                 }));
             }
         }
+        // A manual dial's own caller id, prefix and leg order (checked when stored; checked
+        // again here, as every value bound for the wire is).
+        let options = rec
+            .task
+            .as_ref()
+            .filter(|t| t.kind == TaskKind::Manual)
+            .map(|t| &t.call);
+        let caller_id = options
+            .and_then(|o| o.caller_id.as_deref())
+            .filter(|v| is_safe_value(v))
+            .unwrap_or(&c.caller_id)
+            .to_owned();
+        let dial_string = match options.and_then(|o| o.dial_prefix.as_deref()) {
+            Some(prefix) if is_safe_value(prefix) => {
+                c.routing.dial_string_with_prefix(&plan.number, prefix)
+            }
+            _ => c.routing.dial_string(&plan.number),
+        };
+        let order = match options.map(|o| o.order) {
+            Some(DialOrder::AgentFirst) if plan.agent.is_some() => DialOrder::AgentFirst,
+            _ => DialOrder::CalleeFirst,
+        };
         // AMD only while the abandonment budget can absorb the false positives of every call
         // that could still bring a machine verdict (with the guard off, as peers run, always).
-        let amd = !cfg.abandon_guard || run.ledger.amd_affordable(now, run.calls.amd_unanswered());
+        // An agent-first call has its agent on the line before the callee answers: no AMD.
+        let amd = order == DialOrder::CalleeFirst
+            && (!cfg.abandon_guard || run.ledger.amd_affordable(now, run.calls.amd_unanswered()));
         let intent = OriginateIntent {
             call,
             campaign: cid.clone(),
             record: rec.id.clone(),
             number: plan.number.clone(),
-            dial_string: c.routing.dial_string(&plan.number),
-            caller_id: c.caller_id.clone(),
+            dial_string,
+            caller_id,
             ring_timeout_s: c.ring_timeout_s,
             agent: plan.agent.clone(),
+            order,
             variables,
             routing: run.routing.clone(),
             amd,
@@ -341,15 +366,67 @@ impl Floor {
     /// Manual (click-to-call) tasks go out at once for their agent, outside pacing but
     /// within the line limit and every compliance rule.
     fn dial_manual_tasks(&mut self, cfg: &EngineConfig, run: &mut CampaignRun, now: DateTime<Utc>) {
-        let lines = run.campaign.max_lines.saturating_sub(run.calls.lines());
-        if lines == 0 || !run.has_manual {
+        if !run.has_manual {
             return;
         }
         if !run.hopper.iter().any(|r| is_manual(r)) {
             run.has_manual = false;
             return;
         }
-        self.place_from_hopper(cfg, run, now, lines, "manual", is_manual);
+        self.offer_manual_previews(run, now);
+        let lines = run.campaign.max_lines.saturating_sub(run.calls.lines());
+        if lines == 0 {
+            return;
+        }
+        self.place_from_hopper(cfg, run, now, lines, "manual", is_manual_now);
+    }
+
+    /// Manual dials asked with a preview are offered to their agent once it is free: the
+    /// agent sees the record and dials it ([`crate::Command::PreviewDial`]) or drops it
+    /// ([`crate::Command::PreviewSkip`]). Nothing is dialed meanwhile; every compliance rule
+    /// is checked at the offer and again at the dial.
+    fn offer_manual_previews(&mut self, run: &mut CampaignRun, now: DateTime<Utc>) {
+        if !run.hopper.iter().any(|r| is_manual_preview(r)) {
+            return;
+        }
+        let offered = self.records_in_preview();
+        let cid = run.campaign.id.clone();
+        let mut i = 0;
+        while let Some(rec) = run.hopper.get(i) {
+            let agent = rec.task.as_ref().and_then(|t| t.agent.clone());
+            let Some(agent) = agent.filter(|_| is_manual_preview(rec)) else {
+                i += 1;
+                continue;
+            };
+            if offered.contains(&rec.id) || !self.agent_free_for(&agent, &cid) {
+                i += 1;
+                continue;
+            }
+            match self.check(run, rec, now) {
+                Ok(_) => {
+                    let record = rec.id.clone();
+                    if let Some(a) = self.agents.get_mut(&agent) {
+                        a.state = AgentState::Previewing {
+                            campaign: cid.clone(),
+                            record: record.clone(),
+                        };
+                        a.set_since(now);
+                    }
+                    self.out.push_back(Output::Event(Event::PreviewOffered {
+                        at: now,
+                        agent,
+                        record,
+                    }));
+                    i += 1;
+                }
+                Err(SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }) => i += 1,
+                Err(reason) => {
+                    if let Some(rec) = run.hopper.remove(i) {
+                        self.skip(run, now, rec, reason);
+                    }
+                }
+            }
+        }
     }
 
     /// Preview mode: each free agent is offered the next eligible record.
@@ -365,7 +442,9 @@ impl Floor {
         for agent in free {
             let mut i = 0;
             while let Some(rec) = run.hopper.get(i) {
+                // Manual dials are their own agent's (`dial_manual_tasks`).
                 if offered.contains(&rec.id)
+                    || is_manual(rec)
                     || rec.owner_agent.as_ref().is_some_and(|o| o != &agent)
                 {
                     i += 1;

@@ -108,6 +108,13 @@ pub enum RefusalCause {
         /// What the backend said.
         detail: String,
     },
+    /// A two-step (agent-first) call whose agent's phone did not answer or could not be
+    /// reached: the callee was never dialed. Not the callee's fault: no attempt is charged,
+    /// and the record is held back by the campaign's congestion delay, like [`Self::Local`].
+    AgentUnreachable {
+        /// What the telephone system said.
+        detail: String,
+    },
     /// The network refused the call to this callee: charged like a failed attempt of that class.
     Callee {
         /// The failure, as for a hang-up before answer.
@@ -141,6 +148,12 @@ impl std::fmt::Display for RefusalCause {
                 write!(f, "{what}: {detail}")
             }
             RefusalCause::Local { detail } => write!(f, "the backend refused to send it: {detail}"),
+            RefusalCause::AgentUnreachable { detail } => {
+                write!(
+                    f,
+                    "the agent's phone did not answer the two-step call: {detail}"
+                )
+            }
             RefusalCause::Callee { class, detail } => {
                 write!(f, "the network refused the callee ({class:?}): {detail}")
             }

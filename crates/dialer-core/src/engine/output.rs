@@ -67,6 +67,9 @@ pub struct OriginateIntent {
     pub ring_timeout_s: u32,
     /// The agent the call must go to (owner, same-agent schedule, preview, manual).
     pub agent: Option<AgentId>,
+    /// Which leg rings first. [`DialOrder::AgentFirst`] only with `agent` set: the backend
+    /// rings that agent and dials the callee once the agent answers.
+    pub order: crate::model::record::DialOrder,
     /// Record data for the agent's screen and the dialplan, order kept.
     pub variables: Vec<(String, String)>,
     /// The campaign's routing, shared by all its intents.

@@ -285,9 +285,15 @@ impl Routing {
     /// The dial string of a number: `dial_prefix`, then the number in `dial_format`. The one
     /// place a dial string is made.
     pub fn dial_string(&self, number: &PhoneNumber) -> String {
+        self.dial_string_with_prefix(number, &self.dial_prefix)
+    }
+
+    /// The dial string of a number behind `prefix` instead of the campaign's (a manual
+    /// dial's own prefix), in the campaign's `dial_format`.
+    pub fn dial_string_with_prefix(&self, number: &PhoneNumber, prefix: &str) -> String {
         let e164 = number.e164();
-        let mut out = String::with_capacity(self.dial_prefix.len() + e164.len());
-        out.push_str(&self.dial_prefix);
+        let mut out = String::with_capacity(prefix.len() + e164.len());
+        out.push_str(prefix);
         match self.dial_format {
             DialFormat::E164 => out.push_str(e164),
             DialFormat::E164NoPlus => out.push_str(e164.trim_start_matches('+')),

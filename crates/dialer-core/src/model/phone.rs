@@ -197,6 +197,24 @@ impl PhoneNumber {
     }
 }
 
+/// The main country (ISO alpha-2) of a country calling code, from libphonenumber's metadata
+/// (VICIdial's `phone_code`: 1 → US, 44 → GB, 598 → UY); `None` for a code no country uses.
+///
+/// ```
+/// use dialer_core::model::phone::country_of_calling_code;
+/// assert_eq!(country_of_calling_code(44).as_deref(), Some("GB"));
+/// assert_eq!(country_of_calling_code(1).as_deref(), Some("US"));
+/// assert_eq!(country_of_calling_code(999), None);
+/// ```
+pub fn country_of_calling_code(code: u16) -> Option<String> {
+    let all = phonenumber::metadata::DATABASE.by_code(&code)?;
+    all.iter()
+        .find(|m| m.is_main_country_for_code())
+        .or(all.first())
+        .map(|m| m.id().to_owned())
+        .filter(|id| id.len() == 2)
+}
+
 /// The `phonenumber` crate's parse, validation and E.164 formatting of a cleaned dial string.
 pub(super) fn library_parse(
     raw: &str,

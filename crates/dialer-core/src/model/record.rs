@@ -154,6 +154,147 @@ pub struct DialerTask {
     pub timing: TaskTiming,
     /// How it is placed.
     pub kind: TaskKind,
+    /// The agent a manual dial is for (VICIdial `agent_user`, uContact AgentCall's `agent`):
+    /// the call is reserved for this agent, ahead of the record's owner. `None` for the
+    /// spool's own tasks.
+    #[serde(default)]
+    pub agent: Option<AgentId>,
+    /// How this one call is placed, beside the campaign's settings.
+    #[serde(default)]
+    pub call: CallOptions,
+}
+
+/// Longest per-call dial prefix accepted (trunk access codes are a few digits).
+pub const MAX_DIAL_PREFIX: usize = 16;
+/// Longest per-call caller id accepted.
+pub const MAX_CALLER_ID: usize = 80;
+
+/// Per-call settings of a manual dial (VICIdial `external_dial`: `dial_prefix`,
+/// `group_alias`, `preview`; uContact AgentCall: `callerid`, two-step call). The campaign's
+/// settings apply where a field is empty. Checked by [`CallOptions::validate`] on every path
+/// that stores one; the engine places only checked options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallOptions {
+    /// Caller id to present instead of the campaign's (`"Name" <number>` or a number).
+    pub caller_id: Option<String>,
+    /// Digits put in front of the dial string instead of the campaign's routing prefix.
+    pub dial_prefix: Option<String>,
+    /// Which leg rings first.
+    pub order: DialOrder,
+    /// Whether the agent sees the record before anything is dialed.
+    pub start: ManualStart,
+}
+
+/// Which leg of a call for an agent rings first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialOrder {
+    /// The callee is dialed; once answered, the call goes to the agent held for it.
+    #[default]
+    CalleeFirst,
+    /// uContact's two-step call: the agent's phone rings first, and the callee is dialed
+    /// once the agent answers. The agent hears the callee's phone ring; nobody is ever
+    /// answered into silence, so no answering-machine detection runs on it.
+    AgentFirst,
+}
+
+/// When a manual dial starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManualStart {
+    /// At once, as soon as the agent is free.
+    #[default]
+    DialNow,
+    /// Offered to the agent first (VICIdial `preview=YES`): nothing is dialed until the agent
+    /// asks for it (`PreviewDial`); skipping it (`PreviewSkip`) drops the manual dial.
+    Preview,
+}
+
+/// Why per-call options were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallOptionsError {
+    /// The caller id cannot be presented.
+    #[error("caller id {value:?} is refused: {reason}")]
+    CallerId {
+        /// What was given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// The dial prefix is not a short string of dial digits.
+    #[error(
+        "dial prefix {0:?} is refused: it must be 1 to {MAX_DIAL_PREFIX} of the digits 0-9, `*` and `#`"
+    )]
+    DialPrefix(String),
+    /// A two-step call or a preview needs the agent it is for.
+    #[error("{0} needs the agent the call is for")]
+    NeedsAgent(&'static str),
+    /// Per-call options only apply to a manual dial.
+    #[error("per-call options (caller id, dial prefix, two-step call, preview) apply only to a manual dial")]
+    NotManual,
+}
+
+impl CallOptions {
+    /// Whether every field is the campaign's default.
+    pub fn is_default(&self) -> bool {
+        *self == CallOptions::default()
+    }
+
+    /// Checks the options of a task of `kind` for `agent`: a caller id the telephone system
+    /// reads as given (no CR, LF, NUL, no stray `"`, `<`, `>`, at most [`MAX_CALLER_ID`]
+    /// characters), a prefix of dial digits, and an agent for a two-step call or a preview.
+    pub fn validate(
+        &self,
+        kind: TaskKind,
+        agent: Option<&AgentId>,
+    ) -> Result<(), CallOptionsError> {
+        if self.is_default() {
+            return Ok(());
+        }
+        if kind != TaskKind::Manual {
+            return Err(CallOptionsError::NotManual);
+        }
+        if let Some(cid) = &self.caller_id {
+            let refuse = |reason: String| CallOptionsError::CallerId {
+                value: cid.clone(),
+                reason,
+            };
+            if cid.trim().is_empty() {
+                return Err(refuse("it is empty".into()));
+            }
+            if cid.chars().count() > MAX_CALLER_ID {
+                return Err(refuse(format!(
+                    "it is longer than {MAX_CALLER_ID} characters"
+                )));
+            }
+            if cid.chars().any(char::is_control) {
+                return Err(refuse("it contains a control character".into()));
+            }
+            super::campaign::split_caller_id(cid).map_err(refuse)?;
+        }
+        if let Some(p) = &self.dial_prefix {
+            if p.is_empty()
+                || p.len() > MAX_DIAL_PREFIX
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+            {
+                return Err(CallOptionsError::DialPrefix(p.clone()));
+            }
+        }
+        if agent.is_none() {
+            if self.order == DialOrder::AgentFirst {
+                return Err(CallOptionsError::NeedsAgent(
+                    "a two-step (agent-first) call",
+                ));
+            }
+            if self.start == ManualStart::Preview {
+                return Err(CallOptionsError::NeedsAgent("a preview"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the frequency caps need to know about past attempts.

@@ -207,6 +207,26 @@ pub struct DialPlan {
     pub agent: Option<AgentId>,
 }
 
+/// The agent a dial of `rec` is held for: a manual dial's agent, else a same-agent callback's
+/// (while the campaign keeps it for that agent), else the record's owner. One rule for every
+/// path that reserves an agent.
+pub fn reserved_agent<'a>(
+    rec: &'a SpoolRecord,
+    campaign: &Campaign,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Option<&'a AgentId> {
+    rec.task
+        .as_ref()
+        .and_then(|t| t.agent.as_ref())
+        .or_else(|| {
+            rec.schedule
+                .as_ref()
+                .and_then(|s| super::schedule::reserved_agent(s, campaign, zone, now))
+        })
+        .or(rec.owner_agent.as_ref())
+}
+
 /// The callee's zone: the record's, else the campaign's. Unknown zone = do not dial.
 pub fn callee_zone(rec: &SpoolRecord, campaign: &Campaign) -> Result<Tz, SkipReason> {
     let name = rec.time_zone.as_deref().unwrap_or(&campaign.time_zone);
@@ -414,12 +434,7 @@ pub fn check(rec: &SpoolRecord, ctx: &EligibilityContext<'_>) -> Result<DialPlan
             number: number.e164().to_owned(),
         });
     }
-    let agent = rec
-        .schedule
-        .as_ref()
-        .and_then(|s| super::schedule::reserved_agent(s, campaign, zone, ctx.now))
-        .or(rec.owner_agent.as_ref())
-        .cloned();
+    let agent = reserved_agent(rec, campaign, zone, ctx.now).cloned();
     if let Some(a) = &agent {
         if !(ctx.agent_free)(a) {
             return Err(SkipReason::AgentNotFree { agent: a.clone() });

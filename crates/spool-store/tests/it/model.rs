@@ -416,6 +416,8 @@ fn run(ops: Vec<Op>) {
                     id: m.next_task_id(),
                     timing,
                     kind: kind_,
+                    agent: None,
+                    call: Default::default(),
                 };
                 let want = match m.live_with(&uy_e164(n)).first() {
                     Some(&i) if matches!(m.records[i].status, RecordStatus::InFlight { .. }) => {
