@@ -70,3 +70,54 @@ fn a_bad_config_is_a_sentence_with_the_line() {
         "a Debug dump: {stderr}"
     );
 }
+
+/// Regression: every start imported the configured bases again, so records already finished
+/// (a number found invalid, a record dialed to its cap) came back as fresh records and were
+/// dialed again (seen on a live Asterisk: six invalid numbers redialed after a restart).
+#[test]
+fn a_restart_does_not_import_its_configured_bases_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("dialer.db");
+    let base = dir.path().join("spring.txt");
+    std::fs::write(
+        &base,
+        "spring;2125550101;n=1;;;\nspring;2125550102;n=2;;;\nspring;2125550103;n=3;;;\n",
+    )
+    .expect("base");
+    let shipped = std::fs::read_to_string("examples/dialer.toml").expect("shipped config");
+    let config = dir.path().join("dialer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{shipped}\n[[base]]\ncampaign = \"spring\"\nfile = {:?}\n",
+            base.display().to_string()
+        ),
+    )
+    .expect("config");
+    let run = || {
+        let out = dialer()
+            .args(["run", "--for", "2s", "--speed", "300", "--config"])
+            .arg(&config)
+            .arg("--spool")
+            .arg(&spool)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("dialer runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let first = run();
+    assert!(first.contains("base imported"), "{first}");
+    let second = run();
+    assert!(second.contains("base already imported"), "{second}");
+    let store = spool_store::SpoolStore::open(&spool).expect("spool");
+    let records = (1..=10)
+        .filter(|i| store.record(&dialer_core::RecordId(*i)).is_ok())
+        .count();
+    assert_eq!(records, 3, "the three lines, once");
+}

@@ -197,10 +197,6 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
             if let Some(n) = s.agents {
                 spec.agents.count = n;
             }
-            for c in &campaigns {
-                store.upsert_campaign(c, clock.now())?;
-                seed_records(&mut store, c, s.records, s.seed, clock)?;
-            }
             Box::new(SimTelephony::new(spec, clock))
         }
         (None, TelephonyConfig::Asterisk(list)) => {
@@ -222,16 +218,27 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
         store.upsert_campaign(c, clock.now())?;
     }
     for b in &config.bases {
-        let mut opts = ImportOptions::new(
-            b.campaign.clone(),
-            b.file.display().to_string(),
-            clock.now(),
-        );
+        let name = b.file.display().to_string();
+        // A base imported to the end by an earlier run is not imported again: its finished
+        // records would come back as fresh ones (and be dialed past their caps). An
+        // interrupted one resumes where it stopped.
+        if let Some((upload, at)) = store.imported_base(&b.campaign, &name)? {
+            tracing::info!(base = %name, upload, finished = %at, "base already imported; not imported again (`dialer import` imports a file again on purpose)");
+            continue;
+        }
+        let mut opts = ImportOptions::new(b.campaign.clone(), name, clock.now());
         opts.time_zone = b.time_zone.clone();
         let file = std::fs::File::open(&b.file)
             .with_context(|| format!("opening base {}", b.file.display()))?;
         let s = store.import_base(std::io::BufReader::new(file), &opts, &mut |_| {})?;
         tracing::info!(base = %b.file.display(), imported = s.imported, rejected = s.rejected, "base imported");
+    }
+    // A simulated campaign whose spool is still empty (no base configured, nothing left from
+    // an earlier run) gets generated callees.
+    if let Some(s) = &sim {
+        for c in &campaigns {
+            seed_records(&mut store, c, s.records, s.seed, clock)?;
+        }
     }
     let dialer_cfg = DialerConfig {
         campaigns,

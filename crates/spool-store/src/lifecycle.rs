@@ -9,7 +9,7 @@ use crate::records;
 use crate::store::SpoolStore;
 use chrono::{DateTime, NaiveDate, Utc};
 use dialer_core::{Campaign, DialMode};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 /// Most campaigns one listing returns.
@@ -154,6 +154,34 @@ impl CampaignFilter {
 }
 
 impl SpoolStore {
+    /// When a base file of this name was last imported to the end into the campaign, if it
+    /// ever was (its upload id and when it finished). `dialer run` reads it so a restart
+    /// does not import its configured bases again: that would give the numbers of records
+    /// already finished (dialed to their attempt cap, found invalid) fresh records.
+    pub fn imported_base(
+        &self,
+        campaign: &str,
+        file_name: &str,
+    ) -> Result<Option<(u64, DateTime<Utc>)>> {
+        let cid = records::campaign_id(&self.conn, campaign)?;
+        let row: Option<(i64, Option<i64>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, finished_ms FROM base
+                 WHERE campaign_id = ?1 AND file_name = ?2 AND state = 'done'
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![cid, file_name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((id, Some(at))) => Ok(Some((id as u64, from_ms(at)?))),
+            Some((id, None)) => Err(StoreError::Corrupt(format!(
+                "upload {id} is done but has no finishing time"
+            ))),
+            None => Ok(None),
+        }
+    }
+
     /// A campaign's state and since when.
     pub fn campaign_state(&self, name: &str) -> Result<(CampaignState, Option<DateTime<Utc>>)> {
         let cid = records::campaign_id(&self.conn, name)?;

@@ -157,10 +157,11 @@ pub struct DialerTask {
     /// The agent a manual dial is for (VICIdial `agent_user`, uContact AgentCall's `agent`):
     /// the call is reserved for this agent, ahead of the record's owner. `None` for the
     /// spool's own tasks.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentId>,
-    /// How this one call is placed, beside the campaign's settings.
-    #[serde(default)]
+    /// How this one call is placed, beside the campaign's settings (left out when they are
+    /// all the campaign's).
+    #[serde(default, skip_serializing_if = "CallOptions::is_default")]
     pub call: CallOptions,
 }
 
