@@ -524,6 +524,19 @@ ALTER TABLE campaign_log ADD COLUMN unique_id TEXT;
 ALTER TABLE campaign_log ADD COLUMN channel TEXT;
 ALTER TABLE campaign_log ADD COLUMN queue TEXT;
 "#,
+    // 9: numbers an import adds wait in `destination_recent` (same columns and key as
+    //    `destination`), a small index that stays in the page cache, and are merged into
+    //    `destination` in key-ordered slices (issue 14): a commit of shuffled numbers then
+    //    rewrites the small index's pages, not most of the big one's. A live number is in
+    //    exactly one of the two; every reader looks in both (`records::destinations_where`).
+    r#"
+CREATE TABLE destination_recent (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    number       INTEGER NOT NULL,        -- the E.164 number's digits (no '+')
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    PRIMARY KEY (campaign_id, number, record_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration set of this build.
