@@ -74,12 +74,13 @@
 //! A commit writes every page its rows fall on. Records and the ready index take
 //! near-appends (ids ascend), but shuffled numbers fall all over the de-dup index: written
 //! into `destination` directly, each commit rewrote most of its pages (into a spool of 1 M
-//! records, a 1 M-line shuffled upload wrote 3.0 GB to disk, 1.4 GB since). An upload's
+//! records, a 1 M-line shuffled upload wrote 3.0 GB to disk, 1.4 GB since). Shuffled
 //! numbers go to `destination_recent` instead (same key, every reader looks in both), merged
 //! into
 //! `destination` once it holds more than [`ImportOptions::recent_rows`] rows or an eighth of
 //! the campaign's numbers: in key order, so a merge writes each page of `destination` about
-//! once, however many commits the numbers came in.
+//! once, however many commits the numbers came in. Numbers that ascend through a chunk of
+//! lines (a list sorted by number) are near-appends and go to `destination` directly.
 
 use crate::codes::{id_from_sql, ms};
 use crate::error::{ImportError, Result, StoreError};
@@ -1165,9 +1166,10 @@ impl Recent {
         self.rows > self.min.max(self.campaign_numbers / RECENT_SHARE)
     }
 
-    fn added(&mut self, rows: u64) {
-        self.rows += rows;
-        self.campaign_numbers += rows;
+    /// `recent` of the `all` numbers the batch added went to `destination_recent`.
+    fn added(&mut self, recent: u64, all: u64) {
+        self.rows += recent;
+        self.campaign_numbers += all;
     }
 
     fn merged(&mut self) {
@@ -1308,8 +1310,8 @@ impl WriteCtx<'_> {
             summary.imported += 1;
         }
         insert_records(conn, &rows)?;
-        let added = insert_destinations(conn, self.campaign_id, &rows)?;
-        self.recent.added(added);
+        let (recent, all) = insert_destinations(conn, self.campaign_id, &rows)?;
+        self.recent.added(recent, all);
         if let Known::Listed { numbers, .. } = &mut self.known {
             for (_, g) in rows.iter().filter(|(_, g)| g.row.live) {
                 numbers.extend(g.row.keys.iter().copied());
@@ -1687,22 +1689,55 @@ fn insert_record_row(conn: &Connection, id: i64, r: &NewRow) -> Result<()> {
     Ok(())
 }
 
-/// Writes the numbers of the batch's live records to `destination_recent` (see [`Recent`]);
-/// returns how many.
+/// Where a chunk's numbers go: a column of numbers (the main numbers, the alternatives)
+/// that ascends through the chunk (9 in 10 of them above the one before, as in a list sorted
+/// by number) falls on a few neighbouring pages of `destination` and goes there directly; a
+/// column that does not (shuffled numbers) goes to `destination_recent` (see [`Recent`]).
+/// Either way each number is in one of the two tables.
+fn ascends(keys: &[i64]) -> bool {
+    let pairs = keys.len().saturating_sub(1);
+    let up = keys.windows(2).filter(|w| w[1] > w[0]).count();
+    pairs > 0 && up * 10 >= pairs * 9
+}
+
+/// Writes the numbers of the batch's live records, each column where [`ascends`] sends it;
+/// returns how many went to `destination_recent`, and how many in all.
 fn insert_destinations(
     conn: &Connection,
     campaign_id: i64,
     rows: &[(i64, &GoodLine)],
-) -> Result<u64> {
-    let numbers: Vec<(i64, i64)> = rows
-        .iter()
-        .filter(|(_, g)| g.row.live)
-        .flat_map(|(id, g)| g.row.keys.iter().map(move |k| (*id, *k)))
+) -> Result<(u64, u64)> {
+    let live = || rows.iter().filter(|(_, g)| g.row.live);
+    let mains: Vec<(i64, i64)> = live()
+        .filter_map(|(id, g)| g.row.keys.first().map(|k| (*id, *k)))
         .collect();
+    let alternatives: Vec<(i64, i64)> = live()
+        .flat_map(|(id, g)| g.row.keys.iter().skip(1).map(move |k| (*id, *k)))
+        .collect();
+    let (mut recent, all) = (0, (mains.len() + alternatives.len()) as u64);
+    for column in [mains, alternatives] {
+        let keys: Vec<i64> = column.iter().map(|(_, k)| *k).collect();
+        let table = if ascends(&keys) {
+            "destination"
+        } else {
+            recent += column.len() as u64;
+            "destination_recent"
+        };
+        insert_destination_rows(conn, table, campaign_id, &column)?;
+    }
+    Ok((recent, all))
+}
+
+/// Multi-row inserts of `(record id, number)` rows into `table`.
+fn insert_destination_rows(
+    conn: &Connection,
+    table: &str,
+    campaign_id: i64,
+    numbers: &[(i64, i64)],
+) -> Result<()> {
     let sql_for = |k: usize| {
-        let mut sql = String::from(
-            "INSERT OR IGNORE INTO destination_recent (campaign_id, number, record_id) VALUES ",
-        );
+        let mut sql =
+            format!("INSERT OR IGNORE INTO {table} (campaign_id, number, record_id) VALUES ");
         for i in 0..k {
             if i > 0 {
                 sql.push_str(", ");
@@ -1711,15 +1746,14 @@ fn insert_destinations(
         }
         sql
     };
-    chunked(conn, &numbers, DESTINATION_CHUNK, sql_for, |st, part| {
+    chunked(conn, numbers, DESTINATION_CHUNK, sql_for, |st, part| {
         st.raw_bind_parameter(1, campaign_id)?;
         for (i, (id, k)) in part.iter().enumerate() {
             st.raw_bind_parameter(2 + i * 2, *k)?;
             st.raw_bind_parameter(3 + i * 2, id)?;
         }
         Ok(())
-    })?;
-    Ok(numbers.len() as u64)
+    })
 }
 
 fn store_reject(

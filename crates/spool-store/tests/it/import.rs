@@ -727,3 +727,53 @@ fn upload_into_a_prefilled_spool_rejects_exactly_the_numbers_already_there() {
         assert_eq!(s.campaign_status("c").unwrap().total, 5000);
     }
 }
+
+/// Numbers in ascending order fall on neighbouring pages of the big destination index and go
+/// there directly; shuffled ones wait in the small one (`destination_recent`) until it is
+/// merged. Either way each number is in exactly one of the two, and found as a duplicate.
+#[test]
+fn sorted_numbers_go_to_the_big_destination_index_and_shuffled_ones_to_the_small_one() {
+    let ascending: String = (0..3000).map(|i| format!("c;{};;\n", uy(i))).collect();
+    // A fixed permutation of 3000..6000 (1103 is prime to 3000), up from one line to the
+    // next in fewer than 2 cases in 3.
+    let shuffled: String = (0..3000)
+        .map(|i| format!("c;{};;\n", uy(3000 + (i * 1103 % 3000))))
+        .collect();
+    let mut s = store();
+    import(&mut s, &ascending);
+    let [merged, recent] = destination_rows(&s);
+    assert_eq!((merged.len(), recent.len()), (3000, 0));
+    let sum = s
+        .import_base(
+            shuffled.as_bytes(),
+            &ImportOptions::new("c", "shuffled.txt", t0()),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(sum.imported, 3000);
+    let [merged, recent] = destination_rows(&s);
+    assert_eq!((merged.len(), recent.len()), (3000, 3000));
+    // Both kinds are duplicates of what is in the spool.
+    let again: String = [0, 3001, 2999, 5999]
+        .iter()
+        .map(|i| format!("c;{};;\n", uy(*i)))
+        .collect();
+    let sum = s
+        .import_base(
+            again.as_bytes(),
+            &ImportOptions::new("c", "again.txt", t0()),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(
+        sum.rejected_by_reason.get(&RejectReason::DuplicateInSpool),
+        Some(&4)
+    );
+    // And a respool of either kind is refused.
+    for i in [1, 3002] {
+        assert!(matches!(
+            s.respool(&NewRecord::new("c", vec![phone(i)]), t0()),
+            Err(StoreError::DuplicateDestination { .. })
+        ));
+    }
+}
