@@ -47,8 +47,9 @@
 //! most about one batch: **`commit_after`, plus the end of the 1,024-line chunk in progress,
 //! plus the batch's commit** (writing its pages to the WAL). Measured with the `store` bench
 //! (`SPOOL_BENCH_ONLY=ledger`: an attempt start every 10 ms on a second connection during a
-//! 1 M-line shuffled import, 2 shared cores under load): p50 0.34 ms, p99 457 ms, max 584 ms
-//! with the default 250 ms, against p99 10 ms without an import. A smaller `commit_after`
+//! 1 M-line shuffled import, 2 shared cores under load, load average about 8): p50 0.50 ms,
+//! p99 343 ms, max 404 ms with the default 250 ms, against p99 0.9 ms without an import
+//! (before the small destination index: p99 457 ms, max 584 ms). A smaller `commit_after`
 //! lowers the bound and slows unsorted imports (more commits). The import's connection
 //! checkpoints the WAL after its own commits (SQLite's default threshold), so a dialer's
 //! commit does not inherit the copying of the import's pages. Between two transactions the
