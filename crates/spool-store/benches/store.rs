@@ -7,10 +7,11 @@
 //!    campaign. In the same run, interleaved, for each case: the `sqlite3` shell's `.import`
 //!    of the same rows into a plain table (the baseline; `apt-get install -y sqlite3`), and
 //!    the *schema floor*: the shell moving those rows (already `.import`ed, not timed) into
-//!    the spool's own tables with set-based `INSERT … SELECT`s in one transaction, with the
-//!    importer's foreign-key policy (parents checked once, not per row) and its page cache
-//!    (`import::IMPORT_CACHE_KIB`). No parsing, validation or duplicate checks: the least
-//!    SQLite charges any importer of this schema. Medians of `SPOOL_BENCH_RUNS` runs
+//!    the spool's own tables with set-based `INSERT … SELECT`s in one transaction (the
+//!    numbers into `destination_recent`, where the importer writes them), with the
+//!    importer's foreign-key policy (parents checked once, not per row) and the store's page
+//!    cache (64 MiB). No parsing, validation or duplicate checks: the least SQLite charges
+//!    any importer of this schema. Medians of `SPOOL_BENCH_RUNS` runs
 //!    (default 3), as ratios to `.import`, of wall time and of CPU time (user + system; on
 //!    a busy machine the wall time of the two-thread import suffers more than the shell's).
 //!    `SPOOL_BENCH_CASES=0,2` runs only those cases (table rows from 0);
@@ -302,7 +303,8 @@ fn ours(work: &Path, case: &Case, lines: usize) -> Took {
 
 /// Time the `sqlite3` shell takes to move the rows of the case's base (already
 /// `.import`ed into a plain table, not timed) into the case's spool: a record (numbers
-/// inline) and its destinations per line, as set-based `INSERT … SELECT`s in one
+/// inline) and its numbers (into `destination_recent`, as the import writes them) per line,
+/// as set-based `INSERT … SELECT`s in one
 /// transaction, with the spool's constraints and indexes, and the import's page cache.
 fn schema_floor(work: &Path, case: &Case) -> Took {
     let db = start_spool(work, case, "floor.db");
@@ -329,9 +331,9 @@ INSERT INTO record (id, campaign_id, status, current_slot, priority, attempts, o
       CASE WHEN alts <> '' THEN ';+598' || substr(alts, 2) || ',' || alts || ',0,0' ELSE '' END,
     '[1,[\"' || replace(replace(data, '=', '\",\"'), ':', '\"],[\"') || '\"]]', NULL,
     2, CAST(priority AS INTEGER), 0, 0 FROM t, k;
-INSERT INTO destination (campaign_id, number, record_id)
+INSERT INTO destination_recent (campaign_id, number, record_id)
   SELECT 1, CAST('598' || substr(number, 2) AS INTEGER), k.first + t.rowid FROM t, k;
-INSERT INTO destination (campaign_id, number, record_id)
+INSERT INTO destination_recent (campaign_id, number, record_id)
   SELECT 1, CAST('598' || substr(alts, 2) AS INTEGER), k.first + t.rowid FROM t, k
   WHERE alts <> '';
 COMMIT;

@@ -318,6 +318,36 @@ pub fn insert_record(
     Ok(rid)
 }
 
+/// The tables a live number may be in: `destination`, and `destination_recent` where an
+/// import puts the numbers it adds until it merges them (`import.rs`). A number is in one of
+/// them, never both.
+pub const DESTINATION_TABLES: [&str; 2] = ["destination", "destination_recent"];
+
+/// SQL selecting `columns` of every live destination matching `condition`, from both
+/// [`DESTINATION_TABLES`] (`UNION ALL` with the condition in each arm, so each is a search of
+/// that table's key: SQLite does not push an `IN` into a compound subquery). The one way
+/// destinations are read.
+pub fn destinations_where(columns: &str, condition: &str) -> String {
+    DESTINATION_TABLES
+        .iter()
+        .map(|t| format!("SELECT {columns} FROM {t} WHERE {condition}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// Removes a record's numbers from the destinations (from whichever table holds them).
+fn remove_destinations(conn: &Connection, campaign_id: i64, id: i64, keys: &[i64]) -> Result<()> {
+    for table in DESTINATION_TABLES {
+        let mut st = conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE campaign_id = ?1 AND number = ?2 AND record_id = ?3"
+        ))?;
+        for k in keys {
+            st.execute(params![campaign_id, k, id])?;
+        }
+    }
+    Ok(())
+}
+
 fn add_destinations(conn: &Connection, campaign_id: i64, id: i64, keys: &[i64]) -> Result<()> {
     let mut st = conn.prepare_cached(
         "INSERT OR IGNORE INTO destination (campaign_id, number, record_id) VALUES (?1, ?2, ?3)",
@@ -469,12 +499,7 @@ pub fn update_record(conn: &Connection, rec: &SpoolRecord) -> Result<()> {
     let live = !rec.is_finished();
     if !(old_keys == keys && was_live == live && old_campaign == campaign_id) {
         if was_live {
-            let mut st = conn.prepare_cached(
-                "DELETE FROM destination WHERE campaign_id = ?1 AND number = ?2 AND record_id = ?3",
-            )?;
-            for k in &old_keys {
-                st.execute(params![old_campaign, k, id])?;
-            }
+            remove_destinations(conn, old_campaign, id, &old_keys)?;
         }
         if live {
             add_destinations(conn, campaign_id, id, &keys)?;
@@ -803,11 +828,12 @@ pub fn live_records_with_number(
     campaign_id: i64,
     e164: &str,
 ) -> Result<Vec<RecordId>> {
+    let sql = format!(
+        "{} ORDER BY record_id",
+        destinations_where("record_id", "campaign_id = ?1 AND number = ?2")
+    );
     let ids: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT record_id FROM destination WHERE campaign_id = ?1 AND number = ?2
-             ORDER BY record_id",
-        )?
+        .prepare_cached(&sql)?
         .query_map(params![campaign_id, number_key(e164)?], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     ids.into_iter()

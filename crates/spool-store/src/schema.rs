@@ -533,6 +533,19 @@ ALTER TABLE task ADD COLUMN dial_prefix TEXT;
 ALTER TABLE task ADD COLUMN agent_first INTEGER NOT NULL DEFAULT 0 CHECK (agent_first IN (0, 1));
 ALTER TABLE task ADD COLUMN preview INTEGER NOT NULL DEFAULT 0 CHECK (preview IN (0, 1));
 "#,
+    // 10: numbers an import adds wait in `destination_recent` (same columns and key as
+    //     `destination`), a small index that stays in the page cache, and are merged into
+    //     `destination` in key-ordered slices (issue 14): a commit of shuffled numbers then
+    //     rewrites the small index's pages, not most of the big one's. A live number is in
+    //     exactly one of the two; every reader looks in both (`records::destinations_where`).
+    r#"
+CREATE TABLE destination_recent (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    number       INTEGER NOT NULL,        -- the E.164 number's digits (no '+')
+    record_id    INTEGER NOT NULL REFERENCES record(id),
+    PRIMARY KEY (campaign_id, number, record_id)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration set of this build.

@@ -337,14 +337,36 @@ fn repeating_file(lines: u32) -> String {
     t
 }
 
+/// The `(campaign, number, record)` rows of `destination` and of `destination_recent`.
+fn destination_rows(s: &SpoolStore) -> [Vec<(i64, i64, i64)>; 2] {
+    ["destination", "destination_recent"].map(|table| {
+        s.connection()
+            .prepare(&format!(
+                "SELECT campaign_id, number, record_id FROM {table} ORDER BY 1, 2, 3"
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    })
+}
+
 /// Records and rejects do not depend on how lines are grouped into batches (the writer checks
-/// a batch's numbers against the spool in one query and against the batch in memory), and
-/// the duplicate reasons and details are those of checking line by line.
+/// a batch's numbers against the spool in one query and against the batch in memory), nor
+/// on when the numbers an upload adds are merged from the small destination index into the
+/// big one, and the duplicate reasons and details are those of checking line by line.
 #[test]
 fn batching_does_not_change_records_or_rejects() {
     let text = repeating_file(520);
     let mut results = Vec::new();
-    for batch_lines in [1, 37, 10_000] {
+    let default_recent = spool_store::import::DEFAULT_RECENT_ROWS;
+    for (batch_lines, recent_rows) in [
+        (1, default_recent),
+        (37, 50),
+        (10_000, default_recent),
+        (1, 10),
+    ] {
         let mut s = store();
         // Already in the spool, from elsewhere: lines 0 and 1 (their mains) and their repeats.
         let mut spool_ids = Vec::new();
@@ -356,7 +378,37 @@ fn batching_does_not_change_records_or_rejects() {
         }
         let mut opts = ImportOptions::new("c", "rep.txt", t0());
         opts.batch_lines = batch_lines;
+        opts.recent_rows = recent_rows;
         let sum = s.import_base(text.as_bytes(), &opts, &mut |_| {}).unwrap();
+        // Every number of every live record is in one of the destination indexes, once;
+        // the small one was merged into the big one whenever it outgrew `recent_rows`.
+        let [merged, recent] = destination_rows(&s);
+        let mut all: Vec<_> = merged.iter().chain(&recent).copied().collect();
+        all.sort_unstable();
+        let mut want_all: Vec<_> = s
+            .records("c")
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                r.numbers.iter().map(|n| {
+                    (
+                        1,
+                        n.number.e164()[1..].parse::<i64>().unwrap(),
+                        r.id.0 as i64,
+                    )
+                })
+            })
+            .collect();
+        want_all.sort_unstable();
+        assert_eq!(all, want_all, "batches of {batch_lines}");
+        assert!(
+            recent.len() as u64 <= recent_rows.max(all.len() as u64 / 8),
+            "{} rows left in destination_recent",
+            recent.len()
+        );
+        if recent_rows < 100 {
+            assert!(merged.len() > 300, "merged {}", merged.len());
+        }
         let rejects: Vec<_> = s
             .rejects(sum.base_id)
             .unwrap()
@@ -422,8 +474,9 @@ fn batching_does_not_change_records_or_rejects() {
         }
         results.push((rejects, records));
     }
-    assert_eq!(results[0], results[1]);
-    assert_eq!(results[0], results[2]);
+    for other in &results[1..] {
+        assert_eq!(&results[0], other);
+    }
 }
 
 /// The writer skips looking up numbers it knows cannot be in the spool (a campaign that had
@@ -672,5 +725,55 @@ fn upload_into_a_prefilled_spool_rejects_exactly_the_numbers_already_there() {
             .filter(|r| r.reason == RejectReason::DuplicateInSpool)
             .all(|r| order[r.line as usize - 1] < 3000));
         assert_eq!(s.campaign_status("c").unwrap().total, 5000);
+    }
+}
+
+/// Numbers in ascending order fall on neighbouring pages of the big destination index and go
+/// there directly; shuffled ones wait in the small one (`destination_recent`) until it is
+/// merged. Either way each number is in exactly one of the two, and found as a duplicate.
+#[test]
+fn sorted_numbers_go_to_the_big_destination_index_and_shuffled_ones_to_the_small_one() {
+    let ascending: String = (0..3000).map(|i| format!("c;{};;\n", uy(i))).collect();
+    // A fixed permutation of 3000..6000 (1103 is prime to 3000), up from one line to the
+    // next in fewer than 2 cases in 3.
+    let shuffled: String = (0..3000)
+        .map(|i| format!("c;{};;\n", uy(3000 + (i * 1103 % 3000))))
+        .collect();
+    let mut s = store();
+    import(&mut s, &ascending);
+    let [merged, recent] = destination_rows(&s);
+    assert_eq!((merged.len(), recent.len()), (3000, 0));
+    let sum = s
+        .import_base(
+            shuffled.as_bytes(),
+            &ImportOptions::new("c", "shuffled.txt", t0()),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(sum.imported, 3000);
+    let [merged, recent] = destination_rows(&s);
+    assert_eq!((merged.len(), recent.len()), (3000, 3000));
+    // Both kinds are duplicates of what is in the spool.
+    let again: String = [0, 3001, 2999, 5999]
+        .iter()
+        .map(|i| format!("c;{};;\n", uy(*i)))
+        .collect();
+    let sum = s
+        .import_base(
+            again.as_bytes(),
+            &ImportOptions::new("c", "again.txt", t0()),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(
+        sum.rejected_by_reason.get(&RejectReason::DuplicateInSpool),
+        Some(&4)
+    );
+    // And a respool of either kind is refused.
+    for i in [1, 3002] {
+        assert!(matches!(
+            s.respool(&NewRecord::new("c", vec![phone(i)]), t0()),
+            Err(StoreError::DuplicateDestination { .. })
+        ));
     }
 }

@@ -342,11 +342,16 @@ fn settings_written_by_a_newer_format_are_refused_with_a_sentence() {
 
 #[test]
 fn c1_u17_e3_the_latest_upgrade_keeps_records_blacklist_and_ledger_rows() {
-    // A database one step behind the latest, with a record of each status, a blacklist
-    // entry and an attempt, upgraded: every row kept, the new columns empty, and a record
-    // can then be inactive (status 3 with its time, refused without it).
+    // A database from before the step that added the inactive status (found by its text:
+    // steps appended since must not change what this checks), with a record of each status,
+    // a blacklist entry and an attempt, upgraded: every row kept, the new columns empty, and
+    // a record can then be inactive (status 3 with its time, refused without it).
+    let inactive_step = schema::MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("CREATE TABLE record_v8"))
+        .expect("a step adds the inactive status");
     let mut old = Connection::open_in_memory().unwrap();
-    schema::migrations_up_to(schema::latest_version() as usize - 1)
+    schema::migrations_up_to(inactive_step)
         .to_latest(&mut old)
         .unwrap();
     old.execute_batch(
@@ -410,4 +415,48 @@ fn c1_u17_e3_the_latest_upgrade_keeps_records_blacklist_and_ledger_rows() {
         )
         .unwrap();
     assert_eq!(ready, 0);
+}
+
+/// The step that added `destination_recent` (found by its text, not its index: steps appended
+/// later must not change what this test checks).
+fn recent_destinations_step() -> usize {
+    schema::MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("CREATE TABLE destination_recent"))
+        .expect("a step creates destination_recent")
+}
+
+#[test]
+fn upgrade_to_the_recent_destination_index_keeps_every_destination() {
+    let mut old = Connection::open_in_memory().unwrap();
+    schema::migrations_up_to(recent_destinations_step())
+        .to_latest(&mut old)
+        .unwrap();
+    old.execute_batch(
+        "INSERT INTO campaign (id, name, time_zone, settings, created_ms)
+             VALUES (1, 'c', 'America/Montevideo', '{\"v\":1,\"default_country\":\"UY\"}', 0);
+         INSERT INTO record (id, campaign_id, status, current_slot, priority, attempts, origin,
+             created_ms, numbers, due_class, order_priority, due_ms, has_task)
+         VALUES (1, 1, 0, 0, 2, 0, 0, 0,
+             '+59898000001,098000001,0,0;+59898000002,098000002,0,0', 2, 2, 0, 0);
+         INSERT INTO destination (campaign_id, number, record_id)
+         VALUES (1, 59898000001, 1), (1, 59898000002, 1);",
+    )
+    .unwrap();
+    schema::migrate(&mut old).unwrap();
+    let mut fresh = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut fresh).unwrap();
+    assert_eq!(describe(&old), describe(&fresh));
+    let rows: Vec<(i64, i64)> = old
+        .prepare("SELECT number, record_id FROM destination ORDER BY number")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [(59898000001, 1), (59898000002, 1)]);
+    let recent: i64 = old
+        .query_row("SELECT COUNT(*) FROM destination_recent", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(recent, 0);
 }
