@@ -1067,7 +1067,7 @@ impl dialer_runtime::Spool for SimSpool {
         _campaign: &CampaignId,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<SpoolRecord>, Self::Error> {
+    ) -> Result<Vec<std::sync::Arc<SpoolRecord>>, Self::Error> {
         self.asked = None;
         let records = self.list.due(now, (limit as usize).min(self.page));
         self.offered.clear();

@@ -669,7 +669,7 @@ fn a_range_callback_that_ends_while_its_record_waits_in_the_hopper_falls_back_at
         t0,
         InputKind::RecordsOffered {
             campaign: cid.clone(),
-            records: vec![rec],
+            records: vec![rec.into()],
         },
     ));
     while !matches!(engine.poll_output(), Output::Timeout(_)) {}

@@ -1310,7 +1310,7 @@ impl Task {
             now,
             [InputKind::RecordsOffered {
                 campaign: campaign.clone(),
-                records,
+                records: records.into_iter().map(std::sync::Arc::new).collect(),
             }],
         )?;
         Ok(())

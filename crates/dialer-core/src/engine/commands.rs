@@ -105,7 +105,7 @@ impl Engine {
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
                     // Passed over: back of the queue for a while, so others get their turn.
                     if let Some(mut rec) = run.hopper.remove(pos) {
-                        rec.next_eligible_at = Some(
+                        std::sync::Arc::make_mut(&mut rec).next_eligible_at = Some(
                             now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)),
                         );
                         self.floor
@@ -337,7 +337,7 @@ impl Engine {
         }
         self.floor
             .out
-            .push_back(Output::Store(StoreUpdate::Record(Box::new(rec))));
+            .push_back(Output::Store(StoreUpdate::Record(std::sync::Arc::new(rec))));
         Ok(())
     }
 

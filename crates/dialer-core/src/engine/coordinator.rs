@@ -388,7 +388,13 @@ mod call_events_tests {
         let records = (1..=8)
             .map(|i| {
                 let number = PhoneNumber::parse(&format!("212 555 01{i:02}"), "US").unwrap();
-                SpoolRecord::new(RecordId(i), cid.clone(), number, vec![], t0)
+                std::sync::Arc::new(SpoolRecord::new(
+                    RecordId(i),
+                    cid.clone(),
+                    number,
+                    vec![],
+                    t0,
+                ))
             })
             .collect();
         let mut out = Vec::new();

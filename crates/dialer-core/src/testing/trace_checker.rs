@@ -87,8 +87,8 @@ impl TraceChecker {
                 for r in records {
                     self.first_seen
                         .entry(r.id.clone())
-                        .or_insert_with(|| r.clone());
-                    self.latest.insert(r.id.clone(), r.clone());
+                        .or_insert_with(|| SpoolRecord::clone(r));
+                    self.latest.insert(r.id.clone(), SpoolRecord::clone(r));
                 }
             }
             InputKind::Command(Command::BlacklistAdd(e)) => self.blacklist.push(e.clone()),
