@@ -34,9 +34,13 @@ pub struct Spool {
     seed: u64,
     list: ListSpec,
     created_at: DateTime<Utc>,
-    /// Every record that is not finished, shared with the engine (its snapshots arrive so,
-    /// and a page hands out these copies).
+    /// Every record that is neither finished nor in flight, shared with the engine (its
+    /// snapshots arrive so, and a page hands out these copies).
     records: FxHashMap<u64, Arc<SpoolRecord>>,
+    /// Records in flight: the attempt and number slot of their call, all the simulator reads
+    /// of them. The engine's snapshot is not kept (the snapshot that ends the call replaces
+    /// it), so the engine holds the only copy and changes it at the end without a copy.
+    flying: FxHashMap<u64, (u32, usize)>,
     /// Pending and due (or due once their time comes, see `waiting`), in dial order, except
     /// the records of the fresh band.
     ready: BTreeSet<ReadyKey>,
@@ -72,6 +76,7 @@ impl Spool {
             list,
             created_at,
             records: FxHashMap::default(),
+            flying: FxHashMap::default(),
             ready: BTreeSet::new(),
             waiting: BTreeSet::new(),
             fresh: VecDeque::new(),
@@ -191,7 +196,12 @@ impl Spool {
             (RecordStatus::Pending, None) => {
                 self.ready.insert(ready_key(&rec));
             }
-            (RecordStatus::InFlight { .. } | RecordStatus::Inactive { .. }, _) => {}
+            (RecordStatus::InFlight { .. }, _) => {
+                self.records.remove(&id);
+                self.flying.insert(id, (rec.attempts, rec.current));
+                return;
+            }
+            (RecordStatus::Inactive { .. }, _) => {}
         }
         self.records.insert(id, rec);
     }
@@ -200,7 +210,7 @@ impl Spool {
     /// pending copy is in them (`insert` indexes nothing else), so a record in flight, whose
     /// end is most of the updates, costs no search.
     fn unindex(&mut self, id: u64) {
-        if self.leave_band(id) {
+        if self.leave_band(id) || self.flying.remove(&id).is_some() {
             return;
         }
         if let Some(old) = self.records.get(&id) {
@@ -267,9 +277,9 @@ impl Spool {
         self.ready.len() + self.waiting.len() + self.fresh_count
     }
 
-    /// A record's current copy.
-    pub fn get(&self, id: &RecordId) -> Option<&SpoolRecord> {
-        self.records.get(&id.0).map(|r| &**r)
+    /// The attempt and number slot of a record's call in flight.
+    pub fn in_flight(&self, id: &RecordId) -> Option<(u32, usize)> {
+        self.flying.get(&id.0).copied()
     }
 }
 
@@ -305,6 +315,7 @@ mod tests {
             let mut s = Spool::new(CampaignId::from("c"), seed, list, t0);
             let mut now = t0;
             let mut call = 0;
+            let mut flying: Vec<SpoolRecord> = Vec::new();
             for step in 0..200 {
                 now += Duration::seconds(rng.gen_range(0..30));
                 let limit = rng.gen_range(1..25);
@@ -324,12 +335,16 @@ mod tests {
                     "seed {seed}, step {step}"
                 );
                 // The engine's snapshots of some records of the page, as a run sends them.
-                for r in page.iter().filter(|_| rng.gen_bool(0.4)) {
+                for r in &page {
+                    if !rng.gen_bool(0.4) {
+                        continue;
+                    }
                     let mut next = SpoolRecord::clone(r);
                     match rng.gen_range(0..5) {
                         0 => {
                             call += 1;
                             next.status = RecordStatus::InFlight { call: CallId(call) };
+                            flying.push(next.clone());
                         }
                         1 => {
                             next.attempts += 1;
@@ -346,16 +361,19 @@ mod tests {
                     }
                     s.update(Arc::new(next));
                 }
+                for r in &flying {
+                    assert_eq!(
+                        s.in_flight(&r.id),
+                        Some((r.attempts, r.current)),
+                        "seed {seed}, step {step}"
+                    );
+                    assert!(!s.records.contains_key(&r.id.0), "seed {seed}, step {step}");
+                }
                 // Calls in flight end: back to pending, due later or now.
-                let flying: Vec<u64> = s
-                    .records
-                    .values()
-                    .filter(|r| matches!(r.status, RecordStatus::InFlight { .. }))
-                    .map(|r| r.id.0)
-                    .filter(|_| rng.gen_bool(0.5))
-                    .collect();
-                for id in flying {
-                    let mut next = SpoolRecord::clone(&s.records[&id]);
+                let (ended, still): (Vec<_>, Vec<_>) =
+                    flying.drain(..).partition(|_| rng.gen_bool(0.5));
+                flying = still;
+                for mut next in ended {
                     next.status = RecordStatus::Pending;
                     next.attempts += 1;
                     if rng.gen_bool(0.5) {

@@ -805,7 +805,7 @@ impl Harness<'_> {
                 Action::Originate(intent) => {
                     self.stats.originates += 1;
                     self.world
-                        .command(now, &TelephonyCommand::Originate(intent));
+                        .command(now, &TelephonyCommand::Originate(*intent));
                 }
                 Action::Hangup(call) => self.world.command(now, &TelephonyCommand::Hangup(call)),
                 Action::Hold { call, hold } => self

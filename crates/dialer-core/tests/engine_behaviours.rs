@@ -73,7 +73,7 @@ impl Bench {
         self.out
             .iter()
             .filter_map(|o| match o {
-                Output::Originate(i) => Some(i.clone()),
+                Output::Originate(i) => Some(OriginateIntent::clone(i)),
                 _ => None,
             })
             .collect()
@@ -113,10 +113,10 @@ fn preview_offers_a_record_and_dials_only_when_the_agent_asks() {
         })
         .collect();
     assert_eq!(offered, vec![(AgentId::from("alice"), RecordId(1))]);
-    b.feed(InputKind::Command(Command::PreviewDial {
+    b.feed(InputKind::Command(Box::new(Command::PreviewDial {
         agent: "alice".into(),
         record: RecordId(1),
-    }));
+    })));
     let dials = b.originates();
     assert_eq!(dials.len(), 1);
     assert_eq!(
@@ -132,10 +132,10 @@ fn preview_dial_for_another_record_is_rejected_and_changes_nothing() {
     c.dial_mode = DialMode::Preview;
     let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
     b.login("alice");
-    b.feed(InputKind::Command(Command::PreviewDial {
+    b.feed(InputKind::Command(Box::new(Command::PreviewDial {
         agent: "alice".into(),
         record: RecordId(2),
-    }));
+    })));
     assert!(b.originates().is_empty());
     let rejected: Vec<Event> = b
         .events()
@@ -474,7 +474,7 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
     );
     let alt = PhoneNumber::from_trusted("+12125559999", "2125559999").unwrap();
     let main = b.spool.records[&RecordId(1)].numbers[0].number.clone();
-    b.feed(InputKind::Command(Command::Dispose {
+    b.feed(InputKind::Command(Box::new(Command::Dispose {
         agent: None,
         record: RecordId(1),
         disposition: Disposition::Respool(Respool {
@@ -482,7 +482,7 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
             priority: Some(3),
             ..Respool::default()
         }),
-    }));
+    })));
     let rec = &b.spool.records[&RecordId(1)];
     assert_eq!(rec.status, RecordStatus::Pending);
     assert_eq!(rec.numbers[0].number, alt);
@@ -722,11 +722,11 @@ fn calls_of_unknown_fate_hold_their_lines_until_they_end() {
     let mut b = Bench::new(c, records);
     let until = b.now + Duration::hours(1);
     for call in [CallId(900), CallId(901)] {
-        b.feed(InputKind::Command(Command::HoldLines {
+        b.feed(InputKind::Command(Box::new(Command::HoldLines {
             campaign: "c".into(),
             calls: vec![call],
             until,
-        }));
+        })));
     }
     b.login("alice");
     b.login("bob");

@@ -1035,7 +1035,7 @@ impl Task {
                         let call = intent.call;
                         match self
                             .telephony
-                            .submit(TelephonyCommand::Originate(intent))
+                            .submit(TelephonyCommand::Originate(*intent))
                             .await
                         {
                             Ok(()) => self.counters.originates += 1,

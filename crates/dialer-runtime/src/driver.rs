@@ -113,7 +113,7 @@ pub trait Spool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Place this call; its ledger row is already persisted.
-    Originate(OriginateIntent),
+    Originate(Box<OriginateIntent>),
     /// Hang this call up.
     Hangup(CallId),
     /// Hold this call's callee (`hold`), or take it off hold.

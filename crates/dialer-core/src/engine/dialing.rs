@@ -329,7 +329,7 @@ impl Floor {
             number: plan.number.e164().to_owned(),
             reason,
         });
-        self.out.push_back(Output::Originate(intent));
+        self.out.push_back(Output::Originate(Box::new(intent)));
         self.out.course(|| Event::Progress {
             at: now,
             campaign: cid,

@@ -72,7 +72,7 @@ pub enum InputKind {
     },
     /// An operator or agent command. [`crate::Engine::apply_command`] applies one and
     /// answers at once; through `handle_input` a refusal becomes [`crate::Event::Rejected`].
-    Command(Command),
+    Command(Box<Command>),
     /// The telephone system's health, from the backend: while it is down no call is placed.
     Telephony(TelephonyHealth),
 }

@@ -20,7 +20,7 @@ pub enum Output {
     /// Persist this before acting on any later output (the attempt ledger depends on it).
     Store(StoreUpdate),
     /// Place a call.
-    Originate(OriginateIntent),
+    Originate(Box<OriginateIntent>),
     /// Hang up a call.
     Hangup {
         /// The call to end.

@@ -91,11 +91,14 @@ impl TraceChecker {
                     self.latest.insert(r.id.clone(), SpoolRecord::clone(r));
                 }
             }
-            InputKind::Command(Command::BlacklistAdd(e)) => self.blacklist.push(e.clone()),
-            InputKind::Command(Command::BlacklistRemove { number, scope }) => {
-                self.blacklist
-                    .retain(|e| !(&e.number == number && &e.scope == scope));
-            }
+            InputKind::Command(c) => match &**c {
+                Command::BlacklistAdd(e) => self.blacklist.push(e.clone()),
+                Command::BlacklistRemove { number, scope } => {
+                    self.blacklist
+                        .retain(|e| !(&e.number == number && &e.scope == scope));
+                }
+                _ => {}
+            },
             InputKind::Agent { agent, event } => {
                 let entry = self
                     .agents
