@@ -180,6 +180,8 @@ pub struct Simulator {
     /// arithmetic (a conversion each way per burst).
     t0_ms: Option<i64>,
     now_ms: i64,
+    /// `now_ms` as an instant, once asked for (cleared when the time moves).
+    now_at: Option<DateTime<Utc>>,
     end_ms: i64,
     /// Pending events, soonest first (ties in the order they were scheduled).
     events: BinaryHeap<Timed>,
@@ -261,6 +263,7 @@ impl Simulator {
             t0,
             t0_ms: (t0.timestamp_subsec_nanos() % 1_000_000 == 0).then(|| t0.timestamp_millis()),
             now_ms: 0,
+            now_at: None,
             end_ms,
             events: BinaryHeap::new(),
             seq: 0,
@@ -279,6 +282,23 @@ impl Simulator {
         };
         sim.schedule_shifts();
         sim
+    }
+
+    /// The current simulated instant.
+    fn now(&mut self) -> DateTime<Utc> {
+        match self.now_at {
+            Some(t) => t,
+            None => *self.now_at.insert(self.at(self.now_ms)),
+        }
+    }
+
+    /// Whether the unanswered record request made at `asked` is 30 s old or more.
+    fn request_stale(&self, asked: DateTime<Utc>) -> bool {
+        match self.t0_ms {
+            // Both are whole milliseconds (`asked` is the instant of a burst).
+            Some(t0) => t0 + self.now_ms - asked.timestamp_millis() >= 30_000,
+            None => self.at(self.now_ms) - asked >= Duration::seconds(30),
+        }
     }
 
     fn at(&self, t_ms: i64) -> DateTime<Utc> {
@@ -488,13 +508,13 @@ impl Simulator {
 
     // ----- calls -----
 
-    fn originate(&mut self, intent: OriginateIntent) {
+    fn originate(&mut self, intent: &OriginateIntent) {
         self.stats.dials += 1;
         let spool = self.driver.spool_mut();
         spool.offered.remove(&intent.record.0);
-        let rec = spool.list.get(&intent.record);
-        let attempt = rec.map_or(1, |r| r.attempts);
-        let slot = rec.map_or(0, |r| r.current as u64);
+        let rec = spool.list.in_flight(&intent.record);
+        let attempt = rec.map_or(1, |(attempts, _)| attempts);
+        let slot = rec.map_or(0, |(_, current)| current as u64);
         let fate = self.fate(intent.record.0, attempt, slot, intent.ring_timeout_s);
         let reserved = intent
             .agent
@@ -762,7 +782,7 @@ impl Simulator {
                 return self.driver.next_wake();
             };
             match action {
-                Action::Originate(intent) => self.originate(intent),
+                Action::Originate(intent) => self.originate(&intent),
                 // Machines hung up by policy, or a supervisor's hang-up: the call ends now.
                 Action::Hangup(call) => self.end_call(call, None),
                 // Simulated agents never put callers on hold.
@@ -787,6 +807,7 @@ impl Simulator {
         self.stats.staffed_ms += dt * i128::from(self.n_staffed);
         self.stats.busy_ms += dt * i128::from(self.n_busy);
         self.now_ms = t_ms;
+        self.now_at = None;
     }
 
     /// Runs to the end of the scenario; `progress` is told the fraction done now and then.
@@ -902,14 +923,12 @@ impl Simulator {
                 let agents = self.sc.agents.count as usize;
                 let spool = self.driver.spool();
                 spool.offered.len() < agents / 2 + 10
-                    || spool
-                        .asked
-                        .is_some_and(|asked| self.at(self.now_ms) - asked >= Duration::seconds(30))
+                    || spool.asked.is_some_and(|asked| self.request_stale(asked))
             };
             if answer || !self.inputs.is_empty() {
                 // Everything that happened at this instant reaches the engine as one burst, as
                 // events read off one socket would: one dialing decision, with all of it known.
-                let at = self.at(self.now_ms);
+                let at = self.now();
                 let inputs = self.inputs.drain(..);
                 let result = if answer {
                     self.driver.handle_with_deferred(at, inputs)
@@ -1067,7 +1086,7 @@ impl dialer_runtime::Spool for SimSpool {
         _campaign: &CampaignId,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<SpoolRecord>, Self::Error> {
+    ) -> Result<Vec<std::sync::Arc<SpoolRecord>>, Self::Error> {
         self.asked = None;
         let records = self.list.due(now, (limit as usize).min(self.page));
         self.offered.clear();

@@ -8,7 +8,8 @@ use dialer_core::rules::ordering::order_key;
 use dialer_core::{CampaignId, PhoneNumber, RecordId, RecordStatus, SpoolRecord};
 use rand::Rng;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// The core's dial order ([`order_key`]) as plain integers: class, priority, attempts,
 /// creation (seconds, nanoseconds), id. The same order, compared without calendar types (the
@@ -33,10 +34,26 @@ pub struct Spool {
     seed: u64,
     list: ListSpec,
     created_at: DateTime<Utc>,
-    /// Every record that is not finished (boxed, as the engine's snapshots arrive).
-    records: FxHashMap<u64, Box<SpoolRecord>>,
-    /// Pending and due (or due once their time comes, see `waiting`), in dial order.
+    /// Every record that is neither finished nor in flight, shared with the engine (its
+    /// snapshots arrive so, and a page hands out these copies).
+    records: FxHashMap<u64, Arc<SpoolRecord>>,
+    /// Records in flight: the attempt and number slot of their call, all the simulator reads
+    /// of them. The engine's snapshot is not kept (the snapshot that ends the call replaces
+    /// it), so the engine holds the only copy and changes it at the end without a copy.
+    flying: FxHashMap<u64, (u32, usize)>,
+    /// Pending and due (or due once their time comes, see `waiting`), in dial order, except
+    /// the records of the fresh band.
     ready: BTreeSet<ReadyKey>,
+    /// The fresh band: records as made, never updated since (ids `fresh_lo..next_id`, `true`
+    /// while untouched). They are pending and due, and share one order key but for the id
+    /// (`fresh_prefix`), so they are in dial order by id: a page merges them with `ready`
+    /// instead of indexing each record made (one is made per dial of an unlimited list).
+    fresh: VecDeque<bool>,
+    fresh_lo: u64,
+    /// Untouched records in the band.
+    fresh_count: usize,
+    /// The order key of every record made, but for its id (`None` before the first).
+    fresh_prefix: Option<(u8, u32, u32, i64, u32)>,
     /// Pending with a next eligible time not reached yet: (time, id).
     waiting: BTreeSet<(DateTime<Utc>, u64)>,
     next_id: u64,
@@ -59,8 +76,13 @@ impl Spool {
             list,
             created_at,
             records: FxHashMap::default(),
+            flying: FxHashMap::default(),
             ready: BTreeSet::new(),
             waiting: BTreeSet::new(),
+            fresh: VecDeque::new(),
+            fresh_lo: 1,
+            fresh_count: 0,
+            fresh_prefix: None,
             next_id: 1,
             made: 0,
             finished: 0,
@@ -121,10 +143,46 @@ impl Spool {
             }
             rec.time_zone = Some(zone.clone());
         }
-        self.insert(Box::new(rec));
+        // Into the fresh band, not the ready index: pending, due, and keyed like every record
+        // made before it but for its (greater) id.
+        let (class, priority, attempts, secs, nanos, _) = ready_key(&rec);
+        let prefix = *self
+            .fresh_prefix
+            .get_or_insert((class, priority, attempts, secs, nanos));
+        debug_assert_eq!(prefix, (class, priority, attempts, secs, nanos));
+        debug_assert!(rec.status == RecordStatus::Pending && rec.next_eligible_at.is_none());
+        self.records.insert(id, Arc::new(rec));
+        self.fresh.push_back(true);
+        self.fresh_count += 1;
     }
 
-    fn insert(&mut self, rec: Box<SpoolRecord>) {
+    /// The order key of record `id` of the fresh band.
+    fn fresh_key(&self, id: u64) -> ReadyKey {
+        let (class, priority, attempts, secs, nanos) =
+            self.fresh_prefix.expect("a record of the band was made");
+        (class, priority, attempts, secs, nanos, id)
+    }
+
+    /// Takes record `id` out of the fresh band; whether it was in it.
+    fn leave_band(&mut self, id: u64) -> bool {
+        let Some(i) = id.checked_sub(self.fresh_lo) else {
+            return false;
+        };
+        let Some(slot) = self.fresh.get_mut(i as usize) else {
+            return false;
+        };
+        if !std::mem::replace(slot, false) {
+            return false;
+        }
+        self.fresh_count -= 1;
+        while self.fresh.front() == Some(&false) {
+            self.fresh.pop_front();
+            self.fresh_lo += 1;
+        }
+        true
+    }
+
+    fn insert(&mut self, rec: Arc<SpoolRecord>) {
         let id = rec.id.0;
         match (&rec.status, rec.next_eligible_at) {
             (RecordStatus::Finished { .. }, _) => {
@@ -138,7 +196,12 @@ impl Spool {
             (RecordStatus::Pending, None) => {
                 self.ready.insert(ready_key(&rec));
             }
-            (RecordStatus::InFlight { .. } | RecordStatus::Inactive { .. }, _) => {}
+            (RecordStatus::InFlight { .. }, _) => {
+                self.records.remove(&id);
+                self.flying.insert(id, (rec.attempts, rec.current));
+                return;
+            }
+            (RecordStatus::Inactive { .. }, _) => {}
         }
         self.records.insert(id, rec);
     }
@@ -147,6 +210,9 @@ impl Spool {
     /// pending copy is in them (`insert` indexes nothing else), so a record in flight, whose
     /// end is most of the updates, costs no search.
     fn unindex(&mut self, id: u64) {
+        if self.leave_band(id) || self.flying.remove(&id).is_some() {
+            return;
+        }
         if let Some(old) = self.records.get(&id) {
             if !matches!(old.status, RecordStatus::Pending) {
                 return;
@@ -159,14 +225,14 @@ impl Spool {
     }
 
     /// The store persists the engine's new copy of a record.
-    pub fn update(&mut self, rec: Box<SpoolRecord>) {
+    pub fn update(&mut self, rec: Arc<SpoolRecord>) {
         self.unindex(rec.id.0);
         self.insert(rec);
     }
 
     /// The first `limit` due records in dial order. An unlimited list makes fresh records
     /// when the due ones run short.
-    pub fn due(&mut self, now: DateTime<Utc>, limit: usize) -> Vec<SpoolRecord> {
+    pub fn due(&mut self, now: DateTime<Utc>, limit: usize) -> Vec<Arc<SpoolRecord>> {
         while let Some(&(t, id)) = self.waiting.first() {
             if t > now {
                 break;
@@ -177,29 +243,145 @@ impl Spool {
             }
         }
         if self.list.size == 0 {
-            while self.ready.len() < limit {
+            while self.ready.len() + self.fresh_count < limit {
                 self.make_record();
             }
         }
         // Sized up front: a page is about a hundred records, grown by doubling it was copied
         // about seven times.
-        let mut page = Vec::with_capacity(limit.min(self.ready.len()));
-        page.extend(
-            self.ready
-                .iter()
-                .take(limit)
-                .filter_map(|k| self.records.get(&k.5).map(|r| SpoolRecord::clone(r))),
-        );
+        let mut page = Vec::with_capacity(limit.min(self.ready.len() + self.fresh_count));
+        // The ready index and the fresh band, merged in dial order.
+        let mut ready = self.ready.iter().peekable();
+        let mut fresh = (self.fresh_lo..)
+            .zip(self.fresh.iter())
+            .filter_map(|(id, &untouched)| untouched.then_some(id))
+            .peekable();
+        for _ in 0..limit {
+            let id = match (ready.peek(), fresh.peek()) {
+                (Some(k), Some(&id)) if self.fresh_key(id) < **k => fresh.next(),
+                (Some(_), _) => ready.next().map(|k| k.5),
+                (None, _) => fresh.next(),
+            };
+            let Some(id) = id else {
+                break;
+            };
+            if let Some(r) = self.records.get(&id) {
+                page.push(Arc::clone(r));
+            }
+        }
         page
     }
 
     /// Records neither finished nor in flight.
     pub fn pending(&self) -> usize {
-        self.ready.len() + self.waiting.len()
+        self.ready.len() + self.waiting.len() + self.fresh_count
     }
 
-    /// A record's current copy.
-    pub fn get(&self, id: &RecordId) -> Option<&SpoolRecord> {
-        self.records.get(&id.0).map(|r| &**r)
+    /// The attempt and number slot of a record's call in flight.
+    pub fn in_flight(&self, id: &RecordId) -> Option<(u32, usize)> {
+        self.flying.get(&id.0).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use dialer_core::CallId;
+    use rand::{Rng, SeedableRng};
+
+    /// What a page must be: the first `limit` pending and due records, in the core's order.
+    fn expected_page(s: &Spool, now: DateTime<Utc>, limit: usize) -> Vec<u64> {
+        let mut due: Vec<&SpoolRecord> = s
+            .records
+            .values()
+            .map(|r| &**r)
+            .filter(|r| r.status == RecordStatus::Pending)
+            .filter(|r| r.next_eligible_at.is_none_or(|t| t <= now))
+            .collect();
+        due.sort_by_key(|r| ready_key(r));
+        due.iter().take(limit).map(|r| r.id.0).collect()
+    }
+
+    #[test]
+    fn a_page_merges_the_fresh_band_with_the_ready_index_in_dial_order() {
+        let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        for seed in 0..60u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let list = ListSpec {
+                size: if seed % 2 == 0 { 0 } else { 40 },
+                ..ListSpec::default()
+            };
+            let mut s = Spool::new(CampaignId::from("c"), seed, list, t0);
+            let mut now = t0;
+            let mut call = 0;
+            let mut flying: Vec<SpoolRecord> = Vec::new();
+            for step in 0..200 {
+                now += Duration::seconds(rng.gen_range(0..30));
+                let limit = rng.gen_range(1..25);
+                let page = s.due(now, limit);
+                let ids: Vec<u64> = page.iter().map(|r| r.id.0).collect();
+                assert_eq!(
+                    ids,
+                    expected_page(&s, now, limit),
+                    "seed {seed}, step {step}"
+                );
+                assert_eq!(
+                    s.pending(),
+                    s.records
+                        .values()
+                        .filter(|r| r.status == RecordStatus::Pending)
+                        .count(),
+                    "seed {seed}, step {step}"
+                );
+                // The engine's snapshots of some records of the page, as a run sends them.
+                for r in &page {
+                    if !rng.gen_bool(0.4) {
+                        continue;
+                    }
+                    let mut next = SpoolRecord::clone(r);
+                    match rng.gen_range(0..5) {
+                        0 => {
+                            call += 1;
+                            next.status = RecordStatus::InFlight { call: CallId(call) };
+                            flying.push(next.clone());
+                        }
+                        1 => {
+                            next.attempts += 1;
+                            next.next_eligible_at =
+                                Some(now + Duration::seconds(rng.gen_range(1..120)));
+                        }
+                        2 => {
+                            next.status = RecordStatus::Finished {
+                                reason: dialer_core::FinishReason::Completed,
+                            }
+                        }
+                        3 => next.attempts += 1,
+                        _ => {}
+                    }
+                    s.update(Arc::new(next));
+                }
+                for r in &flying {
+                    assert_eq!(
+                        s.in_flight(&r.id),
+                        Some((r.attempts, r.current)),
+                        "seed {seed}, step {step}"
+                    );
+                    assert!(!s.records.contains_key(&r.id.0), "seed {seed}, step {step}");
+                }
+                // Calls in flight end: back to pending, due later or now.
+                let (ended, still): (Vec<_>, Vec<_>) =
+                    flying.drain(..).partition(|_| rng.gen_bool(0.5));
+                flying = still;
+                for mut next in ended {
+                    next.status = RecordStatus::Pending;
+                    next.attempts += 1;
+                    if rng.gen_bool(0.5) {
+                        next.next_eligible_at = Some(now + Duration::seconds(60));
+                    }
+                    s.update(Arc::new(next));
+                }
+            }
+        }
     }
 }

@@ -612,8 +612,10 @@ impl Spool for Sqlite {
         campaign: &CampaignId,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<SpoolRecord>, StoreError> {
-        self.0.ready_set(&campaign.0, now, limit)
+    ) -> Result<Vec<std::sync::Arc<SpoolRecord>>, StoreError> {
+        self.0
+            .ready_set(&campaign.0, now, limit)
+            .map(|records| records.into_iter().map(std::sync::Arc::new).collect())
     }
 
     fn record_event(&mut self, event: &Event) -> Result<(), StoreError> {
@@ -803,7 +805,7 @@ impl Harness<'_> {
                 Action::Originate(intent) => {
                     self.stats.originates += 1;
                     self.world
-                        .command(now, &TelephonyCommand::Originate(intent));
+                        .command(now, &TelephonyCommand::Originate(*intent));
                 }
                 Action::Hangup(call) => self.world.command(now, &TelephonyCommand::Hangup(call)),
                 Action::Hold { call, hold } => self
@@ -963,7 +965,10 @@ impl Harness<'_> {
             .spool_mut()
             .0
             .ready_set(&campaign.0, now, driver::RELOAD_LIMIT)
-            .map_err(|source| SwarmError::Store { seed, source })?;
+            .map_err(|source| SwarmError::Store { seed, source })?
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect();
         d.handle(now, [InputKind::RecordsOffered { campaign, records }])
             .map_err(|e| SwarmError::Driver {
                 seed,

@@ -38,7 +38,7 @@
 //!         // The store answers with the due records, in dial order.
 //!         Output::NeedRecords { campaign, .. } => pending.push(InputKind::RecordsOffered {
 //!             campaign,
-//!             records: vec![record.clone()],
+//!             records: vec![std::sync::Arc::new(record.clone())],
 //!         }),
 //!         Output::Originate(intent) => originated.push(intent),
 //!         Output::Timeout(_) => match pending.pop() {

@@ -73,7 +73,7 @@ impl Bench {
         self.out
             .iter()
             .filter_map(|o| match o {
-                Output::Originate(i) => Some(i.clone()),
+                Output::Originate(i) => Some(OriginateIntent::clone(i)),
                 _ => None,
             })
             .collect()
@@ -113,10 +113,10 @@ fn preview_offers_a_record_and_dials_only_when_the_agent_asks() {
         })
         .collect();
     assert_eq!(offered, vec![(AgentId::from("alice"), RecordId(1))]);
-    b.feed(InputKind::Command(Command::PreviewDial {
+    b.feed(InputKind::Command(Box::new(Command::PreviewDial {
         agent: "alice".into(),
         record: RecordId(1),
-    }));
+    })));
     let dials = b.originates();
     assert_eq!(dials.len(), 1);
     assert_eq!(
@@ -134,15 +134,18 @@ fn a_hopper_refill_while_an_agent_previews_keeps_the_record_the_agent_can_dial()
     c.dial_mode = DialMode::Preview;
     let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
     b.login("alice");
-    let records = vec![record(1, 1), record(2, 2)];
+    let records = vec![
+        std::sync::Arc::new(record(1, 1)),
+        std::sync::Arc::new(record(2, 2)),
+    ];
     b.feed(InputKind::RecordsOffered {
         campaign: "c".into(),
         records,
     });
-    b.feed(InputKind::Command(Command::PreviewDial {
+    b.feed(InputKind::Command(Box::new(Command::PreviewDial {
         agent: "alice".into(),
         record: RecordId(1),
-    }));
+    })));
     let rejected: Vec<_> = b
         .events()
         .into_iter()
@@ -205,10 +208,10 @@ fn preview_dial_for_another_record_is_rejected_and_changes_nothing() {
     c.dial_mode = DialMode::Preview;
     let mut b = Bench::new(c, vec![record(1, 1), record(2, 2)]);
     b.login("alice");
-    b.feed(InputKind::Command(Command::PreviewDial {
+    b.feed(InputKind::Command(Box::new(Command::PreviewDial {
         agent: "alice".into(),
         record: RecordId(2),
-    }));
+    })));
     assert!(b.originates().is_empty());
     let rejected: Vec<Event> = b
         .events()
@@ -549,7 +552,7 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
     );
     let alt = PhoneNumber::from_trusted("+12125559999", "2125559999").unwrap();
     let main = b.spool.records[&RecordId(1)].numbers[0].number.clone();
-    b.feed(InputKind::Command(Command::Dispose {
+    b.feed(InputKind::Command(Box::new(Command::Dispose {
         agent: None,
         record: RecordId(1),
         disposition: Disposition::Respool(Respool {
@@ -557,7 +560,7 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
             priority: Some(3),
             ..Respool::default()
         }),
-    }));
+    })));
     let rec = &b.spool.records[&RecordId(1)];
     assert_eq!(rec.status, RecordStatus::Pending);
     assert_eq!(rec.numbers[0].number, alt);
@@ -744,7 +747,7 @@ fn a_range_callback_that_ends_while_its_record_waits_in_the_hopper_falls_back_at
         t0,
         InputKind::RecordsOffered {
             campaign: cid.clone(),
-            records: vec![rec],
+            records: vec![rec.into()],
         },
     ));
     while !matches!(engine.poll_output(), Output::Timeout(_)) {}
@@ -797,11 +800,11 @@ fn calls_of_unknown_fate_hold_their_lines_until_they_end() {
     let mut b = Bench::new(c, records);
     let until = b.now + Duration::hours(1);
     for call in [CallId(900), CallId(901)] {
-        b.feed(InputKind::Command(Command::HoldLines {
+        b.feed(InputKind::Command(Box::new(Command::HoldLines {
             campaign: "c".into(),
             calls: vec![call],
             until,
-        }));
+        })));
     }
     b.login("alice");
     b.login("bob");

@@ -42,7 +42,7 @@ impl Run {
                 }
                 match out {
                     Output::Timeout(_) => break,
-                    Output::Originate(o) => self.place(o),
+                    Output::Originate(o) => self.place(*o),
                     Output::Event(Event::Skipped { record, reason, .. }) => {
                         self.skips.push((record.0, reason.code()))
                     }
@@ -256,12 +256,14 @@ fn small_campaign_dials_in_order_and_ends_in_the_right_states() {
         linked: BTreeMap::new(),
     };
     run.feed(InputKind::Campaign(Box::new(c)));
-    run.feed(InputKind::Command(Command::BlacklistAdd(BlacklistEntry {
-        number: "+12125550103".into(),
-        scope: BlacklistScope::All,
-        expires_at: None,
-        direction: Direction::Both,
-    })));
+    run.feed(InputKind::Command(Box::new(Command::BlacklistAdd(
+        BlacklistEntry {
+            number: "+12125550103".into(),
+            scope: BlacklistScope::All,
+            expires_at: None,
+            direction: Direction::Both,
+        },
+    ))));
     for a in &agents {
         run.feed(InputKind::Agent {
             agent: a.clone(),
@@ -274,7 +276,7 @@ fn small_campaign_dials_in_order_and_ends_in_the_right_states() {
 
     // Record 5 answers at 14:00:23 and talks 30 s; its agent then schedules a callback at 16:00.
     run.run_until(utc(14, 1, 30));
-    run.feed(InputKind::Command(Command::Dispose {
+    run.feed(InputKind::Command(Box::new(Command::Dispose {
         agent: Some(AgentId::from("a2")),
         record: RecordId(5),
         disposition: Disposition::Schedule {
@@ -287,7 +289,7 @@ fn small_campaign_dials_in_order_and_ends_in_the_right_states() {
             campaign: None,
             contact_name: None,
         },
-    }));
+    })));
     // One agent takes a long break before 16:00, so the schedule and record 6 compete for a1.
     run.run_until(utc(15, 30, 0));
     run.feed(InputKind::Agent {

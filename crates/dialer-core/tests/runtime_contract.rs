@@ -123,7 +123,7 @@ impl Bench {
         self.out
             .iter()
             .filter_map(|o| match o {
-                Output::Originate(i) => Some(i.clone()),
+                Output::Originate(i) => Some(OriginateIntent::clone(i)),
                 _ => None,
             })
             .collect()
@@ -242,12 +242,14 @@ fn rejected_preview_dial_changes_nothing() {
     c.dial_mode = DialMode::Preview;
     let mut b = Bench::new(c, vec![record(1, 1)]);
     b.login("alice");
-    b.feed(InputKind::Command(Command::BlacklistAdd(BlacklistEntry {
-        number: "+12125550001".into(),
-        scope: BlacklistScope::All,
-        expires_at: None,
-        direction: Direction::Outbound,
-    })));
+    b.feed(InputKind::Command(Box::new(Command::BlacklistAdd(
+        BlacklistEntry {
+            number: "+12125550001".into(),
+            scope: BlacklistScope::All,
+            expires_at: None,
+            direction: Direction::Outbound,
+        },
+    ))));
     let before = b.snapshot();
     let r = b.command(Command::PreviewDial {
         agent: "alice".into(),

@@ -1055,7 +1055,7 @@ impl Task {
                         let call = intent.call;
                         match self
                             .telephony
-                            .submit(TelephonyCommand::Originate(intent))
+                            .submit(TelephonyCommand::Originate(*intent))
                             .await
                         {
                             Ok(()) => self.counters.originates += 1,
@@ -1330,7 +1330,7 @@ impl Task {
             now,
             [InputKind::RecordsOffered {
                 campaign: campaign.clone(),
-                records,
+                records: records.into_iter().map(std::sync::Arc::new).collect(),
             }],
         )?;
         Ok(())

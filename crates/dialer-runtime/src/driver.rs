@@ -7,6 +7,7 @@
 //! use chrono::{TimeZone, Utc};
 //! use dialer_core::*;
 //! use dialer_runtime::driver::{Action, Driver, Spool};
+//! use std::sync::Arc;
 //!
 //! /// A spool in memory: enough to show the contract.
 //! #[derive(Default)]
@@ -14,8 +15,8 @@
 //! impl Spool for Memory {
 //!     type Error = std::convert::Infallible;
 //!     fn persist(&mut self, u: StoreUpdate) -> Result<(), Self::Error> { self.updates.push(u); Ok(()) }
-//!     fn ready_set(&mut self, _: &CampaignId, _: chrono::DateTime<Utc>, _: u32) -> Result<Vec<SpoolRecord>, Self::Error> {
-//!         Ok(std::mem::take(&mut self.records))
+//!     fn ready_set(&mut self, _: &CampaignId, _: chrono::DateTime<Utc>, _: u32) -> Result<Vec<Arc<SpoolRecord>>, Self::Error> {
+//!         Ok(std::mem::take(&mut self.records).into_iter().map(Arc::new).collect())
 //!     }
 //! }
 //!
@@ -48,6 +49,7 @@ use dialer_core::{
     RejectReason, SpoolRecord, StoreUpdate,
 };
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Records offered when the hopper is reloaded after an operation changed the spool (the
 /// engine asks for more at its next refill if it needs them).
@@ -83,13 +85,14 @@ pub trait Spool {
     /// Persists one update; when this returns `Ok` the update survives a crash.
     fn persist(&mut self, update: StoreUpdate) -> Result<(), Self::Error>;
 
-    /// Up to `limit` records of the campaign due at `now`, in the core's dial order.
+    /// Up to `limit` records of the campaign due at `now`, in the core's dial order, shared
+    /// (`Arc`): a spool that keeps its records in memory hands out its own copies.
     fn ready_set(
         &mut self,
         campaign: &CampaignId,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<SpoolRecord>, Self::Error>;
+    ) -> Result<Vec<Arc<SpoolRecord>>, Self::Error>;
 
     /// Records an event in the campaign log (call progress); the default keeps nothing.
     fn record_event(&mut self, _event: &Event) -> Result<(), Self::Error> {
@@ -110,7 +113,7 @@ pub trait Spool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Place this call; its ledger row is already persisted.
-    Originate(OriginateIntent),
+    Originate(Box<OriginateIntent>),
     /// Hang this call up.
     Hangup(CallId),
     /// Hold this call's callee (`hold`), or take it off hold.
@@ -440,8 +443,9 @@ impl Spool for spool_store::SpoolStore {
         campaign: &CampaignId,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<SpoolRecord>, Self::Error> {
+    ) -> Result<Vec<Arc<SpoolRecord>>, Self::Error> {
         spool_store::SpoolStore::ready_set(self, &campaign.0, now, limit)
+            .map(|records| records.into_iter().map(Arc::new).collect())
     }
 
     fn record_event(&mut self, event: &Event) -> Result<(), Self::Error> {

@@ -412,7 +412,9 @@ fn attempt_delays(db: &Path, first_call: u64, stop: &dyn Fn(usize) -> bool) -> V
         // Back in the ready set at once: the record is rewritten as never tried.
         let mut again = store.record(&rec.id).unwrap();
         again.next_eligible_at = None;
-        store.apply(&StoreUpdate::Record(Box::new(again))).unwrap();
+        store
+            .apply(&StoreUpdate::Record(std::sync::Arc::new(again)))
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     delays

@@ -375,10 +375,17 @@ impl Engine {
         let Some(mut rec) = run.in_flight.remove(&call.record) else {
             return Ok(());
         };
-        next_step::finish_attempt(&mut rec, &run.campaign, outcome, ended);
+        // Copied here, as the store shares the record in flight.
+        next_step::finish_attempt(
+            std::sync::Arc::make_mut(&mut rec),
+            &run.campaign,
+            outcome,
+            ended,
+        );
         if let CallEnd::NotPlaced { hold_back } = end {
             if hold_back {
                 let until = now + Duration::seconds(i64::from(run.campaign.retry.congestion_s));
+                let rec = std::sync::Arc::make_mut(&mut rec);
                 rec.next_eligible_at = Some(rec.next_eligible_at.map_or(until, |t| t.max(until)));
             }
             self.floor

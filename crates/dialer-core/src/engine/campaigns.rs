@@ -16,19 +16,21 @@ use crate::rules::{next_step, ordering, schedule};
 use chrono::{DateTime, Duration, Utc};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 pub(super) struct CampaignRun {
     pub(super) campaign: Campaign,
     pub(super) pacer: Box<dyn Pacer>,
-    /// Records offered by the store, in dial order (taken mostly from the front).
-    pub(super) hopper: VecDeque<Box<SpoolRecord>>,
+    /// Records offered by the store, in dial order (taken mostly from the front). Shared with
+    /// the store (`Arc`): a record is copied only when the engine changes it.
+    pub(super) hopper: VecDeque<Arc<SpoolRecord>>,
     /// Whether the hopper may hold manual (click-to-call) tasks, which bypass pacing.
     pub(super) has_manual: bool,
     /// Records with a call in flight.
-    pub(super) in_flight: HashMap<RecordId, Box<SpoolRecord>>,
+    pub(super) in_flight: HashMap<RecordId, Arc<SpoolRecord>>,
     /// Records whose call ended, for dispositions; oldest first.
     pub(super) recent: VecDeque<RecordId>,
-    pub(super) recent_records: HashMap<RecordId, Box<SpoolRecord>>,
+    pub(super) recent_records: HashMap<RecordId, Arc<SpoolRecord>>,
     pub(super) ledger: AbandonLedger,
     pub(super) request_outstanding: bool,
     pub(super) last_request: Option<DateTime<Utc>>,
@@ -115,7 +117,7 @@ impl Engine {
         &mut self,
         now: DateTime<Utc>,
         campaign: &CampaignId,
-        records: Vec<SpoolRecord>,
+        records: Vec<Arc<SpoolRecord>>,
     ) -> Result<(), RejectReason> {
         let previewed = self.floor.records_in_preview();
         let run = self
@@ -123,13 +125,15 @@ impl Engine {
             .get_mut(campaign)
             .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
         run.request_outstanding = false;
-        // Boxed: records move between the hopper, the calls in flight and the recent ones,
-        // and a pointer moves cheaper than a whole record.
-        let mut hopper: Vec<Box<SpoolRecord>> = records
+        // Shared: records move between the hopper, the calls in flight and the recent ones as
+        // pointers, and one the engine does not change is never copied.
+        let mut hopper: Vec<Arc<SpoolRecord>> = records
             .into_iter()
             .map(|mut r| {
-                r.merge_duplicate_numbers();
-                Box::new(r)
+                if r.has_duplicate_numbers() {
+                    Arc::make_mut(&mut r).merge_duplicate_numbers();
+                }
+                r
             })
             .filter(|r| &r.campaign == campaign)
             .filter(|r| !run.in_flight.contains_key(&r.id) && !previewed.contains(&r.id))
@@ -147,7 +151,9 @@ impl Engine {
         // Every record ends or has a future: a range callback that is over no longer holds
         // its record back.
         for r in &mut hopper {
-            if schedule::drop_if_over(r, &run.campaign, now) {
+            // Only a record with a schedule can change (copied then, if shared).
+            if r.schedule.is_some() && schedule::drop_if_over(Arc::make_mut(r), &run.campaign, now)
+            {
                 self.floor
                     .out
                     .push_back(Output::Store(StoreUpdate::Record(r.clone())));
@@ -168,7 +174,7 @@ impl Engine {
 impl CampaignRun {
     /// Puts a record whose call was never placed back in the hopper, in its place, as if
     /// never dialed.
-    pub(super) fn return_to_hopper(&mut self, rec: Box<SpoolRecord>) {
+    pub(super) fn return_to_hopper(&mut self, rec: Arc<SpoolRecord>) {
         let key = ordering::order_key(&rec);
         let at = self
             .hopper
@@ -178,7 +184,7 @@ impl CampaignRun {
     }
 
     /// Keeps a record whose call ended for late dispositions: the newest `cap` are kept.
-    pub(super) fn remember_recent(&mut self, rec: Box<SpoolRecord>, cap: usize) {
+    pub(super) fn remember_recent(&mut self, rec: Arc<SpoolRecord>, cap: usize) {
         self.recent.push_back(rec.id.clone());
         self.recent_records.insert(rec.id.clone(), rec);
         while self.recent.len() > cap {
@@ -233,13 +239,14 @@ impl Floor {
         &mut self,
         run: &mut CampaignRun,
         now: DateTime<Utc>,
-        mut rec: Box<SpoolRecord>,
+        mut rec: Arc<SpoolRecord>,
         reason: SkipReason,
     ) {
         // Every record ends or has a future: a range callback that ended while its record
         // waited in the hopper no longer holds it back (the rule the store's offer applies).
         if matches!(reason, SkipReason::OutsideCallingWindow { .. })
-            && schedule::drop_if_over(&mut rec, &run.campaign, now)
+            && rec.schedule.is_some()
+            && schedule::drop_if_over(Arc::make_mut(&mut rec), &run.campaign, now)
         {
             self.out
                 .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
@@ -253,52 +260,57 @@ impl Floor {
             record: rec.id.clone(),
             reason: reason.clone(),
         }));
-        let before = rec.clone();
-        match &reason {
-            SkipReason::NotPending => return,
-            SkipReason::Blacklisted { .. } => {
-                if let Some(slot) = rec.numbers.get_mut(rec.current) {
-                    slot.state = NumberState::Blacklisted;
+        let before = Arc::clone(&rec);
+        {
+            // Copied here, as `before` shares it: the old one stays to compare.
+            let rec = Arc::make_mut(&mut rec);
+            match &reason {
+                SkipReason::NotPending => return,
+                SkipReason::Blacklisted { .. } => {
+                    if let Some(slot) = rec.numbers.get_mut(rec.current) {
+                        slot.state = NumberState::Blacklisted;
+                    }
+                    if rec.schedule.as_ref().is_some_and(|s| s.number.is_some()) {
+                        rec.schedule = None;
+                    }
+                    next_step::advance_if_current_unusable(rec);
                 }
-                if rec.schedule.as_ref().is_some_and(|s| s.number.is_some()) {
-                    rec.schedule = None;
-                }
-                next_step::advance_if_current_unusable(&mut rec);
-            }
-            SkipReason::AttemptCapReached => {
-                if let Some(slot) = rec.numbers.get_mut(rec.current) {
-                    if slot.state == NumberState::Active {
-                        slot.state = NumberState::Spent;
+                SkipReason::AttemptCapReached => {
+                    if let Some(slot) = rec.numbers.get_mut(rec.current) {
+                        if slot.state == NumberState::Active {
+                            slot.state = NumberState::Spent;
+                        }
+                    }
+                    if rec.attempts >= run.campaign.max_attempts_per_record {
+                        rec.status = RecordStatus::Finished {
+                            reason: FinishReason::AttemptsExhausted,
+                        };
+                    } else {
+                        next_step::advance_if_current_unusable(rec);
                     }
                 }
-                if rec.attempts >= run.campaign.max_attempts_per_record {
+                SkipReason::NoDialableNumber => {
                     rec.status = RecordStatus::Finished {
-                        reason: FinishReason::AttemptsExhausted,
+                        reason: FinishReason::NoDialableNumber,
                     };
-                } else {
-                    next_step::advance_if_current_unusable(&mut rec);
+                }
+                SkipReason::UnknownTimeZone { .. } => {
+                    // Reported again daily until someone fixes the zone: never dialed meanwhile.
+                    rec.next_eligible_at = Some(now + Duration::days(1));
+                }
+                other => {
+                    rec.next_eligible_at =
+                        Some(other.retry_at().unwrap_or(now + Duration::days(1)));
                 }
             }
-            SkipReason::NoDialableNumber => {
-                rec.status = RecordStatus::Finished {
-                    reason: FinishReason::NoDialableNumber,
-                };
+            if let RecordStatus::Finished { reason } = rec.status {
+                rec.next_eligible_at = None;
+                self.out.course(|| Event::RecordFinished {
+                    at: now,
+                    record: rec.id.clone(),
+                    reason,
+                });
             }
-            SkipReason::UnknownTimeZone { .. } => {
-                // Reported again daily until someone fixes the zone: never dialed meanwhile.
-                rec.next_eligible_at = Some(now + Duration::days(1));
-            }
-            other => {
-                rec.next_eligible_at = Some(other.retry_at().unwrap_or(now + Duration::days(1)));
-            }
-        }
-        if let RecordStatus::Finished { reason } = rec.status {
-            rec.next_eligible_at = None;
-            self.out.course(|| Event::RecordFinished {
-                at: now,
-                record: rec.id.clone(),
-                reason,
-            });
         }
         if rec != before {
             self.out.push_back(Output::Store(StoreUpdate::Record(rec)));

@@ -104,14 +104,16 @@ impl Engine {
                     .ok_or(RejectReason::UnknownCampaign(campaign))?;
                 if let Some(pos) = run.hopper.iter().position(|r| r.id == record) {
                     if let Some(mut rec) = run.hopper.remove(pos) {
-                        if super::campaigns::is_manual_preview(&rec) {
+                        let manual_preview = super::campaigns::is_manual_preview(&rec);
+                        let rec_mut = std::sync::Arc::make_mut(&mut rec);
+                        if manual_preview {
                             // The agent declined its own manual dial: the dial is dropped,
                             // the record stays in the spool as it was.
-                            rec.task = None;
+                            rec_mut.task = None;
                         } else {
                             // Passed over: back of the queue for a while, so others get
                             // their turn.
-                            rec.next_eligible_at = Some(
+                            rec_mut.next_eligible_at = Some(
                                 now + Duration::seconds(i64::from(run.campaign.retry.no_answer_s)),
                             );
                         }
@@ -344,7 +346,7 @@ impl Engine {
         }
         self.floor
             .out
-            .push_back(Output::Store(StoreUpdate::Record(Box::new(rec))));
+            .push_back(Output::Store(StoreUpdate::Record(std::sync::Arc::new(rec))));
         Ok(())
     }
 

@@ -108,7 +108,7 @@ pub(super) fn input_name(k: &InputKind) -> InputName {
         InputKind::Agent { .. } => InputName::Agent,
         InputKind::Call { .. } => InputName::Call,
         InputKind::Telephony(_) => InputName::Telephony,
-        InputKind::Command(c) => match c {
+        InputKind::Command(c) => match &**c {
             Command::Dispose { .. } => InputName::Dispose,
             Command::BlacklistAdd(_) => InputName::BlacklistAdd,
             Command::BlacklistRemove { .. } => InputName::BlacklistRemove,
@@ -347,7 +347,7 @@ impl Engine {
             }
             InputKind::Agent { agent, event } => self.agent_event(now, agent, event),
             InputKind::Call { call, event } => self.call_event(now, call, event),
-            InputKind::Command(c) => self.command(now, c),
+            InputKind::Command(c) => self.command(now, *c),
         }
     }
 }
@@ -388,7 +388,13 @@ mod call_events_tests {
         let records = (1..=8)
             .map(|i| {
                 let number = PhoneNumber::parse(&format!("212 555 01{i:02}"), "US").unwrap();
-                SpoolRecord::new(RecordId(i), cid.clone(), number, vec![], t0)
+                std::sync::Arc::new(SpoolRecord::new(
+                    RecordId(i),
+                    cid.clone(),
+                    number,
+                    vec![],
+                    t0,
+                ))
             })
             .collect();
         let mut out = Vec::new();

@@ -246,7 +246,7 @@ impl Floor {
         cfg: &EngineConfig,
         run: &mut CampaignRun,
         now: DateTime<Utc>,
-        mut rec: Box<SpoolRecord>,
+        mut rec: std::sync::Arc<SpoolRecord>,
         plan: eligibility::DialPlan,
         reason: DialReason,
     ) {
@@ -254,7 +254,9 @@ impl Floor {
         self.next_call += 1;
         let cid = run.campaign.id.clone();
         run.skip_noted.remove(&rec.id);
-        next_step::begin_attempt(&mut rec, &run.campaign, call, now);
+        // The one copy of a dial, if the store shares the record; the store is then handed
+        // this copy (`Arc`), and the engine keeps it while the call is in flight.
+        next_step::begin_attempt(std::sync::Arc::make_mut(&mut rec), &run.campaign, call, now);
         let c = &run.campaign;
         let mut variables = Vec::with_capacity(rec.data.len());
         for (k, v) in &rec.data {
@@ -352,7 +354,7 @@ impl Floor {
             number: plan.number.e164().to_owned(),
             reason,
         });
-        self.out.push_back(Output::Originate(intent));
+        self.out.push_back(Output::Originate(Box::new(intent)));
         self.out.course(|| Event::Progress {
             at: now,
             campaign: cid,

@@ -8,6 +8,7 @@ use crate::model::record::SpoolRecord;
 use crate::rules::disposition::Disposition;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One input: what happened and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +52,9 @@ pub enum InputKind {
     RecordsOffered {
         /// The campaign asked for; records of another campaign are ignored.
         campaign: CampaignId,
-        /// The due records, in the store's dial order.
-        records: Vec<SpoolRecord>,
+        /// The due records, in the store's dial order. Shared (`Arc`): the store may keep the
+        /// same copies, and the engine holds them until it dials them without a copy.
+        records: Vec<Arc<SpoolRecord>>,
     },
     /// An agent changed state.
     Agent {
@@ -70,7 +72,7 @@ pub enum InputKind {
     },
     /// An operator or agent command. [`crate::Engine::apply_command`] applies one and
     /// answers at once; through `handle_input` a refusal becomes [`crate::Event::Rejected`].
-    Command(Command),
+    Command(Box<Command>),
     /// The telephone system's health, from the backend: while it is down no call is placed.
     Telephony(TelephonyHealth),
 }

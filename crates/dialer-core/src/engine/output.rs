@@ -10,6 +10,7 @@ use crate::rules::eligibility::SkipReason;
 use crate::rules::ordering::DueClass;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One output. [`Output::Timeout`] is always last: it says there is nothing more to do before
 /// that moment unless an input arrives.
@@ -19,7 +20,7 @@ pub enum Output {
     /// Persist this before acting on any later output (the attempt ledger depends on it).
     Store(StoreUpdate),
     /// Place a call.
-    Originate(OriginateIntent),
+    Originate(Box<OriginateIntent>),
     /// Hang up a call.
     Hangup {
         /// The call to end.
@@ -113,8 +114,9 @@ pub enum StoreUpdate {
         at: DateTime<Utc>,
     },
     /// The record's new state (full snapshot: status, numbers, next eligible time, history).
-    /// Boxed: every output moves through a queue, and a record is the largest thing in one.
-    Record(Box<SpoolRecord>),
+    /// Shared (`Arc`): every output moves through a queue, and the engine keeps the same copy
+    /// (in flight, then for late dispositions), so the store is handed it without a copy.
+    Record(Arc<SpoolRecord>),
     /// A do-not-call entry to persist.
     BlacklistAdded(BlacklistEntry),
     /// Do-not-call entries lifted by [`crate::Command::BlacklistRemove`].

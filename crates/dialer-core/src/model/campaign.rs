@@ -590,13 +590,69 @@ impl Campaign {
     /// The campaign's zone (UTC if it does not parse, which `validate` refuses).
     pub fn tz(&self) -> chrono_tz::Tz {
         // validate() guarantees it parses; the engine only holds validated campaigns.
-        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+        parse_zone(&self.time_zone).unwrap_or(chrono_tz::UTC)
     }
+}
+
+/// An IANA zone by name (`None`: not one), as `chrono_tz::Tz`'s `FromStr` reads it. Every
+/// eligibility check reads the callee's zone from its text: the last few names parsed on the
+/// thread are kept, so a name seen before costs a comparison instead of a parse. A name
+/// that is not a zone is never kept, and is refused each time.
+pub fn parse_zone(name: &str) -> Option<chrono_tz::Tz> {
+    /// Names kept per thread: a list's zones, the campaigns'.
+    const KEPT: usize = 8;
+    thread_local! {
+        static PARSED: std::cell::RefCell<Vec<(Box<str>, chrono_tz::Tz)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    PARSED.with(|parsed| {
+        let mut parsed = parsed.borrow_mut();
+        if let Some(&(_, tz)) = parsed.iter().find(|(n, _)| **n == *name) {
+            return Some(tz);
+        }
+        let tz = name.parse::<chrono_tz::Tz>().ok()?;
+        if parsed.len() == KEPT {
+            parsed.remove(0);
+        }
+        parsed.push((name.into(), tz));
+        Some(tz)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zone_name_reads_as_its_parse_however_many_names_were_read_before() {
+        let names = [
+            "America/New_York",
+            "Europe/Madrid",
+            "Mars/Olympus",
+            "Asia/Tokyo",
+            "america/new_york",
+            "America/Montevideo",
+            "Australia/Lord_Howe",
+            "",
+            "UTC",
+            "Africa/Cairo",
+            "Pacific/Chatham",
+            "Europe/London",
+            "Etc/GMT+5",
+        ];
+        // Over and over, more names than are kept, in a changing order.
+        for round in 0..5 {
+            for k in 0..names.len() {
+                let name = names[(k * (round + 1)) % names.len()];
+                assert_eq!(
+                    parse_zone(name),
+                    name.parse::<chrono_tz::Tz>().ok(),
+                    "{name:?}, round {round}"
+                );
+            }
+        }
+        assert_eq!(parse_zone("Mars/Olympus"), None, "not a zone: never dialed");
+    }
 
     #[test]
     fn ring_timeout_below_fifteen_seconds_is_refused_naming_the_field() {

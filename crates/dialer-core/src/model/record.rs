@@ -385,6 +385,15 @@ impl SpoolRecord {
         rec
     }
 
+    /// Whether two slots hold the same callee (by E.164): what
+    /// [`SpoolRecord::merge_duplicate_numbers`] would merge, found without changing anything.
+    pub fn has_duplicate_numbers(&self) -> bool {
+        (1..self.numbers.len()).any(|i| {
+            let e164 = self.numbers[i].number.e164();
+            self.numbers[..i].iter().any(|s| s.number.e164() == e164)
+        })
+    }
+
     /// Merges slots that hold the same callee (by E.164), keeping the first position and
     /// adding up attempts, so a number listed twice can never get twice its attempt cap.
     /// Returns whether anything was merged.

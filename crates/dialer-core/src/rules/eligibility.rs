@@ -230,7 +230,7 @@ pub fn reserved_agent<'a>(
 /// The callee's zone: the record's, else the campaign's. Unknown zone = do not dial.
 pub fn callee_zone(rec: &SpoolRecord, campaign: &Campaign) -> Result<Tz, SkipReason> {
     let name = rec.time_zone.as_deref().unwrap_or(&campaign.time_zone);
-    name.parse::<Tz>().map_err(|_| SkipReason::UnknownTimeZone {
+    crate::model::campaign::parse_zone(name).ok_or_else(|| SkipReason::UnknownTimeZone {
         zone: name.to_owned(),
     })
 }

@@ -147,9 +147,8 @@ pub struct ScheduleContext<'a> {
 pub fn callee_zone(campaign: &Campaign, callee_zone: Option<&str>) -> Result<Tz, ScheduleError> {
     match callee_zone {
         None => Ok(campaign.tz()),
-        Some(z) => z
-            .parse::<Tz>()
-            .map_err(|_| ScheduleError::UnknownTimeZone { zone: z.to_owned() }),
+        Some(z) => crate::model::campaign::parse_zone(z)
+            .ok_or_else(|| ScheduleError::UnknownTimeZone { zone: z.to_owned() }),
     }
 }
 

@@ -51,7 +51,11 @@ impl MemorySpool {
             Output::NeedRecords { campaign, limit } => {
                 Some(crate::engine::InputKind::RecordsOffered {
                     campaign: campaign.clone(),
-                    records: self.due(campaign, now, *limit),
+                    records: self
+                        .due(campaign, now, *limit)
+                        .into_iter()
+                        .map(std::sync::Arc::new)
+                        .collect(),
                 })
             }
             Output::Store(u) => {

@@ -192,7 +192,9 @@ pub fn run_observed(
     let cid = world.campaign.id.clone();
     h.feed(InputKind::Campaign(Box::new(world.campaign.clone())));
     for e in &world.initial_blacklist {
-        h.feed(InputKind::Command(Command::BlacklistAdd(e.clone())));
+        h.feed(InputKind::Command(Box::new(Command::BlacklistAdd(
+            e.clone(),
+        ))));
     }
     let agents: Vec<AgentId> = (0..world.agents)
         .map(|i| AgentId::from(format!("agent{i}")))
@@ -263,7 +265,7 @@ pub fn run_observed(
                     expires_at: expires_after_h.map(|x| h.now + Duration::hours(i64::from(x))),
                     direction: Direction::Both,
                 };
-                h.feed(InputKind::Command(Command::BlacklistAdd(entry)));
+                h.feed(InputKind::Command(Box::new(Command::BlacklistAdd(entry))));
             }
             Step::Unblacklist { pick } => {
                 if world.pool.is_empty() {
@@ -271,10 +273,10 @@ pub fn run_observed(
                 }
                 let number = world.pool[pick % world.pool.len()].clone();
                 for scope in [BlacklistScope::All, BlacklistScope::Campaign(cid.clone())] {
-                    h.feed(InputKind::Command(Command::BlacklistRemove {
+                    h.feed(InputKind::Command(Box::new(Command::BlacklistRemove {
                         number: number.clone(),
                         scope,
-                    }));
+                    })));
                 }
             }
             Step::Dispose { pick, action } => {
@@ -335,11 +337,11 @@ pub fn run_observed(
                     }
                     ScriptDisposition::Done => Disposition::Done,
                 };
-                h.feed(InputKind::Command(Command::Dispose {
+                h.feed(InputKind::Command(Box::new(Command::Dispose {
                     agent: None,
                     record,
                     disposition,
-                }));
+                })));
             }
         }
         observe(&h.engine, &h.spool, step, h.now);

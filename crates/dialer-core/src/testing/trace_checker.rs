@@ -87,15 +87,18 @@ impl TraceChecker {
                 for r in records {
                     self.first_seen
                         .entry(r.id.clone())
-                        .or_insert_with(|| r.clone());
-                    self.latest.insert(r.id.clone(), r.clone());
+                        .or_insert_with(|| SpoolRecord::clone(r));
+                    self.latest.insert(r.id.clone(), SpoolRecord::clone(r));
                 }
             }
-            InputKind::Command(Command::BlacklistAdd(e)) => self.blacklist.push(e.clone()),
-            InputKind::Command(Command::BlacklistRemove { number, scope }) => {
-                self.blacklist
-                    .retain(|e| !(&e.number == number && &e.scope == scope));
-            }
+            InputKind::Command(c) => match &**c {
+                Command::BlacklistAdd(e) => self.blacklist.push(e.clone()),
+                Command::BlacklistRemove { number, scope } => {
+                    self.blacklist
+                        .retain(|e| !(&e.number == number && &e.scope == scope));
+                }
+                _ => {}
+            },
             InputKind::Agent { agent, event } => {
                 let entry = self
                     .agents

@@ -162,7 +162,9 @@ fn child(args: &[String]) -> ExitCode {
                 let mut snap = rec.clone();
                 begin_attempt(&mut snap, &camp, call, now);
                 finish_attempt(&mut snap, &camp, outcome, end);
-                store.apply(&StoreUpdate::Record(Box::new(snap))).unwrap();
+                store
+                    .apply(&StoreUpdate::Record(std::sync::Arc::new(snap)))
+                    .unwrap();
             }
         }
         Some("ops") => {

@@ -49,7 +49,7 @@ fn engine_snapshot_after_attempt_start_does_not_count_the_attempt_twice() {
     let mut rec = s.records("c").unwrap()[0].clone();
     s.apply(&started(&s, 7)).unwrap();
     begin_attempt(&mut rec, &campaign("c"), CallId(7), t0());
-    s.apply(&StoreUpdate::Record(Box::new(rec.clone())))
+    s.apply(&StoreUpdate::Record(std::sync::Arc::new(rec.clone())))
         .unwrap();
     assert_eq!(s.record(&rec.id).unwrap().attempts, 1);
 }
@@ -164,7 +164,7 @@ fn record_left_in_flight_after_its_attempt_ended_is_finished_from_the_ledger() {
     .unwrap();
     // A stale snapshot (written before the end) puts the record back in flight.
     begin_attempt(&mut rec, &campaign("c"), CallId(7), t0());
-    s.apply(&StoreUpdate::Record(Box::new(rec.clone())))
+    s.apply(&StoreUpdate::Record(std::sync::Arc::new(rec.clone())))
         .unwrap();
     s.reconcile(t0() + Duration::minutes(1)).unwrap();
     assert!(s.record(&rec.id).unwrap().is_finished());

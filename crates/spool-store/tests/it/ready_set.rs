@@ -48,7 +48,8 @@ fn ready_set_follows_the_core_dial_order() {
         .find(|r| r.numbers[0].number == phone(2))
         .unwrap();
     r2.attempts = 1;
-    s.apply(&StoreUpdate::Record(Box::new(r2))).unwrap();
+    s.apply(&StoreUpdate::Record(std::sync::Arc::new(r2)))
+        .unwrap();
 
     let ready = s.ready_set("c", now, 100).unwrap();
     let order: Vec<_> = ready.iter().map(|r| r.numbers[0].number.clone()).collect();
@@ -77,9 +78,9 @@ fn ready_set_leaves_out_records_that_are_not_due_in_flight_or_finished() {
     let mut flying = recs[2].clone();
     flying.status = RecordStatus::InFlight { call: CallId(9) };
     s.apply_all(&[
-        StoreUpdate::Record(Box::new(later)),
-        StoreUpdate::Record(Box::new(due_now)),
-        StoreUpdate::Record(Box::new(flying)),
+        StoreUpdate::Record(std::sync::Arc::new(later)),
+        StoreUpdate::Record(std::sync::Arc::new(due_now)),
+        StoreUpdate::Record(std::sync::Arc::new(flying)),
     ])
     .unwrap();
     s.remove_contact("c", &uy_e164(4)).unwrap();
