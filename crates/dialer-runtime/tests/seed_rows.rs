@@ -828,7 +828,7 @@ async fn e15_hangup_by_call_id_ends_the_agent_s_call_and_an_unknown_call_is_refu
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 3);
-    let run = start(store, &c, world(vec![c.id.clone()], 1, 117), 5.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 117), 20.0).await;
     let e = run
         .dialer
         .hangup(dialer_core::CallId(424_242))
@@ -1069,7 +1069,7 @@ async fn v5_a_logout_on_a_call_takes_effect_when_the_call_is_over() {
     let dir = tempfile::tempdir().expect("dir");
     let c = campaign("spring");
     let store = spool(&dir, &c, 4);
-    let run = start(store, &c, world(vec![c.id.clone()], 1, 122), 10.0).await;
+    let run = start(store, &c, world(vec![c.id.clone()], 1, 122), 20.0).await;
     let seen = collect(&run);
     let s = run.until("a call linked", |s| linked(s).is_some()).await;
     let call = linked(&s).expect("linked");
