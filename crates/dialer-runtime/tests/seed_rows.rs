@@ -947,8 +947,7 @@ async fn e21_the_line_limit_is_never_exceeded_and_is_reached() {
 // ---- E4 / E11: link and unlink, queue wait -------------------------------------------------
 
 #[tokio::test]
-async fn e4_agent_linked_and_unlinked_carry_agent_call_and_times_and_the_log_gives_duration_and_short_call(
-) {
+async fn e4_agent_linked_and_unlinked_carry_agent_call_times_duration_and_short_call() {
     let dir = tempfile::tempdir().expect("dir");
     let mut c = campaign("spring");
     c.short_call_s = 20;
@@ -974,7 +973,14 @@ async fn e4_agent_linked_and_unlinked_carry_agent_call_and_times_and_the_log_giv
         .expect("log");
     let mut checked = 0;
     for e in &events {
-        let Event::AgentUnlinked { at, agent, call } = e else {
+        let Event::AgentUnlinked {
+            at,
+            agent,
+            call,
+            talk_s,
+            short_call,
+        } = e
+        else {
             continue;
         };
         let (linked_at, linked_agent) = events
@@ -1007,6 +1013,20 @@ async fn e4_agent_linked_and_unlinked_carry_agent_call_and_times_and_the_log_giv
             "log {logged} s, events {talk} s"
         );
         assert_eq!(end.status == "short_call", logged < 20, "{end:?}");
+        // The unlink event says what the ledger's outcome says (the same rounded seconds,
+        // short or not), and the log within its rounding of whole milliseconds.
+        let (ledger_talk, ledger_short) = match row.outcome {
+            Some(dialer_core::CallOutcome::Connected { talk_s }) => (talk_s, false),
+            Some(dialer_core::CallOutcome::ShortCall { talk_s }) => (talk_s, true),
+            other => panic!("a linked call ends connected or short: {other:?}"),
+        };
+        assert_eq!(*talk_s, Some(ledger_talk), "{e:?}");
+        assert_eq!(*short_call, ledger_short, "{e:?}");
+        assert_eq!(*short_call, end.status == "short_call", "{e:?}");
+        assert!(
+            (logged - i64::from(ledger_talk)).abs() <= 1,
+            "{e:?} {end:?}"
+        );
         checked += 1;
     }
     assert!(checked >= 2, "{checked} conversations");

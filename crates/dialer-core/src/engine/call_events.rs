@@ -304,11 +304,6 @@ impl Engine {
             _ => now,
         };
         if let CallPhase::Linked { agent, .. } = call.phase() {
-            self.floor.out.course(|| Event::AgentUnlinked {
-                at: now,
-                agent: agent.clone(),
-                call: id,
-            });
             self.call_over_for_agent(now, agent, id);
         }
         let run = self
@@ -357,6 +352,21 @@ impl Engine {
                 }
             }
         };
+        if let CallPhase::Linked { agent, .. } = call.phase() {
+            // ECCP agentunlinked: the conversation's length and whether it was a short call.
+            let (talk_s, short_call) = match outcome {
+                CallOutcome::Connected { talk_s } => (Some(talk_s), false),
+                CallOutcome::ShortCall { talk_s } => (Some(talk_s), true),
+                _ => (None, false),
+            };
+            self.floor.out.course(|| Event::AgentUnlinked {
+                at: now,
+                agent: agent.clone(),
+                call: id,
+                talk_s,
+                short_call,
+            });
+        }
         self.floor.out.course(|| Event::Progress {
             at: now,
             campaign: call.campaign.clone(),

@@ -315,6 +315,10 @@ pub enum Event {
         agent: AgentId,
         /// The call.
         call: CallId,
+        /// Seconds of conversation, rounded (`None` when the call's end was lost).
+        talk_s: Option<u32>,
+        /// Shorter than the campaign's short-call threshold (ECCP ShortCall).
+        short_call: bool,
     },
     /// An agent's desktop stayed silent past the session's inactivity timeout: the agent is
     /// logged out (after the current call and wrap-up, like a logout it asked for;

@@ -130,19 +130,25 @@ pub fn apply(
                     {
                         return Err(DispositionError::DuplicateNumber(n.e164().to_owned()));
                     }
-                    let attempts = rec
-                        .numbers
-                        .iter()
-                        .find(|s| s.number.e164() == n.e164())
-                        .map_or(0, |s| s.attempts);
+                    let old = rec.numbers.iter().find(|s| s.number.e164() == n.e164());
+                    // A number the network said does not exist stays dead when listed again.
+                    let state = match old.map(|s| s.state) {
+                        Some(NumberState::Invalid) => NumberState::Invalid,
+                        _ => NumberState::Active,
+                    };
                     slots.push(NumberSlot {
                         number: n.clone(),
-                        attempts,
-                        state: NumberState::Active,
+                        attempts: old.map_or(0, |s| s.attempts),
+                        state,
                     });
                 }
                 rec.numbers = slots;
-                rec.current = 0;
+                // The first number that may still be dialed.
+                rec.current = rec
+                    .numbers
+                    .iter()
+                    .position(|s| s.state != NumberState::Invalid)
+                    .unwrap_or(0);
             }
             if let Some(a) = r.main_attempts {
                 rec.numbers[0].attempts = a;
@@ -234,4 +240,44 @@ pub fn apply(
         }
     }
     Ok(effect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ids::RecordId;
+
+    fn number(n: &str) -> PhoneNumber {
+        PhoneNumber::parse(n, "US").expect("number")
+    }
+
+    #[test]
+    fn u10_a_respool_keeps_a_number_found_invalid_dead() {
+        // Regression: a RESPOOL listing a number again rebuilt it as Active, so a number the
+        // network had said does not exist was dialed again.
+        let campaign = Campaign::new("c", "UTC");
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 1, 12, 0, 0).unwrap();
+        let mut rec = SpoolRecord::new(
+            RecordId(1),
+            "c".into(),
+            number("2125550101"),
+            vec![number("2125550102")],
+            now,
+        );
+        rec.numbers[0].attempts = 1;
+        rec.numbers[0].state = NumberState::Invalid;
+        rec.current = 1;
+        let d = Disposition::Respool(Respool {
+            numbers: Some(vec![number("2125550101"), number("2125550102")]),
+            ..Respool::default()
+        });
+        apply(&mut rec, &campaign, &d, now).expect("applies");
+        assert_eq!(rec.numbers[0].state, NumberState::Invalid);
+        assert_eq!(rec.numbers[0].attempts, 1, "its attempts are kept");
+        assert_eq!(rec.numbers[1].state, NumberState::Active);
+        assert_eq!(
+            rec.current, 1,
+            "the next dial is the number that may be dialed"
+        );
+    }
 }
