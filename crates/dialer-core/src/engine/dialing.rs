@@ -11,7 +11,7 @@ use crate::engine::output::{
 };
 use crate::engine::reject::{InputName, RejectReason};
 use crate::model::campaign::DialMode;
-use crate::model::ids::{AgentId, CallId};
+use crate::model::ids::{AgentId, CallId, CampaignId, RecordId};
 use crate::model::record::{DialOrder, SpoolRecord, TaskKind};
 use crate::model::variable::VariableName;
 use crate::pacing::{abandonment, AgentLoad, AgentPhase, BusyDetail, PacingEvent, PacingSnapshot};
@@ -407,18 +407,7 @@ impl Floor {
             match self.check(run, rec, now) {
                 Ok(_) => {
                     let record = rec.id.clone();
-                    if let Some(a) = self.agents.get_mut(&agent) {
-                        a.state = AgentState::Previewing {
-                            campaign: cid.clone(),
-                            record: record.clone(),
-                        };
-                        a.set_since(now);
-                    }
-                    self.out.push_back(Output::Event(Event::PreviewOffered {
-                        at: now,
-                        agent,
-                        record,
-                    }));
+                    self.offer_preview(&cid, agent, record, now);
                     i += 1;
                 }
                 Err(SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }) => i += 1,
@@ -429,6 +418,29 @@ impl Floor {
                 }
             }
         }
+    }
+
+    /// Offers `record` to `agent` (preview mode, or a manual dial asked with a preview): the
+    /// agent looks at it until it dials or skips it.
+    fn offer_preview(
+        &mut self,
+        campaign: &CampaignId,
+        agent: AgentId,
+        record: RecordId,
+        now: DateTime<Utc>,
+    ) {
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.state = AgentState::Previewing {
+                campaign: campaign.clone(),
+                record: record.clone(),
+            };
+            a.set_since(now);
+        }
+        self.out.push_back(Output::Event(Event::PreviewOffered {
+            at: now,
+            agent,
+            record,
+        }));
     }
 
     /// Preview mode: each free agent is offered the next eligible record.
@@ -456,18 +468,7 @@ impl Floor {
                 match self.check(run, rec, now) {
                     Ok(_) => {
                         let record = rec.id.clone();
-                        if let Some(a) = self.agents.get_mut(&agent) {
-                            a.state = AgentState::Previewing {
-                                campaign: cid.clone(),
-                                record: record.clone(),
-                            };
-                            a.set_since(now);
-                        }
-                        self.out.push_back(Output::Event(Event::PreviewOffered {
-                            at: now,
-                            agent: agent.clone(),
-                            record,
-                        }));
+                        self.offer_preview(&cid, agent.clone(), record, now);
                         break;
                     }
                     Err(SkipReason::AgentNotFree { .. } | SkipReason::NumberInFlight { .. }) => {
