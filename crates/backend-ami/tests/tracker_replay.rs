@@ -103,6 +103,24 @@ fn finished(r: &Replayed) -> &Outcome {
     }
 }
 
+/// The Originate the tracker builds for the recorded call `name`, and the bytes the recorder
+/// sent, with the recorded ids mapped to the tracker's.
+fn ours_and_recorded(name: &str) -> (String, String) {
+    let t = Transcript::load(name);
+    let mut tracker = CallTracker::new(TrackerConfig::default());
+    let action = tracker
+        .begin_originate(&originate_from(&t, CALL, false))
+        .unwrap();
+    let mut ours = Vec::new();
+    action.encode(&mut ours).unwrap();
+    let recorded = std::fs::read(crate::support::fixture(&format!("{name}.actions"))).unwrap();
+    let recorded = rewrite_ids(&t, &recorded, CALL);
+    (
+        String::from_utf8(ours).unwrap(),
+        String::from_utf8(recorded).unwrap(),
+    )
+}
+
 #[test]
 fn originate_action_matches_the_recorded_one_byte_for_byte_once_ids_are_mapped() {
     for name in [
@@ -111,20 +129,10 @@ fn originate_action_matches_the_recorded_one_byte_for_byte_once_ids_are_mapped()
         "orig_amd_human",
         "orig_cancel_by_hangup_action",
     ] {
-        let t = Transcript::load(name);
-        let mut tracker = CallTracker::new(TrackerConfig::default());
-        let action = tracker
-            .begin_originate(&originate_from(&t, CALL, false))
-            .unwrap();
-        let mut ours = Vec::new();
-        action.encode(&mut ours).unwrap();
-        let recorded = std::fs::read(crate::support::fixture(&format!("{name}.actions"))).unwrap();
-        let recorded = rewrite_ids(&t, &recorded, CALL);
-        let text = String::from_utf8(recorded).unwrap();
-        let ours = String::from_utf8(ours).unwrap();
+        let (ours, recorded) = ours_and_recorded(name);
         assert!(
-            text.contains(&ours),
-            "{name}: ours\n{ours}\nnot in recorded\n{text}"
+            recorded.contains(&ours),
+            "{name}: ours\n{ours}\nnot in recorded\n{recorded}"
         );
     }
 }
@@ -387,16 +395,7 @@ fn u1_agent_first_originate_matches_the_recorded_action_byte_for_byte() {
         "agent_first_busy",
         "agent_first_cancel",
     ] {
-        let t = Transcript::load(name);
-        let mut tracker = CallTracker::new(TrackerConfig::default());
-        let action = tracker
-            .begin_originate(&originate_from(&t, CALL, false))
-            .unwrap();
-        let mut ours = Vec::new();
-        action.encode(&mut ours).unwrap();
-        let recorded = std::fs::read(crate::support::fixture(&format!("{name}.actions"))).unwrap();
-        let recorded = String::from_utf8(rewrite_ids(&t, &recorded, CALL)).unwrap();
-        let ours = String::from_utf8(ours).unwrap();
+        let (ours, recorded) = ours_and_recorded(name);
         assert!(
             ours.contains("Channel: Local/agent1@agents\r\nApplication: Dial\r\nData: Local/"),
             "{ours}"
