@@ -767,8 +767,12 @@ impl Harness<'_> {
         let unknown = store
             .calls_of_unknown_fate(now - Duration::seconds(driver::UNKNOWN_FATE_HOLD_S))
             .map_err(|e| self.store_err(e))?;
+        // The abandonment books of the killed process come back with the campaign.
+        let books = store
+            .abandon_books(&c.id.0)
+            .map_err(|e| self.store_err(e))?;
         let mut driver = Driver::new(engine, Sqlite(store));
-        let mut inputs = vec![InputKind::Campaign(Box::new(c.clone()))];
+        let mut inputs = driver::load_campaign(c.clone(), books);
         if self.world.is_down() {
             inputs.push(InputKind::Telephony(TelephonyHealth::Down {
                 reason: "the simulated PBX is down".into(),

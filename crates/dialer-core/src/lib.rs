@@ -88,6 +88,7 @@ pub use model::phone::{PhoneError, PhoneNumber};
 pub use model::record::*;
 pub mod engine;
 pub mod pacing;
+pub use pacing::AbandonPeriod;
 #[cfg(feature = "proptest")]
 pub mod testing;
 

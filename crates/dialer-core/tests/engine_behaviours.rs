@@ -996,3 +996,163 @@ fn e16b_a_same_agent_callback_waits_for_its_agent_when_the_campaign_says_so() {
     assert_eq!(dials.len(), 1);
     assert_eq!(dials[0].agent, Some(AgentId::from("bob")));
 }
+
+fn books(b: &Bench) -> Vec<AbandonPeriod> {
+    b.out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Store(StoreUpdate::AbandonBooks { period, .. }) => Some(*period),
+            _ => None,
+        })
+        .collect()
+}
+
+fn restore(b: &mut Bench, periods: Vec<AbandonPeriod>) {
+    let campaign = b.cid.clone();
+    b.feed(InputKind::Command(Box::new(Command::RestoreAbandonBooks {
+        campaign,
+        periods,
+    })));
+    assert_eq!(rejections(b), vec![], "the books were refused");
+}
+
+/// Regression: a restarted engine began every legal period at zero, so a period already over
+/// its cap (a late link) got its budget back after a restart.
+#[test]
+fn every_booking_is_persisted_and_a_restarted_engine_carries_on_from_the_books() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Power { ratio: 2.0 };
+    let mut b = Bench::new(c.clone(), vec![record(1, 1), record(2, 2)]);
+    b.login("alice");
+    let call = b.originates()[0].call;
+    b.call(
+        call,
+        CallEvent::Answered {
+            kind: AnswerKind::Human,
+        },
+    );
+    b.advance(3);
+    // Linked after the threshold: abandoned in the books, though the call completes.
+    b.call(
+        call,
+        CallEvent::Linked {
+            agent: "alice".into(),
+        },
+    );
+    let day = b.now.date_naive();
+    let period = |live, abandoned| AbandonPeriod {
+        start: day,
+        live,
+        abandoned,
+        machines: 0,
+    };
+    assert_eq!(books(&b), vec![period(1, 0), period(1, 1)]);
+
+    let mut restarted = Bench::new(c, vec![]);
+    restarted.now = b.now;
+    restore(&mut restarted, books(&b));
+    let status = restarted.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!((status.live_answers, status.abandoned), (1, 1));
+    assert!(status.budget < 0.0, "{status:?}");
+}
+
+#[test]
+fn restored_books_with_budget_left_let_the_pacer_overdial_within_it() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Power { ratio: 3.0 };
+    let records = (1..=10).map(|i| record(i, i as u32)).collect();
+    let mut b = Bench::new(c, records);
+    let start = b.now.date_naive();
+    // 200 live answers and 2 abandons at 3%: a budget of 4 calls at risk.
+    restore(
+        &mut b,
+        vec![AbandonPeriod {
+            start,
+            live: 200,
+            abandoned: 2,
+            machines: 0,
+        }],
+    );
+    b.login("alice");
+    b.login("bob");
+    assert_eq!(b.originates().len(), 6, "ratio 3 with 2 free agents");
+}
+
+/// Regression: the 30-day periods of a campaign with no start date were counted from the day
+/// of the restart, so a restart began a fresh period with a fresh budget.
+#[test]
+fn a_restart_inside_a_thirty_day_period_keeps_counting_that_period() {
+    let mut c = Campaign::new("c", "UTC");
+    c.abandon.window = AbandonWindow::RollingDays { days: 30 };
+    assert_eq!(c.start_date, None);
+    let mut b = Bench::new(c, vec![]);
+    let first = b.now.date_naive() - Duration::days(12);
+    let older = first - Duration::days(30);
+    restore(
+        &mut b,
+        vec![
+            AbandonPeriod {
+                start: first,
+                live: 90,
+                abandoned: 4,
+                machines: 0,
+            },
+            AbandonPeriod {
+                start: older,
+                live: 50,
+                abandoned: 1,
+                machines: 0,
+            },
+        ],
+    );
+    let status = b.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!(status.period_start, Some(first));
+    assert_eq!((status.live_answers, status.abandoned), (90, 4));
+    assert_eq!(
+        b.engine.abandon_periods(&"c".into()),
+        vec![(older, 50, 1), (first, 90, 4)]
+    );
+    // Eighteen days later the period is over: the next one starts from the same grid.
+    b.advance(18 * 86_400);
+    let status = b.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!(status.period_start, Some(first + Duration::days(30)));
+    assert_eq!((status.live_answers, status.abandoned), (0, 0));
+}
+
+#[test]
+fn books_for_an_unknown_campaign_are_refused() {
+    let mut b = Bench::new(Campaign::new("c", "UTC"), vec![]);
+    b.feed(InputKind::Command(Box::new(Command::RestoreAbandonBooks {
+        campaign: "nope".into(),
+        periods: vec![],
+    })));
+    assert_eq!(
+        rejections(&b),
+        vec![RejectReason::UnknownCampaign("nope".into())]
+    );
+}
+
+/// Regression: a cap lowered by an operator while the campaign ran was ignored by the guard,
+/// which kept the cap the campaign started with.
+#[test]
+fn a_cap_changed_while_running_applies_to_the_books_at_once() {
+    let mut c = Campaign::new("c", "UTC");
+    c.dial_mode = DialMode::Power { ratio: 3.0 };
+    let mut b = Bench::new(c.clone(), vec![]);
+    let start = b.now.date_naive();
+    restore(
+        &mut b,
+        vec![AbandonPeriod {
+            start,
+            live: 200,
+            abandoned: 2,
+            machines: 0,
+        }],
+    );
+    c.abandon.cap = 0.01;
+    b.feed(InputKind::Campaign(Box::new(c)));
+    let status = b.engine.abandon_status(&"c".into()).unwrap();
+    assert_eq!(status.cap, 0.01);
+    assert!(status.budget.abs() < 1e-9, "{status:?}");
+    assert_eq!((status.live_answers, status.abandoned), (200, 2));
+}

@@ -399,7 +399,8 @@ impl Dialer {
         let mut starting = Vec::new();
         for c in &config.campaigns {
             if store.campaign_state(&c.id.0)?.0 != CampaignState::Inactive {
-                starting.push(InputKind::Campaign(Box::new(c.clone())));
+                let books = store.abandon_books(&c.id.0)?;
+                starting.extend(crate::driver::load_campaign(c.clone(), books));
             }
         }
         // Calls an earlier run left up on the PBX (closed `unknown` by the reconciliation)
@@ -1946,8 +1947,8 @@ impl Task {
                 }
             }
             _ => {
-                self.driver
-                    .handle(now, [InputKind::Campaign(Box::new(settings))])?;
+                let inputs = self.campaign_inputs(settings)?;
+                self.driver.handle(now, inputs)?;
                 if old == CampaignState::Finished {
                     let _ = self.events.send(DialerEvent::CampaignReopened {
                         at: now,
@@ -2127,9 +2128,25 @@ impl Task {
         if self.driver.spool().campaign_state(&campaign.id.0)?.0 == CampaignState::Inactive {
             return Ok(Ok(()));
         }
-        self.driver
-            .handle(now, [InputKind::Campaign(Box::new(campaign))])?;
+        let inputs = self.campaign_inputs(campaign)?;
+        self.driver.handle(now, inputs)?;
         Ok(self.last_rejection().map_err(OpError::from))
+    }
+
+    /// The inputs that start or update a campaign: a campaign the engine does not run yet
+    /// comes with the abandonment books the spool holds for it (an earlier run's, or this
+    /// one's before it was made inactive at start-up).
+    fn campaign_inputs(&self, campaign: Campaign) -> Result<Vec<InputKind>, RuntimeError> {
+        if self
+            .driver
+            .engine()
+            .campaign_ids()
+            .any(|c| c == &campaign.id)
+        {
+            return Ok(vec![InputKind::Campaign(Box::new(campaign))]);
+        }
+        let books = self.driver.spool().abandon_books(&campaign.id.0)?;
+        Ok(crate::driver::load_campaign(campaign, books))
     }
 
     /// The call in progress on a record as the engine knows it: a call in flight, or a

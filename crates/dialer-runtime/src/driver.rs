@@ -45,8 +45,8 @@
 
 use chrono::{DateTime, Utc};
 use dialer_core::{
-    CallId, CampaignId, Command, Engine, Event, Input, InputKind, OriginateIntent, Output,
-    RejectReason, SpoolRecord, StoreUpdate,
+    AbandonPeriod, CallId, Campaign, CampaignId, Command, Engine, Event, Input, InputKind,
+    OriginateIntent, Output, RejectReason, SpoolRecord, StoreUpdate,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -72,6 +72,22 @@ pub fn hold_lines(calls: Vec<(String, CallId, DateTime<Utc>)>) -> Vec<Command> {
             until: placed_at + chrono::Duration::seconds(UNKNOWN_FATE_HOLD_S),
         })
         .collect()
+}
+
+/// The inputs that load a campaign into an engine that does not run it yet: its settings,
+/// then the abandonment books an earlier run persisted (`SpoolStore::abandon_books`), so the
+/// budget of a legal period counts what was booked before a restart. Every path that starts
+/// a campaign (start-up, a restart, an activation, a campaign added while running) uses it.
+pub fn load_campaign(campaign: Campaign, books: Vec<AbandonPeriod>) -> Vec<InputKind> {
+    let id = campaign.id.clone();
+    let mut inputs = vec![InputKind::Campaign(Box::new(campaign))];
+    if !books.is_empty() {
+        inputs.push(InputKind::Command(Box::new(Command::RestoreAbandonBooks {
+            campaign: id,
+            periods: books,
+        })));
+    }
+    inputs
 }
 
 /// Where the driver persists what the engine decides and finds the records it asks for.

@@ -522,3 +522,50 @@ fn a_member_paused_at_start_gets_no_call() {
         );
     }
 }
+
+/// Regression: a restart began the legal period's abandonment books at zero (live 0, abandoned
+/// 0), so a period already over its cap got a fresh budget. The books are persisted as they
+/// change and handed back to the restarted engine.
+#[tokio::test]
+async fn the_abandonment_books_of_a_period_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = campaign("spring");
+    let store = spool(&dir, &c, 40);
+    let mut run = start(
+        store,
+        vec![c.clone()],
+        world(vec![c.id.clone()], 3, FaultSpec::default(), 11),
+    )
+    .await;
+    let before = run
+        .until("three live answers booked", |s| {
+            s.engine.campaigns[0].abandonment.live_answers >= 3
+        })
+        .await;
+    run.stop().await;
+    let books = reopen(&dir).abandon_books("spring").expect("books");
+    let last = *books.last().expect("the period was persisted");
+    assert!(
+        last.live >= before.engine.campaigns[0].abandonment.live_answers,
+        "{books:?} {before:?}"
+    );
+
+    // Restarted with no agent: nothing is dialed, the books are the first run's.
+    let mut run = start(
+        reopen(&dir),
+        vec![c.clone()],
+        world(vec![c.id.clone()], 0, FaultSpec::default(), 12),
+    )
+    .await;
+    let after = run
+        .until("the campaign is loaded", |s| !s.engine.campaigns.is_empty())
+        .await;
+    let position = &after.engine.campaigns[0].abandonment;
+    assert_eq!(position.period_start, Some(last.start));
+    assert_eq!(
+        (position.live_answers, position.abandoned),
+        (last.live, last.abandoned),
+        "{position:?}"
+    );
+    run.stop().await;
+}

@@ -15,9 +15,9 @@ use crate::codes::{self, from_ms, id_from_sql, id_to_sql, ms};
 use crate::error::{Result, StoreError};
 use crate::records::{self, load_record, update_record};
 use crate::store::SpoolStore;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dialer_core::rules::next_step::{begin_attempt, finish_attempt};
-use dialer_core::{CallId, CallOutcome, RecordId, RecordStatus, StoreUpdate};
+use dialer_core::{AbandonPeriod, CallId, CallOutcome, RecordId, RecordStatus, StoreUpdate};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The longest unique id, channel or queue name the ledger keeps.
@@ -74,7 +74,49 @@ pub struct AttemptRow {
     pub queue: Option<String>,
 }
 
+fn count_to_sql(what: &'static str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::IdOutOfRange { what, value: v })
+}
+
 impl SpoolStore {
+    /// The abandonment books the engine persisted for a campaign, oldest period first: what
+    /// a restarted engine is handed back ([`dialer_core::Command::RestoreAbandonBooks`]).
+    pub fn abandon_books(&self, campaign: &str) -> Result<Vec<AbandonPeriod>> {
+        let cid = records::campaign_id(&self.conn, campaign)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT period_start, live, abandoned, machines FROM abandon_period
+             WHERE campaign_id = ?1 ORDER BY period_start",
+        )?;
+        let rows = stmt.query_map([cid], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut periods = Vec::new();
+        for row in rows {
+            let (start, live, abandoned, machines) = row?;
+            let count = |v: i64| {
+                u64::try_from(v).map_err(|_| {
+                    StoreError::Corrupt(format!("abandonment count {v} of {campaign} is negative"))
+                })
+            };
+            periods.push(AbandonPeriod {
+                start: NaiveDate::parse_from_str(&start, "%Y-%m-%d").map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "abandonment period start {start:?} of {campaign}: {e}"
+                    ))
+                })?,
+                live: count(live)?,
+                abandoned: count(abandoned)?,
+                machines: count(machines)?,
+            });
+        }
+        Ok(periods)
+    }
+
     /// Applies one output of the core in one transaction.
     pub fn apply(&mut self, update: &StoreUpdate) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -367,6 +409,23 @@ pub(crate) fn apply_in(conn: &Connection, update: &StoreUpdate) -> Result<()> {
             }
         }
         StoreUpdate::Record(rec) => update_record(conn, rec)?,
+        StoreUpdate::AbandonBooks { campaign, period } => {
+            let cid = records::campaign_id(conn, &campaign.0)?;
+            conn.prepare_cached(
+                "INSERT INTO abandon_period (campaign_id, period_start, live, abandoned, machines)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (campaign_id, period_start) DO UPDATE SET
+                     live = excluded.live, abandoned = excluded.abandoned,
+                     machines = excluded.machines",
+            )?
+            .execute(params![
+                cid,
+                period.start.format("%Y-%m-%d").to_string(),
+                count_to_sql("live answers", period.live)?,
+                count_to_sql("abandons", period.abandoned)?,
+                count_to_sql("machine verdicts", period.machines)?,
+            ])?;
+        }
         // The update carries no time; `added_ms` is informational, the wall clock will do.
         StoreUpdate::BlacklistAdded(entry) => {
             crate::ops::blacklist_upsert(conn, entry, Utc::now())?

@@ -546,6 +546,22 @@ CREATE TABLE destination_recent (
     PRIMARY KEY (campaign_id, number, record_id)
 ) WITHOUT ROWID;
 "#,
+    // 11: the engine's abandonment books, one row per legal period of a campaign (the
+    //     engine's `StoreUpdate::AbandonBooks`), handed back to a restarted engine so a
+    //     period's cap holds across restarts. A late link counts as abandoned in the books
+    //     while its attempt ends `connected`/`short_call`, so the attempt ledger cannot
+    //     rebuild them.
+    r#"
+CREATE TABLE abandon_period (
+    campaign_id  INTEGER NOT NULL REFERENCES campaign(id),
+    period_start TEXT NOT NULL
+        CHECK (period_start GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    live         INTEGER NOT NULL CHECK (live >= 0),
+    abandoned    INTEGER NOT NULL CHECK (abandoned >= 0),
+    machines     INTEGER NOT NULL CHECK (machines >= 0),
+    PRIMARY KEY (campaign_id, period_start)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration set of this build.

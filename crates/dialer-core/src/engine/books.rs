@@ -1,13 +1,17 @@
 //! The abandonment books: every entry a call makes in its campaign's
 //! [`AbandonLedger`](crate::pacing::AbandonLedger), and what the pacer learns with it, goes
-//! through one of these functions, called by every path (a link, a hang-up, a timer).
+//! through one of these functions, called by every path (a link, a hang-up, a timer). Each
+//! entry queues the period's new totals for the store ([`StoreUpdate::AbandonBooks`]) before
+//! anything the engine decides next, so a restarted engine gets the same books back.
 
+use crate::engine::output::{Output, StoreUpdate};
 use crate::model::campaign::MachinePolicy;
 use crate::model::outcome::AnswerKind;
-use crate::pacing::PacingEvent;
+use crate::pacing::{AbandonPeriod, PacingEvent};
 use chrono::{DateTime, Utc};
 
 use super::campaigns::CampaignRun;
+use super::coordinator::Outbox;
 
 impl CampaignRun {
     /// A call of the campaign was answered `dial_s` seconds after it was placed: the pacer
@@ -19,16 +23,19 @@ impl CampaignRun {
         now: DateTime<Utc>,
         dial_s: f64,
         kind: AnswerKind,
+        out: &mut Outbox,
     ) -> bool {
         let live = kind != AnswerKind::Machine;
         self.pacer
             .observe(now, &PacingEvent::DialResolved { dial_s, live });
         if live {
-            self.ledger.live_answer(now);
+            let period = self.ledger.live_answer(now);
+            self.persist_books(period, out);
             false
         } else if self.campaign.machine == MachinePolicy::HangUp {
             // Possibly a person hung up on: the false-positive estimate counts it.
-            self.ledger.machine_answer(now);
+            let period = self.ledger.machine_answer(now);
+            self.persist_books(period, out);
             true
         } else {
             false
@@ -43,8 +50,17 @@ impl CampaignRun {
         answered_at: DateTime<Utc>,
         now: DateTime<Utc>,
         wait_s: f64,
+        out: &mut Outbox,
     ) {
-        self.ledger.abandon(answered_at, now);
+        let period = self.ledger.abandon(answered_at, now);
+        self.persist_books(period, out);
         self.pacer.observe(now, &PacingEvent::Abandoned { wait_s });
+    }
+
+    fn persist_books(&self, period: AbandonPeriod, out: &mut Outbox) {
+        out.push_back(Output::Store(StoreUpdate::AbandonBooks {
+            campaign: self.campaign.id.clone(),
+            period,
+        }));
     }
 }

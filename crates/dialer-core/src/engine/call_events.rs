@@ -153,7 +153,7 @@ impl Engine {
         self.floor
             .calls
             .set_phase(id, phase, &mut run.calls, &mut self.floor.timers);
-        if run.book_answer(now, dial_s, kind) {
+        if run.book_answer(now, dial_s, kind, &mut self.floor.out) {
             self.floor.out.push_back(Output::Hangup { call: id });
         }
         Ok(())
@@ -197,7 +197,7 @@ impl Engine {
         match waited_since {
             // Connected, but later than the rule allows: it counts as abandoned.
             Some(since) if wait_s > run.campaign.abandon.threshold_s => {
-                run.book_abandon(since, now, wait_s)
+                run.book_abandon(since, now, wait_s, &mut self.floor.out)
             }
             _ => run.pacer.observe(now, &PacingEvent::Linked { wait_s }),
         }
@@ -259,7 +259,7 @@ impl Engine {
             &mut run.calls,
             &mut self.floor.timers,
         );
-        run.book_abandon(since, now, secs(now - since));
+        run.book_abandon(since, now, secs(now - since), &mut self.floor.out);
     }
 
     /// A call of unknown fate from an earlier run ended (or is taken to have): its line is
@@ -330,7 +330,12 @@ impl Engine {
                     (CallOutcome::Machine, Progress::Machine)
                 } else if let CallPhase::Waiting { since, .. } = call.phase() {
                     // Hung up waiting: abandoned (booked now, the deadline had not passed).
-                    run.book_abandon(*since, now, secs(ended - *since).max(0.0));
+                    run.book_abandon(
+                        *since,
+                        now,
+                        secs(ended - *since).max(0.0),
+                        &mut self.floor.out,
+                    );
                     (CallOutcome::Abandoned, Progress::Abandoned)
                 } else if let CallPhase::Abandoned { .. } = call.phase() {
                     // Booked when its deadline passed.

@@ -80,6 +80,8 @@ impl Engine {
                 run.pacer = pacing::for_mode(&c.dial_mode);
             }
             run.routing = std::sync::Arc::new(c.routing.clone());
+            // A changed cap, window or zone applies from now on; the books so far are kept.
+            run.ledger.set_policy(c.abandon.clone(), c.tz());
             run.campaign = c;
             run.windows.clear();
             run.stopped = false;

@@ -146,6 +146,20 @@ impl Engine {
                 }
                 Ok(())
             }
+            Command::RestoreAbandonBooks { campaign, periods } => {
+                let run = self
+                    .campaigns
+                    .get_mut(&campaign)
+                    .ok_or(RejectReason::UnknownCampaign(campaign.clone()))?;
+                // The period grid starts at the campaign's start date, or else at the first
+                // period an earlier run booked (not at the day of this restart).
+                let anchor = run
+                    .campaign
+                    .start_date
+                    .or_else(|| periods.iter().map(|p| p.start).min());
+                run.ledger.restore(anchor, &periods);
+                Ok(())
+            }
         }
     }
 

@@ -119,6 +119,7 @@ pub(super) fn input_name(k: &InputKind) -> InputName {
             Command::Unhold { .. } => InputName::Unhold,
             Command::Forget { .. } => InputName::Forget,
             Command::HoldLines { .. } => InputName::HoldLines,
+            Command::RestoreAbandonBooks { .. } => InputName::RestoreAbandonBooks,
         },
     }
 }

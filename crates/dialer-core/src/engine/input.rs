@@ -324,4 +324,14 @@ pub enum Command {
         /// When a call not reported ended by then is taken to be over.
         until: DateTime<Utc>,
     },
+    /// The abandonment books an earlier run persisted for a campaign
+    /// ([`crate::StoreUpdate::AbandonBooks`]): they replace the campaign's, so the budget of a
+    /// legal period counts what was booked before a restart. Sent when the campaign is
+    /// loaded, before its first call.
+    RestoreAbandonBooks {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Its periods, in any order.
+        periods: Vec<crate::pacing::AbandonPeriod>,
+    },
 }

@@ -117,6 +117,16 @@ pub enum StoreUpdate {
     /// Shared (`Arc`): every output moves through a queue, and the engine keeps the same copy
     /// (in flight, then for late dispositions), so the store is handed it without a copy.
     Record(Arc<SpoolRecord>),
+    /// The abandonment books of one legal period of a campaign changed (a live answer, a
+    /// machine verdict or an abandon was booked): the period's new totals, to persist in
+    /// place of the old. A restarted engine is handed them back
+    /// ([`crate::Command::RestoreAbandonBooks`]), so a period's cap holds across restarts.
+    AbandonBooks {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The period and its totals.
+        period: crate::pacing::AbandonPeriod,
+    },
     /// A do-not-call entry to persist.
     BlacklistAdded(BlacklistEntry),
     /// Do-not-call entries lifted by [`crate::Command::BlacklistRemove`].

@@ -45,6 +45,8 @@ pub enum InputName {
     Forget,
     /// [`crate::Command::HoldLines`].
     HoldLines,
+    /// [`crate::Command::RestoreAbandonBooks`].
+    RestoreAbandonBooks,
     /// A record's data, refused while building an Originate (the record is still dialed,
     /// without the refused variable).
     RecordData,
@@ -70,6 +72,7 @@ impl std::fmt::Display for InputName {
             InputName::Unhold => "unhold",
             InputName::Forget => "forget record",
             InputName::HoldLines => "hold lines of calls of unknown fate",
+            InputName::RestoreAbandonBooks => "restore the abandonment books",
             InputName::RecordData => "record data",
         })
     }

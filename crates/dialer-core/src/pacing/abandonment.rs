@@ -45,6 +45,21 @@ impl AbandonStatus {
     }
 }
 
+/// The books of one legal period: what the engine persists each time they change
+/// ([`crate::StoreUpdate::AbandonBooks`]) and restores after a restart
+/// ([`crate::Command::RestoreAbandonBooks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbandonPeriod {
+    /// The first day of the period, in the campaign's zone.
+    pub start: NaiveDate,
+    /// Live answers booked in it.
+    pub live: u64,
+    /// Abandons booked in it.
+    pub abandoned: u64,
+    /// Machine verdicts booked in it (each may have been a person: see the module).
+    pub machines: u64,
+}
+
 /// Live answers and abandons per period of a campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AbandonLedger {
@@ -58,8 +73,8 @@ pub struct AbandonLedger {
     /// Machine verdicts of the current period (each may have been a person: see the module).
     #[serde(default)]
     machines: u64,
-    /// Closed periods: start, live answers, abandoned.
-    history: Vec<(NaiveDate, u64, u64)>,
+    /// Closed periods, oldest first.
+    history: Vec<AbandonPeriod>,
     /// UTC bounds of the current period, so most inputs skip the calendar arithmetic.
     #[serde(skip)]
     bounds: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -82,13 +97,51 @@ impl AbandonLedger {
         }
     }
 
-    /// Restores counts of a period already under way (from the store, after a restart).
-    pub fn restore(&mut self, period_start: NaiveDate, live: u64, abandoned: u64) {
+    /// Replaces the books with periods persisted by an earlier run (after a restart), in any
+    /// order (of two books of one period, the later holds): the latest becomes the current period (closed at the next input if its time is
+    /// over), the others history. `anchor` is the first day of the period grid (the
+    /// campaign's start date, or the earliest period an earlier run booked); `None` keeps
+    /// this ledger's. Periods booked on another grid (the window changed between runs) stay
+    /// in the history and never count in a period of this grid.
+    pub fn restore(&mut self, anchor: Option<NaiveDate>, periods: &[AbandonPeriod]) {
+        // Oldest first; of two books of the same period, the later in `periods` holds.
+        let mut periods: Vec<AbandonPeriod> = periods
+            .iter()
+            .map(|p| (p.start, *p))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_values()
+            .collect();
+        if anchor.is_some() {
+            self.anchor = anchor;
+        }
         self.bounds = None;
-        self.anchor.get_or_insert(period_start);
-        self.period_start = Some(period_start);
-        self.live = live;
-        self.abandoned = abandoned;
+        let current = periods.pop();
+        self.history = periods;
+        self.period_start = current.map(|p| p.start);
+        self.live = current.map_or(0, |p| p.live);
+        self.abandoned = current.map_or(0, |p| p.abandoned);
+        self.machines = current.map_or(0, |p| p.machines);
+    }
+
+    /// Changes the policy (an operator changed the campaign's cap, window or AMD estimate)
+    /// and the zone periods are counted in. The books so far are kept; a new window starts a
+    /// new period at the next input.
+    pub fn set_policy(&mut self, policy: AbandonPolicy, zone: Tz) {
+        if self.policy != policy || self.zone != zone {
+            self.policy = policy;
+            self.zone = zone;
+            self.bounds = None;
+        }
+    }
+
+    /// The books of the current period.
+    fn current(&self) -> AbandonPeriod {
+        AbandonPeriod {
+            start: self.period_start.unwrap_or_default(),
+            live: self.live,
+            abandoned: self.abandoned,
+            machines: self.machines,
+        }
     }
 
     fn period_of(&mut self, now: DateTime<Utc>) -> NaiveDate {
@@ -123,8 +176,8 @@ impl AbandonLedger {
         );
         self.bounds = Some((start, end));
         if self.period_start != Some(p) {
-            if let Some(old) = self.period_start {
-                self.history.push((old, self.live, self.abandoned));
+            if self.period_start.is_some() {
+                self.history.push(self.current());
             }
             self.period_start = Some(p);
             self.live = 0;
@@ -133,17 +186,20 @@ impl AbandonLedger {
         }
     }
 
-    /// A live answer (human or unknown) at `now`.
-    pub fn live_answer(&mut self, now: DateTime<Utc>) {
+    /// A live answer (human or unknown) at `now`. Returns the period's books, to persist.
+    pub fn live_answer(&mut self, now: DateTime<Utc>) -> AbandonPeriod {
         self.roll(now);
         self.live += 1;
+        self.current()
     }
 
     /// An answer the detector classified as a machine, at `now`: it counts the campaign's
-    /// false-positive estimate as abandoned in the current period.
-    pub fn machine_answer(&mut self, now: DateTime<Utc>) {
+    /// false-positive estimate as abandoned in the current period. Returns the period's
+    /// books, to persist.
+    pub fn machine_answer(&mut self, now: DateTime<Utc>) -> AbandonPeriod {
         self.roll(now);
         self.machines += 1;
+        self.current()
     }
 
     /// The estimated live people hung up on by AMD in the current period
@@ -168,24 +224,26 @@ impl AbandonLedger {
     }
 
     /// A live answer made at `answered_at` was abandoned. It counts in the period of the
-    /// answer, with its live answer, even if the period has closed since.
-    pub fn abandon(&mut self, answered_at: DateTime<Utc>, now: DateTime<Utc>) {
+    /// answer, with its live answer, even if the period has closed since. Returns the books
+    /// of the period it counted in, to persist.
+    pub fn abandon(&mut self, answered_at: DateTime<Utc>, now: DateTime<Utc>) -> AbandonPeriod {
         self.roll(now);
         if self
             .bounds
             .is_some_and(|(b, e)| b <= answered_at && answered_at < e)
         {
             self.abandoned += 1;
-            return;
+            return self.current();
         }
         let p = self.period_of(answered_at);
-        if Some(p) == self.period_start {
-            self.abandoned += 1;
-        } else if let Some(h) = self.history.iter_mut().rev().find(|h| h.0 == p) {
-            h.2 += 1;
-        } else {
-            self.abandoned += 1;
+        if Some(p) != self.period_start {
+            if let Some(h) = self.history.iter_mut().rev().find(|h| h.start == p) {
+                h.abandoned += 1;
+                return *h;
+            }
         }
+        self.abandoned += 1;
+        self.current()
     }
 
     /// Whether the period changes between `now` and `now + horizon`: a dial placed now could
@@ -224,7 +282,11 @@ impl AbandonLedger {
 
     /// Every period so far, the current one last: (start, live answers, abandoned).
     pub fn periods(&self) -> Vec<(NaiveDate, u64, u64)> {
-        let mut all = self.history.clone();
+        let mut all: Vec<_> = self
+            .history
+            .iter()
+            .map(|p| (p.start, p.live, p.abandoned))
+            .collect();
         if let Some(p) = self.period_start {
             all.push((p, self.live, self.abandoned));
         }

@@ -11,7 +11,7 @@ pub mod predictive;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use abandonment::{AbandonLedger, AbandonStatus};
+pub use abandonment::{AbandonLedger, AbandonPeriod, AbandonStatus};
 pub use predictive::Predictive;
 
 /// What a busy agent is doing, and for how long it has been doing it.

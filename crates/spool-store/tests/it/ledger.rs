@@ -221,3 +221,65 @@ fn ledger_write_during_an_import_waits_for_the_lock_instead_of_failing() {
     });
     assert!(writes > 0);
 }
+
+#[test]
+fn abandonment_books_survive_a_reopen_one_row_per_period_the_latest_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let day = t0().date_naive();
+    let books = |start, live, abandoned, machines| StoreUpdate::AbandonBooks {
+        campaign: "c".into(),
+        period: dialer_core::AbandonPeriod {
+            start,
+            live,
+            abandoned,
+            machines,
+        },
+    };
+    {
+        let mut s = SpoolStore::open_at(&path, t0()).unwrap().0;
+        s.upsert_campaign(&campaign("c"), t0()).unwrap();
+        s.apply(&books(day, 1, 0, 0)).unwrap();
+        s.apply(&books(day, 2, 0, 1)).unwrap();
+        s.apply(&books(day - Duration::days(1), 40, 2, 0)).unwrap();
+        // A late abandon booked in the earlier period.
+        s.apply(&books(day - Duration::days(1), 40, 3, 0)).unwrap();
+    }
+    let s = SpoolStore::open_at(&path, t0()).unwrap().0;
+    let period = |start, live, abandoned, machines| dialer_core::AbandonPeriod {
+        start,
+        live,
+        abandoned,
+        machines,
+    };
+    assert_eq!(
+        s.abandon_books("c").unwrap(),
+        vec![
+            period(day - Duration::days(1), 40, 3, 0),
+            period(day, 2, 0, 1)
+        ]
+    );
+    assert!(matches!(
+        s.abandon_books("nope"),
+        Err(StoreError::UnknownCampaign(_))
+    ));
+}
+
+#[test]
+fn abandonment_books_of_an_unknown_campaign_are_refused_and_change_nothing() {
+    let mut s = store();
+    let update = StoreUpdate::AbandonBooks {
+        campaign: "nope".into(),
+        period: dialer_core::AbandonPeriod {
+            start: t0().date_naive(),
+            live: 1,
+            abandoned: 0,
+            machines: 0,
+        },
+    };
+    assert!(matches!(
+        s.apply(&update),
+        Err(StoreError::UnknownCampaign(_))
+    ));
+    assert_eq!(s.abandon_books("c").unwrap(), vec![]);
+}
