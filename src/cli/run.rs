@@ -208,7 +208,14 @@ pub async fn run_dialer(args: &RunArgs, live_line: bool) -> anyhow::Result<Outco
             }
             let a = &list[0];
             apply_routing(&mut campaigns, a);
-            Box::new(start_asterisk(a, &campaigns).await?)
+            let prefix = match &a.channel_id_prefix {
+                Some(p) => p.clone(),
+                None => format!(
+                    "dlr-{}-",
+                    store.spool_id().context("reading the spool's id")?
+                ),
+            };
+            Box::new(start_asterisk(a, &campaigns, prefix).await?)
         }
         (None, TelephonyConfig::Sim(_)) => {
             unreachable!("a sim configuration always has sim settings")
@@ -400,6 +407,7 @@ fn apply_routing(campaigns: &mut [Campaign], a: &dialer_runtime::config::Asteris
 async fn start_asterisk(
     a: &dialer_runtime::config::AsteriskConfig,
     campaigns: &[Campaign],
+    channel_id_prefix: String,
 ) -> anyhow::Result<AmiTelephony> {
     let secret = a.secret().map_err(anyhow::Error::msg)?;
     let mut client = ClientConfig::new(
@@ -413,8 +421,10 @@ async fn start_asterisk(
         .map(|c| c.max_lines as usize)
         .sum::<usize>()
         .max(1);
+    tracing::info!(channel_id_prefix, "channels are named by this prefix");
     let tracker = TrackerConfig {
         line_limit,
+        channel_id_prefix,
         ..TrackerConfig::default()
     };
     let mut backend = BackendConfig::new(client, tracker);

@@ -1809,6 +1809,34 @@ mod tests {
     }
 
     #[test]
+    fn channels_of_another_dialer_on_the_same_pbx_are_not_taken_for_ours() {
+        let now = Instant::now();
+        let mut t = CallTracker::new(TrackerConfig {
+            channel_id_prefix: "dlr-0a1b2c3d-".into(),
+            ..TrackerConfig::default()
+        });
+        let originate = t.begin_originate(&trunk(7, false)).unwrap();
+        assert_eq!(originate.get("ChannelId"), Some("dlr-0a1b2c3d-7"));
+        t.handle_originate_reply(CallRef(7), OriginateReply::Queued);
+        let channel = |uid: &str| {
+            ev(&[
+                ("Event", "CoreShowChannel"),
+                ("Uniqueid", uid),
+                ("Linkedid", uid),
+            ])
+        };
+        // Another spool's call 7 and call 8, and an untracked call 9 of ours (an earlier run).
+        let snapshot = [
+            channel("dlr-ffffffff-7"),
+            channel("dlr-ffffffff-8"),
+            channel("dlr-0a1b2c3d-7"),
+            channel("dlr-0a1b2c3d-9"),
+        ];
+        t.handle_channel_snapshot(&snapshot, now);
+        assert_eq!(t.lines_in_use(), 2, "our call 7 and our orphan 9 only");
+    }
+
+    #[test]
     fn our_untracked_channels_hold_lines_until_they_hang_up() {
         let now = Instant::now();
         let mut t = CallTracker::new(TrackerConfig {

@@ -104,6 +104,34 @@ pub struct AsteriskConfig {
     /// How agents are named: `member_name` (default) or `interface`.
     #[serde(default)]
     pub agent_naming: AgentNamingConfig,
+    /// What the channels the dialer originates are named by (`ChannelId` `<prefix><call>`):
+    /// by default `dlr-<spool id>-`, which tells apart the calls of two dialers on one PBX
+    /// and of two spools. Letters, digits, `-` and `_`, at most 32.
+    #[serde(default)]
+    pub channel_id_prefix: Option<String>,
+}
+
+/// Longest [`AsteriskConfig::channel_id_prefix`] (Asterisk keeps 149 characters of a
+/// channel's unique id; the call number and the leg suffix follow the prefix).
+pub const MAX_CHANNEL_ID_PREFIX: usize = 32;
+
+/// Whether `prefix` can start the `ChannelId` of an Originate: it reaches the manager
+/// interface as it is, so only letters, digits, `-` and `_`.
+pub fn check_channel_id_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() || prefix.len() > MAX_CHANNEL_ID_PREFIX {
+        return Err(format!(
+            "`channel_id_prefix` must be 1 to {MAX_CHANNEL_ID_PREFIX} characters long"
+        ));
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "`channel_id_prefix` may hold only letters, digits, `-` and `_`, not {c:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// How queue members map to agent ids.
@@ -469,6 +497,14 @@ impl FileConfig {
                         format!("asterisk `{}`: give `secret` or `secret_env`", a.name),
                     ));
                 }
+                if let Some(prefix) = &a.channel_id_prefix {
+                    if let Err(problem) = check_channel_id_prefix(prefix) {
+                        return Err(err(
+                            find_key_line(text, "channel_id_prefix", section),
+                            format!("asterisk `{}`: {problem}", a.name),
+                        ));
+                    }
+                }
                 if !a.channel.contains("{number}") {
                     return Err(err(
                         find_key_line(text, "channel", section),
@@ -768,6 +804,32 @@ channel = "PJSIP/{number}@trunk"
 context = "dialer"
 queues = { sales = "spring" }
 "#;
+
+    #[test]
+    fn a_channel_id_prefix_that_could_break_a_manager_line_is_refused_with_its_line() {
+        let text = GOOD.replace(
+            "context = \"dialer\"",
+            "context = \"dialer\"\nchannel_id_prefix = \"a b\"",
+        );
+        let e = FileConfig::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(e.line, Some(15), "{e}");
+        assert!(e.to_string().contains("channel_id_prefix"), "{e}");
+        let long = GOOD.replace(
+            "context = \"dialer\"",
+            &format!(
+                "context = \"dialer\"\nchannel_id_prefix = \"{}\"",
+                "x".repeat(33)
+            ),
+        );
+        assert!(FileConfig::parse(&long, "x.toml").is_err());
+        let good = GOOD.replace(
+            "context = \"dialer\"",
+            "context = \"dialer\"\nchannel_id_prefix = \"east_1-\"",
+        );
+        let c = FileConfig::parse(&good, "x.toml").expect("a good prefix");
+        assert!(matches!(c.telephony,
+            TelephonyConfig::Asterisk(ref a) if a[0].channel_id_prefix.as_deref() == Some("east_1-")));
+    }
 
     #[test]
     fn a_good_file_parses_with_defaults() {

@@ -252,6 +252,24 @@ impl SpoolStore {
             .query_row([], |r| r.get(0))?;
         v.map(|v| id_from_sql(v).map(CallId)).transpose()
     }
+
+    /// The spool's own id: eight hex digits drawn once when the spool was created (or
+    /// upgraded to the schema that has it), the same on every open. The Asterisk backend
+    /// names its channels after it, so call ids of two spools never meet on one PBX.
+    pub fn spool_id(&self) -> Result<String> {
+        let id: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM spool_meta WHERE key = 'spool_id'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        match id {
+            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(id),
+            Some(id) => Err(StoreError::Corrupt(format!(
+                "spool id {id:?} is not alphanumeric"
+            ))),
+            None => Err(StoreError::Corrupt("the spool has no spool id".into())),
+        }
+    }
 }
 
 const ATTEMPT_SELECT: &str =

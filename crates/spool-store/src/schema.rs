@@ -561,6 +561,16 @@ CREATE TABLE abandon_period (
     machines     INTEGER NOT NULL CHECK (machines >= 0),
     PRIMARY KEY (campaign_id, period_start)
 ) WITHOUT ROWID;
+
+-- Facts about the spool itself. `spool_id`: drawn once, when the spool is created or
+-- upgraded; the Asterisk backend names its channels after it (`dlr-<spool_id>-<call>`), so
+-- two dialers on one PBX, or a fresh spool while an old one's calls are still up, never
+-- share a channel id, and a restart still recognizes its own channels.
+CREATE TABLE spool_meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO spool_meta (key, value) VALUES ('spool_id', lower(hex(randomblob(4))));
 "#,
 ];
 

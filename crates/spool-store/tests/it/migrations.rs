@@ -228,6 +228,33 @@ fn database_of_schema_2_upgrades_in_place_and_reads_back_what_that_release_read(
 }
 
 #[test]
+fn a_spool_has_one_id_of_its_own_kept_across_opens_and_given_to_an_upgraded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.db");
+    let first = SpoolStore::open_unreconciled(&a)
+        .unwrap()
+        .spool_id()
+        .unwrap();
+    assert_eq!(first.len(), 8, "{first}");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    let again = SpoolStore::open_unreconciled(&a)
+        .unwrap()
+        .spool_id()
+        .unwrap();
+    assert_eq!(first, again);
+    let other = SpoolStore::open_unreconciled(dir.path().join("b.db"))
+        .unwrap()
+        .spool_id()
+        .unwrap();
+    assert_ne!(first, other, "two spools drew the same id");
+    let upgraded = SpoolStore::open_unreconciled(fixture_copy(&dir))
+        .unwrap()
+        .spool_id()
+        .unwrap();
+    assert_eq!(upgraded.len(), 8, "{upgraded}");
+}
+
+#[test]
 fn upgraded_database_reconciles_its_open_attempt_and_resumes_its_cut_upload() {
     let dir = tempfile::tempdir().unwrap();
     let path = fixture_copy(&dir);
