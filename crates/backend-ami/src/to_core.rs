@@ -143,6 +143,23 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
             Outcome::InvalidNumber => failed(FailureClass::InvalidNumber),
             // Hung up by the dialer before answer (ring limit, supervisor): not answered.
             Outcome::Cancelled => failed(FailureClass::NoAnswer),
+            // Asterisk gave up before any network said a word (Reason 0 and no hangup cause:
+            // no route for the dial string, an unknown channel technology): the PBX's fault,
+            // never the callee's. Not charged; held back like a request refused locally, so
+            // one record the PBX cannot route does not loop.
+            Outcome::Failed {
+                reason,
+                cause: None,
+            } => CallEvent::OriginateRefused {
+                cause: RefusalCause::Local {
+                    detail: format!(
+                        "Asterisk could not place the call (Originate reason {}, no hangup cause): no channel or route for the dial string",
+                        reason.map_or_else(|| "unknown".to_owned(), |r| r.to_string())
+                    ),
+                },
+            },
+            // A cause the network gave that says nothing more precise: charged as a failed
+            // attempt, retried after the congestion delay.
             Outcome::Failed { .. } => failed(FailureClass::OriginateFailed),
             // The agent of a two-step call never answered: the callee was never dialed.
             Outcome::AgentUnreachable { reason, cause } => CallEvent::OriginateRefused {
@@ -366,6 +383,22 @@ mod tests {
             Some(CallEvent::Answered {
                 kind: CoreAnswer::Machine
             })
+        );
+        // Asterisk could not route it (Reason 0, no cause): not the callee's fault.
+        assert!(matches!(
+            call_event(&fin(Outcome::Failed { reason: Some(0), cause: None }), n),
+            Some(CallEvent::OriginateRefused { cause: RefusalCause::Local { detail } })
+                if detail.contains("reason 0")
+        ));
+        assert_eq!(
+            call_event(
+                &fin(Outcome::Failed {
+                    reason: Some(0),
+                    cause: Some(99)
+                }),
+                n
+            ),
+            Some(failed(FailureClass::OriginateFailed))
         );
         let refused = CallProgress::OriginateRefused(RefusalReason::LineLimit { limit: 3 });
         assert!(

@@ -189,3 +189,59 @@ async fn agent_completes_before_hangup_and_the_agent_is_ready_again() {
         .expect("shutdown");
     task.await.expect("task").expect("run");
 }
+
+/// Regression: a call Asterisk could not route (Reason 0, no hangup cause: the dial string's
+/// extension does not exist) was charged to the callee as `originate_failed`, an attempt
+/// towards its cap for the PBX's fault. It is not charged, and the record is held back.
+#[tokio::test]
+async fn a_call_asterisk_cannot_route_is_not_charged_to_the_callee() {
+    let name = "orig_invalid_extension";
+    let transcript = Transcript::load(name);
+    let server = ReplayServer::start(vec![Script::replay(name)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = campaign("answered");
+    let (store, record) = spool(&dir, &transcript, &c);
+    let config = DialerConfig {
+        campaigns: vec![c.clone()],
+        ..Default::default()
+    };
+    let (dialer, task) = Dialer::start(
+        config,
+        store,
+        Box::new(telephony(&server).await),
+        Clock::real(),
+    )
+    .await
+    .expect("start");
+    dialer
+        .login("alice".into(), vec![c.id.clone()])
+        .await
+        .expect("login");
+    until(&dialer, "the unroutable call is over", |s| {
+        s.counters.originates == 1 && s.engine.calls.is_empty()
+    })
+    .await;
+    let summary = dialer
+        .shutdown(Duration::from_secs(5))
+        .await
+        .expect("shutdown");
+    task.await.expect("task").expect("run");
+    assert_eq!(summary.counters.originates, 1, "{summary:?}");
+
+    let store = SpoolStore::open(dir.path().join("spool.db")).expect("reopen");
+    let attempts = store.attempts("spring").expect("attempts");
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| a.outcome.map(|o| o.code()))
+            .collect::<Vec<_>>(),
+        vec![Some("not_placed")],
+        "{attempts:?}"
+    );
+    let rec = store.record(&record).expect("record");
+    assert_eq!(rec.attempts, 0, "not charged: {rec:?}");
+    assert!(
+        rec.next_eligible_at.is_some_and(|t| t > Utc::now()),
+        "held back, not redialed at once: {rec:?}"
+    );
+}
