@@ -143,23 +143,22 @@ pub fn call_event(progress: &CallProgress, naming: AgentNaming) -> Option<CallEv
             Outcome::InvalidNumber => failed(FailureClass::InvalidNumber),
             // Hung up by the dialer before answer (ring limit, supervisor): not answered.
             Outcome::Cancelled => failed(FailureClass::NoAnswer),
-            // Asterisk gave up before any network said a word (Reason 0 and no hangup cause:
-            // no route for the dial string, an unknown channel technology): the PBX's fault,
-            // never the callee's. Not charged; held back like a request refused locally, so
-            // one record the PBX cannot route does not loop.
-            Outcome::Failed {
-                reason,
-                cause: None,
-            } => CallEvent::OriginateRefused {
-                cause: RefusalCause::Local {
+            // No channel of the call ever existed: nothing was dialed, the telephone system
+            // is at fault (a missing endpoint or channel technology fails every call alike).
+            // Not charged; dialing pauses until the PBX is retried.
+            Outcome::NoChannel { reason } => CallEvent::OriginateRefused {
+                cause: RefusalCause::Pbx {
+                    fault: PbxFault::RequestRefused,
                     detail: format!(
-                        "Asterisk could not place the call (Originate reason {}, no hangup cause): no channel or route for the dial string",
+                        "Asterisk could not create the call's channel (Originate reason {}): check the channel template and the endpoint",
                         reason.map_or_else(|| "unknown".to_owned(), |r| r.to_string())
                     ),
                 },
             },
-            // A cause the network gave that says nothing more precise: charged as a failed
-            // attempt, retried after the congestion delay.
+            // The channel existed and Asterisk gave up on it (no extension for the number in
+            // the callee's context, a cause with nothing more precise): charged as a failed
+            // attempt and retried after the congestion delay, so a number the PBX cannot route
+            // reaches its attempt cap instead of being retried for ever.
             Outcome::Failed { .. } => failed(FailureClass::OriginateFailed),
             // The agent of a two-step call never answered: the callee was never dialed.
             Outcome::AgentUnreachable { reason, cause } => CallEvent::OriginateRefused {
@@ -384,17 +383,18 @@ mod tests {
                 kind: CoreAnswer::Machine
             })
         );
-        // Asterisk could not route it (Reason 0, no cause): not the callee's fault.
+        // No channel ever existed: the PBX's fault, not charged.
         assert!(matches!(
-            call_event(&fin(Outcome::Failed { reason: Some(0), cause: None }), n),
-            Some(CallEvent::OriginateRefused { cause: RefusalCause::Local { detail } })
-                if detail.contains("reason 0")
+            call_event(&fin(Outcome::NoChannel { reason: Some(0) }), n),
+            Some(CallEvent::OriginateRefused {
+                cause: RefusalCause::Pbx { fault: PbxFault::RequestRefused, detail }
+            }) if detail.contains("reason 0")
         ));
         assert_eq!(
             call_event(
                 &fin(Outcome::Failed {
                     reason: Some(0),
-                    cause: Some(99)
+                    cause: None
                 }),
                 n
             ),

@@ -105,10 +105,17 @@ pub enum Outcome {
     InvalidNumber,
     /// The dialer hung up before the callee answered.
     Cancelled,
-    /// Asterisk could not place the call (no channel, routing error, unexpected cause).
+    /// Asterisk could not place the call (routing error, unexpected cause) after its channel
+    /// was created.
     Failed {
         reason: Option<u8>,
         cause: Option<u16>,
+    },
+    /// Asterisk could not create the call's channel at all (an unknown channel technology, a
+    /// missing or unreachable endpoint): `OriginateResponse` failed and no channel of the call
+    /// ever existed, so nothing was dialed. The telephone system's fault, never the callee's.
+    NoChannel {
+        reason: Option<u8>,
     },
     /// A two-step call whose agent did not answer or could not be reached: the callee was
     /// never dialed.
@@ -1365,6 +1372,9 @@ impl CallTracker {
         }
         if let Some(o) = reason.and_then(outcome_from_reason) {
             return (o, cause_text);
+        }
+        if c.legs.is_empty() && code.is_none() && c.result.is_some() {
+            return (Outcome::NoChannel { reason }, cause_text);
         }
         (
             Outcome::Failed {

@@ -190,16 +190,20 @@ async fn agent_completes_before_hangup_and_the_agent_is_ready_again() {
     task.await.expect("task").expect("run");
 }
 
-/// Regression: a call Asterisk could not route (Reason 0, no hangup cause: the dial string's
-/// extension does not exist) was charged to the callee as `originate_failed`, an attempt
-/// towards its cap for the PBX's fault. It is not charged, and the record is held back.
+/// Regression: a call whose channel Asterisk could not create at all (Reason 0, no channel:
+/// here an unknown channel technology; on a trunk, a missing or unreachable endpoint) was
+/// charged to the callee as `originate_failed`, an attempt towards its cap for the PBX's
+/// fault; a typo in the channel template burnt an attempt of every record. It is not charged,
+/// the record stays due, and dialing pauses until the PBX is retried.
 #[tokio::test]
-async fn a_call_asterisk_cannot_route_is_not_charged_to_the_callee() {
-    let name = "orig_invalid_extension";
+async fn a_call_whose_channel_asterisk_cannot_create_is_not_charged_and_pauses_dialing() {
+    let name = "orig_unknown_channel_tech";
     let transcript = Transcript::load(name);
     let server = ReplayServer::start(vec![Script::replay(name)]).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let c = campaign("answered");
+    let mut c = campaign("answered");
+    c.routing.channel_prefix = "PJSIP/".into();
+    c.routing.channel_suffix = String::new();
     let (store, record) = spool(&dir, &transcript, &c);
     let config = DialerConfig {
         campaigns: vec![c.clone()],
@@ -217,8 +221,15 @@ async fn a_call_asterisk_cannot_route_is_not_charged_to_the_callee() {
         .login("alice".into(), vec![c.id.clone()])
         .await
         .expect("login");
-    until(&dialer, "the unroutable call is over", |s| {
-        s.counters.originates == 1 && s.engine.calls.is_empty()
+    until(&dialer, "the call is refused and dialing paused", |s| {
+        s.counters.originates == 1
+            && s.engine.calls.is_empty()
+            && s.engine.campaigns.iter().any(|c| {
+                matches!(
+                    c.dialing_paused,
+                    Some(dialer_core::DialingPaused::TelephonyDown { .. })
+                )
+            })
     })
     .await;
     let summary = dialer
@@ -241,7 +252,9 @@ async fn a_call_asterisk_cannot_route_is_not_charged_to_the_callee() {
     let rec = store.record(&record).expect("record");
     assert_eq!(rec.attempts, 0, "not charged: {rec:?}");
     assert!(
-        rec.next_eligible_at.is_some_and(|t| t > Utc::now()),
-        "held back, not redialed at once: {rec:?}"
+        rec.next_eligible_at.is_none_or(|t| t <= Utc::now()),
+        "still due: {rec:?}"
     );
+    let sent = String::from_utf8_lossy(&server.all_received()).to_string();
+    assert!(sent.contains("Channel: PJSIP/"), "{sent}");
 }

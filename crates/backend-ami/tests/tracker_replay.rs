@@ -218,13 +218,7 @@ fn missing_extension_with_cause_0_is_a_failure_carrying_reason_0() {
 #[test]
 fn unknown_channel_technology_fails_without_any_channel() {
     let r = replay("orig_unknown_channel_tech", false, None);
-    assert_eq!(
-        finished(&r),
-        &Outcome::Failed {
-            reason: Some(0),
-            cause: None
-        }
-    );
+    assert_eq!(finished(&r), &Outcome::NoChannel { reason: Some(0) });
 }
 
 #[test]

@@ -103,9 +103,8 @@ pub enum RefusalCause {
         /// What the telephone system said.
         detail: String,
     },
-    /// The backend refused before sending (its own line limit, a request it cannot encode),
-    /// or the telephone system could not place this request before any network answered (no
-    /// route or channel for the dial string). Not the callee's fault either: no attempt is charged, but the record is held back by
+    /// The backend refused before sending (its own line limit, a request it cannot encode).
+    /// Not the callee's fault either: no attempt is charged, but the record is held back by
     /// the campaign's congestion delay so one bad request cannot loop.
     Local {
         /// What the backend said.
