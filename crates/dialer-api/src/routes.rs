@@ -745,6 +745,30 @@ pub struct UploadView {
     /// Rejected lines with their reasons (when done; at most 1,000).
     #[schema(value_type = Vec<Object>)]
     pub rejects: Vec<spool_store::Reject>,
+    /// The record lines the caller said the file holds (`lines`, uContact's `cant`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_lines: Option<u64>,
+    /// Set when the file did not hold the declared number of record lines (a truncated or
+    /// concatenated upload): what it held and what was declared. Lines imported stay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// The warning of an upload whose file held `found` record lines (blank lines not counted)
+/// where the caller declared `declared`; `None` when they agree.
+fn declared_lines_warning(declared: Option<u64>, found: u64) -> Option<String> {
+    let declared = declared?;
+    if declared == found {
+        return None;
+    }
+    let (n, word) = if found < declared {
+        (declared - found, "fewer")
+    } else {
+        (found - declared, "more")
+    };
+    Some(format!(
+        "the file held {found} record lines, {n} {word} than the {declared} declared: the upload may be truncated or hold another file; the lines imported stay"
+    ))
 }
 
 impl Uploads {
@@ -777,6 +801,9 @@ pub struct UploadParams {
     /// Answer at once (202) instead of when the file is imported (201).
     #[serde(default)]
     pub wait: Option<bool>,
+    /// The number of record lines the file holds (uContact's `cant`; blank lines not
+    /// counted): when the file holds another number, the finished upload carries a `warning`.
+    pub lines: Option<u64>,
 }
 
 /// Reads a streamed body as `std::io::Read` for the importer (which runs on a blocking thread).
@@ -844,6 +871,8 @@ pub async fn upload(
                 error: None,
                 base_id: None,
                 rejects: Vec::new(),
+                declared_lines: p.lines,
+                warning: None,
             },
         );
         id
@@ -921,6 +950,10 @@ pub async fn upload(
                     v.rejected = summary.rejected;
                     v.base_id = Some(summary.base_id);
                     v.rejects = rejects.into_iter().take(1_000).collect();
+                    v.warning = declared_lines_warning(
+                        v.declared_lines,
+                        summary.lines.saturating_sub(summary.blank_lines),
+                    );
                 });
                 // The dialer reloads its hopper from the spool.
                 let _ = dialer.refresh(CampaignId::from(campaign)).await;

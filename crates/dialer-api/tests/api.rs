@@ -289,6 +289,42 @@ fn campaigns_list_get_update_start_stop_counters_queue_wait_and_log() {
 }
 
 #[test]
+fn u15_an_upload_that_holds_another_number_of_lines_than_declared_is_imported_and_says_so() {
+    let h = Harness::start(Setup {
+        records: 0,
+        agents: 0,
+        ..Setup::default()
+    });
+    // U15's declared count (`cant`): a file holding fewer record lines than declared (cut
+    // short) is imported, and says so.
+    let short = format!("spring;{};name=Di;;;\n\n", number(4));
+    let up2 =
+        h.rw.upload(
+            "/api/campaigns/spring/uploads?file_name=base2.txt&lines=3",
+            short.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(up2.status, 201, "{}", up2.body);
+    assert_eq!(up2.body["imported"], 1, "{}", up2.body);
+    assert_eq!(up2.body["declared_lines"], 3, "{}", up2.body);
+    let warning = up2.body["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("held 1 record lines, 2 fewer than the 3 declared"),
+        "{}",
+        up2.body
+    );
+    let exact = format!("spring;{};name=Ed;;;\n", number(5));
+    let up3 =
+        h.rw.upload(
+            "/api/campaigns/spring/uploads?file_name=base3.txt&lines=1",
+            exact.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(up3.status, 201, "{}", up3.body);
+    assert!(up3.body.get("warning").is_none(), "{}", up3.body);
+}
+
+#[test]
 fn e2e_seed_flow_upload_respool_callback_blacklist_disposition_remove_schedules() {
     let h = Harness::start(Setup {
         records: 0,
@@ -320,6 +356,7 @@ fn e2e_seed_flow_upload_respool_callback_blacklist_disposition_remove_schedules(
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
     assert_eq!(lines, vec![2, 3, 4]);
+    assert!(up.body.get("warning").is_none(), "{}", up.body);
     let id = up.body["id"].as_u64().unwrap();
     let again =
         h.rw.call("GET", &format!("/api/uploads/{id}"), None)
