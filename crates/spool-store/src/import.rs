@@ -55,8 +55,8 @@
 //! (`PASSIVE`: it takes no lock a writer needs), so neither the import's writing thread nor a
 //! dialer's commit copies the import's pages into the database file; once the WAL holds
 //! more than 64 MiB the writer waits, before its next transaction, for the pages of its last
-//! commit to be copied, so the WAL starts over (it stays under about 64 MiB plus one
-//! transaction) and the upload ends with the WAL copied whole. Between two transactions the
+//! commit to be copied, so the WAL starts over (it stays under about 64 MiB plus a
+//! transaction or two) and the upload ends with the WAL copied whole. Between two transactions the
 //! writer may merge the small destination index into the big one (below): a slice of 32,768
 //! numbers per transaction, the lock left free between slices, so a dialer waits for one
 //! slice at most, less than for one batch.
@@ -119,6 +119,8 @@ pub const DEFAULT_COMMIT_AFTER: std::time::Duration = std::time::Duration::from_
 pub const DEFAULT_COMMIT_BYTES: u64 = 32 << 20;
 /// See [`ImportOptions::recent_rows`].
 pub const DEFAULT_RECENT_ROWS: u64 = 65_536;
+/// See [`ImportOptions::wal_restart_bytes`].
+pub const DEFAULT_WAL_RESTART_BYTES: u64 = 64 << 20;
 /// Time the writer leaves the database unlocked between two transactions, so that another
 /// connection waiting for the lock (polling every `schema::BUSY_POLL`) gets it.
 const LOCK_GAP: std::time::Duration = std::time::Duration::from_millis(2);
@@ -228,6 +230,10 @@ pub struct ImportOptions {
     /// holds more than this many rows or an eighth of the campaign's numbers, whichever is
     /// more (default [`DEFAULT_RECENT_ROWS`]; see the module docs).
     pub recent_rows: u64,
+    /// Once the WAL holds more than this many bytes, the writer waits, before its next
+    /// transaction, for the import's checkpointing thread to copy its last commit, so the
+    /// WAL starts over (default [`DEFAULT_WAL_RESTART_BYTES`]; see the module docs).
+    pub wal_restart_bytes: u64,
     /// Resume an interrupted upload of the same file name (default true).
     pub resume: bool,
     /// Creation time of the records.
@@ -250,6 +256,7 @@ impl ImportOptions {
             commit_after: DEFAULT_COMMIT_AFTER,
             commit_bytes: DEFAULT_COMMIT_BYTES,
             recent_rows: DEFAULT_RECENT_ROWS,
+            wal_restart_bytes: DEFAULT_WAL_RESTART_BYTES,
             resume: true,
             now,
         }
@@ -935,7 +942,7 @@ impl SpoolStore {
             });
 
             let mut checkpointer = match conn.path().filter(|p| !p.is_empty()) {
-                Some(path) => Some(Checkpointer::spawn(scope, path)?),
+                Some(path) => Some(Checkpointer::spawn(scope, path, opts.wal_restart_bytes)?),
                 None => None,
             };
             let mut ctx = WriteCtx {
@@ -1253,9 +1260,6 @@ fn merge_recent(
     }
 }
 
-/// Most bytes the WAL may hold before the writer lets it start over (see [`Checkpointer`]).
-const WAL_RESTART_BYTES: u64 = 64 << 20;
-
 /// A thread that checkpoints the WAL while the import writes, so the writing thread never
 /// copies pages into the database file nor waits for the file system to sync them.
 ///
@@ -1263,10 +1267,11 @@ const WAL_RESTART_BYTES: u64 = 64 << 20;
 /// asks this thread (on a second connection) for a `PASSIVE` checkpoint, which copies the
 /// committed pages while the next transaction is being written (it takes no lock a writer
 /// needs). The WAL starts over from its beginning only at a transaction that begins with
-/// every frame copied: once it holds more than [`WAL_RESTART_BYTES`], the writer waits,
+/// every frame copied: once it holds more than [`ImportOptions::wal_restart_bytes`], the writer waits,
 /// before its next transaction, for a checkpoint of everything (the frames of its last
 /// commit; the ones before were copied meanwhile). The WAL so stays under about that size
-/// plus one transaction's pages, and the import ends with it copied whole.
+/// plus a transaction or two (one may begin while the checkpoint of the one before is still
+/// under way), and the import ends with it copied whole.
 struct Checkpointer {
     /// A request for one checkpoint; at most one is waiting.
     ask: mpsc::SyncSender<()>,
@@ -1278,6 +1283,8 @@ struct Checkpointer {
     last: WalState,
     /// The database's page size (a frame holds one page).
     page_size: u64,
+    /// [`ImportOptions::wal_restart_bytes`].
+    restart_bytes: u64,
 }
 
 /// `PRAGMA wal_checkpoint`'s answer: frames in the WAL, frames copied into the database.
@@ -1291,6 +1298,7 @@ impl Checkpointer {
     fn spawn<'scope>(
         scope: &'scope std::thread::Scope<'scope, '_>,
         path: &str,
+        restart_bytes: u64,
     ) -> Result<Checkpointer> {
         let conn = Connection::open(path)?;
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
@@ -1317,6 +1325,7 @@ impl Checkpointer {
             in_flight: false,
             last: WalState::default(),
             page_size: page_size.max(512) as u64,
+            restart_bytes,
         })
     }
 
@@ -1330,11 +1339,11 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Before a transaction: if the WAL has grown past [`WAL_RESTART_BYTES`], waits until
+    /// Before a transaction: if the WAL has grown past [`ImportOptions::wal_restart_bytes`], waits until
     /// every frame is copied, so this transaction writes the WAL from its start.
     fn before_begin(&mut self) -> Result<()> {
         self.collect(false)?;
-        if self.last.frames * self.page_size <= WAL_RESTART_BYTES {
+        if self.last.frames.saturating_mul(self.page_size) <= self.restart_bytes {
             return Ok(());
         }
         self.finish()
