@@ -49,10 +49,11 @@
 //! (`SPOOL_BENCH_ONLY=ledger`: an attempt start every 10 ms on a second connection during a
 //! 1 M-line shuffled import, 2 shared cores, load average about 3): p50 44 ms, p99 313 ms,
 //! max 319 ms with the default 250 ms, against p99 0.5–5 ms without an import (at load 8–9:
-//! p99 320–344 ms). The import that still checkpointed on its writing thread, measured in
+//! p99 320–344 ms, and once a max of 887 ms: a waiting connection whose thread wakes too
+//! late for the 2 ms gap waits for the next transaction too). The import that still checkpointed on its writing thread, measured in
 //! the same minutes: p50 23 ms, p99 270 ms, max 271 ms; it left the lock free for the length
 //! of each checkpoint, where the writer now begins its next transaction after the 2 ms gap,
-//! so a ledger write more often waits for one (never more than about one). A smaller `commit_after`
+//! so a ledger write more often waits for one. A smaller `commit_after`
 //! lowers the bound and slows unsorted imports (more commits). A thread of the import's own,
 //! on a second connection, checkpoints the WAL after each of the import's commits
 //! (`PASSIVE`: it takes no lock a writer needs), so neither the import's writing thread nor a
