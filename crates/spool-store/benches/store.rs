@@ -14,6 +14,7 @@
 //!    any importer of this schema. Medians of `SPOOL_BENCH_RUNS` runs
 //!    (default 3), as ratios to `.import`, of wall time and of CPU time (user + system; on
 //!    a busy machine the wall time of the two-thread import suffers more than the shell's).
+//!    The size of the WAL file each import leaves is printed as it ends.
 //!    `SPOOL_BENCH_CASES=0,2` runs only those cases (table rows from 0);
 //!    `SPOOL_BENCH_COMMIT_MS` sets the import's transaction time bound.
 //! 2. **The ready set** (a batch of 100 due records, in dial order) on a large spool: the
@@ -298,6 +299,13 @@ fn ours(work: &Path, case: &Case, lines: usize) -> Took {
         path: (thread_cpu_us() - path) / 1e6,
     };
     assert_eq!(sum.imported as usize, lines, "{sum:?}");
+    // The WAL the import leaves (its file keeps the longest length it reached).
+    let wal = std::fs::metadata(work.join("ours.db-wal")).map_or(0, |m| m.len());
+    println!(
+        "  {}: the import left a WAL file of {:.1} MiB",
+        case.name,
+        wal as f64 / f64::from(1 << 20)
+    );
     took
 }
 

@@ -170,6 +170,11 @@ pub enum ImportError {
          committed before it are kept and importing the same file again resumes after them"
     )]
     ParserPanicked { after_line: u64, message: String },
+    #[error(
+        "the import's checkpointing thread stopped; the lines committed before are kept and \
+         importing the same file again resumes after them"
+    )]
+    CheckpointerStopped,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

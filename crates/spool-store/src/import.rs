@@ -47,12 +47,20 @@
 //! most about one batch: **`commit_after`, plus the end of the 1,024-line chunk in progress,
 //! plus the batch's commit** (writing its pages to the WAL). Measured with the `store` bench
 //! (`SPOOL_BENCH_ONLY=ledger`: an attempt start every 10 ms on a second connection during a
-//! 1 M-line shuffled import, 2 shared cores under load, load average about 8): p50 0.50 ms,
-//! p99 343 ms, max 404 ms with the default 250 ms, against p99 0.9 ms without an import
-//! (before the small destination index: p99 457 ms, max 584 ms). A smaller `commit_after`
-//! lowers the bound and slows unsorted imports (more commits). The import's connection
-//! checkpoints the WAL after its own commits (SQLite's default threshold), so a dialer's
-//! commit does not inherit the copying of the import's pages. Between two transactions the
+//! 1 M-line shuffled import, 2 shared cores, load average about 3): p50 44 ms, p99 313 ms,
+//! max 319 ms with the default 250 ms, against p99 0.5–5 ms without an import (at load 8–9:
+//! p99 320–344 ms, and once a max of 887 ms: a waiting connection whose thread wakes too
+//! late for the 2 ms gap waits for the next transaction too). The import that still checkpointed on its writing thread, measured in
+//! the same minutes: p50 23 ms, p99 270 ms, max 271 ms; it left the lock free for the length
+//! of each checkpoint, where the writer now begins its next transaction after the 2 ms gap,
+//! so a ledger write more often waits for one. A smaller `commit_after`
+//! lowers the bound and slows unsorted imports (more commits). A thread of the import's own,
+//! on a second connection, checkpoints the WAL after each of the import's commits
+//! (`PASSIVE`: it takes no lock a writer needs), so neither the import's writing thread nor a
+//! dialer's commit copies the import's pages into the database file; once the WAL holds
+//! more than 64 MiB the writer waits, before its next transaction, for the pages of its last
+//! commit to be copied, so the WAL starts over (it stays under about 64 MiB plus a
+//! transaction or two) and the upload ends with the WAL copied whole. Between two transactions the
 //! writer may merge the small destination index into the big one (below): a slice of 32,768
 //! numbers per transaction, the lock left free between slices, so a dialer waits for one
 //! slice at most, less than for one batch.
@@ -115,6 +123,8 @@ pub const DEFAULT_COMMIT_AFTER: std::time::Duration = std::time::Duration::from_
 pub const DEFAULT_COMMIT_BYTES: u64 = 32 << 20;
 /// See [`ImportOptions::recent_rows`].
 pub const DEFAULT_RECENT_ROWS: u64 = 65_536;
+/// See [`ImportOptions::wal_restart_bytes`].
+pub const DEFAULT_WAL_RESTART_BYTES: u64 = 64 << 20;
 /// Time the writer leaves the database unlocked between two transactions, so that another
 /// connection waiting for the lock (polling every `schema::BUSY_POLL`) gets it.
 const LOCK_GAP: std::time::Duration = std::time::Duration::from_millis(2);
@@ -224,6 +234,10 @@ pub struct ImportOptions {
     /// holds more than this many rows or an eighth of the campaign's numbers, whichever is
     /// more (default [`DEFAULT_RECENT_ROWS`]; see the module docs).
     pub recent_rows: u64,
+    /// Once the WAL holds more than this many bytes, the writer waits, before its next
+    /// transaction, for the import's checkpointing thread to copy its last commit, so the
+    /// WAL starts over (default [`DEFAULT_WAL_RESTART_BYTES`]; see the module docs).
+    pub wal_restart_bytes: u64,
     /// Resume an interrupted upload of the same file name (default true).
     pub resume: bool,
     /// Creation time of the records.
@@ -246,6 +260,7 @@ impl ImportOptions {
             commit_after: DEFAULT_COMMIT_AFTER,
             commit_bytes: DEFAULT_COMMIT_BYTES,
             recent_rows: DEFAULT_RECENT_ROWS,
+            wal_restart_bytes: DEFAULT_WAL_RESTART_BYTES,
             resume: true,
             now,
         }
@@ -768,6 +783,12 @@ impl SpoolStore {
             .conn
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
         self.conn.pragma_update(None, "foreign_keys", false)?;
+        // Checkpoints: a thread of the import's own does them (see `Checkpointer`), never
+        // the writing thread at its commits.
+        let autocheckpoint: i64 =
+            self.conn
+                .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let result = self.import_batches(
             reader,
             opts,
@@ -780,7 +801,11 @@ impl SpoolStore {
         let restored = self
             .conn
             .pragma_update(None, "temp_store", temp_store)
-            .and(self.conn.pragma_update(None, "foreign_keys", foreign_keys));
+            .and(self.conn.pragma_update(None, "foreign_keys", foreign_keys))
+            .and(
+                self.conn
+                    .pragma_update(None, "wal_autocheckpoint", autocheckpoint),
+            );
         if result.is_ok() {
             restored?;
         }
@@ -920,6 +945,10 @@ impl SpoolStore {
                 }
             });
 
+            let mut checkpointer = match conn.path().filter(|p| !p.is_empty()) {
+                Some(path) => Some(Checkpointer::spawn(scope, path, opts.wal_restart_bytes)?),
+                None => None,
+            };
             let mut ctx = WriteCtx {
                 campaign_id: cid,
                 campaign: campaign_name,
@@ -940,6 +969,9 @@ impl SpoolStore {
                 let mut next = rx.recv().ok();
                 while let Some(first) = next.take() {
                     let mut batch = first?;
+                    if let Some(c) = &mut checkpointer {
+                        c.before_begin()?;
+                    }
                     // Immediate: the write lock from the start, so the duplicate lookups at
                     // the start of each chunk see the state its inserts go into.
                     let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -970,9 +1002,12 @@ impl SpoolStore {
                     };
                     t.commit()?;
                     committed = bytes_read;
+                    if let Some(c) = &mut checkpointer {
+                        c.after_commit()?;
+                    }
                     if ctx.recent.merge_due() {
                         std::thread::sleep(LOCK_GAP);
-                        merge_recent(conn, MERGE_SLICE)?;
+                        merge_recent(conn, MERGE_SLICE, checkpointer.as_mut())?;
                         ctx.recent.merged();
                     }
                     progress(&ImportProgress {
@@ -982,6 +1017,9 @@ impl SpoolStore {
                         rejected: summary.rejected,
                     });
                     if last {
+                        if let Some(c) = &mut checkpointer {
+                            c.finish()?;
+                        }
                         return Ok(true);
                     }
                     std::thread::sleep(LOCK_GAP);
@@ -989,6 +1027,8 @@ impl SpoolStore {
                 }
                 Ok(false)
             })();
+            // Ends the checkpointing thread (its channel closes).
+            drop(checkpointer);
             if let Err(panic) = parser.join() {
                 return Err(ImportError::ParserPanicked {
                     after_line: summary.lines,
@@ -1181,8 +1221,15 @@ impl Recent {
 /// Moves every row of `destination_recent` into `destination`, in key order, a slice of
 /// `slice` rows per transaction with the lock left free between them (see [`Recent`]). A
 /// crash between slices leaves each number in one of the two tables.
-fn merge_recent(conn: &mut Connection, slice: i64) -> Result<()> {
+fn merge_recent(
+    conn: &mut Connection,
+    slice: i64,
+    mut checkpointer: Option<&mut Checkpointer>,
+) -> Result<()> {
     loop {
+        if let Some(c) = checkpointer.as_deref_mut() {
+            c.before_begin()?;
+        }
         let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // The last key of the slice; none: what is left fits in one.
         let last: Option<(i64, i64, i64)> = t
@@ -1207,10 +1254,145 @@ fn merge_recent(conn: &mut Connection, slice: i64) -> Result<()> {
         )?
         .execute(params![c, n, r])?;
         t.commit()?;
+        if let Some(c) = checkpointer.as_deref_mut() {
+            c.after_commit()?;
+        }
         if last.is_none() {
             return Ok(());
         }
         std::thread::sleep(LOCK_GAP);
+    }
+}
+
+/// A thread that checkpoints the WAL while the import writes, so the writing thread never
+/// copies pages into the database file nor waits for the file system to sync them.
+///
+/// The import's connection runs with `wal_autocheckpoint` off; after each of its commits it
+/// asks this thread (on a second connection) for a `PASSIVE` checkpoint, which copies the
+/// committed pages while the next transaction is being written (it takes no lock a writer
+/// needs). The WAL starts over from its beginning only at a transaction that begins with
+/// every frame copied: once it holds more than [`ImportOptions::wal_restart_bytes`], the writer waits,
+/// before its next transaction, for a checkpoint of everything (the frames of its last
+/// commit; the ones before were copied meanwhile). The WAL so stays under about that size
+/// plus a transaction or two (one may begin while the checkpoint of the one before is still
+/// under way), and the import ends with it copied whole.
+struct Checkpointer {
+    /// A request for one checkpoint; at most one is waiting.
+    ask: mpsc::SyncSender<()>,
+    /// Each checkpoint's result.
+    done: mpsc::Receiver<Result<WalState>>,
+    /// A checkpoint was asked for and its result not yet read.
+    in_flight: bool,
+    /// What the last checkpoint found.
+    last: WalState,
+    /// The database's page size (a frame holds one page).
+    page_size: u64,
+    /// [`ImportOptions::wal_restart_bytes`].
+    restart_bytes: u64,
+}
+
+/// `PRAGMA wal_checkpoint`'s answer: frames in the WAL, frames copied into the database.
+#[derive(Debug, Clone, Copy, Default)]
+struct WalState {
+    frames: u64,
+    copied: u64,
+}
+
+impl Checkpointer {
+    fn spawn<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        path: &str,
+        restart_bytes: u64,
+    ) -> Result<Checkpointer> {
+        let conn = Connection::open(path)?;
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let (ask, asked) = mpsc::sync_channel::<()>(1);
+        let (report, done) = mpsc::channel();
+        scope.spawn(move || {
+            while asked.recv().is_ok() {
+                let state = conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok(WalState {
+                            frames: r.get::<_, i64>(1)?.max(0) as u64,
+                            copied: r.get::<_, i64>(2)?.max(0) as u64,
+                        })
+                    })
+                    .map_err(StoreError::from);
+                if report.send(state).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Checkpointer {
+            ask,
+            done,
+            in_flight: false,
+            last: WalState::default(),
+            page_size: page_size.max(512) as u64,
+            restart_bytes,
+        })
+    }
+
+    /// After a commit: asks for a checkpoint unless one is under way (it will be asked
+    /// again after the next commit).
+    fn after_commit(&mut self) -> Result<()> {
+        self.collect(false)?;
+        if !self.in_flight {
+            self.ask()?;
+        }
+        Ok(())
+    }
+
+    /// Before a transaction: if the WAL has grown past [`ImportOptions::wal_restart_bytes`], waits until
+    /// every frame is copied, so this transaction writes the WAL from its start.
+    fn before_begin(&mut self) -> Result<()> {
+        self.collect(false)?;
+        if self.last.frames.saturating_mul(self.page_size) <= self.restart_bytes {
+            return Ok(());
+        }
+        self.finish()
+    }
+
+    /// Waits until a checkpoint has copied every frame committed so far.
+    fn finish(&mut self) -> Result<()> {
+        // A checkpoint under way may have started before the last commit.
+        self.collect(true)?;
+        self.ask()?;
+        self.collect(true)?;
+        if self.last.copied >= self.last.frames {
+            // The next transaction writes the WAL from its start.
+            self.last = WalState::default();
+        }
+        Ok(())
+    }
+
+    fn ask(&mut self) -> Result<()> {
+        self.ask.send(()).map_err(|_| Self::gone())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Reads the result of the checkpoint under way, waiting for it if `wait`.
+    fn collect(&mut self, wait: bool) -> Result<()> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        let state = if wait {
+            self.done.recv().map_err(|_| Self::gone())?
+        } else {
+            match self.done.try_recv() {
+                Ok(s) => s,
+                Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                Err(mpsc::TryRecvError::Disconnected) => return Err(Self::gone()),
+            }
+        };
+        self.in_flight = false;
+        self.last = state?;
+        Ok(())
+    }
+
+    fn gone() -> StoreError {
+        ImportError::CheckpointerStopped.into()
     }
 }
 
@@ -1440,9 +1622,11 @@ impl WriteCtx<'_> {
                 raw: truncate(raw.to_owned()),
             })
         };
+        // The number as text only where a check needs it (a blacklist lookup, a reject).
+        let e164 = |k: i64| format!("+{k}");
         for &k in &g.row.keys {
-            let e164 = format!("+{k}");
-            if any_blacklist && is_blacklisted(conn, &e164, self.campaign, self.now)? {
+            if any_blacklist && is_blacklisted(conn, &e164(k), self.campaign, self.now)? {
+                let e164 = e164(k);
                 return Ok(reject(
                     RejectReason::Blacklisted,
                     format!("{e164} is on the do-not-call list"),
@@ -1450,6 +1634,7 @@ impl WriteCtx<'_> {
             }
             // Records from before this batch have lower ids than the batch's own.
             if let Some(&rid) = in_spool.get(&k) {
+                let e164 = e164(k);
                 let (base, line): (Option<i64>, Option<i64>) = conn
                     .prepare_cached("SELECT base_id, source_line FROM record WHERE id = ?1")?
                     .query_row([rid], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -1469,6 +1654,7 @@ impl WriteCtx<'_> {
                 });
             }
             if let Some(&(rid, line)) = in_batch.get(&k) {
+                let e164 = e164(k);
                 return Ok(reject(
                     RejectReason::DuplicateInFile,
                     format!("{e164} already on line {line} (record {rid})"),
@@ -1574,8 +1760,12 @@ fn insert_records(conn: &Connection, rows: &[(i64, &GoodLine)]) -> Result<()> {
         return Ok(());
     }
     let sql_for = |k: usize| {
+        // OR ROLLBACK: a constraint that fails ends the transaction (the import fails with
+        // the error and the batch is rolled back whole, as with ABORT), so SQLite keeps no
+        // statement journal (a copy of every page the statement changes) to undo one
+        // statement alone.
         let mut sql = String::from(
-            "INSERT INTO record (id, campaign_id, status, call_id, finish_reason, current_slot,
+            "INSERT OR ROLLBACK INTO record (id, campaign_id, status, call_id, finish_reason, current_slot,
                  priority, attempts, owner_agent, contact_id, base_id, source_line, origin,
                  time_zone, next_eligible_ms, created_ms, numbers, data, history, due_class,
                  order_priority, due_ms, has_task) VALUES ",
@@ -1804,11 +1994,11 @@ mod tests {
         want.extend(recent_rows(conn, "destination_recent"));
         want.sort_unstable();
         // Slices of 3 rows: three transactions, the last one partial.
-        merge_recent(conn, 3).unwrap();
+        merge_recent(conn, 3, None).unwrap();
         assert_eq!(recent_rows(conn, "destination"), want);
         assert!(recent_rows(conn, "destination_recent").is_empty());
         // Nothing to move: nothing changes.
-        merge_recent(conn, 3).unwrap();
+        merge_recent(conn, 3, None).unwrap();
         assert_eq!(recent_rows(conn, "destination"), want);
     }
 }

@@ -777,3 +777,32 @@ fn sorted_numbers_go_to_the_big_destination_index_and_shuffled_ones_to_the_small
         ));
     }
 }
+
+/// The import's own thread checkpoints the WAL (the import's connection never does, and
+/// nothing else runs here): with `wal_restart_bytes` at 0 the writer lets the WAL start over
+/// before (nearly) every transaction, so the WAL file stays a few transactions long, where
+/// without checkpoints it would hold every page the upload wrote (more than the database
+/// file: each page at least once, the small destination index's at every commit).
+#[test]
+fn the_wal_an_upload_writes_starts_over_past_its_bound() {
+    let lines = 20_000u32;
+    let text: String = (0..lines)
+        .map(|i| format!("c;{};id={i}:name=Customer {i};;\n", uy((i * 7919) % lines)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let mut s = SpoolStore::open(&path).unwrap();
+    s.upsert_campaign(&campaign("c"), t0()).unwrap();
+    let mut opts = ImportOptions::new("c", "f.txt", t0());
+    // A transaction per chunk of 1,024 lines: twenty of them.
+    opts.commit_after = std::time::Duration::ZERO;
+    opts.wal_restart_bytes = 0;
+    let mut commits = 0;
+    let sum = s
+        .import_base(text.as_bytes(), &opts, &mut |_| commits += 1)
+        .unwrap();
+    assert_eq!((sum.imported, commits), (u64::from(lines), 20));
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().len();
+    let (wal, db) = (size("spool.db-wal"), size("spool.db"));
+    assert!(wal < db, "a WAL of {wal} bytes next to a database of {db}");
+}
