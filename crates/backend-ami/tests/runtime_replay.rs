@@ -86,14 +86,27 @@ async fn until(dialer: &Dialer, what: &str, done: impl Fn(&dialer_runtime::Diale
     panic!("{what}: not reached within 5 s; status {s:#?}");
 }
 
-#[tokio::test]
-async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
-    let name = "orig_busy";
+/// One recorded call through the running dialer: a fresh spool file holding the transcript's
+/// number, the server replaying it, `agent` logged in; the dialer is shut down once `done`
+/// holds.
+struct OneCall {
+    server: ReplayServer,
+    dir: tempfile::TempDir,
+    record: RecordId,
+    summary: dialer_runtime::RunSummary,
+}
+
+async fn one_call(
+    name: &str,
+    c: &Campaign,
+    agent: &str,
+    what: &str,
+    done: impl Fn(&dialer_runtime::DialerStatus) -> bool,
+) -> OneCall {
     let transcript = Transcript::load(name);
     let server = ReplayServer::start(vec![Script::replay(name)]).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let c = campaign("answered");
-    let (store, record) = spool(&dir, &transcript, &c);
+    let (store, record) = spool(&dir, &transcript, c);
     let config = DialerConfig {
         campaigns: vec![c.clone()],
         ..Default::default()
@@ -107,18 +120,34 @@ async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
     .await
     .expect("start");
     dialer
-        .login("alice".into(), vec![c.id.clone()])
+        .login(agent.into(), vec![c.id.clone()])
         .await
         .expect("login");
-    until(&dialer, "the busy call ends", |s| {
-        s.counters.calls_ended == 1 && s.engine.calls.is_empty()
-    })
-    .await;
+    until(&dialer, what, done).await;
     let summary = dialer
         .shutdown(Duration::from_secs(5))
         .await
         .expect("shutdown");
     task.await.expect("task").expect("run");
+    OneCall {
+        server,
+        dir,
+        record,
+        summary,
+    }
+}
+
+#[tokio::test]
+async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
+    let run = one_call(
+        "orig_busy",
+        &campaign("answered"),
+        "alice",
+        "the busy call ends",
+        |s| s.counters.calls_ended == 1 && s.engine.calls.is_empty(),
+    )
+    .await;
+    let (summary, record, dir, server) = (&run.summary, &run.record, &run.dir, &run.server);
     assert_eq!(summary.counters.originates, 1, "{summary:?}");
 
     let store = SpoolStore::open(dir.path().join("spool.db")).expect("reopen");
@@ -129,7 +158,7 @@ async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
         Some("busy"),
         "{attempts:?}"
     );
-    let rec = store.record(&record).expect("record");
+    let rec = store.record(record).expect("record");
     assert_eq!(rec.attempts, 1);
     assert!(
         rec.next_eligible_at.is_some_and(|t| t > Utc::now()),
@@ -146,48 +175,21 @@ async fn a_busy_callee_recorded_from_asterisk_ends_as_busy_in_the_ledger() {
 /// ever ended it: the campaign stopped dialing after the first call of each agent.
 #[tokio::test]
 async fn agent_completes_before_hangup_and_the_agent_is_ready_again() {
-    let name = "orig_queue_agent";
-    let transcript = Transcript::load(name);
-    let server = ReplayServer::start(vec![Script::replay(name)]).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let c = campaign("queue");
-    let (store, _record) = spool(&dir, &transcript, &c);
-    let config = DialerConfig {
-        campaigns: vec![c.clone()],
-        ..Default::default()
-    };
-    let (dialer, task) = Dialer::start(
-        config,
-        store,
-        Box::new(telephony(&server).await),
-        Clock::real(),
-    )
-    .await
-    .expect("start");
-    dialer
-        .login("Agent One".into(), vec![c.id.clone()])
-        .await
-        .expect("login");
-    until(&dialer, "the queue call ends", |s| {
-        s.counters.calls_ended == 1 && s.engine.calls.is_empty()
-    })
-    .await;
-    until(
-        &dialer,
-        "the agent is ready again, not stuck in wrap-up",
+    one_call(
+        "orig_queue_agent",
+        &campaign("queue"),
+        "Agent One",
+        "the queue call ends and the agent is ready again, not stuck in wrap-up",
         |s| {
-            s.engine
-                .agents
-                .iter()
-                .any(|a| a.agent.as_str() == "Agent One" && a.state == AgentState::Ready)
+            s.counters.calls_ended == 1
+                && s.engine.calls.is_empty()
+                && s.engine
+                    .agents
+                    .iter()
+                    .any(|a| a.agent.as_str() == "Agent One" && a.state == AgentState::Ready)
         },
     )
     .await;
-    dialer
-        .shutdown(Duration::from_secs(5))
-        .await
-        .expect("shutdown");
-    task.await.expect("task").expect("run");
 }
 
 /// Regression: a call whose channel Asterisk could not create at all (Reason 0, no channel:
@@ -197,46 +199,27 @@ async fn agent_completes_before_hangup_and_the_agent_is_ready_again() {
 /// the record stays due, and dialing pauses until the PBX is retried.
 #[tokio::test]
 async fn a_call_whose_channel_asterisk_cannot_create_is_not_charged_and_pauses_dialing() {
-    let name = "orig_unknown_channel_tech";
-    let transcript = Transcript::load(name);
-    let server = ReplayServer::start(vec![Script::replay(name)]).await;
-    let dir = tempfile::tempdir().expect("temp dir");
     let mut c = campaign("answered");
     c.routing.channel_prefix = "PJSIP/".into();
     c.routing.channel_suffix = String::new();
-    let (store, record) = spool(&dir, &transcript, &c);
-    let config = DialerConfig {
-        campaigns: vec![c.clone()],
-        ..Default::default()
-    };
-    let (dialer, task) = Dialer::start(
-        config,
-        store,
-        Box::new(telephony(&server).await),
-        Clock::real(),
+    let run = one_call(
+        "orig_unknown_channel_tech",
+        &c,
+        "alice",
+        "the call is refused and dialing paused",
+        |s| {
+            s.counters.originates == 1
+                && s.engine.calls.is_empty()
+                && s.engine.campaigns.iter().any(|c| {
+                    matches!(
+                        c.dialing_paused,
+                        Some(dialer_core::DialingPaused::TelephonyDown { .. })
+                    )
+                })
+        },
     )
-    .await
-    .expect("start");
-    dialer
-        .login("alice".into(), vec![c.id.clone()])
-        .await
-        .expect("login");
-    until(&dialer, "the call is refused and dialing paused", |s| {
-        s.counters.originates == 1
-            && s.engine.calls.is_empty()
-            && s.engine.campaigns.iter().any(|c| {
-                matches!(
-                    c.dialing_paused,
-                    Some(dialer_core::DialingPaused::TelephonyDown { .. })
-                )
-            })
-    })
     .await;
-    let summary = dialer
-        .shutdown(Duration::from_secs(5))
-        .await
-        .expect("shutdown");
-    task.await.expect("task").expect("run");
+    let (summary, record, dir, server) = (&run.summary, &run.record, &run.dir, &run.server);
     assert_eq!(summary.counters.originates, 1, "{summary:?}");
 
     let store = SpoolStore::open(dir.path().join("spool.db")).expect("reopen");
@@ -249,7 +232,7 @@ async fn a_call_whose_channel_asterisk_cannot_create_is_not_charged_and_pauses_d
         vec![Some("not_placed")],
         "{attempts:?}"
     );
-    let rec = store.record(&record).expect("record");
+    let rec = store.record(record).expect("record");
     assert_eq!(rec.attempts, 0, "not charged: {rec:?}");
     assert!(
         rec.next_eligible_at.is_none_or(|t| t <= Utc::now()),
