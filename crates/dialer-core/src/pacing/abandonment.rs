@@ -98,8 +98,8 @@ impl AbandonLedger {
     }
 
     /// Replaces the books with periods persisted by an earlier run (after a restart), in any
-    /// order (of two books of one period, the later holds): the latest becomes the current period (closed at the next input if its time is
-    /// over), the others history. `anchor` is the first day of the period grid (the
+    /// order (of two books of one period, the later holds): the latest becomes the current
+    /// period (closed at the next input if its time is over), the others history. `anchor` is the first day of the period grid (the
     /// campaign's start date, or the earliest period an earlier run booked); `None` keeps
     /// this ledger's. Periods booked on another grid (the window changed between runs) stay
     /// in the history and never count in a period of this grid.
