@@ -31,9 +31,21 @@ impl Dist {
 
     /// Draws one value. Always consumes exactly two uniforms, whatever the kind.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        self.at(Dist::draw(rng))
+    }
+
+    /// The two uniforms a sample consumes, drawn now, for a value computed later (or never)
+    /// with [`Dist::at`]: `d.at(Dist::draw(r))` is `d.sample(r)`, bit for bit, and a value
+    /// never needed costs no `ln`/`exp`.
+    pub fn draw<R: Rng + ?Sized>(rng: &mut R) -> [f64; 2] {
         let u1: f64 = rng.gen();
         let u2: f64 = rng.gen();
-        self.quantile(u1, u2)
+        [u1, u2]
+    }
+
+    /// The value the uniforms `u` (from [`Dist::draw`]) give.
+    pub fn at(&self, u: [f64; 2]) -> f64 {
+        self.quantile(u[0], u[1])
     }
 
     fn quantile(&self, u1: f64, u2: f64) -> f64 {
