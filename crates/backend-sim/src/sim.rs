@@ -1,6 +1,7 @@
 //! The discrete-event simulator. It owns an [`Engine`] and plays the telephone network, the
 //! callees, the agents' desktops and the store around it, in simulated time.
 
+use crate::dist::Dist;
 use crate::report::{PeriodReport, Report};
 use crate::rng::{self, Stream, Topic};
 use crate::scenario::Scenario;
@@ -384,15 +385,17 @@ impl Simulator {
     fn fate(&self, record: u64, attempt: u32, slot: u64, ring_timeout_s: u32) -> Fate {
         let c = &self.sc.callees;
         let mut r = rng::stream(self.seed, Topic::Attempt, record, u64::from(attempt));
+        // Every draw is made, in this order, whatever the outcome (common random numbers);
+        // a duration the outcome does not use is not computed (`Dist::draw`, `Dist::at`).
         let u: f64 = r.gen();
         let latency_ms = ms(self.sc.carrier.originate_latency.sample(&mut r));
-        let answer_ms = ms(c.time_to_answer.sample(&mut r));
-        let fail_ms = ms(c.time_to_failure.sample(&mut r));
+        let answer_u = Dist::draw(&mut r);
+        let fail_u = Dist::draw(&mut r);
         let amd_u: f64 = r.gen();
         let amd_delay_ms = ms(c.amd.delay.sample(&mut r));
         let patience_ms = ms(c.patience.sample(&mut r));
-        let talk_ms = ms(c.talk.sample(&mut r));
-        let machine_talk_ms = ms(c.machine_talk.sample(&mut r));
+        let talk_u = Dist::draw(&mut r);
+        let machine_talk_u = Dist::draw(&mut r);
         let dead = c.invalid > 0.0
             && rng::stream(self.seed, Topic::Number, record, slot).gen::<f64>() < c.invalid;
         let mut outcome = if dead {
@@ -422,9 +425,9 @@ impl Simulator {
         };
         let ring_ms = i64::from(ring_timeout_s) * 1000;
         let mut resolve_ms = match outcome {
-            Outcome::Live | Outcome::Machine => latency_ms + answer_ms,
+            Outcome::Live | Outcome::Machine => latency_ms + ms(c.time_to_answer.at(answer_u)),
             Outcome::NoAnswer if c.no_answer_rings_out => ring_ms,
-            _ => latency_ms + fail_ms,
+            _ => latency_ms + ms(c.time_to_failure.at(fail_u)),
         };
         if resolve_ms >= ring_ms {
             // Nobody picks up after the ring timeout: the network gives up.
@@ -446,10 +449,11 @@ impl Simulator {
             amd_says_human,
             amd_delay_ms,
             patience_ms,
-            talk_ms: if outcome == Outcome::Machine {
-                machine_talk_ms
-            } else {
-                talk_ms
+            talk_ms: match outcome {
+                Outcome::Machine => ms(c.machine_talk.at(machine_talk_u)),
+                Outcome::Live => ms(c.talk.at(talk_u)),
+                // Never linked: the call ends when it resolves.
+                Outcome::Busy | Outcome::NoAnswer | Outcome::Congestion | Outcome::Invalid => 0,
             },
         }
     }
