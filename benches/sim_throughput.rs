@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 // The `dialer` binary's allocator (`src/main.rs`), so the bench measures what it runs.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: backend_sim::alloc::Allocator = backend_sim::alloc::Allocator;
 
 fn day(c: &mut Criterion) {
     let sc = Scenario::reference(100, 8.0);

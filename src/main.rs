@@ -4,11 +4,11 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-// mimalloc: the simulator makes and drops a few small blocks (records, numbers, zone text) per
+// mimalloc: the simulator makes and drops a few small blocks (records, numbers, calls) per
 // dial, and glibc's allocator spent about a tenth of a simulated day on them (see
-// `crates/backend-sim/PERF.md`); the same results, fewer instructions.
+// `crates/backend-sim/src/alloc.rs`); the same results, fewer instructions.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: backend_sim::alloc::Allocator = backend_sim::alloc::Allocator;
 
 #[derive(Parser)]
 #[command(

@@ -8,7 +8,7 @@ use dialer_core::pacing::{AbandonStatus, AgentLoad, AgentPhase, PacingSnapshot};
 
 // The `dialer` binary's allocator, so the bench measures what `dialer simulate` runs.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: backend_sim::alloc::Allocator = backend_sim::alloc::Allocator;
 
 fn run(sc: &Scenario, pacer: &str, seed: u64) -> u64 {
     let (p, guard) = pacer_by_name(pacer, sc, seed).expect("known pacer");

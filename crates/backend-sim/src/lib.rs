@@ -47,6 +47,7 @@
 //! assert!(cmp.wins[0][1] + cmp.wins[1][0] <= 3);
 //! ```
 
+pub mod alloc;
 pub mod dist;
 pub mod erlang;
 pub mod html;

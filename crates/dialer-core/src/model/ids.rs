@@ -6,8 +6,18 @@ use std::sync::Arc;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $inner:ty) => {
+        id_type!(@ $(#[$doc])* #[derive(PartialEq)] $name, $inner);
+    };
+    // Text ids compare equal by their text; `text_id!` adds `PartialEq`.
+    ($(#[$doc:meta])* text $name:ident, $inner:ty) => {
+        id_type!(@ $(#[$doc])* $name, $inner);
+    };
+    (@ $(#[$doc:meta])* $name:ident, $inner:ty) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        // A text id's hand-written `PartialEq` is equality of the text, which is what the
+        // derived `Hash` hashes.
+        #[allow(clippy::derived_hash_with_manual_eq)]
+        #[derive(Debug, Clone, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub $inner);
 
@@ -22,12 +32,12 @@ macro_rules! id_type {
 id_type!(
     /// A campaign's name, unique in a deployment. Shared text: it is copied into most
     /// outputs, and a copy is a reference count, not an allocation.
-    CampaignId,
+    text CampaignId,
     Arc<str>
 );
 id_type!(
     /// An agent's login name (shared text, like [`CampaignId`]).
-    AgentId,
+    text AgentId,
     Arc<str>
 );
 id_type!(
@@ -60,6 +70,15 @@ impl fmt::Display for CallId {
 
 macro_rules! text_id {
     ($name:ident) => {
+        /// Equal when the text is: copies of one id share their text, so the pointers are
+        /// compared first and the bytes only when they differ (ids are compared on every
+        /// agent and call lookup).
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
                 $name(s.into())
