@@ -9,7 +9,7 @@ use dialer_core::{CampaignId, PhoneNumber, RecordId, RecordStatus, SpoolRecord};
 use rand::Rng;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// The core's dial order ([`order_key`]) as plain integers: class, priority, attempts,
 /// creation (seconds, nanoseconds), id. The same order, compared without calendar types (the
@@ -28,14 +28,22 @@ fn ready_key(rec: &SpoolRecord) -> ReadyKey {
     )
 }
 
+/// A record id of the fresh band.
+struct FreshSlot {
+    /// Not updated since it was made (a record updated leaves the band).
+    untouched: bool,
+    /// The copy a page handed out, while somebody holds it.
+    copy: Weak<SpoolRecord>,
+}
+
 /// Records of one campaign, as a store would hold them.
 pub struct Spool {
     campaign: CampaignId,
     seed: u64,
     list: ListSpec,
     created_at: DateTime<Utc>,
-    /// Every record that is neither finished nor in flight, shared with the engine (its
-    /// snapshots arrive so, and a page hands out these copies).
+    /// Every record that is neither finished nor in flight, but for those of the fresh band,
+    /// shared with the engine (its snapshots arrive so, and a page hands out these copies).
     records: FxHashMap<u64, Arc<SpoolRecord>>,
     /// Records in flight: the attempt and number slot of their call, all the simulator reads
     /// of them. The engine's snapshot is not kept (the snapshot that ends the call replaces
@@ -44,11 +52,16 @@ pub struct Spool {
     /// Pending and due (or due once their time comes, see `waiting`), in dial order, except
     /// the records of the fresh band.
     ready: BTreeSet<ReadyKey>,
-    /// The fresh band: records as made, never updated since (ids `fresh_lo..next_id`, `true`
-    /// while untouched). They are pending and due, and share one order key but for the id
-    /// (`fresh_prefix`), so they are in dial order by id: a page merges them with `ready`
-    /// instead of indexing each record made (one is made per dial of an unlimited list).
-    fresh: VecDeque<bool>,
+    /// The fresh band: records as made, never updated since (ids `fresh_lo..next_id`). They
+    /// are pending and due, and share one order key but for the id (`fresh_prefix`), so they
+    /// are in dial order by id: a page merges them with `ready` instead of indexing each
+    /// record made (one is made per dial of an unlimited list).
+    ///
+    /// A record of the band is what [`Spool::build_record`] makes of its id, so the spool
+    /// keeps no copy of it: a page hands out the copy the engine still holds from an earlier
+    /// page (the `Weak`), or a new one. The engine's copy is then the only one, and the engine
+    /// changes it at the dial without copying the record (`Arc::make_mut`).
+    fresh: VecDeque<FreshSlot>,
     fresh_lo: u64,
     /// Untouched records in the band.
     fresh_count: usize,
@@ -95,11 +108,27 @@ impl Spool {
         s
     }
 
-    /// A fresh record: a unique synthetic number, alternatives and zone from its own stream.
+    /// A fresh record at the end of the band: its id taken, the record itself made when a
+    /// page hands it out ([`Spool::fresh_copy`]).
     fn make_record(&mut self) {
         let id = self.next_id;
         self.next_id += 1;
         self.made += 1;
+        if self.fresh_prefix.is_none() {
+            // Every record made is keyed alike but for its id: the first one's key says how.
+            let (class, priority, attempts, secs, nanos, _) = ready_key(&self.build_record(id));
+            self.fresh_prefix = Some((class, priority, attempts, secs, nanos));
+        }
+        self.fresh.push_back(FreshSlot {
+            untouched: true,
+            copy: Weak::new(),
+        });
+        self.fresh_count += 1;
+    }
+
+    /// Record `id` as made: a unique synthetic number, alternatives and zone from its own
+    /// stream. The same record every time for the same id.
+    fn build_record(&self, id: u64) -> SpoolRecord {
         // The record's stream draws its alternatives and its zone only; a list with neither
         // (the reference model's) reads nothing from it, so it is not made (its ChaCha block
         // was a third of the cost of a fresh record). Streams are per record: skipping one
@@ -152,17 +181,23 @@ impl Spool {
             }
             rec.time_zone = Some(zone.clone());
         }
-        // Into the fresh band, not the ready index: pending, due, and keyed like every record
-        // made before it but for its (greater) id.
-        let (class, priority, attempts, secs, nanos, _) = ready_key(&rec);
-        let prefix = *self
-            .fresh_prefix
-            .get_or_insert((class, priority, attempts, secs, nanos));
-        debug_assert_eq!(prefix, (class, priority, attempts, secs, nanos));
         debug_assert!(rec.status == RecordStatus::Pending && rec.next_eligible_at.is_none());
-        self.records.insert(id, Arc::new(rec));
-        self.fresh.push_back(true);
-        self.fresh_count += 1;
+        rec
+    }
+
+    /// The copy of record `id` of the fresh band to hand out: the one handed out before if
+    /// somebody still holds it, else a new one (kept track of, not kept).
+    fn fresh_copy(&mut self, id: u64) -> Option<Arc<SpoolRecord>> {
+        let i = usize::try_from(id.checked_sub(self.fresh_lo)?).ok()?;
+        if !self.fresh.get(i)?.untouched {
+            return None;
+        }
+        if let Some(rec) = self.fresh[i].copy.upgrade() {
+            return Some(rec);
+        }
+        let rec = Arc::new(self.build_record(id));
+        self.fresh[i].copy = Arc::downgrade(&rec);
+        Some(rec)
     }
 
     /// The order key of record `id` of the fresh band.
@@ -180,11 +215,13 @@ impl Spool {
         let Some(slot) = self.fresh.get_mut(i as usize) else {
             return false;
         };
-        if !std::mem::replace(slot, false) {
+        if !std::mem::replace(&mut slot.untouched, false) {
             return false;
         }
+        // The engine's copy replaces the one made here (if it kept that one, it is the same).
+        slot.copy = Weak::new();
         self.fresh_count -= 1;
-        while self.fresh.front() == Some(&false) {
+        while self.fresh.front().is_some_and(|slot| !slot.untouched) {
             self.fresh.pop_front();
             self.fresh_lo += 1;
         }
@@ -256,27 +293,36 @@ impl Spool {
                 self.make_record();
             }
         }
-        // Sized up front: a page is about a hundred records, grown by doubling it was copied
-        // about seven times.
-        let mut page = Vec::with_capacity(limit.min(self.ready.len() + self.fresh_count));
-        // The ready index and the fresh band, merged in dial order.
+        // The ids of the page: the ready index and the fresh band, merged in dial order.
+        let mut ids = Vec::with_capacity(limit.min(self.ready.len() + self.fresh_count));
         let mut ready = self.ready.iter().peekable();
         let mut fresh = (self.fresh_lo..)
             .zip(self.fresh.iter())
-            .filter_map(|(id, &untouched)| untouched.then_some(id))
+            .filter_map(|(id, slot)| slot.untouched.then_some(id))
             .peekable();
         for _ in 0..limit {
             let id = match (ready.peek(), fresh.peek()) {
-                (Some(k), Some(&id)) if self.fresh_key(id) < **k => fresh.next(),
-                (Some(_), _) => ready.next().map(|k| k.5),
-                (None, _) => fresh.next(),
+                (Some(k), Some(&id)) if self.fresh_key(id) < **k => {
+                    fresh.next().map(|id| (id, true))
+                }
+                (Some(_), _) => ready.next().map(|k| (k.5, false)),
+                (None, _) => fresh.next().map(|id| (id, true)),
             };
             let Some(id) = id else {
                 break;
             };
-            if let Some(r) = self.records.get(&id) {
-                page.push(Arc::clone(r));
-            }
+            ids.push(id);
+        }
+        // Sized up front: a page is about a hundred records, grown by doubling it was copied
+        // about seven times.
+        let mut page = Vec::with_capacity(ids.len());
+        for (id, fresh) in ids {
+            let rec = if fresh {
+                self.fresh_copy(id)
+            } else {
+                self.records.get(&id).cloned()
+            };
+            page.extend(rec);
         }
         page
     }
@@ -299,17 +345,56 @@ mod tests {
     use dialer_core::CallId;
     use rand::{Rng, SeedableRng};
 
+    /// Every pending record: those the spool keeps, and those of the fresh band as made.
+    fn pending_records(s: &Spool) -> Vec<SpoolRecord> {
+        let kept = s.records.values().map(|r| SpoolRecord::clone(r));
+        let band = (s.fresh_lo..)
+            .zip(s.fresh.iter())
+            .filter(|(_, slot)| slot.untouched)
+            .map(|(id, _)| s.build_record(id));
+        kept.chain(band)
+            .filter(|r| r.status == RecordStatus::Pending)
+            .collect()
+    }
+
     /// What a page must be: the first `limit` pending and due records, in the core's order.
     fn expected_page(s: &Spool, now: DateTime<Utc>, limit: usize) -> Vec<u64> {
-        let mut due: Vec<&SpoolRecord> = s
-            .records
-            .values()
-            .map(|r| &**r)
-            .filter(|r| r.status == RecordStatus::Pending)
+        let pending = pending_records(s);
+        let mut due: Vec<&SpoolRecord> = pending
+            .iter()
             .filter(|r| r.next_eligible_at.is_none_or(|t| t <= now))
             .collect();
         due.sort_by_key(|r| ready_key(r));
         due.iter().take(limit).map(|r| r.id.0).collect()
+    }
+
+    #[test]
+    fn a_fresh_record_is_the_copy_still_held_or_the_same_record_made_again() {
+        let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        let list = ListSpec {
+            size: 0,
+            max_alternatives: 2,
+            alternatives_prob: 0.5,
+            ..ListSpec::default()
+        };
+        let mut s = Spool::new(CampaignId::from("c"), 7, list, t0);
+        let first = s.due(t0, 30);
+        let again = s.due(t0, 30);
+        assert_eq!(first.len(), 30);
+        for (a, b) in first.iter().zip(&again) {
+            assert!(Arc::ptr_eq(a, b), "a held copy is handed out again");
+        }
+        let kept: Vec<SpoolRecord> = first.iter().map(|r| SpoolRecord::clone(r)).collect();
+        drop((first, again));
+        let made_again = s.due(t0, 30);
+        for (a, b) in kept.iter().zip(&made_again) {
+            assert_eq!(a, &**b, "made again, the same record");
+            assert_eq!(
+                Arc::strong_count(b),
+                1,
+                "the spool keeps no copy of a fresh record"
+            );
+        }
     }
 
     #[test]
@@ -337,10 +422,7 @@ mod tests {
                 );
                 assert_eq!(
                     s.pending(),
-                    s.records
-                        .values()
-                        .filter(|r| r.status == RecordStatus::Pending)
-                        .count(),
+                    pending_records(&s).len(),
                     "seed {seed}, step {step}"
                 );
                 // The engine's snapshots of some records of the page, as a run sends them.
