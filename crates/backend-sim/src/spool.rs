@@ -146,8 +146,7 @@ impl Spool {
                 *b = b'0' + (v % 10) as u8;
                 v /= 10;
             }
-            let e164 = std::str::from_utf8(&text).expect("ASCII digits");
-            PhoneNumber::from_trusted(e164, &e164[1..]).expect("digits only")
+            PhoneNumber::from_trusted_bytes(&text, &text[1..]).expect("digits only")
         };
         let alternatives = match r.as_mut() {
             Some(r) => {

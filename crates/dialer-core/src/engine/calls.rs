@@ -95,6 +95,8 @@ pub(super) struct Call {
     pub(super) record: RecordId,
     /// The number dialed.
     pub(super) number: PhoneNumber,
+    /// `number`'s key in [`Calls`]'s index by callee ([`number_key`]), made once.
+    number_key: u128,
     /// The agent it was placed for (owner, schedule, preview, manual task), if any. Never
     /// changes: a reserved call is covered by its agent for its whole life.
     pub(super) reserved_agent: Option<AgentId>,
@@ -126,6 +128,7 @@ impl Call {
             amd,
             campaign,
             record,
+            number_key: number_key(number.e164()),
             number,
             reserved_agent,
             placed_at,
@@ -305,7 +308,7 @@ impl Calls {
         counts.lines += 1;
         counts.add(call.pacing_class());
         counts.amd_unanswered += u32::from(call.amd_pending());
-        self.by_number.insert(number_key(call.number.e164()), id);
+        self.by_number.insert(call.number_key, id);
         self.by_id.insert(id, call);
     }
 
@@ -380,21 +383,21 @@ impl Calls {
         if let Some(d) = call.phase.deadline() {
             timers.cancel(d, Timer::Abandon(id));
         }
-        let key = number_key(call.number.e164());
-        if self.by_number.get(&key) == Some(&id) {
-            self.by_number.remove(&key);
+        if self.by_number.get(&call.number_key) == Some(&id) {
+            self.by_number.remove(&call.number_key);
         }
         Some(call)
     }
 }
 
-/// A callee's E.164 digits as a number: no allocation per call. A country code never starts
-/// with 0 and a number has at most 23 digits, so distinct valid numbers get distinct keys
-/// (malformed ones could only collide, which holds back a dial, never adds one).
+/// A callee's E.164 digits as a number: no allocation per call. Each digit takes four bits,
+/// as the digit plus one (never zero, so `012` and `12` differ); a number has at most 23
+/// digits and a key holds 32, so distinct valid numbers get distinct keys (malformed ones could
+/// only collide, which holds back a dial, never adds one).
 fn number_key(e164: &str) -> u128 {
-    e164.bytes().filter(u8::is_ascii_digit).fold(0u128, |k, b| {
-        k.wrapping_mul(10).wrapping_add(u128::from(b - b'0'))
-    })
+    e164.bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0u128, |k, b| (k << 4) | u128::from(b - b'0' + 1))
 }
 
 /// A duration in seconds, to the millisecond.

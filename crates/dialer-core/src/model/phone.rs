@@ -77,11 +77,18 @@ struct Inline {
 impl Inline {
     /// `None` if longer than [`MAX_NUMBER_BYTES`]. Callers have checked the characters.
     fn new(s: &str) -> Option<Inline> {
+        Inline::from_ascii(s.as_bytes())
+    }
+
+    /// `None` if longer than [`MAX_NUMBER_BYTES`]. Callers have checked that every byte is
+    /// `+` or an ASCII digit (so the bytes are UTF-8, which `as_str` relies on).
+    fn from_ascii(s: &[u8]) -> Option<Inline> {
         if s.len() > MAX_NUMBER_BYTES {
             return None;
         }
+        debug_assert!(s.iter().all(|&b| b == b'+' || b.is_ascii_digit()));
         let mut bytes = [0u8; MAX_NUMBER_BYTES];
-        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        bytes[..s.len()].copy_from_slice(s);
         Some(Inline {
             len: s.len() as u8,
             bytes,
@@ -90,8 +97,8 @@ impl Inline {
 
     fn as_str(&self) -> &str {
         let bytes = &self.bytes[..usize::from(self.len)];
-        // SAFETY: `new` is the only writer, and it copies the whole of one `&str` into the
-        // first `len` bytes: they are that string's bytes, valid UTF-8. (Read on every
+        // SAFETY: `from_ascii` is the only writer, and its callers check that every byte it
+        // copies into the first `len` is `+` or an ASCII digit: valid UTF-8. (Read on every
         // eligibility check, so it skips re-validating.)
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
@@ -244,29 +251,44 @@ impl PhoneNumber {
     /// Still refuses anything but digits and a leading `+`, so nothing unsafe can reach a
     /// dial string even from a corrupted database.
     pub fn from_trusted(e164: &str, dial: &str) -> Result<PhoneNumber, PhoneError> {
+        PhoneNumber::from_trusted_bytes(e164.as_bytes(), dial.as_bytes())
+    }
+
+    /// [`PhoneNumber::from_trusted`] from bytes (a store's blob, a number written digit by
+    /// digit): the same checks, and no text to validate first (every byte accepted is ASCII).
+    pub fn from_trusted_bytes(e164: &[u8], dial: &[u8]) -> Result<PhoneNumber, PhoneError> {
         for s in [e164, dial] {
             // Checked as bytes (a simulator makes one number per dial); only a refusal looks
             // for the character to name. A byte of a non-ASCII character is never a digit.
             let clean = s
-                .bytes()
+                .iter()
                 .enumerate()
-                .all(|(i, b)| b.is_ascii_digit() || (b == b'+' && i == 0));
+                .all(|(i, &b)| b.is_ascii_digit() || (b == b'+' && i == 0));
             if !clean {
-                if let Some((_, c)) = s
+                let text = String::from_utf8_lossy(s);
+                let found = text
                     .char_indices()
                     .find(|&(i, c)| !(c.is_ascii_digit() || (c == '+' && i == 0)))
-                {
-                    return Err(PhoneError::BadCharacter {
-                        value: s.to_owned(),
-                        found: c,
-                    });
-                }
+                    .map_or(char::REPLACEMENT_CHARACTER, |(_, c)| c);
+                return Err(PhoneError::BadCharacter {
+                    value: text.into_owned(),
+                    found,
+                });
             }
-            if s.trim_start_matches('+').is_empty() {
+            if s.iter().all(|&b| b == b'+') {
                 return Err(PhoneError::Empty);
             }
         }
-        PhoneNumber::from_checked_parts(e164, e164, dial)
+        match (Inline::from_ascii(e164), Inline::from_ascii(dial)) {
+            (Some(e164), Some(dial)) => Ok(PhoneNumber { e164, dial }),
+            _ => {
+                let digits = |s: &[u8]| s.iter().filter(|&&b| b != b'+').count();
+                Err(PhoneError::BadLength {
+                    value: String::from_utf8_lossy(e164).into_owned(),
+                    digits: digits(e164).max(digits(dial)),
+                })
+            }
+        }
     }
 
     /// Parts made only of `+` and digits; refused if either is longer than E.164 allows.
@@ -400,5 +422,31 @@ mod tests {
     fn trusted_parts_still_refuse_line_breaks() {
         assert!(PhoneNumber::from_trusted("+1\n", "1").is_err());
         assert!(PhoneNumber::from_trusted("+12125550123", "2125550123").is_ok());
+    }
+
+    #[test]
+    fn trusted_bytes_are_checked_like_trusted_text() {
+        let n = PhoneNumber::from_trusted_bytes(b"+12125550123", b"2125550123").unwrap();
+        assert_eq!(
+            n,
+            PhoneNumber::from_trusted("+12125550123", "2125550123").unwrap()
+        );
+        assert_eq!(n.e164(), "+12125550123");
+        // Bytes that are not text are refused, naming what was found, without a panic.
+        match PhoneNumber::from_trusted_bytes(b"+1\xff2", b"12") {
+            Err(PhoneError::BadCharacter { found, .. }) => {
+                assert_eq!(found, char::REPLACEMENT_CHARACTER)
+            }
+            other => panic!("expected a bad character, got {other:?}"),
+        }
+        match PhoneNumber::from_trusted_bytes(b"+12", b"1\r2") {
+            Err(PhoneError::BadCharacter { found, .. }) => assert_eq!(found, '\r'),
+            other => panic!("expected a bad character, got {other:?}"),
+        }
+        assert!(matches!(
+            PhoneNumber::from_trusted_bytes(b"+", b"1"),
+            Err(PhoneError::Empty)
+        ));
+        assert!(PhoneNumber::from_trusted_bytes(b"+1234567890123456789012345", b"1").is_err());
     }
 }

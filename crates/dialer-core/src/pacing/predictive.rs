@@ -101,6 +101,10 @@ pub struct Predictive {
     held_by_budget: bool,
     /// The campaign's cap, as last seen in a snapshot.
     cap: f64,
+    /// The chance that a talking agent is free by each node, and the estimates it was
+    /// computed from (the bits of the wrap-up mean, the talk mean and the dial time): five
+    /// `exp`s a decision, made again only when one of the three has changed.
+    talking_frees: Option<([u64; 3], [f64; 5])>,
 }
 
 impl Default for Predictive {
@@ -136,6 +140,7 @@ impl Predictive {
             risk: cfg.initial_risk,
             held_by_budget: false,
             cap: 0.03,
+            talking_frees: None,
         }
     }
 
@@ -280,8 +285,20 @@ impl Pacer for Predictive {
                 }
             }
         }
-        for (k, (x, _)) in NODES.iter().enumerate() {
-            let q = self.frees_within(AgentPhase::Talking, 0.0, x * d);
+        let key = [
+            self.wrap_s.mean.to_bits(),
+            self.talk_s.mean.to_bits(),
+            d.to_bits(),
+        ];
+        let qs = match self.talking_frees {
+            Some((k, qs)) if k == key => qs,
+            _ => {
+                let qs = NODES.map(|(x, _)| self.frees_within(AgentPhase::Talking, 0.0, x * d));
+                self.talking_frees = Some((key, qs));
+                qs
+            }
+        };
+        for (k, &q) in qs.iter().enumerate() {
             freed[k].0 += f64::from(talking) * q;
             freed[k].1 += f64::from(talking) * q * (1.0 - q);
         }
