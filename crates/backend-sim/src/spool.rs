@@ -227,12 +227,16 @@ impl Spool {
         true
     }
 
-    fn insert(&mut self, rec: Arc<SpoolRecord>) {
+    /// Files the engine's copy of a record; `kept` says whether the spool may hold an older
+    /// copy in `records` (not for a record of the fresh band or in flight).
+    fn insert(&mut self, rec: Arc<SpoolRecord>, kept: bool) {
         let id = rec.id.0;
         match (&rec.status, rec.next_eligible_at) {
             (RecordStatus::Finished { .. }, _) => {
                 self.finished += 1;
-                self.records.remove(&id);
+                if kept {
+                    self.records.remove(&id);
+                }
                 return;
             }
             (RecordStatus::Pending, Some(t)) => {
@@ -242,7 +246,9 @@ impl Spool {
                 self.ready.insert(ready_key(&rec));
             }
             (RecordStatus::InFlight { .. }, _) => {
-                self.records.remove(&id);
+                if kept {
+                    self.records.remove(&id);
+                }
                 self.flying.insert(id, (rec.attempts, rec.current));
                 return;
             }
@@ -253,26 +259,28 @@ impl Spool {
 
     /// Takes a record out of the ready and waiting indexes (it stays in `records`). Only a
     /// pending copy is in them (`insert` indexes nothing else), so a record in flight, whose
-    /// end is most of the updates, costs no search.
-    fn unindex(&mut self, id: u64) {
+    /// end is most of the updates, costs no search. Whether `records` may hold a copy of it
+    /// (a record of the fresh band or in flight has none there).
+    fn unindex(&mut self, id: u64) -> bool {
         if self.leave_band(id) || self.flying.remove(&id).is_some() {
-            return;
+            return false;
         }
         if let Some(old) = self.records.get(&id) {
             if !matches!(old.status, RecordStatus::Pending) {
-                return;
+                return true;
             }
             self.ready.remove(&ready_key(old));
             if let Some(t) = old.next_eligible_at {
                 self.waiting.remove(&(t, id));
             }
         }
+        true
     }
 
     /// The store persists the engine's new copy of a record.
     pub fn update(&mut self, rec: Arc<SpoolRecord>) {
-        self.unindex(rec.id.0);
-        self.insert(rec);
+        let kept = self.unindex(rec.id.0);
+        self.insert(rec, kept);
     }
 
     /// The first `limit` due records in dial order. An unlimited list makes fresh records

@@ -78,6 +78,11 @@ pub struct AbandonLedger {
     /// UTC bounds of the current period, so most inputs skip the calendar arithmetic.
     #[serde(skip)]
     bounds: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// For a period ending at `.0` and a horizon `.1`, the first instant from which the period
+    /// ends within the horizon (`.0 − .1`): asked before every dialing decision, made again
+    /// only when the period or the horizon changes.
+    #[serde(skip)]
+    ends_soon_from: Option<(DateTime<Utc>, chrono::Duration, DateTime<Utc>)>,
 }
 
 impl AbandonLedger {
@@ -94,6 +99,7 @@ impl AbandonLedger {
             machines: 0,
             history: Vec::new(),
             bounds: None,
+            ends_soon_from: None,
         }
     }
 
@@ -251,7 +257,17 @@ impl AbandonLedger {
     pub fn period_ends_within(&mut self, now: DateTime<Utc>, horizon: chrono::Duration) -> bool {
         self.roll(now);
         match self.bounds {
-            Some((_, end)) => now + horizon >= end,
+            // `now + horizon >= end`, as `now >= end - horizon` with the difference kept.
+            Some((_, end)) => match self.ends_soon_from {
+                Some((e, h, from)) if e == end && h == horizon => now >= from,
+                _ => match end.checked_sub_signed(horizon) {
+                    Some(from) => {
+                        self.ends_soon_from = Some((end, horizon, from));
+                        now >= from
+                    }
+                    None => now + horizon >= end,
+                },
+            },
             None => {
                 let a = self.period_of(now);
                 self.period_of(now + horizon) != a
@@ -344,6 +360,31 @@ mod tests {
     #[test]
     fn guard_never_goes_negative_when_over_budget() {
         assert_eq!(guard(10, 0, 5, 2, &status(100, 5)), 0);
+    }
+
+    /// The period ends within a horizon from exactly `end − horizon` on, whatever horizons
+    /// were asked before and across the period's change (the answer is kept between asks).
+    #[test]
+    fn the_period_ends_within_a_horizon_from_its_end_less_the_horizon() {
+        let policy = AbandonPolicy {
+            window: AbandonWindow::CalendarDay,
+            ..AbandonPolicy::default()
+        };
+        let mut l = AbandonLedger::new(policy, chrono_tz::Europe::London, None);
+        // Midnight in London, BST: 23:00 UTC; the next day's period ends at 23:00 UTC again.
+        for end in [
+            Utc.with_ymd_and_hms(2026, 6, 1, 23, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 6, 2, 23, 0, 0).unwrap(),
+        ] {
+            for secs in [60, 45, 60, 1] {
+                let horizon = chrono::Duration::seconds(secs);
+                let from = end - horizon;
+                let just_before = from - chrono::Duration::nanoseconds(1);
+                assert!(!l.period_ends_within(just_before, horizon), "{end} {secs}");
+                assert!(l.period_ends_within(from, horizon), "{end} {secs}");
+                assert!(l.period_ends_within(end - chrono::Duration::nanoseconds(1), horizon));
+            }
+        }
     }
 
     #[test]
