@@ -14,7 +14,11 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(mut c: Campaign, records: Vec<SpoolRecord>) -> Bench {
+    fn new(c: Campaign, records: Vec<SpoolRecord>) -> Bench {
+        Bench::with_config(c, records, EngineConfig::default())
+    }
+
+    fn with_config(mut c: Campaign, records: Vec<SpoolRecord>, cfg: EngineConfig) -> Bench {
         c.calling_hours = CallingHours::always();
         c.last_dial_before_close_s = 0;
         let mut spool = MemorySpool::default();
@@ -22,7 +26,7 @@ impl Bench {
             spool.insert(r);
         }
         let mut b = Bench {
-            engine: Engine::new(EngineConfig::default()),
+            engine: Engine::new(cfg),
             spool,
             now: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
             out: Vec::new(),
@@ -578,6 +582,58 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
         "frequency history survives a respool"
     );
     assert_eq!(rec.priority, 3);
+}
+
+#[test]
+fn with_no_recent_records_kept_an_ended_record_is_the_stores_and_a_late_disposition_is_refused() {
+    for keep in [0, 1] {
+        let cfg = EngineConfig {
+            recent_records: keep,
+            ..EngineConfig::default()
+        };
+        let mut b = Bench::with_config(Campaign::new("c", "UTC"), vec![record(1, 1)], cfg);
+        b.login("alice");
+        let call = b.originates()[0].call;
+        b.call(
+            call,
+            CallEvent::HungUp {
+                failure: Some(FailureClass::NoAnswer),
+                ended_at: None,
+            },
+        );
+        let cid = b.cid.clone();
+        let held = b
+            .engine
+            .held_records(&cid)
+            .iter()
+            .any(|r| r.id == RecordId(1));
+        let stored = b.spool.records[&RecordId(1)].clone();
+        b.feed(InputKind::Command(Box::new(Command::Dispose {
+            agent: None,
+            record: RecordId(1),
+            disposition: Disposition::Respool(Respool {
+                priority: Some(3),
+                ..Respool::default()
+            }),
+        })));
+        if keep == 0 {
+            assert!(!held, "nothing kept");
+            assert!(
+                rejections(&b).contains(&RejectReason::UnknownRecord(RecordId(1))),
+                "{:?}",
+                rejections(&b)
+            );
+            assert_eq!(
+                b.spool.records[&RecordId(1)],
+                stored,
+                "a refusal changes nothing"
+            );
+        } else {
+            assert!(held, "the ended record is kept for a late disposition");
+            assert!(rejections(&b).is_empty(), "{:?}", rejections(&b));
+            assert_eq!(b.spool.records[&RecordId(1)].priority, 3);
+        }
+    }
 }
 
 #[test]

@@ -185,8 +185,12 @@ impl CampaignRun {
         self.hopper.insert(at, rec);
     }
 
-    /// Keeps a record whose call ended for late dispositions: the newest `cap` are kept.
+    /// Keeps a record whose call ended for late dispositions: the newest `cap` are kept (none
+    /// when `cap` is 0, for a backend that sends no dispositions).
     pub(super) fn remember_recent(&mut self, rec: Arc<SpoolRecord>, cap: usize) {
+        if cap == 0 {
+            return;
+        }
         self.recent.push_back(rec.id.clone());
         self.recent_records.insert(rec.id.clone(), rec);
         while self.recent.len() > cap {

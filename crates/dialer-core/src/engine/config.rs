@@ -9,7 +9,8 @@ pub struct EngineConfig {
     pub hopper_min: u32,
     /// First call id minted (the runtime continues after the ledger's last one).
     pub first_call_id: u64,
-    /// Records whose call ended are kept this many for late dispositions.
+    /// Records whose call ended are kept this many for late dispositions (0: none, for a
+    /// backend that sends no dispositions, such as the simulator).
     pub recent_records: usize,
     /// The abandonment guard. `false` exists only so a simulator can reproduce peer dialers
     /// that have no such guard; the `dialer` runtime refuses to start with it.
