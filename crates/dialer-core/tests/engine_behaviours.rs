@@ -68,6 +68,19 @@ impl Bench {
         self.feed(InputKind::Call { call, event });
     }
 
+    /// Alice logs in, the engine dials the first record, and nobody answers.
+    fn first_call_unanswered(&mut self) {
+        self.login("alice");
+        let call = self.originates()[0].call;
+        self.call(
+            call,
+            CallEvent::HungUp {
+                failure: Some(FailureClass::NoAnswer),
+                ended_at: None,
+            },
+        );
+    }
+
     fn advance(&mut self, secs: i64) {
         self.now += Duration::seconds(secs);
         self.feed(InputKind::Tick);
@@ -548,15 +561,7 @@ fn respool_disposition_resets_retries_but_not_the_legal_history() {
     let mut c = Campaign::new("c", "UTC");
     c.max_attempts_per_number = 1;
     let mut b = Bench::new(c, vec![record(1, 1)]);
-    b.login("alice");
-    let call = b.originates()[0].call;
-    b.call(
-        call,
-        CallEvent::HungUp {
-            failure: Some(FailureClass::NoAnswer),
-            ended_at: None,
-        },
-    );
+    b.first_call_unanswered();
     assert!(
         b.spool.records[&RecordId(1)].is_finished(),
         "one attempt per number: exhausted"
@@ -592,15 +597,7 @@ fn with_no_recent_records_kept_an_ended_record_is_the_stores_and_a_late_disposit
             ..EngineConfig::default()
         };
         let mut b = Bench::with_config(Campaign::new("c", "UTC"), vec![record(1, 1)], cfg);
-        b.login("alice");
-        let call = b.originates()[0].call;
-        b.call(
-            call,
-            CallEvent::HungUp {
-                failure: Some(FailureClass::NoAnswer),
-                ended_at: None,
-            },
-        );
+        b.first_call_unanswered();
         let cid = b.cid.clone();
         let held = b
             .engine
