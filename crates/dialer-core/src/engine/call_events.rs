@@ -53,23 +53,30 @@ impl Engine {
             .calls
             .get(&id)
             .ok_or(RejectReason::UnknownCall(id))?;
-        let campaign = call.campaign.clone();
-        let record = call.record.clone();
+        // Copied only when the engine reports a call's course (the simulator does not): each
+        // copy of a campaign id is an atomic increment, and its drop an atomic decrement.
+        let ids = self
+            .floor
+            .out
+            .reports_course()
+            .then(|| (call.campaign.clone(), call.record.clone()));
         let progress = |p: Progress| {
-            || Event::Progress {
-                at: now,
-                campaign: campaign.clone(),
-                call: id,
-                record: record.clone(),
-                progress: p,
-            }
+            ids.as_ref().map(|(campaign, record)| {
+                move || Event::Progress {
+                    at: now,
+                    campaign: campaign.clone(),
+                    call: id,
+                    record: record.clone(),
+                    progress: p,
+                }
+            })
         };
         match event {
-            CallEvent::OriginateAccepted => self.floor.out.course(progress(Progress::Dialing)),
-            CallEvent::Ringing => self.floor.out.course(progress(Progress::Ringing)),
+            CallEvent::OriginateAccepted => self.floor.out.course_if(progress(Progress::Dialing)),
+            CallEvent::Ringing => self.floor.out.course_if(progress(Progress::Ringing)),
             CallEvent::Queued => {
                 self.floor.calls.queued(id, now);
-                self.floor.out.course(progress(Progress::OnQueue));
+                self.floor.out.course_if(progress(Progress::OnQueue));
             }
             CallEvent::Answered { kind } => self.call_answered(now, id, kind)?,
             CallEvent::Linked { agent } => {
@@ -77,9 +84,11 @@ impl Engine {
                     return Ok(());
                 }
                 self.call_linked(now, id, &agent)?;
-                self.floor.out.course(progress(Progress::Success {
-                    agent: agent.clone(),
-                }));
+                if self.floor.out.reports_course() {
+                    self.floor.out.course_if(progress(Progress::Success {
+                        agent: agent.clone(),
+                    }));
+                }
                 self.floor.out.course(|| Event::AgentLinked {
                     at: now,
                     agent,
@@ -118,7 +127,7 @@ impl Engine {
                     return Ok(()); // a repeated report
                 }
                 self.floor.calls.set_on_hold(id, held.then_some(now))?;
-                self.floor.out.course(progress(if held {
+                self.floor.out.course_if(progress(if held {
                     Progress::OnHold
                 } else {
                     Progress::OffHold
@@ -280,17 +289,16 @@ impl Engine {
         end: CallEnd,
     ) -> Result<(), RejectReason> {
         self.release_reservation(id, None, now);
-        let campaign = self
+        let campaign = &self
             .floor
             .calls
             .get(&id)
             .ok_or(RejectReason::UnknownCall(id))?
-            .campaign
-            .clone();
+            .campaign;
         let run = self
             .campaigns
-            .get_mut(&campaign)
-            .ok_or(RejectReason::UnknownCampaign(campaign))?;
+            .get_mut(campaign)
+            .ok_or_else(|| RejectReason::UnknownCampaign(campaign.clone()))?;
         let call = self
             .floor
             .calls

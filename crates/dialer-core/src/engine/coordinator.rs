@@ -87,6 +87,14 @@ impl Outbox {
         }
     }
 
+    /// [`Outbox::course`] for an event that may not be built at all (its parts were not copied
+    /// because the course is not reported).
+    pub(super) fn course_if(&mut self, event: Option<impl FnOnce() -> Event>) {
+        if let Some(event) = event {
+            self.course(event);
+        }
+    }
+
     /// Whether the events of a call's course are reported.
     pub(super) fn reports_course(&self) -> bool {
         self.call_events

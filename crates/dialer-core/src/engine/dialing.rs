@@ -252,7 +252,6 @@ impl Floor {
     ) {
         let call = CallId(self.next_call);
         self.next_call += 1;
-        let cid = run.campaign.id.clone();
         run.skip_noted.remove(&rec.id);
         // The one copy of a dial, if the store shares the record; the store is then handed
         // this copy (`Arc`), and the engine keeps it while the call is in flight.
@@ -302,7 +301,7 @@ impl Floor {
             && (!cfg.abandon_guard || run.ledger.amd_affordable(now, run.calls.amd_unanswered()));
         let intent = OriginateIntent {
             call,
-            campaign: cid.clone(),
+            campaign: c.id.clone(),
             record: rec.id.clone(),
             number: plan.number.clone(),
             dial_string,
@@ -325,7 +324,7 @@ impl Floor {
         self.calls.place(
             call,
             Call::placed(
-                cid.clone(),
+                run.campaign.id.clone(),
                 rec.id.clone(),
                 plan.number.clone(),
                 plan.agent.clone(),
@@ -338,7 +337,7 @@ impl Floor {
         self.out
             .push_back(Output::Store(StoreUpdate::AttemptStarted {
                 call,
-                campaign: cid.clone(),
+                campaign: run.campaign.id.clone(),
                 record: rec.id.clone(),
                 number: plan.number.clone(),
                 agent: plan.agent.clone(),
@@ -348,7 +347,7 @@ impl Floor {
             .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
         self.out.course(|| Event::Dialed {
             at: now,
-            campaign: cid.clone(),
+            campaign: run.campaign.id.clone(),
             record: rec.id.clone(),
             call,
             number: plan.number.e164().to_owned(),
@@ -357,7 +356,7 @@ impl Floor {
         self.out.push_back(Output::Originate(Box::new(intent)));
         self.out.course(|| Event::Progress {
             at: now,
-            campaign: cid,
+            campaign: run.campaign.id.clone(),
             call,
             record: rec.id.clone(),
             progress: Progress::Placing,
