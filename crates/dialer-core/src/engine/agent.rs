@@ -364,23 +364,38 @@ impl Agents {
         for &i in &touched {
             self.is_touched[i] = false;
             let a = &self.list[i];
-            let now = match (&a.home, Load::of(&a.state, &a.plan)) {
-                (_, Load::Out) | (None, _) => None,
-                (Some(home), load) => Some((home.clone(), load)),
+            let load = Load::of(&a.state, &a.plan);
+            let home = a.home.as_ref().filter(|_| load != Load::Out);
+            // Compared before anything is copied: a copy of a campaign id is an atomic
+            // increment (and its drop a decrement), and most touches change nothing counted.
+            let unchanged = match (&self.counted[i], home) {
+                (None, None) => true,
+                (Some((h, l)), Some(home)) => h == home && *l == load,
+                _ => false,
             };
-            if now == self.counted[i] {
+            if unchanged {
                 continue;
             }
-            if let Some((home, load)) = self.counted[i].take() {
-                if let Some(r) = self.rosters.get_mut(&home) {
-                    r.add(i, load, false);
+            let old = self.counted[i].take();
+            if let Some((h, l)) = &old {
+                if let Some(r) = self.rosters.get_mut(h) {
+                    r.add(i, *l, false);
                 }
             }
+            // The same home keeps the id already held.
+            let now = home.map(|home| match old {
+                Some((h, _)) if h == *home => (h, load),
+                _ => (home.clone(), load),
+            });
             if let Some((home, load)) = &now {
-                self.rosters
-                    .entry(home.clone())
-                    .or_default()
-                    .add(i, *load, true);
+                match self.rosters.get_mut(home) {
+                    Some(r) => r.add(i, *load, true),
+                    None => self
+                        .rosters
+                        .entry(home.clone())
+                        .or_default()
+                        .add(i, *load, true),
+                }
             }
             self.counted[i] = now;
         }
