@@ -84,6 +84,7 @@ impl Engine {
                     return Ok(());
                 }
                 self.call_linked(now, id, &agent)?;
+                // Asked first so the agent's id is not copied for nothing.
                 if self.floor.out.reports_course() {
                     self.floor.out.course_if(progress(Progress::Success {
                         agent: agent.clone(),
