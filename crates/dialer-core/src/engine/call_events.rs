@@ -425,17 +425,10 @@ impl Engine {
                 reason,
             });
         }
-        if self.cfg.recent_records == 0 {
-            // Nothing kept for a late disposition: the store takes the engine's copy.
-            self.floor
-                .out
-                .push_back(Output::Store(StoreUpdate::Record(rec)));
-        } else {
-            self.floor
-                .out
-                .push_back(Output::Store(StoreUpdate::Record(rec.clone())));
-            run.remember_recent(rec, self.cfg.recent_records);
-        }
+        run.remember_recent(&rec, self.cfg.recent_records);
+        self.floor
+            .out
+            .push_back(Output::Store(StoreUpdate::Record(rec)));
         Ok(())
     }
 }

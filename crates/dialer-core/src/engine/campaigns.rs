@@ -186,13 +186,14 @@ impl CampaignRun {
     }
 
     /// Keeps a record whose call ended for late dispositions: the newest `cap` are kept (none
-    /// when `cap` is 0, for a backend that sends no dispositions).
-    pub(super) fn remember_recent(&mut self, rec: Arc<SpoolRecord>, cap: usize) {
+    /// when `cap` is 0, for a backend that sends no dispositions: then nothing is copied, not
+    /// even the pointer, whose copy is an atomic increment).
+    pub(super) fn remember_recent(&mut self, rec: &Arc<SpoolRecord>, cap: usize) {
         if cap == 0 {
             return;
         }
         self.recent.push_back(rec.id.clone());
-        self.recent_records.insert(rec.id.clone(), rec);
+        self.recent_records.insert(rec.id.clone(), Arc::clone(rec));
         while self.recent.len() > cap {
             if let Some(old) = self.recent.pop_front() {
                 self.recent_records.remove(&old);
